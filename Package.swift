@@ -1,0 +1,34 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+    name: "Plumb",
+    products: [
+        .library(name: "Plumb", targets: ["ELF", "BTF", "BPFAsm", "BPF", "BPFSys"]),
+        .executable(name: "plumb", targets: ["plumb"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C shim only: syscall wrappers and UAPI constants, no logic.
+        .target(name: "CBPFSys"),
+        .target(name: "BPFSys", dependencies: ["CBPFSys"]),
+        .target(name: "ELF"),
+        .target(name: "BTF", dependencies: ["ELF"]),
+        .target(name: "BPFAsm"),
+        .target(name: "BPF", dependencies: ["ELF", "BTF", "BPFAsm", "BPFSys"]),
+        .executableTarget(
+            name: "plumb",
+            dependencies: [
+                "ELF", "BTF", "BPFAsm", "BPF", "BPFSys",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "ELFTests", dependencies: ["ELF"]),
+        .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF"]),
+        .testTarget(name: "BPFAsmTests", dependencies: ["BPFAsm"]),
+        .testTarget(name: "BPFTests", dependencies: ["BPF", "BTF", "ELF", "BPFAsm"]),
+        .testTarget(name: "KernelTests", dependencies: ["BPF", "BPFSys", "BTF", "BPFAsm"]),
+    ]
+)

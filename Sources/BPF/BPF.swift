@@ -1,0 +1,1 @@
+// Placeholder: objects, loading and attaching land here.

@@ -1,0 +1,1 @@
+// Placeholder: the instruction set lands here.

@@ -1,0 +1,1 @@
+// Placeholder so the module exists; the syscall layer lands here.

@@ -1,0 +1,1 @@
+// Placeholder: the BTF model lands here.
