@@ -25,10 +25,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "ELFTests", dependencies: ["ELF"]),
-        .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF"]),
-        .testTarget(name: "BPFAsmTests", dependencies: ["BPFAsm"]),
-        .testTarget(name: "BPFTests", dependencies: ["BPF", "BTF", "ELF", "BPFAsm"]),
-        .testTarget(name: "KernelTests", dependencies: ["BPF", "BPFSys", "BTF", "BPFAsm"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "ELFTests", dependencies: ["ELF", "TestSupport"]),
+        .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "TestSupport"]),
+        .testTarget(name: "BPFAsmTests", dependencies: ["BPFAsm", "TestSupport"]),
+        .testTarget(name: "BPFTests", dependencies: ["BPF", "BTF", "ELF", "BPFAsm", "TestSupport"]),
+        .testTarget(name: "KernelTests", dependencies: ["BPF", "BPFSys", "BTF", "BPFAsm", "TestSupport"]),
     ]
 )

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds every Tests/Fixtures/*.bpf.c with the toolchain's clang, once little- and once
+# big-endian: OUT/NAME.bpfel.o and OUT/NAME.bpfeb.o. Rebuilds only what changed.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-$here/../../.build/fixtures}
+mkdir -p "$out"
+bin=${PLUMB_TOOLCHAIN_BIN:-$(dirname "$(readlink -f "$(command -v swift)")")}
+clang="$bin/clang"
+shopt -s nullglob
+for src in "$here"/*.bpf.c; do
+  name=$(basename "$src" .bpf.c)
+  for arch in bpfel bpfeb; do
+    obj="$out/$name.$arch.o"
+    if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$here/build.sh" -nt "$obj" ]; then
+      "$clang" -g -O2 -target "$arch" -mcpu=v3 -I"$here/include" -c "$src" -o "$obj.tmp"
+      mv "$obj.tmp" "$obj"
+    fi
+  done
+done
