@@ -1,0 +1,323 @@
+/// Type queries the loader, CO-RE and the tracer need. Chains are followed at most
+/// `maxChain` steps, so a cycle in malformed BTF is an error, not a hang.
+extension BTF {
+    static let maxChain = 32
+
+    /// Follows typedefs and modifiers (const, volatile, restrict, type tags) to the underlying type.
+    public func resolve(_ id: TypeID) throws(BTFError) -> TypeID {
+        var id = id
+        for _ in 0..<BTF.maxChain {
+            let k = kind(of: id)
+            guard k == .typedef || k.isModifier else { return id }
+            id = try type(id).type
+        }
+        throw .cycle(id)
+    }
+
+    /// Follows modifiers only (typedef names are kept).
+    public func skipModifiers(_ id: TypeID) throws(BTFError) -> TypeID {
+        var id = id
+        for _ in 0..<BTF.maxChain {
+            guard kind(of: id).isModifier else { return id }
+            id = try type(id).type
+        }
+        throw .cycle(id)
+    }
+
+    /// Pointer size of the BTF's target: the size of `long`, else 8.
+    public var pointerSize: Int {
+        for n in ["long", "long int", "long unsigned int", "unsigned long", "long unsigned"] {
+            if let id = firstID(named: n, kind: .int), let t = try? type(id), t.size == 4 || t.size == 8 {
+                return Int(t.size)
+            }
+        }
+        return 8
+    }
+
+    /// The size in bytes of a type, as C's sizeof sees it.
+    public func size(of id: TypeID) throws(BTFError) -> Int {
+        var id = id
+        var multiplier = 1
+        for _ in 0..<BTF.maxChain {
+            let t = try type(id)
+            switch t.kind {
+            case .int, .struct, .union, .enum, .enum64, .float, .dataSection:
+                let (r, o) = multiplier.multipliedReportingOverflow(by: Int(t.size))
+                if o { throw .invalid(id: id, reason: "size overflows") }
+                return r
+            case .pointer:
+                return multiplier * pointerSize
+            case .typedef, .volatile, .const, .restrict, .typeTag, .variable:
+                id = t.type
+            case .array:
+                let a = t.arrayInfo!
+                let (r, o) = multiplier.multipliedReportingOverflow(by: Int(a.count))
+                if o { throw .invalid(id: id, reason: "array size overflows") }
+                multiplier = r
+                id = a.elementType
+            default:
+                throw .wrongKind(id: id, expected: "a type with a size", actual: t.kind)
+            }
+        }
+        throw .cycle(id)
+    }
+
+    /// The alignment of a type in bytes, inferring `packed` when a member sits off its natural
+    /// alignment or the size is not a multiple of it (libbpf's semantics).
+    public func alignment(of id: TypeID) throws(BTFError) -> Int {
+        try alignment(of: id, depth: 0)
+    }
+
+    private func alignment(of id: TypeID, depth: Int) throws(BTFError) -> Int {
+        guard depth < BTF.maxChain else { throw .cycle(id) }
+        let t = try type(id)
+        switch t.kind {
+        case .int, .enum, .enum64, .float:
+            return max(1, min(pointerSize, Int(t.size)))
+        case .pointer:
+            return pointerSize
+        case .typedef, .volatile, .const, .restrict, .typeTag:
+            return try alignment(of: t.type, depth: depth + 1)
+        case .array:
+            return try alignment(of: t.arrayInfo!.elementType, depth: depth + 1)
+        case .struct, .union:
+            var maxAlign = 1
+            for m in t.members {
+                let a = try alignment(of: m.type, depth: depth + 1)
+                maxAlign = max(maxAlign, a)
+                if m.bitfieldSize == 0 && Int(m.bitOffset) % (8 * a) != 0 { return 1 }
+            }
+            if Int(t.size) % maxAlign != 0 { return 1 }
+            return maxAlign
+        default:
+            throw .wrongKind(id: id, expected: "a type with an alignment", actual: t.kind)
+        }
+    }
+
+    /// The one type named `name` of `kind`; errors when none or, with `unique`, several.
+    public func lookup(_ name: String, kind: BTFKind) throws(BTFError) -> TypeID {
+        guard let id = firstID(named: name, kind: kind) else {
+            throw .notFound(kind == .struct ? "struct \(name)" : kind == .union ? "union \(name)" : name)
+        }
+        return id
+    }
+
+    /// Looks up a C-style type name: `task_struct`, `struct task_struct`, `union bpf_attr`,
+    /// `enum bpf_cmd`, `u64`. Without a tag, structs win, then unions, enums, typedefs, ints.
+    public func lookup(cName: String) throws(BTFError) -> TypeID {
+        let parts = cName.split(separator: " ", maxSplits: 1).map(String.init)
+        if parts.count == 2 {
+            switch parts[0] {
+            case "struct": return try lookup(parts[1], kind: .struct)
+            case "union": return try lookup(parts[1], kind: .union)
+            case "enum":
+                if let id = firstID(named: parts[1], kind: .enum) ?? firstID(named: parts[1], kind: .enum64) { return id }
+                throw .notFound("enum \(parts[1])")
+            default: break
+            }
+        }
+        for k in [BTFKind.struct, .union, .enum, .enum64, .typedef, .int, .float, .function, .variable, .dataSection] {
+            if let id = firstID(named: cName, kind: k) { return id }
+        }
+        throw .notFound(cName)
+    }
+
+    /// One step of a field path: the member reached and where it sits in its container.
+    public struct FieldStep: Sendable, Equatable {
+        public var name: String
+        /// The member's type as declared (typedefs kept).
+        public var type: TypeID
+        /// Bit offset from the start of the object this step reads from.
+        public var bitOffset: UInt32
+        public var bitfieldSize: UInt8
+        /// True when the previous step's value is a pointer this step reads through.
+        public var throughPointer: Bool
+        public var byteOffset: UInt32 { bitOffset / 8 }
+    }
+
+    /// Resolves a path such as `task_struct.mm.arg_start` (or `struct sk_buff.len`,
+    /// `task_struct.comm[2]`) to the steps a program must take: offsets accumulate within one
+    /// object and restart after each pointer. Anonymous struct/union members are searched through.
+    public func fieldPath(_ path: String) throws(BTFError) -> [FieldStep] {
+        var components = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard components.count >= 2, !components[0].isEmpty else {
+            throw .badFieldPath("field path '\(path)' needs a type and at least one field, such as task_struct.pid")
+        }
+        let root = components.removeFirst()
+        var current = try lookup(cName: root)
+        return try fieldPath(from: current, components, path: path, current: &current)
+    }
+
+    /// Resolves member accesses starting at type `start`.
+    public func fieldPath(from start: TypeID, fields: [String]) throws(BTFError) -> [FieldStep] {
+        var current = start
+        return try fieldPath(from: start, fields, path: fields.joined(separator: "."), current: &current)
+    }
+
+    private func fieldPath(from start: TypeID, _ components: [String], path: String, current: inout TypeID) throws(BTFError) -> [FieldStep] {
+        var steps: [FieldStep] = []
+        var base: UInt32 = 0
+        var throughPointer = false
+        var containerName = cTypeName(start)
+        for comp in components {
+            var (field, indices) = try splitIndices(comp, path: path)
+            var t = try type(try resolve(current))
+            if t.kind == .pointer {
+                current = t.type
+                t = try type(try resolve(current))
+                base = 0
+                throughPointer = true
+            }
+            guard t.kind.isComposite else {
+                throw .badFieldPath("in '\(path)': \(containerName) is not a struct or union, so it has no field '\(field)'")
+            }
+            guard let found = try findMember(field, in: try resolve(current)) else {
+                let names = try memberNames(try resolve(current))
+                let hint = names.isEmpty ? "" : "; it has: \(names.prefix(12).joined(separator: ", "))\(names.count > 12 ? ", ..." : "")"
+                throw .badFieldPath("in '\(path)': \(containerName) has no field '\(field)'\(hint)")
+            }
+            var offset = base + found.bitOffset
+            var memberType = found.type
+            // Array subscripts: each moves by the element size.
+            while !indices.isEmpty {
+                let index = indices.removeFirst()
+                let at = try type(try resolve(memberType))
+                guard at.kind == .array, let a = at.arrayInfo else {
+                    throw .badFieldPath("in '\(path)': '\(field)' is not an array, so it cannot be indexed")
+                }
+                guard index < a.count else {
+                    throw .badFieldPath("in '\(path)': index \(index) is out of bounds for '\(field)' (\(a.count) elements)")
+                }
+                offset += UInt32(try size(of: a.elementType) * 8) * index
+                memberType = a.elementType
+                field += "[\(index)]"
+            }
+            steps.append(FieldStep(name: field, type: memberType, bitOffset: offset, bitfieldSize: found.bitfieldSize,
+                                   throughPointer: throughPointer))
+            throughPointer = false
+            base = offset
+            current = memberType
+            containerName = "'\(field)' (\(cTypeName(memberType)))"
+        }
+        // Steps that stay in one object carry the accumulated offset; collapse them so each
+        // step is one read.
+        var collapsed: [FieldStep] = []
+        for s in steps {
+            if let last = collapsed.last, !s.throughPointer {
+                var merged = s
+                merged.name = last.name + "." + s.name
+                merged.throughPointer = last.throughPointer
+                collapsed[collapsed.count - 1] = merged
+            } else {
+                collapsed.append(s)
+            }
+        }
+        return collapsed
+    }
+
+    private func splitIndices(_ comp: String, path: String) throws(BTFError) -> (String, [UInt32]) {
+        guard let open = comp.firstIndex(of: "[") else { return (comp, []) }
+        let name = String(comp[..<open])
+        var indices: [UInt32] = []
+        var rest = comp[open...]
+        while rest.first == "[" {
+            guard let close = rest.firstIndex(of: "]"), let n = UInt32(rest[rest.index(after: rest.startIndex)..<close]) else {
+                throw .badFieldPath("in '\(path)': bad array subscript in '\(comp)'")
+            }
+            indices.append(n)
+            rest = rest[rest.index(after: close)...]
+        }
+        guard rest.isEmpty, !name.isEmpty else { throw .badFieldPath("in '\(path)': bad field '\(comp)'") }
+        return (name, indices)
+    }
+
+    /// A member found by name, searching through anonymous members; offset relative to `composite`.
+    public func findMember(_ name: String, in composite: TypeID) throws(BTFError) -> BTFMember? {
+        try findMember(name, in: composite, depth: 0)
+    }
+
+    private func findMember(_ name: String, in composite: TypeID, depth: Int) throws(BTFError) -> BTFMember? {
+        guard depth < BTF.maxChain else { throw .cycle(composite) }
+        let t = try type(composite)
+        for m in t.members where m.name == name { return m }
+        for m in t.members where m.name.isEmpty {
+            let inner = try resolve(m.type)
+            guard kind(of: inner).isComposite else { continue }
+            if var found = try findMember(name, in: inner, depth: depth + 1) {
+                found.bitOffset += m.bitOffset
+                return found
+            }
+        }
+        return nil
+    }
+
+    /// Member names, anonymous members flattened (for "did you mean" hints).
+    public func memberNames(_ composite: TypeID) throws(BTFError) -> [String] {
+        var out: [String] = []
+        for m in try type(composite).members {
+            if m.name.isEmpty, kind(of: try resolve(m.type)).isComposite {
+                out += try memberNames(try resolve(m.type))
+            } else {
+                out.append(m.name)
+            }
+        }
+        return out
+    }
+
+    /// A short C spelling of a type for messages: `struct task_struct`, `u64`, `char *`.
+    public func cTypeName(_ id: TypeID) -> String {
+        cTypeName(id, depth: 0)
+    }
+
+    private func cTypeName(_ id: TypeID, depth: Int) -> String {
+        guard depth < BTF.maxChain, let t = try? type(id) else { return "?" }
+        switch t.kind {
+        case .unknown: return "void"
+        case .struct: return "struct \(t.name.isEmpty ? "(anon)" : t.name)"
+        case .union: return "union \(t.name.isEmpty ? "(anon)" : t.name)"
+        case .enum, .enum64: return "enum \(t.name.isEmpty ? "(anon)" : t.name)"
+        case .forward: return (t.kindFlag ? "union " : "struct ") + t.name
+        case .pointer: return cTypeName(t.type, depth: depth + 1) + " *"
+        case .const: return "const " + cTypeName(t.type, depth: depth + 1)
+        case .volatile: return "volatile " + cTypeName(t.type, depth: depth + 1)
+        case .restrict: return cTypeName(t.type, depth: depth + 1)
+        case .typeTag: return cTypeName(t.type, depth: depth + 1)
+        case .array: return cTypeName(t.arrayInfo!.elementType, depth: depth + 1) + "[\(t.arrayInfo!.count)]"
+        case .functionProto: return "function"
+        default: return t.name
+        }
+    }
+
+    /// A function signature: return type and parameters.
+    public struct FunctionProto: Sendable, Equatable {
+        public var id: TypeID
+        public var returnType: TypeID
+        public var params: [BTFParam]
+    }
+
+    /// The prototype of a kernel function (a FUNC named `name`).
+    public func functionProto(named name: String) throws(BTFError) -> FunctionProto {
+        guard let f = firstID(named: name, kind: .function) else {
+            throw .notFound("function \(name)")
+        }
+        let protoID = try type(f).type
+        let proto = try type(protoID)
+        guard proto.kind == .functionProto else { throw .wrongKind(id: protoID, expected: "FUNC_PROTO", actual: proto.kind) }
+        return FunctionProto(id: protoID, returnType: proto.type, params: proto.params)
+    }
+
+    /// The arguments a raw tracepoint passes (from its `btf_trace_<name>` typedef, a pointer
+    /// to a prototype whose first parameter is the context and is dropped here).
+    public func rawTracepointProto(_ tracepoint: String) throws(BTFError) -> FunctionProto {
+        let tname = "btf_trace_" + tracepoint
+        guard let td = firstID(named: tname, kind: .typedef) else {
+            throw .notFound("raw tracepoint \(tracepoint) (no typedef \(tname) in BTF; list them with `plumb btf dump | grep btf_trace_`)")
+        }
+        let ptr = try type(try resolve(td))
+        guard ptr.kind == .pointer else { throw .wrongKind(id: td, expected: "pointer to FUNC_PROTO", actual: ptr.kind) }
+        let protoID = try resolve(ptr.type)
+        let proto = try type(protoID)
+        guard proto.kind == .functionProto else { throw .wrongKind(id: protoID, expected: "FUNC_PROTO", actual: proto.kind) }
+        return FunctionProto(id: protoID, returnType: proto.type, params: Array(proto.params.dropFirst()))
+    }
+}

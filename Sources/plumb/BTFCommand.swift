@@ -1,0 +1,47 @@
+import ArgumentParser
+import BTF
+
+struct BTFCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "btf",
+        abstract: "Read, query and print BTF type information.",
+        subcommands: [Dump.self]
+    )
+
+    static let defaultFile = "/sys/kernel/btf/vmlinux"
+
+    /// Loads FILE; module BTF under /sys/kernel/btf is split on top of vmlinux.
+    static func load(_ path: String, base basePath: String?) throws -> BTF {
+        if let basePath { return try BTF(path: path, base: try BTF(path: basePath)) }
+        if path.hasPrefix("/sys/kernel/btf/") && path != defaultFile {
+            return try BTF(path: path, base: try BTF.kernel())
+        }
+        return try BTF(path: path)
+    }
+
+    struct Dump: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print every type, as C (a vmlinux.h) or as bpftool's raw listing.")
+
+        enum Format: String, ExpressibleByArgument { case c, raw }
+
+        @Option(name: .long, help: "c (default) or raw")
+        var format: Format = .c
+
+        @Option(name: .long, help: "Base BTF for split BTF files (default: vmlinux for /sys/kernel/btf/<module>).")
+        var base: String?
+
+        @Argument(help: "Raw BTF file or ELF object (default /sys/kernel/btf/vmlinux).")
+        var file: String = BTFCommand.defaultFile
+
+        func run() throws {
+            let btf = try BTFCommand.load(file, base: base)
+            var out = ""
+            switch format {
+            case .raw: try btf.rawDump(into: &out)
+            case .c: throw ValidationError("C output is not available yet")
+            }
+            Output.write(out)
+        }
+    }
+}
