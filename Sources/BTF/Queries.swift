@@ -46,7 +46,9 @@ extension BTF {
                 if o { throw .invalid(id: id, reason: "size overflows") }
                 return r
             case .pointer:
-                return multiplier * pointerSize
+                let (r, o) = multiplier.multipliedReportingOverflow(by: pointerSize)
+                if o { throw .invalid(id: id, reason: "size overflows") }
+                return r
             case .typedef, .volatile, .const, .restrict, .typeTag, .variable:
                 id = t.type
             case .array:
@@ -144,17 +146,16 @@ extension BTF {
             throw .badFieldPath("field path '\(path)' needs a type and at least one field, such as task_struct.pid")
         }
         let root = components.removeFirst()
-        var current = try lookup(cName: root)
-        return try fieldPath(from: current, components, path: path, current: &current)
+        return try fieldPath(from: try lookup(cName: root), components, path: path)
     }
 
     /// Resolves member accesses starting at type `start`.
     public func fieldPath(from start: TypeID, fields: [String]) throws(BTFError) -> [FieldStep] {
-        var current = start
-        return try fieldPath(from: start, fields, path: fields.joined(separator: "."), current: &current)
+        try fieldPath(from: start, fields, path: fields.joined(separator: "."))
     }
 
-    private func fieldPath(from start: TypeID, _ components: [String], path: String, current: inout TypeID) throws(BTFError) -> [FieldStep] {
+    private func fieldPath(from start: TypeID, _ components: [String], path: String) throws(BTFError) -> [FieldStep] {
+        var current = start
         var steps: [FieldStep] = []
         var base: UInt32 = 0
         var throughPointer = false
@@ -173,10 +174,15 @@ extension BTF {
             }
             guard let found = try findMember(field, in: try resolve(current)) else {
                 let names = try memberNames(try resolve(current))
-                let hint = names.isEmpty ? "" : "; it has: \(names.prefix(12).joined(separator: ", "))\(names.count > 12 ? ", ..." : "")"
+                let hint: String
+                if let near = closest(to: field, in: names) {
+                    hint = "; did you mean '\(near)'?"
+                } else {
+                    hint = names.isEmpty ? "" : "; it has: \(names.prefix(12).joined(separator: ", "))\(names.count > 12 ? ", ..." : "")"
+                }
                 throw .badFieldPath("in '\(path)': \(containerName) has no field '\(field)'\(hint)")
             }
-            var offset = base + found.bitOffset
+            var (offset, overflow) = base.addingReportingOverflow(found.bitOffset)
             var memberType = found.type
             // Array subscripts: each moves by the element size.
             while !indices.isEmpty {
@@ -188,10 +194,18 @@ extension BTF {
                 guard index < a.count else {
                     throw .badFieldPath("in '\(path)': index \(index) is out of bounds for '\(field)' (\(a.count) elements)")
                 }
-                offset += UInt32(try size(of: a.elementType) * 8) * index
+                let (elementBits, o1) = try size(of: a.elementType).multipliedReportingOverflow(by: 8)
+                let (step, o2) = elementBits.multipliedReportingOverflow(by: Int(index))
+                guard !o1, !o2, let step32 = UInt32(exactly: step) else {
+                    throw .badFieldPath("in '\(path)': offset of '\(field)[\(index)]' overflows")
+                }
+                let (next, o3) = offset.addingReportingOverflow(step32)
+                offset = next
+                overflow = overflow || o3
                 memberType = a.elementType
                 field += "[\(index)]"
             }
+            guard !overflow else { throw .badFieldPath("in '\(path)': offset of '\(field)' overflows") }
             steps.append(FieldStep(name: field, type: memberType, bitOffset: offset, bitfieldSize: found.bitfieldSize,
                                    throughPointer: throughPointer))
             throughPointer = false
@@ -231,6 +245,31 @@ extension BTF {
         return (name, indices)
     }
 
+    /// The name nearest to `word` within a small edit distance, for "did you mean" hints.
+    func closest(to word: String, in names: [String]) -> String? {
+        let w = Array(word.utf8)
+        var best: (String, Int)?
+        for n in names where !n.isEmpty {
+            let d = editDistance(w, Array(n.utf8))
+            if d <= max(1, w.count / 3), d < (best?.1 ?? Int.max) { best = (n, d) }
+        }
+        return best?.0
+    }
+
+    private func editDistance(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+        var prev = Array(0...b.count)
+        var cur = prev
+        for i in 1...a.count {
+            cur[0] = i
+            for j in 1...b.count {
+                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            swap(&prev, &cur)
+        }
+        return prev[b.count]
+    }
+
     /// A member found by name, searching through anonymous members; offset relative to `composite`.
     public func findMember(_ name: String, in composite: TypeID) throws(BTFError) -> BTFMember? {
         try findMember(name, in: composite, depth: 0)
@@ -244,7 +283,7 @@ extension BTF {
             let inner = try resolve(m.type)
             guard kind(of: inner).isComposite else { continue }
             if var found = try findMember(name, in: inner, depth: depth + 1) {
-                found.bitOffset += m.bitOffset
+                found.bitOffset &+= m.bitOffset
                 return found
             }
         }

@@ -7,13 +7,15 @@ out=${1:-$here/../../.build/fixtures}
 mkdir -p "$out"
 bin=${PLUMB_TOOLCHAIN_BIN:-$(dirname "$(readlink -f "$(command -v swift)")")}
 clang="$bin/clang"
+# <linux/bpf.h> reaches <asm/types.h>, which Debian keeps in the multiarch folder.
+multiarch=/usr/include/$(uname -m)-linux-gnu
 shopt -s nullglob
 for src in "$here"/*.bpf.c; do
   name=$(basename "$src" .bpf.c)
   for arch in bpfel bpfeb; do
     obj="$out/$name.$arch.o"
     if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$here/build.sh" -nt "$obj" ]; then
-      "$clang" -g -O2 -target "$arch" -mcpu=v3 -I"$here/include" -c "$src" -o "$obj.tmp"
+      "$clang" -g -O2 -target "$arch" -mcpu=v3 -I"$here/include" -idirafter "$multiarch" -c "$src" -o "$obj.tmp"
       mv "$obj.tmp" "$obj"
     fi
   done
