@@ -25,6 +25,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // libFuzzer targets (fuzz/run.sh); plain builds replay files given as arguments.
+        .target(name: "FuzzSupport", path: "fuzz/FuzzSupport"),
+        .executableTarget(name: "FuzzBTF", dependencies: ["BTF", "ELF", "FuzzSupport"], path: "fuzz/FuzzBTF"),
+        .executableTarget(name: "FuzzELF", dependencies: ["ELF", "FuzzSupport"], path: "fuzz/FuzzELF"),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ELFTests", dependencies: ["ELF", "TestSupport"]),
         .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "TestSupport"]),

@@ -1,0 +1,38 @@
+// libFuzzer target for the BTF parser and every query on its result.
+// Build and run: fuzz/run.sh btf   (plain builds get a main that replays files given as arguments)
+import BTF
+import ELF
+import FuzzSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzBTF(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    let bytes = Bytes(UnsafeBufferPointer(start: data, count: size))
+    guard let btf = try? BTF(bytes: bytes) else { return 0 }
+    var out = ""
+    try? btf.rawDump(into: &out)
+    for id in btf.ids {
+        _ = try? btf.size(of: id)
+        _ = try? btf.alignment(of: id)
+        _ = try? btf.resolve(id)
+        _ = btf.cTypeName(id)
+    }
+    _ = try? btf.encode()
+    return 0
+}
+
+@main struct Main {
+    static func main() throws {
+        #if FUZZING
+        exit(runFuzzer(fuzzBTF))
+        #else
+        // Replay: run the target once on each file named on the command line.
+        for path in CommandLine.arguments.dropFirst() {
+            let b = try Bytes.read(path: path)
+            _ = fuzzBTF(b.base.assumingMemoryBound(to: UInt8.self), b.count)
+        }
+        #endif
+    }
+}
