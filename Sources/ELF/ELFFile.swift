@@ -201,8 +201,9 @@ public struct ELFFile: Sendable {
 
     /// The bytes of a section (empty for SHT_NOBITS). Bounds were checked at parse time.
     public func contents(of section: ELFSection) -> ByteView {
-        if section.type == ELFSection.SHT_NOBITS { return ByteView(bytes, order: order, start: 0, count: 0) }
-        return ByteView(bytes, order: order, start: Int(section.offset), count: Int(section.size))
+        let empty = ByteView(bytes, order: order, start: 0, count: 0)
+        if section.type == ELFSection.SHT_NOBITS || section.type == ELFSection.SHT_NULL { return empty }
+        return view.slice(Int(clamping: section.offset), Int(clamping: section.size)) ?? empty
     }
 
     /// Symbols of `.symtab` (or `.dynsym` when `dynamic`).
