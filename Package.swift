@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "FuzzSupport", path: "fuzz/FuzzSupport"),
         .executableTarget(name: "FuzzBTF", dependencies: ["BTF", "ELF", "FuzzSupport"], path: "fuzz/FuzzBTF"),
         .executableTarget(name: "FuzzELF", dependencies: ["ELF", "FuzzSupport"], path: "fuzz/FuzzELF"),
+        // Benchmarks beside libbpf (bench/*.sh print the ratios).
+        .executableTarget(name: "BenchBTF", dependencies: ["BTF"], path: "bench/BenchBTF"),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ELFTests", dependencies: ["ELF", "TestSupport"]),
         .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "TestSupport"]),

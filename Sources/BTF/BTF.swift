@@ -74,27 +74,44 @@ public final class BTF: @unchecked Sendable {
     }
 
     /// The one pass over the type section: record offsets, check each record fits.
+    /// This is the whole cost of opening BTF, so it reads words directly and writes into
+    /// preallocated storage.
     private static func index(_ types: ByteView, firstID: TypeID) throws(BTFError) -> [UInt32] {
-        var offsets: [UInt32] = []
-        offsets.reserveCapacity(types.count / 20)
-        var o = 0
         let end = types.count
         let p = types.pointer
         let swap = types.order != .host
-        while o < end {
-            let id = firstID &+ TypeID(offsets.count)
-            guard end - o >= 12 else { throw .truncatedType(id: id, offset: o) }
-            var info = p.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self)
-            if swap { info = info.byteSwapped }
-            let kindRaw = UInt8((info >> 24) & 0x1f)
-            guard let kind = BTFKind(rawValue: kindRaw), kind != .unknown else {
-                throw .unknownKind(id: id, kind: kindRaw, offset: o)
+        var failure: BTFError?
+        // A type record is at least 12 bytes, which bounds the count.
+        let offsets = [UInt32](unsafeUninitializedCapacity: end / 12 + 1) { buf, initialized in
+            var n = 0
+            var o = 0
+            while o < end {
+                let id = firstID &+ TypeID(n)
+                guard end - o >= 12 else { failure = .truncatedType(id: id, offset: o); break }
+                var info = p.loadUnaligned(fromByteOffset: o + 4, as: UInt32.self)
+                if swap { info = info.byteSwapped }
+                let kind = UInt8(truncatingIfNeeded: info >> 24) & 0x1f
+                let vlen = Int(info & 0xffff)
+                let trailer: Int
+                switch kind {
+                case 2, 7, 8, 9, 10, 11, 12, 16, 18: trailer = 0 // PTR, FWD, TYPEDEF, modifiers, FUNC, FLOAT, TYPE_TAG
+                case 1, 14, 17: trailer = 4 // INT, VAR, DECL_TAG
+                case 3: trailer = 12 // ARRAY
+                case 4, 5, 15, 19: trailer = 12 &* vlen // members, secinfos, enum64 values
+                case 6, 13: trailer = 8 &* vlen // enum values, params
+                default:
+                    failure = .unknownKind(id: id, kind: kind, offset: o)
+                    initialized = n
+                    return
+                }
+                guard trailer <= end - o - 12 else { failure = .truncatedType(id: id, offset: o); break }
+                buf[n] = UInt32(truncatingIfNeeded: o)
+                n += 1
+                o += 12 + trailer
             }
-            let size = 12 + kind.trailerSize(vlen: Int(info & 0xffff))
-            guard size <= end - o else { throw .truncatedType(id: id, offset: o) }
-            offsets.append(UInt32(o))
-            o += size
+            initialized = n
         }
+        if let failure { throw failure }
         return offsets
     }
 

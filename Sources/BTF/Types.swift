@@ -41,17 +41,6 @@ public enum BTFKind: UInt8, Sendable, CaseIterable {
         }
     }
 
-    /// Bytes of kind-specific data after the 12-byte common header, for `vlen` entries.
-    func trailerSize(vlen: Int) -> Int {
-        switch self {
-        case .int, .variable, .declTag: return 4
-        case .array: return 12
-        case .struct, .union, .dataSection, .enum64: return 12 * vlen
-        case .enum, .functionProto: return 8 * vlen
-        default: return 0
-        }
-    }
-
     public var isComposite: Bool { self == .struct || self == .union }
     public var isEnum: Bool { self == .enum || self == .enum64 }
     /// Modifiers and typedefs: kinds that only qualify or rename another type.

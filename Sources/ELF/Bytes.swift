@@ -60,10 +60,11 @@ public final class Bytes: @unchecked Sendable {
         var st = stat()
         if fstat(fd, &st) != 0 { throw FileReadError(path: path, errno: errno) }
         let isRegular = (st.st_mode & S_IFMT) == S_IFREG
-        // sysfs files report a size but cannot always be mapped; read them.
-        if isRegular && st.st_size > 0 && !path.hasPrefix("/sys/") {
+        // Map regular files (sysfs's vmlinux BTF too, on kernels that allow it), prefaulted
+        // since parsers touch every page; files that refuse mapping are read instead.
+        if isRegular && st.st_size > 0 {
             let size = Int(st.st_size)
-            if let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED {
+            if let p = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), p != MAP_FAILED {
                 return Bytes(mapping: UnsafeRawPointer(p), count: size)
             }
         }
