@@ -276,6 +276,12 @@ public struct Disassembler: Sendable {
             return "*(\(type) *)(\(addr)) = \(s)"
         case .atomic:
             let op = AtomicOp(rawValue: i.imm)
+            if !alu32 && size != .doubleWord {
+                // Without alu32 LLVM decodes only a 32-bit add and reads the add, fetch_add and
+                // load_acquire encodings all as that add; everything narrower is unknown.
+                let addLike: Set<AtomicOp> = [.add, .fetchAdd, .loadAcquire]
+                return size == .word && addLike.contains(op) ? "lock *(\(type) *)(\(addr)) += \(s)" : nil
+            }
             switch op {
             case .loadAcquire:
                 return "\(p)\(i.dst.rawValue) = load_acquire((\(type) *)(\(Disassembler.memory(i.src, i.offset))))"
@@ -285,10 +291,6 @@ public struct Disassembler: Sendable {
                 break
             }
             guard size == .word || size == .doubleWord else { return nil }
-            if !alu32 && size == .word {
-                // Without alu32 LLVM decodes only the 32-bit add (and prints fetch_add the same way).
-                return op == .add || op == .fetchAdd ? "lock *(\(type) *)(\(addr)) += \(s)" : nil
-            }
             switch op {
             case .add, .or, .and, .xor:
                 let sym = op == .add ? "+" : op == .or ? "|" : op == .and ? "&" : "^"

@@ -1,6 +1,7 @@
 // Ordinary C for the disassembler differential test: maps, globals, helpers,
 // bpf-to-bpf calls, a kfunc, atomics, sign extension, signed division, byte swaps,
-// 32-bit compares. Self-contained (no kernel headers). Built with -mcpu=v4.
+// 32-bit compares. Self-contained (no kernel headers). Built with -mcpu=v1...v4; the
+// parts older CPUs cannot compile are behind __BPF_CPU_VERSION__.
 typedef unsigned long long u64;
 typedef long long s64;
 typedef unsigned int u32;
@@ -34,7 +35,11 @@ struct event { s8 a; s16 b; s32 c; u16 d; u32 e; u64 f; };
 
 static __attribute__((noinline)) s64 scale(s64 v, s64 by) {
     if (by == 0) return 0;
+#if __BPF_CPU_VERSION__ >= 4
     return v / by + v % by;
+#else
+    return (s64)((u64)v / (u64)by + (u64)v % (u64)by);
+#endif
 }
 
 static __attribute__((noinline)) u32 swap_all(u32 x, u16 y, u64 z) {
@@ -47,14 +52,22 @@ int on_open(struct event *ev) {
     u64 *slot = bpf_map_lookup_elem(&counts, &key);
     if (!slot) return 0;
     __sync_fetch_and_add(slot, 1);
+#if __BPF_CPU_VERSION__ >= 3
     u64 old = __sync_fetch_and_add(&total, ev->f);
     __sync_fetch_and_or(&total, 4);
     __sync_fetch_and_and(&total, ~1ull);
     __sync_fetch_and_xor(&total, 2);
     u64 prev = __sync_lock_test_and_set(&total, old);
     __sync_val_compare_and_swap(&total, prev, 9);
+#else
+    __sync_fetch_and_add(&total, ev->f);
+#endif
+#if __BPF_CPU_VERSION__ >= 4
     s32 d = (s32)ev->c / (s32)(ev->a | 1);
     d += (s32)ev->b % 5;
+#else
+    s32 d = ev->c + ev->b;
+#endif
     __sync_fetch_and_add(&last_delta, d);
     s64 wide = (s64)ev->a * ev->b + ev->c;
     wide = scale(wide, (s64)config - ev->f);
