@@ -17,12 +17,17 @@ extension Instruction {
     /// Decodes a whole program. Throws on a partial trailing slot or a broken ld_imm64;
     /// never traps on bad input.
     public static func decode(_ bytes: [UInt8], byteOrder: ByteOrder = .little) throws(BPFAsmError) -> [Instruction] {
-        try decode(bytes.span, byteOrder: byteOrder)
+        try decode(bytes.span.bytes, byteOrder: byteOrder)
     }
 
     /// Decodes a whole program from a span (no copy of the bytes).
     public static func decode(_ bytes: Span<UInt8>, byteOrder: ByteOrder = .little) throws(BPFAsmError) -> [Instruction] {
-        let slots = bytes.count / slotSize
+        try decode(bytes.bytes, byteOrder: byteOrder)
+    }
+
+    /// Decodes a whole program from raw bytes in place, e.g. a section of an mmapped file.
+    public static func decode(_ bytes: RawSpan, byteOrder: ByteOrder = .little) throws(BPFAsmError) -> [Instruction] {
+        let slots = bytes.byteCount / slotSize
         var out: [Instruction] = []
         out.reserveCapacity(slots)
         var slot = 0
@@ -32,7 +37,7 @@ extension Instruction {
             if insn.isWide {
                 guard slot + 1 < slots else {
                     // Either the file ends here or only a fragment of the second half exists.
-                    if bytes.count % slotSize != 0 { throw .truncated(slot: slot + 1, trailing: bytes.count % slotSize) }
+                    if bytes.byteCount % slotSize != 0 { throw .truncated(slot: slot + 1, trailing: bytes.byteCount % slotSize) }
                     throw .missingSecondHalf(slot: slot)
                 }
                 let second = decodeSlot(bytes, at: base + slotSize, byteOrder)
@@ -46,28 +51,30 @@ extension Instruction {
             }
             out.append(insn)
         }
-        if bytes.count % slotSize != 0 {
-            throw .truncated(slot: slots, trailing: bytes.count % slotSize)
+        if bytes.byteCount % slotSize != 0 {
+            throw .truncated(slot: slots, trailing: bytes.byteCount % slotSize)
         }
         return out
     }
 
-    /// Decodes one slot at `base`; callers ensure 8 bytes are there.
-    private static func decodeSlot(_ b: Span<UInt8>, at base: Int, _ order: ByteOrder) -> Instruction {
-        let regs = b[base + 1]
+    /// Decodes one slot at `base`; callers ensure 8 bytes are there (RawSpan checks bounds anyway).
+    private static func decodeSlot(_ raw: RawSpan, at base: Int, _ order: ByteOrder) -> Instruction {
+        // Byte loads need no alignment and every bit pattern is a valid UInt8.
+        func b(_ i: Int) -> UInt8 { raw.unsafeLoad(fromByteOffset: i, as: UInt8.self) }
+        let regs = b(base + 1)
         let lo = regs & 0x0f, hi = regs >> 4
         let off: UInt16
         let imm: UInt32
         switch order {
         case .little:
-            off = UInt16(b[base + 2]) | UInt16(b[base + 3]) << 8
-            imm = UInt32(b[base + 4]) | UInt32(b[base + 5]) << 8 | UInt32(b[base + 6]) << 16 | UInt32(b[base + 7]) << 24
+            off = UInt16(b(base + 2)) | UInt16(b(base + 3)) << 8
+            imm = UInt32(b(base + 4)) | UInt32(b(base + 5)) << 8 | UInt32(b(base + 6)) << 16 | UInt32(b(base + 7)) << 24
         case .big:
-            off = UInt16(b[base + 2]) << 8 | UInt16(b[base + 3])
-            imm = UInt32(b[base + 4]) << 24 | UInt32(b[base + 5]) << 16 | UInt32(b[base + 6]) << 8 | UInt32(b[base + 7])
+            off = UInt16(b(base + 2)) << 8 | UInt16(b(base + 3))
+            imm = UInt32(b(base + 4)) << 24 | UInt32(b(base + 5)) << 16 | UInt32(b(base + 6)) << 8 | UInt32(b(base + 7))
         }
         return Instruction(
-            opcode: b[base],
+            opcode: b(base),
             dst: Register(nibble: order == .little ? lo : hi),
             src: Register(nibble: order == .little ? hi : lo),
             offset: Int16(bitPattern: off),

@@ -60,6 +60,11 @@ public struct Disassembler: Sendable {
         return out
     }
 
+    /// Decodes and prints raw code bytes, one objdump-style line per instruction.
+    public func lines(bytes: [UInt8], byteOrder: ByteOrder = .little) throws(BPFAsmError) -> [String] {
+        lines(try Instruction.decode(bytes, byteOrder: byteOrder), byteOrder: byteOrder)
+    }
+
     // MARK: - Annotation
 
     private func annotation(slot: Int, offset: Int) -> String? {

@@ -67,6 +67,18 @@ struct EncodingTests {
         #expect(Instruction.loadImm64(.r1, -1).imm64 == -1)
     }
 
+    @Test("decoding from Span and RawSpan matches the array form")
+    func spans() throws {
+        let program: [Instruction] = [.loadImm64(.r1, 42), .mov64(.r0, .r1), .exit()]
+        for order in [ByteOrder.little, .big] {
+            let bytes = Instruction.encode(program, byteOrder: order)
+            #expect(try Instruction.decode(bytes.span, byteOrder: order) == program)
+            #expect(try Instruction.decode(bytes.span.bytes, byteOrder: order) == program)
+            let lines = try Disassembler().lines(bytes: bytes, byteOrder: order)
+            #expect(lines.map { $0.split(separator: "\t").last.map(String.init) } == ["r1 = 0x2a ll", "r0 = r1", "exit"])
+        }
+    }
+
     @Test("opcode field accessors")
     func fields() {
         let i = Instruction.atomic(.xchg, .r1, offset: 0, .r2, size: .word)
