@@ -1,1 +1,0 @@
-// Placeholder: the instruction set lands here.
