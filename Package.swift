@@ -16,7 +16,7 @@ let package = Package(
         .target(name: "BPFSys", dependencies: ["CBPFSys"]),
         .target(name: "ELF"),
         .target(name: "BTF", dependencies: ["ELF"]),
-        .target(name: "BPFAsm"),
+        .target(name: "BPFAsm", dependencies: ["ELF"]),
         .target(name: "BPF", dependencies: ["ELF", "BTF", "BPFAsm", "BPFSys"]),
         .executableTarget(
             name: "plumb",

@@ -1,14 +1,7 @@
+@_exported import enum ELF.ByteOrder
 // Byte encoding. A slot is: opcode, registers, off (16 bits), imm (32 bits). In
 // little-endian code the register byte is src<<4 | dst; big-endian objects swap the
 // nibbles (dst in the high nibble) along with off and imm.
-
-public enum ByteOrder: Sendable, Hashable {
-    case little, big
-
-    public static var host: ByteOrder {
-        UInt16(1).littleEndian == 1 ? .little : .big
-    }
-}
 
 extension Instruction {
     /// Size of one slot in bytes.
