@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what Plumb's build, tests and benchmarks need on a fresh Debian machine of this
+# kind (Swift toolchain already present), then builds. Safe to run again.
+set -euo pipefail
+need=()
+command -v bpftool >/dev/null 2>&1 || [ -x /usr/sbin/bpftool ] || need+=(bpftool)
+[ -f /usr/include/bpf/libbpf.h ] || need+=(libbpf-dev)
+[ -f /usr/include/libelf.h ] || need+=(libelf-dev)
+[ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
+[ -f /usr/include/sys/sdt.h ] || need+=(systemtap-sdt-dev)
+command -v bpftrace >/dev/null 2>&1 || need+=(bpftrace)
+command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+cd "$(dirname "$0")/.."
+swift build
