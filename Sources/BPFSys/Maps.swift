@@ -107,13 +107,20 @@ extension Sys {
     /// BPF_MAP_UPDATE_ELEM.
     public static func mapUpdate(_ map: borrowing OwnedFD, key: UnsafeRawBufferPointer?,
                                  value: UnsafeRawBufferPointer, flags: UpdateFlags = .any) throws(BPFSysError) {
+        try updateRaw(map.rawValue, key: key, value: value, flags: flags)
+    }
+
+    // Raw-buffer overloads are BitwiseCopyable too, so the generic entry points call this
+    // by a distinct name instead of risking overload resolution picking themselves.
+    private static func updateRaw(_ fd: Int32, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer,
+                                  flags: UpdateFlags) throws(BPFSysError) {
         var attr = cbpf_map_elem_attr()
-        attr.map_fd = UInt32(bitPattern: map.rawValue)
+        attr.map_fd = UInt32(bitPattern: fd)
         attr.key = address(key?.baseAddress)
         attr.value = address(value.baseAddress)
         attr.flags = flags.rawValue
         if case .failure(let e) = call(.mapUpdateElem, &attr) {
-            throw .syscall(command: .mapUpdateElem, errno: e.code, context: "map fd \(map.rawValue)")
+            throw .syscall(command: .mapUpdateElem, errno: e.code, context: "map fd \(fd)")
         }
     }
 
@@ -166,7 +173,7 @@ extension Sys {
         var value = [UInt8](repeating: 0, count: valueSize)
         let found = try withBytes(key) { (k) throws(BPFSysError) in
             try withMutableBytes(&value) { (v) throws(BPFSysError) in
-                try mapLookup(map, key: k.count == 0 ? nil : k, value: v)
+                try elem(.mapLookupElem, map.rawValue, key: k.count == 0 ? nil : k.baseAddress, value: v.baseAddress, flags: 0)
             }
         }
         return found ? value : nil
@@ -175,7 +182,7 @@ extension Sys {
     public static func mapUpdate(_ map: borrowing OwnedFD, key: [UInt8], value: [UInt8], flags: UpdateFlags = .any) throws(BPFSysError) {
         try withBytes(key) { (k) throws(BPFSysError) in
             try withBytes(value) { (v) throws(BPFSysError) in
-                try mapUpdate(map, key: k.count == 0 ? nil : k, value: v, flags: flags)
+                try updateRaw(map.rawValue, key: k.count == 0 ? nil : k, value: v, flags: flags)
             }
         }
     }
@@ -207,14 +214,14 @@ extension Sys {
         var k = key
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: MemoryLayout<V>.size, alignment: MemoryLayout<V>.alignment)
         defer { out.deallocate() }
-        let found = try withUnsafeBytes(of: &k) { (kb) throws(BPFSysError) in try mapLookup(map, key: kb, value: out) }
+        let found = try withUnsafeBytes(of: &k) { (kb) throws(BPFSysError) in try elem(.mapLookupElem, map.rawValue, key: kb.baseAddress, value: out.baseAddress, flags: 0) }
         return found ? out.loadUnaligned(as: V.self) : nil
     }
 
     public static func mapUpdate<K: BitwiseCopyable, V: BitwiseCopyable>(_ map: borrowing OwnedFD, key: K, value: V, flags: UpdateFlags = .any) throws(BPFSysError) {
         var k = key, v = value
         try withUnsafeBytes(of: &k) { (kb) throws(BPFSysError) in
-            try withUnsafeBytes(of: &v) { (vb) throws(BPFSysError) in try mapUpdate(map, key: kb, value: vb, flags: flags) }
+            try withUnsafeBytes(of: &v) { (vb) throws(BPFSysError) in try updateRaw(map.rawValue, key: kb, value: vb, flags: flags) }
         }
     }
 

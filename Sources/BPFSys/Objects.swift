@@ -119,6 +119,13 @@ extension Sys {
         }
     }
 
+    /// Whether an object with `id` exists now (leak checks). Opens and closes an fd to ask.
+    public static func exists(id: UInt32, kind: ObjectKind) throws(BPFSysError) -> Bool {
+        guard let fd = try fd(byID: id, kind: kind) else { return false }
+        _ = consume fd
+        return true
+    }
+
     // MARK: info
 
     private static func info<I>(_ fd: Int32, _ value: inout I, what: String) throws(BPFSysError) {
