@@ -227,10 +227,15 @@ extension Sys {
     }
 
     /// BPF_LINK_DETACH: detaches while the link fd stays open (it reads as defunct afterwards).
+    /// Only some link types (cgroup, xdp, netns, tcx, …) support it; others throw `.unsupported`.
     public static func linkDetach(_ link: borrowing OwnedFD) throws(BPFSysError) {
         var attr = cbpf_link_detach_attr()
         attr.link_fd = UInt32(bitPattern: link.rawValue)
         if case .failure(let e) = call(.linkDetach, &attr) {
+            // Tracing/perf-event links cannot be detached in place; closing them is how.
+            if e.code == EOPNOTSUPP || e.code == ENOTSUPP_KERNEL {
+                throw .unsupported(command: .linkDetach, errno: e.code, context: "this link type cannot be detached; close its fd instead")
+            }
             throw .syscall(command: .linkDetach, errno: e.code, context: "link fd \(link.rawValue)")
         }
     }
