@@ -1,1 +1,0 @@
-// Placeholder so the module exists; the syscall layer lands here.
