@@ -39,7 +39,7 @@ struct BTFCommand: ParsableCommand {
             var out = ""
             switch format {
             case .raw: try btf.rawDump(into: &out)
-            case .c: throw ValidationError("C output is not available yet")
+            case .c: try btf.cDump(into: &out)
             }
             Output.write(out)
         }
