@@ -413,7 +413,6 @@ public final class CDumper {
                 out += "\n"
                 indent(level)
                 out += "\(padType): \(inBitfield ? newOff - cur : 0);"
-                annotatePadding(level: level)
             }
             cur = newOff
         }
@@ -423,7 +422,6 @@ public final class CDumper {
                 out += "\n"
                 indent(level)
                 out += "\(padType): \(padBits);"
-                annotatePadding(level: level)
                 cur += bits
                 continue
             }
@@ -434,7 +432,6 @@ public final class CDumper {
                 out += "\n"
                 indent(level)
                 out += "\(name): \(bits);"
-                annotatePadding(level: level)
                 cur += bits
                 break
             }
@@ -459,6 +456,7 @@ public final class CDumper {
             var mSize = Int(m.bitfieldSize)
             let mAlign = packed ? 1 : try alignOf(m.type)
             let inBitfield = prevBitfield && mSize != 0
+            if annotateLayout { annotateHole(bits: mOff - off, level: level + 1) }
             emitBitPadding(from: off, to: mOff, nextAlign: mAlign, inBitfield: inBitfield, level: level + 1)
             out += "\n"
             indent(level + 1)
@@ -478,6 +476,7 @@ public final class CDumper {
             if annotateLayout { try annotateMember(m, base: base) }
         }
         if isStruct {
+            if annotateLayout { annotateHole(bits: Int(t.size) * 8 - off, level: level + 1, tail: true) }
             emitBitPadding(from: off, to: Int(t.size) * 8, nextAlign: align, inBitfield: false, level: level + 1)
         }
         if annotateLayout && level == 0 {
@@ -555,7 +554,7 @@ public final class CDumper {
     /// The declaration of `name` with type `id` in C syntax (btf_dump_emit_type_decl):
     /// the chain of pointers, arrays, prototypes and modifiers down to a named type is
     /// collected, then written inside out.
-    private func emitTypeDecl(_ id: TypeID, name: String, level: Int) throws(BTFError) {
+    func emitTypeDecl(_ id: TypeID, name: String, level: Int) throws(BTFError) {
         var stack: [TypeID] = []
         var id = id
         try enter(id)
@@ -739,8 +738,14 @@ public final class CDumper {
         out += String(repeating: " ", count: target - col)
     }
 
-    private func annotatePadding(level: Int) {
-        // Padding members show no offset of their own.
+    /// A gap before the next member (or the end) gets its own line, as in pahole; the
+    /// padding members btf_dump writes there follow it.
+    private func annotateHole(bits: Int, level: Int, tail: Bool = false) {
+        guard bits > 0 else { return }
+        out += "\n"
+        indent(level)
+        let what = bits % 8 == 0 ? "\(bits / 8) byte\(bits == 8 ? "" : "s")" : "\(bits) bit\(bits == 1 ? "" : "s")"
+        out += tail ? "/* padding: \(what) */" : "/* XXX \(what) hole */"
     }
 
     private func annotateMember(_ m: BTFMember, base: UInt32) throws(BTFError) {
