@@ -28,7 +28,7 @@ extension BTF {
 public final class CDumper {
     public let btf: BTF
     /// What has been emitted so far.
-    public var out = ""
+    @exclusivity(unchecked) public var out = ""
     /// When set, struct and union members get pahole-style `/* offset size */` comments.
     public var annotateLayout = false
 
@@ -56,25 +56,26 @@ public final class CDumper {
 
     private let count: Int
     private let ptrSize: Int
-    private var cache: [BTFType?]
-    private var orderState: [OrderState]
-    private var emitState: [EmitState]
-    private var fwdEmitted: [Bool]
-    private var nameResolved: [Bool]
-    private var referenced: [Bool]
-    private var cachedNames: [String?]
+    @exclusivity(unchecked) private var cache: [BTFType?]
+    @exclusivity(unchecked) private var orderState: [OrderState]
+    @exclusivity(unchecked) private var emitState: [EmitState]
+    @exclusivity(unchecked) private var fwdEmitted: [Bool]
+    @exclusivity(unchecked) private var nameResolved: [Bool]
+    @exclusivity(unchecked) private var referenced: [Bool]
+    @exclusivity(unchecked) private var cachedNames: [String?]
+    @exclusivity(unchecked) private var alignCache: [Int32?]
     /// struct/union/enum/fwd names seen, with their counts.
-    private var typeNames: [String: Int] = [:]
+    @exclusivity(unchecked) private var typeNames: [String: Int] = [:]
     /// typedef and enumerator names seen, with their counts.
-    private var identNames: [String: Int] = [:]
-    private var emitQueue: [TypeID] = []
+    @exclusivity(unchecked) private var identNames: [String: Int] = [:]
+    @exclusivity(unchecked) private var emitQueue: [TypeID] = []
     /// Recursion depth across all the mutually recursive walks; bounded so cyclic or
     /// absurdly deep BTF gives an error instead of overflowing the stack.
-    private var depth = 0
+    @exclusivity(unchecked) private var depth = 0
     static let maxDepth = 256
 
     /// Layout comments: offset (bits) of the struct being emitted, from the annotated root.
-    private var annotationBase: [UInt32] = []
+    @exclusivity(unchecked) private var annotationBase: [UInt32] = []
 
     public init(btf: BTF) {
         self.btf = btf
@@ -87,6 +88,7 @@ public final class CDumper {
         nameResolved = Array(repeating: false, count: count)
         referenced = Array(repeating: false, count: count)
         cachedNames = Array(repeating: nil, count: count)
+        alignCache = Array(repeating: nil, count: count)
         // void is always defined.
         orderState[0] = .ordered
         emitState[0] = .emitted
@@ -283,6 +285,13 @@ public final class CDumper {
 
     /// Alignment as libbpf computes it (0 when unknown), inferring packed structs.
     private func alignOf(_ id: TypeID) throws(BTFError) -> Int {
+        if let a = alignCache[Int(id)] { return Int(a) }
+        let a = try computeAlignOf(id)
+        alignCache[Int(id)] = Int32(a)
+        return a
+    }
+
+    private func computeAlignOf(_ id: TypeID) throws(BTFError) -> Int {
         let t = try type(id)
         try enter(id)
         defer { depth -= 1 }

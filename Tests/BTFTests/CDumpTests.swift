@@ -286,3 +286,37 @@ struct CShowTests {
         #expect(v.contains("extern struct kinds g_kinds;"))
     }
 }
+
+@Suite("C dump of split BTF")
+struct CDumpSplitTests {
+    @Test("split BTF on vmlinux: identical to bpftool -B vmlinux")
+    func splitMatchesBpftool() throws {
+        guard haveVmlinux(), haveBpftool() else { return }
+        let base = try BTF(path: vmlinux)
+        let listHead = try base.lookup("list_head", kind: .struct)
+        let task = try base.lookup("task_struct", kind: .struct)
+        let u32 = try base.lookup("u32", kind: .typedef)
+        var b = BTFBuilder(base: base)
+        let taskPtr = b.add(BTFType(kind: .pointer, sizeOrType: task))
+        // A module struct embedding a base struct, pointing to another, and reusing a
+        // base name (so it becomes list_head___2).
+        let mod = b.add(BTFType(kind: .struct, name: "plumb_mod_state", sizeOrType: 32, payload: .members([
+            BTFMember(name: "node", type: listHead, bitOffset: 0),
+            BTFMember(name: "owner", type: taskPtr, bitOffset: 128),
+            BTFMember(name: "count", type: u32, bitOffset: 192),
+        ])))
+        b.add(BTFType(kind: .struct, name: "list_head", sizeOrType: 8, payload: .members([
+            BTFMember(name: "only", type: taskPtr, bitOffset: 0),
+        ])))
+        b.add(BTFType(kind: .typedef, name: "plumb_mod_state_t", sizeOrType: mod))
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("split.btf")
+        try Data(b.encode()).write(to: file)
+        let r = TestEnv.run(bpftool, ["-B", vmlinux, "btf", "dump", "file", file.path, "format", "c"])
+        try #require(r.status == 0, "bpftool -B failed: \(r.stderr)")
+        let ours = try BTF(path: file.path, base: base).cDump()
+        if let d = firstDifference(r.stdout, ours) { Issue.record("split BTF differs from bpftool at \(d)") }
+        #expect(ours.contains("struct list_head___2 {"))
+    }
+}
