@@ -587,6 +587,16 @@ public final class CDumper {
             if stack.count > 4 * CDumper.maxDepth { throw .cycle(id) }
         }
         var n = stack.count
+        // An anonymous struct reached through a pointer or a prototype is not part of the
+        // layout being annotated: its members' offsets would mean something else.
+        let annotating = annotateLayout
+        if annotating {
+            for i in stack {
+                let k = try type(i).kind
+                if k == .pointer || k == .functionProto { annotateLayout = false }
+            }
+        }
+        defer { annotateLayout = annotating }
         try emitTypeChain(&stack, &n, name: name, level: level)
     }
 
