@@ -5,7 +5,7 @@ struct BTFCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "btf",
         abstract: "Read, query and print BTF type information.",
-        subcommands: [Dump.self]
+        subcommands: [Dump.self, Show.self]
     )
 
     static let defaultFile = "/sys/kernel/btf/vmlinux"
@@ -39,9 +39,35 @@ struct BTFCommand: ParsableCommand {
             var out = ""
             switch format {
             case .raw: try btf.rawDump(into: &out)
-            case .c: throw ValidationError("C output is not available yet")
+            case .c: try btf.cDump(into: &out)
             }
             Output.write(out)
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print one type and the types it needs as C, with each member's offset and size.",
+            discussion: """
+                NAME is a C type name: task_struct, 'struct task_struct', 'union bpf_attr',
+                'enum bpf_cmd', a typedef such as pid_t, or a function or variable name.
+                Members are annotated pahole-style: /* offset size */ in bytes, and
+                /* byte:bit size */ for bitfields; each definition ends with its size.
+                """)
+
+        @Option(name: .long, help: "Base BTF for split BTF files (default: vmlinux for /sys/kernel/btf/<module>).")
+        var base: String?
+
+        @Argument(help: "The type to show.")
+        var name: String
+
+        @Argument(help: "Raw BTF file or ELF object (default /sys/kernel/btf/vmlinux).")
+        var file: String = BTFCommand.defaultFile
+
+        func run() throws {
+            let btf = try BTFCommand.load(file, base: base)
+            let id = try btf.lookup(cName: name.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " "))
+            Output.write(try btf.cShow(id))
         }
     }
 }
