@@ -258,14 +258,16 @@ struct ObjectReader {
         return UInt64(info.count)
     }
 
-    /// The map name for a global-data section, as libbpf names it: object name prefix
-    /// truncated so that the whole fits in 15 characters, then the section name.
+    /// The map name for a global-data section, as libbpf names it: the object's name cut so
+    /// that it and the section name (counted as at least 7 characters) fit in 15 characters,
+    /// then anything the kernel does not allow in names replaced by '_'.
     func dataMapName(_ section: String) -> String {
-        let limit = 15
-        let suffix = section.hasPrefix(".") ? section : "." + section
-        let prefixLength = min(limit - min(suffix.count, limit), objectName.count)
-        let prefix = String(objectName.prefix(max(0, min(prefixLength, 8))))
-        return String((prefix + suffix).prefix(limit))
+        let nameLimit = 16 // BPF_OBJ_NAME_LEN, including the NUL
+        let suffixLength = max(7, section.utf8.count)
+        let prefixLength = max(0, min(nameLimit - suffixLength - 1, objectName.utf8.count))
+        let raw = String(objectName.utf8.prefix(prefixLength))! + String(section.utf8.prefix(suffixLength))!
+        let allowed = { (c: Character) in c.isASCII && (c.isLetter || c.isNumber || c == "_" || c == ".") }
+        return String(String(raw.map { allowed($0) ? $0 : "_" }).prefix(nameLimit - 1))
     }
 
     /// .data, .rodata, .bss and their .data.*/.rodata.* variants become single-entry array maps.

@@ -15,7 +15,7 @@ for src in "$here"/*.bpf.c; do
   for arch in bpfel bpfeb; do
     obj="$out/$name.$arch.o"
     if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$here/build.sh" -nt "$obj" ]; then
-      "$clang" -g -O2 -target "$arch" -mcpu=v3 -I"$here/include" -idirafter "$multiarch" -c "$src" -o "$obj.tmp"
+      "$clang" -g -O2 -target "$arch" -mcpu=v3 -Wno-visibility -I"$here/include" -idirafter "$multiarch" -c "$src" -o "$obj.tmp"
       mv "$obj.tmp" "$obj"
     fi
   done
