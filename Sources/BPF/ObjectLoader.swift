@@ -108,12 +108,12 @@ struct ObjectReader {
     mutating func read() throws(ObjectError) {
         do { symbols = try elf.symbols() } catch { throw .elf(path, error) }
         if elf.section(named: ".BTF") != nil {
-            do { btf = try BTF(elf: elf, path: path) } catch { throw .btf(path, error) }
-            if let btf {
-                do { btfExt = try BTFExt(elf: elf, btf: btf) } catch {
-                    throw .badSection(".BTF.ext", error.description)
-                }
+            let original: BTF
+            do { original = try BTF(elf: elf, path: path) } catch { throw .btf(path, error) }
+            do { btfExt = try BTFExt(elf: elf, btf: original) } catch {
+                throw .badSection(".BTF.ext", error.description)
             }
+            do { btf = try fixedUpBTF(original) } catch { throw .btf(path, error) }
         }
         for s in elf.sections {
             switch s.name {
@@ -139,6 +139,74 @@ struct ObjectReader {
         try readPrograms()
     }
 
+    /// clang leaves DATASEC sizes and variable offsets at 0 and extern VARs/FUNCs as extern;
+    /// the kernel wants them filled in and allocated (libbpf does the same before loading):
+    /// section sizes from ELF, offsets from symbols, .ksyms variables as 4-byte ints, extern
+    /// functions as global. Type ids do not change.
+    func fixedUpBTF(_ btf: BTF) throws(BTFError) -> BTF {
+        var replacements: [TypeID: BTFType] = [:]
+        var appended: [BTFType] = []
+        func current(_ id: TypeID) throws(BTFError) -> BTFType {
+            if let r = replacements[id] { return r }
+            return try btf.type(id)
+        }
+        for id in btf.ownIDs {
+            let t = try btf.type(id)
+            if t.kind == .function, t.linkage == .external {
+                var f = t
+                f.payload = .functionLinkage(BTFLinkage.global.rawValue)
+                replacements[id] = f
+            }
+            guard t.kind == .dataSection else { continue }
+            var sec = t
+            var vars = t.sectionVariables
+            if t.name == ".ksyms" {
+                var intID = btf.firstID(named: "int", kind: .int)
+                if intID == nil {
+                    intID = TypeID(btf.count + appended.count)
+                    appended.append(BTFType(kind: .int, name: "int", sizeOrType: 4, payload: .int(BTFInt(encoding: .signed, offset: 0, bits: 32))))
+                }
+                for j in vars.indices {
+                    var v = try current(vars[j].type)
+                    if v.kind == .variable {
+                        v.sizeOrType = intID!
+                        v.payload = .variableLinkage(BTFLinkage.global.rawValue)
+                        replacements[vars[j].type] = v
+                    }
+                    vars[j].offset = UInt32(j * 4)
+                    vars[j].size = 4
+                }
+                sec.sizeOrType = UInt32(vars.count * 4)
+            } else if t.name == ".kconfig" {
+                // Offsets as the .kconfig map lays them out (readExterns uses the same rule).
+                var end: UInt32 = 0
+                for j in vars.indices {
+                    var v = try current(vars[j].type)
+                    v.payload = .variableLinkage(BTFLinkage.global.rawValue)
+                    replacements[vars[j].type] = v
+                    let size = UInt32((try? btf.size(of: v.type)) ?? Int(vars[j].size))
+                    let align = UInt32(max(1, min(8, Int(size))))
+                    vars[j].offset = (end + align - 1) / align * align
+                    vars[j].size = size
+                    end = vars[j].offset + size
+                }
+                sec.sizeOrType = end
+            } else if let elfSection = elf.section(named: t.name) {
+                for j in vars.indices {
+                    let varName = btf.name(of: vars[j].type)
+                    if let sym = symbols.first(where: { Int($0.sectionIndex) == elfSection.index && $0.name == varName }) {
+                        vars[j].offset = UInt32(truncatingIfNeeded: sym.value)
+                    }
+                }
+                sec.sizeOrType = UInt32(truncatingIfNeeded: elfSection.size)
+            }
+            sec.payload = .sectionVariables(vars)
+            replacements[id] = sec
+        }
+        guard !replacements.isEmpty || !appended.isEmpty else { return btf }
+        return try btf.replacing(replacements, appending: appended)
+    }
+
     // MARK: Maps
 
     /// BTF-defined maps: each variable of DATASEC `.maps` is a struct whose members encode the
@@ -151,7 +219,6 @@ struct ObjectReader {
         }
         let datasec: BTFType
         do { datasec = try btf.type(sec) } catch { throw .btf(path, error) }
-        let mapsSection = elf.sections[mapsIndex]
         let relocs = relocations(for: mapsIndex)
         for v in datasec.sectionVariables {
             do {
@@ -161,19 +228,18 @@ struct ObjectReader {
                 let def = try btf.resolve(variable.type)
                 var spec = try mapDefinition(name: name, def: def, btf: btf)
                 // Map-in-map initial values: relocations at .values[i] pointing at other maps.
-                if spec.innerMap != nil {
-                    let valuesOffset = try btf.findMember("values", in: def).map { $0.bitOffset / 8 } ?? 0
+                if spec.innerMap != nil, let sym = symbols.first(where: { Int($0.sectionIndex) == mapsIndex && $0.name == name }) {
+                    let valuesOffset = UInt64(try btf.findMember("values", in: def).map { $0.bitOffset / 8 } ?? 0)
                     for r in relocs {
                         let off = r.offset
-                        guard off >= UInt64(v.offset) + UInt64(valuesOffset), off < UInt64(v.offset) + UInt64(v.size) else { continue }
-                        let slot = UInt32((off - UInt64(v.offset) - UInt64(valuesOffset)) / 8)
+                        guard off >= sym.value + valuesOffset, off < sym.value + sym.size else { continue }
+                        let slot = UInt32((off - sym.value - valuesOffset) / 8)
                         guard Int(r.symbolIndex) < symbols.count else {
                             throw ObjectError.badMap(name, "initial value relocation names symbol #\(r.symbolIndex), which does not exist")
                         }
                         spec.initialInnerMaps.append((slot, symbols[Int(r.symbolIndex)].name))
                     }
                 }
-                _ = mapsSection
                 maps.append(spec)
             } catch let e as ObjectError {
                 throw e

@@ -26,6 +26,40 @@ public struct BTFBuilder: Sendable {
         types[Int(id - (nextID - TypeID(types.count)))] = t
     }
 
+    /// Writes one type record word by word. `name(s, i)` gives the string offset of the
+    /// record's i-th name (0: the type's own, 1...: its members', enumerators' or params').
+    static func encodeRecord(_ t: BTFType, put: (UInt32) -> Void, name: (String, Int) -> UInt32) {
+        put(name(t.name, 0))
+        put((t.kindFlag ? 1 << 31 : 0) | UInt32(t.kind.rawValue) << 24 | UInt32(t.vlen & 0xffff))
+        put(t.sizeOrType)
+        switch t.payload {
+        case .none, .functionLinkage: break
+        case .int(let i):
+            put(UInt32(i.encoding.rawValue) << 24 | UInt32(i.offset) << 16 | UInt32(i.bits))
+        case .array(let a):
+            put(a.elementType); put(a.indexType); put(a.count)
+        case .members(let ms):
+            for (n, m) in ms.enumerated() {
+                put(name(m.name, n + 1)); put(m.type)
+                put(t.kindFlag ? UInt32(m.bitfieldSize) << 24 | (m.bitOffset & 0xffffff) : m.bitOffset)
+            }
+        case .enumerators(let es):
+            for (n, e) in es.enumerated() {
+                put(name(e.name, n + 1))
+                put(UInt32(truncatingIfNeeded: e.value))
+                if t.kind == .enum64 { put(UInt32(truncatingIfNeeded: e.value >> 32)) }
+            }
+        case .params(let ps):
+            for (n, p) in ps.enumerated() { put(name(p.name, n + 1)); put(p.type) }
+        case .variableLinkage(let l):
+            put(l)
+        case .sectionVariables(let vs):
+            for v in vs { put(v.type); put(v.offset); put(v.size) }
+        case .componentIndex(let c):
+            put(UInt32(bitPattern: c))
+        }
+    }
+
     private mutating func stringOffset(_ s: String) -> UInt32 {
         if let o = stringOffsets[s] { return o }
         let o = UInt32(strings.count) + (base?.stringsEnd ?? 0)
@@ -44,35 +78,7 @@ public struct BTFBuilder: Sendable {
             withUnsafeBytes(of: x) { typeBytes.append(contentsOf: $0) }
         }
         for t in types {
-            put(stringOffset(t.name))
-            put((t.kindFlag ? 1 << 31 : 0) | UInt32(t.kind.rawValue) << 24 | UInt32(t.vlen & 0xffff))
-            put(t.sizeOrType)
-            switch t.payload {
-            case .none, .functionLinkage: break
-            case .int(let i):
-                put(UInt32(i.encoding.rawValue) << 24 | UInt32(i.offset) << 16 | UInt32(i.bits))
-            case .array(let a):
-                put(a.elementType); put(a.indexType); put(a.count)
-            case .members(let ms):
-                for m in ms {
-                    put(stringOffset(m.name)); put(m.type)
-                    put(t.kindFlag ? UInt32(m.bitfieldSize) << 24 | (m.bitOffset & 0xffffff) : m.bitOffset)
-                }
-            case .enumerators(let es):
-                for e in es {
-                    put(stringOffset(e.name))
-                    put(UInt32(truncatingIfNeeded: e.value))
-                    if t.kind == .enum64 { put(UInt32(truncatingIfNeeded: e.value >> 32)) }
-                }
-            case .params(let ps):
-                for p in ps { put(stringOffset(p.name)); put(p.type) }
-            case .variableLinkage(let l):
-                put(l)
-            case .sectionVariables(let vs):
-                for v in vs { put(v.type); put(v.offset); put(v.size) }
-            case .componentIndex(let c):
-                put(UInt32(bitPattern: c))
-            }
+            BTFBuilder.encodeRecord(t, put: put) { name, _ in stringOffset(name) }
         }
         var out: [UInt8] = []
         out.reserveCapacity(24 + typeBytes.count + strings.count)
@@ -93,6 +99,74 @@ public struct BTFBuilder: Sendable {
 }
 
 extension BTF {
+    /// A copy of this blob with some types rewritten in place and others appended, keeping
+    /// the string section byte for byte, so string offsets held elsewhere (.BTF.ext line
+    /// info, CO-RE access strings) stay valid. A replacement must keep its kind, its names
+    /// and its number of members/enumerators/params (only numbers change).
+    public func replacing(_ replacements: [TypeID: BTFType], appending: [BTFType] = []) throws(BTFError) -> BTF {
+        guard base == nil else { throw .invalid(id: firstID, reason: "rewriting split BTF is not supported") }
+        var typeBytes = types.toArray()
+        var extraStrings: [UInt8] = []
+        var extraOffsets: [String: UInt32] = [:]
+        let swap = order != .host
+        for (id, t) in replacements {
+            guard owner(of: id) === self else { throw .noSuchType(id) }
+            let old = try type(id)
+            func entries(_ t: BTFType) -> Int {
+                switch t.payload {
+                case .members(let m): return m.count
+                case .enumerators(let e): return e.count
+                case .params(let p): return p.count
+                case .sectionVariables(let v): return v.count
+                default: return 0
+                }
+            }
+            guard old.kind == t.kind, entries(old) == entries(t), old.name == t.name else {
+                throw .invalid(id: id, reason: "a replacement must keep the kind, the name and the number of entries")
+            }
+            var o = Int(offsets[Int(id - firstID)])
+            let recordStart = o
+            // Names keep their original offsets: read them back from the old record.
+            let namePositions: (Int) -> Int = { i in
+                if i == 0 { return recordStart }
+                let body = recordStart + 12
+                switch t.kind {
+                case .struct, .union: return body + (i - 1) * 12
+                case .enum64: return body + (i - 1) * 12
+                default: return body + (i - 1) * 8
+                }
+            }
+            let words = types
+            BTFBuilder.encodeRecord(t, put: { v in
+                let w = swap ? v.byteSwapped : v
+                withUnsafeBytes(of: w) { for k in 0..<4 { typeBytes[o + k] = $0[k] } }
+                o += 4
+            }, name: { _, i in words.u32(namePositions(i)) ?? 0 })
+        }
+        for t in appending {
+            BTFBuilder.encodeRecord(t, put: { v in
+                withUnsafeBytes(of: order == .little ? v.littleEndian : v.bigEndian) { typeBytes.append(contentsOf: $0) }
+            }, name: { name, _ in
+                if name.isEmpty { return 0 }
+                if let o = extraOffsets[name] { return o }
+                let o = UInt32(strings.count + extraStrings.count)
+                extraStrings += Array(name.utf8) + [0]
+                extraOffsets[name] = o
+                return o
+            })
+        }
+        var out: [UInt8] = []
+        func put32(_ v: UInt32) { withUnsafeBytes(of: order == .little ? v.littleEndian : v.bigEndian) { out.append(contentsOf: $0) } }
+        withUnsafeBytes(of: order == .little ? BTF.magic.littleEndian : BTF.magic.bigEndian) { out.append(contentsOf: $0) }
+        out += [1, 0]
+        put32(24); put32(0); put32(UInt32(typeBytes.count)); put32(UInt32(typeBytes.count))
+        put32(UInt32(strings.count + extraStrings.count))
+        out += typeBytes
+        out += strings.toArray()
+        out += extraStrings
+        return try BTF(bytes: Bytes(out))
+    }
+
     /// Decodes every type this blob defines.
     public func allTypes() throws(BTFError) -> [BTFType] {
         var out: [BTFType] = []
