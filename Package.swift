@@ -29,6 +29,7 @@ let package = Package(
         .target(name: "FuzzSupport", path: "fuzz/FuzzSupport"),
         .executableTarget(name: "FuzzBTF", dependencies: ["BTF", "ELF", "FuzzSupport"], path: "fuzz/FuzzBTF"),
         .executableTarget(name: "FuzzELF", dependencies: ["ELF", "FuzzSupport"], path: "fuzz/FuzzELF"),
+        .executableTarget(name: "FuzzObject", dependencies: ["BPF", "ELF", "FuzzSupport"], path: "fuzz/FuzzObject"),
         // Benchmarks beside libbpf (bench/*.sh print the ratios).
         .executableTarget(name: "BenchBTF", dependencies: ["BTF"], path: "bench/BenchBTF"),
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -232,8 +232,10 @@ struct ObjectReader {
                     let valuesOffset = UInt64(try btf.findMember("values", in: def).map { $0.bitOffset / 8 } ?? 0)
                     for r in relocs {
                         let off = r.offset
-                        guard off >= sym.value + valuesOffset, off < sym.value + sym.size else { continue }
-                        let slot = UInt32((off - sym.value - valuesOffset) / 8)
+                        let (start, o1) = sym.value.addingReportingOverflow(valuesOffset)
+                        let (end, o2) = sym.value.addingReportingOverflow(sym.size)
+                        guard !o1, !o2, off >= start, off < end else { continue }
+                        let slot = UInt32(clamping: (off - start) / 8)
                         guard Int(r.symbolIndex) < symbols.count else {
                             throw ObjectError.badMap(name, "initial value relocation names symbol #\(r.symbolIndex), which does not exist")
                         }
@@ -287,7 +289,9 @@ struct ObjectReader {
                 guard ptr.kind == .pointer else {
                     throw ObjectError.badMap(name, "'\(m.name)' must be declared with __type(\(m.name), T) (a pointer to T)")
                 }
-                let size = UInt32(try btf.size(of: ptr.type))
+                guard let size = UInt32(exactly: try btf.size(of: ptr.type)) else {
+                    throw ObjectError.badMap(name, "'\(m.name)' type is larger than 4 GiB")
+                }
                 if m.name == "key" { spec.keyType = ptr.type; spec.keySize = size } else { spec.valueType = ptr.type; spec.valueSize = size }
             case "values":
                 // __array(values, struct inner): an array of pointers to the inner definition.
@@ -345,7 +349,8 @@ struct ObjectReader {
             guard isData, s.type == ELFSection.SHT_PROGBITS || s.type == ELFSection.SHT_NOBITS,
                   s.flags & ELFSection.SHF_ALLOC != 0 else { continue }
             guard s.size > 0 else { continue }
-            guard s.size <= UInt64(UInt32.max) else { throw .badSection(n, "too large (\(s.size) bytes)") }
+            // The kernel caps map values far below this; refuse absurd sizes before allocating.
+            guard s.size <= 1 << 29 else { throw .badSection(n, "too large for global data (\(s.size) bytes)") }
             var spec = MapSpec(name: dataMapName(n), type: .array, keySize: 4, valueSize: UInt32(s.size), maxEntries: 1)
             spec.dataSection = n
             spec.contents = s.type == ELFSection.SHT_NOBITS ? [UInt8](repeating: 0, count: Int(s.size)) : elf.contents(of: s).toArray()
@@ -476,8 +481,8 @@ struct ObjectReader {
                 .sorted { $0.value < $1.value }
             guard !funcs.isEmpty else { throw .badSection(s.name, "code without a function symbol") }
             for (n, sym) in funcs.enumerated() {
-                let start = Int(sym.value)
-                let end = n + 1 < funcs.count ? Int(funcs[n + 1].value) : Int(s.size)
+                let start = Int(clamping: sym.value)
+                let end = n + 1 < funcs.count ? Int(clamping: funcs[n + 1].value) : Int(clamping: s.size)
                 guard start % 8 == 0, end % 8 == 0, start < end, let first = indexOfSlot[start / 8] else {
                     throw .badProgram(sym.name, "function bounds \(start)..<\(end) in \(s.name) are not on instruction boundaries")
                 }
@@ -501,9 +506,9 @@ struct ObjectReader {
     func resolveRelocations(_ f: inout Function, sectionCode: [Instruction], indexOfSlot: [Int: Int], firstIndex: Int) throws(ObjectError) {
         let start = f.offset
         let end = start + f.instructions.reduce(0) { $0 + $1.slotCount } * 8
-        for r in relocations(for: f.section.index) where Int(r.offset) >= start && Int(r.offset) < end {
-            guard r.offset % 8 == 0, let absolute = indexOfSlot[Int(r.offset) / 8] else {
-                throw .badRelocation(program: f.name, slot: Int(r.offset) / 8, "relocation offset \(r.offset) is not an instruction start")
+        for r in relocations(for: f.section.index) where Int(clamping: r.offset) >= start && Int(clamping: r.offset) < end {
+            guard r.offset % 8 == 0, let absolute = indexOfSlot[Int(clamping: r.offset) / 8] else {
+                throw .badRelocation(program: f.name, slot: Int(clamping: r.offset) / 8, "relocation offset \(r.offset) is not an instruction start")
             }
             let i = absolute - firstIndex
             guard Int(r.symbolIndex) < symbols.count else {
@@ -525,7 +530,7 @@ struct ObjectReader {
                     continue
                 }
                 // Pseudo call: target = symbol + (imm + 1) instructions for section symbols.
-                let target = sym.type == ELFSymbol.STT_SECTION ? Int(sym.value) + (Int(insn.imm) + 1) * 8 : Int(sym.value)
+                let target = sym.type == ELFSymbol.STT_SECTION ? Int(clamping: sym.value) &+ (Int(insn.imm) + 1) * 8 : Int(clamping: sym.value)
                 f.calls[i] = FunctionKey(section: secIndex, offset: target)
                 continue
             }
@@ -548,7 +553,7 @@ struct ObjectReader {
                 f.references[i] = .mapValue(mapName, offset: base &+ UInt32(bitPattern: insn.imm))
             } else if f.section.index == secIndex || secIndex == textSection, elf.sections.indices.contains(secIndex), elf.sections[secIndex].isExecutable {
                 // ld_imm64 of a function's address (callbacks such as bpf_loop's).
-                let target = sym.type == ELFSymbol.STT_SECTION ? Int(sym.value) + Int(insn.imm) : Int(sym.value)
+                let target = sym.type == ELFSymbol.STT_SECTION ? Int(clamping: sym.value) &+ Int(insn.imm) : Int(clamping: sym.value)
                 f.calls[i] = FunctionKey(section: secIndex, offset: target)
             } else {
                 let secName = elf.sections.indices.contains(secIndex) ? elf.sections[secIndex].name : "#\(secIndex)"

@@ -8,7 +8,7 @@ import ELF
 import TestSupport
 
 private let bpftool = "/usr/sbin/bpftool"
-private let vmlinux = "/sys/kernel/btf/vmlinux"
+private let vmlinuxPath = "/sys/kernel/btf/vmlinux"
 
 private func haveBpftool() -> Bool {
     if FileManager.default.isExecutableFile(atPath: bpftool) { return true }
@@ -17,8 +17,8 @@ private func haveBpftool() -> Bool {
 }
 
 private func haveVmlinux() -> Bool {
-    if FileManager.default.fileExists(atPath: vmlinux) { return true }
-    print("SKIP: \(vmlinux) is absent (kernel built without CONFIG_DEBUG_INFO_BTF)")
+    if FileManager.default.fileExists(atPath: vmlinuxPath) { return true }
+    print("SKIP: \(vmlinuxPath) is absent (kernel built without CONFIG_DEBUG_INFO_BTF)")
     return false
 }
 
@@ -67,10 +67,10 @@ struct CDumpTests {
     @Test("vmlinux: identical to bpftool")
     func vmlinuxMatchesBpftool() throws {
         guard haveVmlinux(), haveBpftool() else { return }
-        let expected = try #require(bpftoolDump(vmlinux), "bpftool failed on \(vmlinux)")
-        let ours = try BTF(path: vmlinux).cDump()
+        let expected = try #require(bpftoolDump(vmlinuxPath), "bpftool failed on \(vmlinuxPath)")
+        let ours = try BTF(path: vmlinuxPath).cDump()
         #expect(ours.utf8.count == expected.utf8.count)
-        if let d = firstDifference(expected, ours) { Issue.record("C dump of vmlinux differs from bpftool at \(d)") }
+        if let d = firstDifference(expected, ours) { Issue.record("C dump of vmlinuxPath differs from bpftool at \(d)") }
     }
 
     @Test("fixture objects (LE and BE): identical to bpftool")
@@ -101,10 +101,10 @@ struct CDumpTests {
         }
     }
 
-    @Test("the vmlinux dump compiles as vmlinux.h")
+    @Test("the vmlinuxPath dump compiles as vmlinux.h")
     func vmlinuxCompiles() throws {
         guard haveVmlinux() else { return }
-        let header = try BTF(path: vmlinux).cDump()
+        let header = try BTF(path: vmlinuxPath).cDump()
         let r = try compiles(header: header, source: """
             #include "vmlinux.h"
             __attribute__((section("tp/sched/sched_process_exec"), used))
@@ -227,7 +227,7 @@ struct CShowTests {
     @Test("task_struct: offsets and sizes agree with BTF field paths")
     func taskStructOffsets() throws {
         guard haveVmlinux() else { return }
-        let btf = try BTF(path: vmlinux)
+        let btf = try BTF(path: vmlinuxPath)
         let id = try btf.lookup(cName: "task_struct")
         let text = try btf.cShow(id)
         let ann = annotations(text, root: "task_struct")
@@ -246,7 +246,7 @@ struct CShowTests {
     @Test("the shown C compiles on its own, with the annotated layout")
     func showCompiles() throws {
         guard haveVmlinux() else { return }
-        let btf = try BTF(path: vmlinux)
+        let btf = try BTF(path: vmlinuxPath)
         for name in ["task_struct", "struct sk_buff", "union bpf_attr", "enum bpf_cmd", "pid_t"] {
             let text = try btf.cShow(try btf.lookup(cName: name))
             var asserts = ""
@@ -289,10 +289,10 @@ struct CShowTests {
 
 @Suite("C dump of split BTF")
 struct CDumpSplitTests {
-    @Test("split BTF on vmlinux: identical to bpftool -B vmlinux")
+    @Test("split BTF on vmlinuxPath: identical to bpftool -B vmlinux")
     func splitMatchesBpftool() throws {
         guard haveVmlinux(), haveBpftool() else { return }
-        let base = try BTF(path: vmlinux)
+        let base = try BTF(path: vmlinuxPath)
         let listHead = try base.lookup("list_head", kind: .struct)
         let task = try base.lookup("task_struct", kind: .struct)
         let u32 = try base.lookup("u32", kind: .typedef)
@@ -313,7 +313,7 @@ struct CDumpSplitTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("split.btf")
         try Data(b.encode()).write(to: file)
-        let r = TestEnv.run(bpftool, ["-B", vmlinux, "btf", "dump", "file", file.path, "format", "c"])
+        let r = TestEnv.run(bpftool, ["-B", vmlinuxPath, "btf", "dump", "file", file.path, "format", "c"])
         try #require(r.status == 0, "bpftool -B failed: \(r.stderr)")
         let ours = try BTF(path: file.path, base: base).cDump()
         if let d = firstDifference(r.stdout, ours) { Issue.record("split BTF differs from bpftool at \(d)") }
