@@ -50,6 +50,27 @@ public enum Perf {
         return try open(&attr, pid: pid, cpu: cpu, context: "software event \(event) at \(frequency) Hz on cpu \(cpu)")
     }
 
+    /// A software event sampling once every `period` occurrences (nanoseconds for the clocks).
+    public static func openSoftware(_ event: SoftwareEvent, period: UInt64, pid: Int32 = -1, cpu: Int32) throws(BPFSysError) -> OwnedFD {
+        var attr = perf_event_attr()
+        attr.type = PERF_TYPE_SOFTWARE.rawValue
+        attr.config = event.rawValue
+        attr.sample_period = period
+        return try open(&attr, pid: pid, cpu: cpu, context: "software event \(event) every \(period) on cpu \(cpu)")
+    }
+
+    /// The event behind one slot of a BPF_MAP_TYPE_PERF_EVENT_ARRAY: bpf_perf_event_output()
+    /// samples (PERF_SAMPLE_RAW) on `cpu`, waking the reader every `wakeupEvents` samples.
+    public static func openBPFOutput(cpu: Int32, wakeupEvents: UInt32 = 1) throws(BPFSysError) -> OwnedFD {
+        var attr = perf_event_attr()
+        attr.type = PERF_TYPE_SOFTWARE.rawValue
+        attr.config = SoftwareEvent.bpfOutput.rawValue
+        attr.sample_type = UInt64(PERF_SAMPLE_RAW.rawValue)
+        attr.sample_period = 1
+        attr.wakeup_events = max(wakeupEvents, 1)
+        return try open(&attr, pid: -1, cpu: cpu, context: "bpf-output event on cpu \(cpu)")
+    }
+
     /// The dynamic PMU type of the uprobe (or kprobe) PMU, from sysfs.
     public static func pmuType(_ pmu: String) throws(BPFSysError) -> UInt32 {
         let file = "/sys/bus/event_source/devices/\(pmu)/type"

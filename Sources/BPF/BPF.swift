@@ -1,1 +1,0 @@
-// Placeholder: objects, loading and attaching land here.
