@@ -21,12 +21,13 @@ struct COREDifferentialTests {
         ("core_errors", "core_target_err", "err_type_id_ambiguity"),
         ("core_errors", "core_target_err", "err_bitfield_too_wide"),
         ("core_errors", "core_target_err", "err_offset_too_big"),
+        ("core_errors", "core_target_err", "err_mem_size"),
     ]
 
     /// Compares one run; returns the number of relocations compared.
     @discardableResult
     static func compare(object: String, target: String, targetBTF: [BTF], only: String?,
-                        sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
+                        sourceLocation: SourceLocation = #_sourceLocation) throws -> (relocations: Int, programs: Int) {
         let objPath = try COREHarness.fixture(object)
         let obj = try COREObject(objPath)
         let mine = COREHarness.engine(obj, targets: targetBTF, only: only)
@@ -42,25 +43,29 @@ struct COREDifferentialTests {
         }
         #expect(mine.failed == theirs.lines.contains { $0.hasSuffix("FAILED") }, "\(label)", sourceLocation: sourceLocation)
         if !mine.failed {
+            #expect(!theirs.insns.isEmpty, "\(label): libbpf dumped no program", sourceLocation: sourceLocation)
             #expect(Set(mine.insns.keys) == Set(theirs.insns.keys), "\(label): programs", sourceLocation: sourceLocation)
             for (name, hex) in mine.insns {
                 #expect(hex == theirs.insns[name], "\(label): relocated instructions of '\(name)' differ from libbpf's",
                         sourceLocation: sourceLocation)
             }
         }
-        return mine.records.count
+        return (mine.records.count, mine.failed ? 0 : mine.insns.count)
     }
 
     @Test("every relocation of every fixture/target pair decides like libbpf")
     func fixturesAgainstLibbpf() throws {
         guard TestEnv.kernelAvailable(COREHarness.oracleUnavailable) else { return }
-        var total = 0
+        var total = 0, programs = 0
         for (object, target, only) in Self.cases {
             let tpath = try COREHarness.fixture(target)
-            total += try Self.compare(object: object, target: tpath, targetBTF: [try BTF(path: tpath)], only: only)
+            let n = try Self.compare(object: object, target: tpath, targetBTF: [try BTF(path: tpath)], only: only)
+            total += n.relocations
+            programs += n.programs
         }
-        print("CO-RE differential: \(total) relocations compared with libbpf")
+        print("CO-RE differential: \(total) relocations compared with libbpf; \(programs) relocated programs byte-identical")
         #expect(total > 1500)
+        #expect(programs >= 14)
     }
 
     @Test("task_struct and friends against the running kernel's vmlinux")
@@ -71,7 +76,8 @@ struct COREDifferentialTests {
             return
         }
         let n = try Self.compare(object: "core_kernel", target: "/sys/kernel/btf/vmlinux", targetBTF: [try BTF.kernel()], only: nil)
-        #expect(n >= 20)
+        print("CO-RE differential (vmlinux): \(n.relocations) relocations compared with libbpf")
+        #expect(n.relocations >= 20 && n.programs == 1)
     }
 
     /// libbpf 1.1 reads a 32-bit enumerator through `__s32`, so an unsigned enum's 0x80000000

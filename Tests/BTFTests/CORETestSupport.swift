@@ -108,6 +108,14 @@ enum COREHarness {
                     }
                     run.records.append(rec)
                 } catch {
+                    // libbpf logs the offset patch before it checks the load size.
+                    switch error.reason {
+                    case .unexpectedMemorySize, .invalidMemorySize:
+                        if let s = rec.solution {
+                            run.lines.append(head + "patched insn #\(rel) (LDX/ST/STX) off \(UInt64(bitPattern: Int64(rec.originalOff))) -> \(s.targetValue)")
+                        }
+                    default: break
+                    }
                     rec.error = error
                     run.records.append(rec)
                     run.lines.append(head + "FAILED")

@@ -7,6 +7,7 @@ struct amb { int x; } __pai;            /* target: amb___v1 and amb___v2 disagre
 struct dup { int x; int y; } __pai;     /* target: dup and dup___2, compatible */
 struct wide { u64 w : 60; } __pai;      /* target: packed, w straddles 8 bytes */
 struct far { int x; } __pai;            /* target: x at offset 40000 */
+struct msz { unsigned int v; } __pai;    /* target: unsigned short v */
 enum core_hi { HI_A = 0x80000000u, HI_B = 0xfffffff0u, HI_C = 5 };
 
 SEC("raw_tp/err_offset_ambiguity")
@@ -47,6 +48,16 @@ int err_offset_too_big(u64 *out)
 {
     struct far *p = (void *)out[10];
     out[0] = p->x;
+    return 0;
+}
+
+/* A plain (non-bitfield) field read through BPF_CORE_READ_BITFIELD's size switch: the u8
+ * load is relocated as a field offset whose local size (4) is not the load's size (1). */
+SEC("raw_tp/err_mem_size")
+int err_mem_size(u64 *out)
+{
+    struct msz *p = (void *)out[10];
+    out[0] = read_bitfield(p, v);
     return 0;
 }
 

@@ -185,7 +185,7 @@ struct core_bits {
     int i27 : 27;
     enum core_bits_e eb : 4;
     u8 ue : 2;
-    unsigned short plain;
+    unsigned int plain;
     s16 splain;
 };
 

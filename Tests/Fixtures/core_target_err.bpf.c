@@ -7,6 +7,7 @@ struct dup { int x; int y; };
 struct dup___2 { int x; int y; };
 struct wide { u8 c; u64 w : 60; } __attribute__((packed));
 struct far { char pad[40000]; int x; };
+struct msz { char pad; unsigned short v; };
 enum core_hi { HI_C = 6, HI_A = 0x90000000u, HI_B = 0xfffffff1u };
 
 struct core_target_all {
@@ -17,6 +18,7 @@ struct core_target_all {
     struct wide e;
     struct far f;
     enum core_hi g;
+    struct msz h;
 };
 
 int core_target_types(struct core_target_all *all)
