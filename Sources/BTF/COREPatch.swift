@@ -214,6 +214,9 @@ extension COREResolver {
             let noun = r.kind.isEnumValueBased ? "enumerator" : r.kind.isFieldBased ? "field" : "type"
             return "\(head): poisoned: \(noun) \(bare) not found in target"
         }
+        if s.failMemorySizeAdjust {
+            return "\(head): poisoned: the field's size changed from \(s.localSize) to \(s.targetSize) bytes and it is not an unsigned integer or a pointer, so a resized load would misread it"
+        }
         if r.kind == .fieldExists || r.kind == .typeExists || r.kind == .enumValueExists || r.kind == .typeMatches {
             return "\(head): \(s.targetValue == 1 ? "yes" : "no") in target"
         }
