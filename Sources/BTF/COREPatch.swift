@@ -110,7 +110,7 @@ extension COREResolver {
             COREError(relocationIndex: index, instruction: slot, kind: s.kind, spec: s.localSpec, reason: r, context: context)
         }
         guard var insn = RawInstruction.read(instructions, slot: slot, order: order) else {
-            throw fail(.instructionOutOfRange(offset: UInt32(clamping: max(0, slot) * 8), count: instructions.count / 8))
+            throw fail(.instructionOutOfRange(offset: UInt32(clamping: max(0, slot).multipliedReportingOverflow(by: 8).partialValue), count: instructions.count / 8))
         }
         func poison() throws(COREError) -> COREPatch {
             var slots = [slot]

@@ -213,4 +213,45 @@ struct COREUnitTests {
         var short = Array(code.prefix(16))
         #expect(throws: COREError.self) { _ = try r.relocate(&short, relocations: obj.ext.coreRelocations(forSection: "raw_tp/core_fields")) }
     }
+
+    @Test("random relocations and hostile BTF give errors, never crashes")
+    func fuzz() throws {
+        let fields = try COREObject(try COREHarness.fixture("core_fields"))
+        var pairs: [(COREObject, BTF)] = [
+            (fields, try BTF(path: try COREHarness.fixture("core_target_a"))),
+            (fields, try BTF(path: try COREHarness.fixture("core_target_b"))),
+        ]
+        if let k = try? BTF.kernel() { pairs.append((try COREObject(try COREHarness.fixture("core_kernel")), k)) }
+        var rng = SplitMix64(seed: 42)
+        var solved = 0, failed = 0
+        for (obj, t) in pairs {
+            var r = COREResolver(local: obj.btf, targets: [t])
+            for i in 0..<4000 {
+                let kind = CORERelocationKind(rawValue: UInt32(rng.next() % 13))!
+                let n = Int(rng.next() % 5)
+                let access = kind.isTypeBased && rng.next() % 4 != 0 ? "0"
+                    : (0...n).map { _ in String(rng.next() % 20 == 0 ? rng.next() % 0x7fff_ffff : rng.next() % 6) }.joined(separator: ":")
+                let rel = CORERelocation(insnOffset: UInt32(i * 8), typeID: TypeID(rng.next() % UInt64(obj.btf.count + 2)),
+                                         accessString: access, kind: kind)
+                do { _ = try r.solve(rel, index: i); solved += 1 } catch { failed += 1; #expect(!error.description.isEmpty) }
+            }
+        }
+        #expect(solved > 100 && failed > 100)
+
+        // A struct whose anonymous member is itself, and a typedef cycle: bounded, typed errors.
+        var l = World()
+        let loop = l.strukt("loop", [("x", l.int, 0)], size: 8)
+        let td = l.b.add(BTFType(kind: .typedef, name: "td", sizeOrType: 0))
+        l.b.replace(td, with: BTFType(kind: .typedef, name: "td", sizeOrType: td))
+        let local = try l.btf()
+        var t = World()
+        let tl = t.strukt("loop", [("", 0, 0)], size: 8)
+        t.b.replace(tl, with: BTFType(kind: .struct, name: "loop", sizeOrType: 8, payload: .members([BTFMember(name: "", type: tl, bitOffset: 0)])))
+        let td2 = t.b.add(BTFType(kind: .typedef, name: "td", sizeOrType: 0))
+        t.b.replace(td2, with: BTFType(kind: .typedef, name: "td", sizeOrType: td2))
+        var r = COREResolver(local: local, targets: [try t.btf()])
+        #expect(throws: COREError.self) { try r.solve(CORERelocation(insnOffset: 0, typeID: loop, accessString: "0:0", kind: .fieldByteOffset)) }
+        #expect(throws: COREError.self) { try r.solve(CORERelocation(insnOffset: 0, typeID: td, accessString: "0", kind: .typeSize)) }
+        #expect(throws: COREError.self) { try r.solve(CORERelocation(insnOffset: 0, typeID: loop, accessString: "2147483647:0", kind: .fieldByteOffset)) }
+    }
 }
