@@ -86,6 +86,15 @@ public struct CORESolution: Sendable, Equatable {
     public var targetTypeID: TypeID?
     /// Matching candidates (all agreed on the value).
     public var candidates: Int
+
+    public init(kind: CORERelocationKind, localValue: UInt64, targetValue: UInt64, poison: Bool = false, validate: Bool = true,
+                failMemorySizeAdjust: Bool = false, localSize: UInt32 = 0, targetSize: UInt32 = 0, localSpec: String = "",
+                targetSpec: String? = nil, targetBTF: Int? = nil, targetTypeID: TypeID? = nil, candidates: Int = 0) {
+        self.kind = kind; self.localValue = localValue; self.targetValue = targetValue; self.poison = poison
+        self.validate = validate; self.failMemorySizeAdjust = failMemorySizeAdjust; self.localSize = localSize
+        self.targetSize = targetSize; self.localSpec = localSpec; self.targetSpec = targetSpec; self.targetBTF = targetBTF
+        self.targetTypeID = targetTypeID; self.candidates = candidates
+    }
 }
 
 /// Why a relocation cannot be resolved or applied. The message names the relocation, the

@@ -110,7 +110,7 @@ extension COREResolver {
             COREError(relocationIndex: index, instruction: slot, kind: s.kind, spec: s.localSpec, reason: r, context: context)
         }
         guard var insn = RawInstruction.read(instructions, slot: slot, order: order) else {
-            throw fail(.instructionOutOfRange(offset: UInt32(clamping: max(0, slot) * 8), count: instructions.count / 8))
+            throw fail(.instructionOutOfRange(offset: UInt32(clamping: max(0, slot).multipliedReportingOverflow(by: 8).partialValue), count: instructions.count / 8))
         }
         func poison() throws(COREError) -> COREPatch {
             var slots = [slot]
@@ -213,6 +213,9 @@ extension COREResolver {
             let bare = what.split(separator: " ", maxSplits: 1).last.map(String.init) ?? what
             let noun = r.kind.isEnumValueBased ? "enumerator" : r.kind.isFieldBased ? "field" : "type"
             return "\(head): poisoned: \(noun) \(bare) not found in target"
+        }
+        if s.failMemorySizeAdjust {
+            return "\(head): poisoned: the field's size changed from \(s.localSize) to \(s.targetSize) bytes and it is not an unsigned integer or a pointer, so a resized load would misread it"
         }
         if r.kind == .fieldExists || r.kind == .typeExists || r.kind == .enumValueExists || r.kind == .typeMatches {
             return "\(head): \(s.targetValue == 1 ? "yes" : "no") in target"

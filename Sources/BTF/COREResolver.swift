@@ -226,14 +226,15 @@ public struct COREResolver {
             value = (mt.kind.isEnum && mt.kindFlag) || (mt.kind == .int && (mt.intInfo?.encoding.contains(.signed) ?? false)) ? 1 : 0
             validate = true
         case .fieldLShiftU64:
-            // libbpf computes this for the host's byte order; we use the object's.
+            // libbpf computes this for the host's byte order; we use the object's. Fields wider
+            // than 8 bytes give nonsense either way; like libbpf's, the arithmetic is 32-bit.
             if order == .little {
-                value = UInt64(64 - (bitOff + bitSize - byteOff * 8))
+                value = UInt64(UInt32(truncatingIfNeeded: 64 - (bitOff + bitSize - byteOff * 8)))
             } else {
-                value = UInt64((8 - byteSize) * 8 + (bitOff - byteOff * 8))
+                value = UInt64(UInt32(truncatingIfNeeded: (8 - byteSize) * 8 + (bitOff - byteOff * 8)))
             }
         case .fieldRShiftU64:
-            value = UInt64(64 - bitSize)
+            value = UInt64(UInt32(truncatingIfNeeded: 64 - bitSize))
             validate = true
         default:
             throw .badAccessString("not a field relocation")

@@ -137,6 +137,21 @@ struct CORESpec {
     }
 }
 
+/// `index * size * 8` as a bit offset, or an error when it leaves libbpf's 32-bit range.
+func coreBitOffset(_ index: Int, _ size: Int) throws(COREReason) -> Int {
+    let (a, o1) = index.multipliedReportingOverflow(by: size)
+    let (b, o2) = a.multipliedReportingOverflow(by: 8)
+    guard !o1, !o2, b <= Int(UInt32.max) else { throw .badAccessString("index \(index) of \(size)-byte elements is past any offset BPF can address") }
+    return b
+}
+
+/// Adds bit offsets, keeping them in libbpf's 32-bit range.
+func coreAdd(_ a: Int, _ b: Int) throws(COREReason) -> Int {
+    let r = a + b
+    guard r <= Int(UInt32.max) else { throw .badAccessString("field offset \(r) bits is past any offset BPF can address") }
+    return r
+}
+
 enum CORECompat {
     /// btf_kind_core_compat: same kind, or both enums (ENUM and ENUM64 stand for each other).
     static func kindsCompatible(_ a: BTFKind, _ b: BTFKind) -> Bool {
@@ -175,7 +190,7 @@ enum CORECompat {
         guard kind.isFieldBased else { throw .badAccessString("unknown relocation kind") }
 
         let size = try btf.resolveSize(id)
-        spec.bitOffset = first * size * 8
+        spec.bitOffset = try coreBitOffset(first, size)
         for i in 1..<spec.raw.count {
             (id, t) = try btf.skip(id)
             let idx = spec.raw[i]
@@ -185,7 +200,7 @@ enum CORECompat {
                     throw .badAccessString("'\(accessString)': member \(idx) of \(BTF.coreKindString(t.kind)) [\(id)] does not exist (\(ms.count) members)")
                 }
                 let m = ms[idx]
-                spec.bitOffset += Int(m.bitOffset)
+                spec.bitOffset = try coreAdd(spec.bitOffset, Int(m.bitOffset))
                 if !m.name.isEmpty {
                     spec.accessors.append(COREAccessor(typeID: id, index: idx, name: m.name))
                 }
@@ -198,7 +213,7 @@ enum CORECompat {
                 }
                 spec.accessors.append(COREAccessor(typeID: elem, index: idx, name: nil))
                 id = elem
-                spec.bitOffset += idx * (try btf.resolveSize(elem)) * 8
+                spec.bitOffset = try coreAdd(spec.bitOffset, try coreBitOffset(idx, try btf.resolveSize(elem)))
             } else {
                 throw .badAccessString("'\(accessString)' (at index \(i)) reaches [\(id)] of kind \(t.kind.name), which has no members or elements")
             }
@@ -424,7 +439,7 @@ enum CORECompat {
                 guard spec.raw.count < CORESpec.maxLength else { throw .badAccessString("target access nests deeper than \(CORESpec.maxLength) levels") }
                 spec.accessors.append(COREAccessor(typeID: tid, index: la.index, name: nil))
                 spec.raw.append(la.index)
-                spec.bitOffset += la.index * (try tb.resolveSize(tid)) * 8
+                spec.bitOffset = try coreAdd(spec.bitOffset, try coreBitOffset(la.index, try tb.resolveSize(tid)))
             }
         }
         return spec
