@@ -10,11 +10,14 @@ clang="$bin/clang"
 # <linux/bpf.h> reaches <asm/types.h>, which Debian keeps in the multiarch folder.
 multiarch=/usr/include/$(uname -m)-linux-gnu
 shopt -s nullglob
+# Headers count too: the newest of them is compared with each object.
+newest_header=$(ls -t "$here"/include/*.h 2>/dev/null | head -1)
 for src in "$here"/*.bpf.c; do
   name=$(basename "$src" .bpf.c)
   for arch in bpfel bpfeb; do
     obj="$out/$name.$arch.o"
-    if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$here/build.sh" -nt "$obj" ]; then
+    if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$here/build.sh" -nt "$obj" ] \
+       || { [ -n "$newest_header" ] && [ "$newest_header" -nt "$obj" ]; }; then
       "$clang" -g -O2 -target "$arch" -mcpu=v3 -Wno-visibility -I"$here/include" -idirafter "$multiarch" -c "$src" -o "$obj.tmp"
       mv "$obj.tmp" "$obj"
     fi
