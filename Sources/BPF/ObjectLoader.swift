@@ -88,6 +88,8 @@ struct ObjectReader {
     var license = ""
     var kernelVersion: UInt32 = 0
     var btf: BTF?
+    /// The BTF as clang wrote it, before the fix-ups (externs are read from it).
+    var originalBTF: BTF?
     var btfExt: BTFExt?
     var maps: [MapSpec] = []
     var programs: [ProgramSpec] = []
@@ -113,6 +115,7 @@ struct ObjectReader {
             do { btfExt = try BTFExt(elf: elf, btf: original) } catch {
                 throw .badSection(".BTF.ext", error.description)
             }
+            originalBTF = original
             do { btf = try fixedUpBTF(original) } catch { throw .btf(path, error) }
         }
         for s in elf.sections {
@@ -166,12 +169,27 @@ struct ObjectReader {
                     intID = TypeID(btf.count + appended.count)
                     appended.append(BTFType(kind: .int, name: "int", sizeOrType: 4, payload: .int(BTFInt(encoding: .signed, offset: 0, bits: 32))))
                 }
+                // A DATASEC may only list VARs: kfunc entries point at one dummy int VAR.
+                var dummyVar: TypeID?
                 for j in vars.indices {
                     var v = try current(vars[j].type)
                     if v.kind == .variable {
                         v.sizeOrType = intID!
                         v.payload = .variableLinkage(BTFLinkage.global.rawValue)
                         replacements[vars[j].type] = v
+                    } else if v.kind == .function {
+                        if dummyVar == nil {
+                            dummyVar = TypeID(btf.count + appended.count)
+                            appended.append(BTFType(kind: .variable, name: "dummy_ksym", sizeOrType: intID!,
+                                                    payload: .variableLinkage(BTFLinkage.global.rawValue)))
+                        }
+                        // The kernel wants named parameters on every FUNC's prototype.
+                        var proto = try current(v.type)
+                        if proto.kind == .functionProto, proto.params.contains(where: { $0.name.isEmpty && $0.type != 0 }) {
+                            proto.payload = .params(proto.params.map { BTFParam(name: $0.name.isEmpty && $0.type != 0 ? "dummy_ksym" : $0.name, type: $0.type) })
+                            replacements[v.type] = proto
+                        }
+                        vars[j].type = dummyVar!
                     }
                     vars[j].offset = UInt32(j * 4)
                     vars[j].size = 4
@@ -383,7 +401,7 @@ struct ObjectReader {
 
     /// `.kconfig` and `.ksyms` externs, from the BTF DATASECs clang emits for them.
     mutating func readExterns() throws(ObjectError) {
-        guard let btf else { return }
+        guard let btf = originalBTF else { return }
         var kconfigSize: UInt32 = 0
         for sym in symbols where sym.sectionIndex == ELFSymbol.SHN_UNDEF && !sym.name.isEmpty
             && (sym.binding == ELFSymbol.STB_GLOBAL || sym.binding == ELFSymbol.STB_WEAK) {

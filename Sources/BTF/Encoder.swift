@@ -100,9 +100,9 @@ public struct BTFBuilder: Sendable {
 
 extension BTF {
     /// A copy of this blob with some types rewritten in place and others appended, keeping
-    /// the string section byte for byte, so string offsets held elsewhere (.BTF.ext line
-    /// info, CO-RE access strings) stay valid. A replacement must keep its kind, its names
-    /// and its number of members/enumerators/params (only numbers change).
+    /// the string section byte for byte (new names are appended), so string offsets held
+    /// elsewhere (.BTF.ext line info, CO-RE access strings) stay valid. A replacement must
+    /// keep its kind and its number of members/enumerators/params.
     public func replacing(_ replacements: [TypeID: BTFType], appending: [BTFType] = []) throws(BTFError) -> BTF {
         guard base == nil else { throw .invalid(id: firstID, reason: "rewriting split BTF is not supported") }
         var typeBytes = types.toArray()
@@ -121,8 +121,8 @@ extension BTF {
                 default: return 0
                 }
             }
-            guard old.kind == t.kind, entries(old) == entries(t), old.name == t.name else {
-                throw .invalid(id: id, reason: "a replacement must keep the kind, the name and the number of entries")
+            guard old.kind == t.kind, entries(old) == entries(t) else {
+                throw .invalid(id: id, reason: "a replacement must keep the kind and the number of entries")
             }
             var o = Int(offsets[Int(id - firstID)])
             let recordStart = o
@@ -141,19 +141,24 @@ extension BTF {
                 let w = swap ? v.byteSwapped : v
                 withUnsafeBytes(of: w) { for k in 0..<4 { typeBytes[o + k] = $0[k] } }
                 o += 4
-            }, name: { _, i in words.u32(namePositions(i)) ?? 0 })
+            }, name: { name, i in
+                // An unchanged name keeps its offset; a new one is appended.
+                let offset = words.u32(namePositions(i)) ?? 0
+                return string(at: offset) == name ? offset : newString(name)
+            })
+        }
+        func newString(_ name: String) -> UInt32 {
+            if name.isEmpty { return 0 }
+            if let o = extraOffsets[name] { return o }
+            let o = UInt32(strings.count + extraStrings.count)
+            extraStrings += Array(name.utf8) + [0]
+            extraOffsets[name] = o
+            return o
         }
         for t in appending {
             BTFBuilder.encodeRecord(t, put: { v in
                 withUnsafeBytes(of: order == .little ? v.littleEndian : v.bigEndian) { typeBytes.append(contentsOf: $0) }
-            }, name: { name, _ in
-                if name.isEmpty { return 0 }
-                if let o = extraOffsets[name] { return o }
-                let o = UInt32(strings.count + extraStrings.count)
-                extraStrings += Array(name.utf8) + [0]
-                extraOffsets[name] = o
-                return o
-            })
+            }, name: { name, _ in newString(name) })
         }
         var out: [UInt8] = []
         func put32(_ v: UInt32) { withUnsafeBytes(of: order == .little ? v.littleEndian : v.bigEndian) { out.append(contentsOf: $0) } }

@@ -77,7 +77,8 @@ func stripAnnotation(_ s: String) -> String {
         #expect(custom.name == "obj.data.custom")
         #expect(custom.contents == [0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11])
         #expect(spec.maps.contains { $0.dataSection == ".rodata.custom" && $0.isReadOnlyData })
-        #expect(spec.externs.map(\.name).sorted() == ["CONFIG_HZ", "LINUX_KERNEL_VERSION", "bpf_prog_active"])
+        #expect(spec.externs.map(\.name).sorted() == ["CONFIG_HZ", "LINUX_KERNEL_VERSION", "bpf_rcu_read_lock", "bpf_rcu_read_unlock"])
+        #expect(spec.externs.first { $0.name == "bpf_rcu_read_lock" }?.kind == .ksymFunction)
         #expect(spec.externs.first { $0.name == "CONFIG_HZ" }?.isWeak == true)
         // The object's BTF is fixed up as libbpf does: DATASEC sizes and offsets filled in.
         let btf = try #require(spec.btf)
@@ -97,7 +98,7 @@ func stripAnnotation(_ s: String) -> String {
         #expect(!first.functionInfo.isEmpty && !first.lineInfo.isEmpty)
         #expect(first.functionInfo.map(\.slot) == first.functions.map(\.index))
         let second = try #require(spec.program("second_prog"))
-        #expect(second.references.values.contains(.ksym("bpf_prog_active", isFunction: false)))
+        #expect(second.references.values.contains(.ksym("bpf_rcu_read_lock", isFunction: true)))
         #expect(second.functions.map(\.name) == ["second_prog", "add_twice"])
         let third = try #require(spec.program("third_prog"))
         #expect(third.type == .rawTracepoint && third.kind.target == "sys_enter")
@@ -107,7 +108,7 @@ func stripAnnotation(_ s: String) -> String {
             var slot = 0
             for insn in p.instructions { slotOf.append(slot); slot += insn.slotCount }
             let starts = Set(p.functions.map { slotOf[$0.index] })
-            for (i, insn) in p.instructions.enumerated() where insn.opcode == 0x85 && insn.src.rawValue == 1 {
+            for (i, insn) in p.instructions.enumerated() where insn.opcode == 0x85 && insn.src.rawValue == 1 && p.references[i] == nil {
                 #expect(starts.contains(slotOf[i] + Int(insn.imm) + 1), "\(p.name) call at \(i)")
             }
         }

@@ -49,7 +49,8 @@ const __u32 custom_ro SEC(".rodata.custom") = 7;
 /* Externs. */
 extern unsigned int LINUX_KERNEL_VERSION __kconfig;
 extern int CONFIG_HZ __kconfig __weak;
-extern const int bpf_prog_active __ksym __weak;
+extern void bpf_rcu_read_lock(void) __ksym;
+extern void bpf_rcu_read_unlock(void) __ksym;
 
 static __attribute__((noinline)) __u64 add_twice(__u64 a, __u64 b)
 {
@@ -86,9 +87,9 @@ int first_prog(void *ctx)
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int second_prog(void *ctx)
 {
-	const int *active = bpf_this_cpu_ptr(&bpf_prog_active);
-
-	custom_data += add_twice(custom_ro, static_counter) + (active ? *active : 0);
+	bpf_rcu_read_lock();
+	custom_data += add_twice(custom_ro, static_counter);
+	bpf_rcu_read_unlock();
 	bpf_printk("%s", cfg_name);
 	return 0;
 }

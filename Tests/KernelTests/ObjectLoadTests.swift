@@ -1,0 +1,115 @@
+// Objects read from ELF, loaded into the running kernel, attached by section name, and
+// checked through their maps.
+import BPF
+import BPFSys
+import BTF
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+func kernelFixture(_ name: String) throws -> String {
+    try TestEnv.fixtures().appendingPathComponent(name).path
+}
+
+/// Ids of everything an object holds, to check they are gone after it is released.
+func ids(of object: BPFObject) throws -> [(ObjectKind, UInt32)] {
+    object.maps.values.map { (.map, $0.id) } + object.programs.values.map { (.program, $0.id) }
+}
+
+func expectGone(_ tracked: [(ObjectKind, UInt32)], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    for _ in 0..<200 {
+        if try tracked.allSatisfy({ try !Sys.exists(id: $0.1, kind: $0.0) }) { return }
+        usleep(10_000)
+    }
+    let alive = try tracked.filter { try Sys.exists(id: $0.1, kind: $0.0) }
+    Issue.record("leaked kernel objects: \(alive.map { "\($0.0) \($0.1)" })", sourceLocation: sourceLocation)
+}
+
+@Suite(.serialized) struct ObjectLoadTests {
+    @Test func basicObjectLoadsAttachesAndCounts() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        var tracked: [(ObjectKind, UInt32)] = []
+        do {
+            let me = UInt32(getpid())
+            var pidBytes = me
+            let object = try BPFObject(path: try kernelFixture("basic.bpfel.o"),
+                                       options: LoadOptions(globals: ["target_pid": withUnsafeBytes(of: &pidBytes) { Array($0) }]))
+            tracked = try ids(of: object)
+            #expect(Set(object.programs.keys) == ["on_getpid", "on_sys_enter"])
+            let link = try object.program("on_getpid").attachTracepoint(category: "syscalls", name: "sys_enter_getpid")
+            for _ in 0..<25 { _ = getpid() }
+            withExtendedLifetime(link) {}
+            let counts = try object.map("counts")
+            let mine = try counts.lookup(me, as: UInt64.self)
+            #expect(mine == 25)
+            // Only our pid counted: target_pid was set before load.
+            #expect(try counts.keys(as: UInt32.self) == [me])
+            // Globals: .bss `hits` counted too, readable through the map.
+            let (bss, hits) = try #require(object.global("hits"))
+            let value = try #require(try bss.lookup([0, 0, 0, 0]))
+            #expect(value[Int(hits.offset)..<Int(hits.offset) + 8].withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) } == 25)
+            // .rodata is frozen: user space cannot change it any more.
+            let (rodata, _) = try #require(object.global("target_pid"))
+            #expect(throws: BPFError.self) { try rodata.update([0, 0, 0, 0], [0, 0, 0, 0]) }
+        }
+        try expectGone(tracked)
+    }
+
+    @Test func objectsFixtureLoadsEveryMapKindAndLinkedPrograms() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        var tracked: [(ObjectKind, UInt32)] = []
+        do {
+            let object = try BPFObject(path: try kernelFixture("objects.bpfel.o"),
+                                       options: LoadOptions(pinDirectory: try makeTempBPFFSDir()))
+            tracked = try ids(of: object)
+            #expect(object.programs.count == 3)
+            #expect(object.maps.count == object.spec.maps.count)
+            // Map-in-map initial values were stored.
+            let outer = try object.map("m_outer")
+            #expect(try outer.lookup(UInt32(0), as: UInt32.self) != nil)
+            #expect(try outer.lookup(UInt32(1), as: UInt32.self) == nil)
+            // .kconfig: LINUX_KERNEL_VERSION filled from uname.
+            let (kconfig, v) = try #require(object.global("LINUX_KERNEL_VERSION"))
+            let bytes = try #require(try kconfig.lookup([0, 0, 0, 0]))
+            let version = bytes[Int(v.offset)..<Int(v.offset) + 4].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
+            #expect(version == KernelInfo.versionCode && version > 0x60000)
+            let link = try object.program("first_prog").attachTracepoint(category: "syscalls", name: "sys_enter_getpid")
+            for _ in 0..<3 { _ = getpid() }
+            withExtendedLifetime(link) {}
+            // first_prog: v = add_twice(v, 1000) + sum(0..3) + version + CONFIG_HZ on each hit.
+            let arr = try object.map("m_array")
+            #expect(try (arr.lookup(UInt32(0), as: UInt64.self) ?? 0) > 0)
+            try object.maps["m_lru"]?.unpin()
+        }
+        try expectGone(tracked)
+    }
+
+    @Test func verifierRejectionNamesTheSourceLine() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let spec = try ObjectSpec(path: try kernelFixture("bad_verifier.bpfel.o"))
+        do {
+            _ = try spec.load()
+            Issue.record("the verifier should have refused the program")
+        } catch {
+            let text = error.description
+            #expect(text.contains("loading program 'unchecked'"))
+            #expect(text.contains("invalid mem access") || text.contains("R0"))
+            #expect(text.contains("bad_verifier.bpf.c:18:"), "names the source line: \(text.suffix(300))")
+            #expect(text.contains("*v += 1;"))
+        }
+    }
+
+    @Test func bigEndianObjectsAreRefusedClearly() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        #expect(throws: LoadError.self) { try BPFObject(path: try kernelFixture("basic.bpfeb.o")) }
+    }
+}
+
+/// A fresh folder on bpffs for pinned maps.
+func makeTempBPFFSDir() throws -> String {
+    let root = try BPFFS.path()
+    let dir = "\(root)/plumb-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    mkdir(dir, 0o700)
+    return dir
+}
