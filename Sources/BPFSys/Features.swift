@@ -175,6 +175,22 @@ public enum Features {
         }
     }
 
+    /// Loads a minimal tracing program (fentry, tp_btf, ...) for the given BTF attach target
+    /// and reports what the kernel says. The caller finds the id in the kernel's BTF.
+    public static func tracingLoad(attachType: AttachType, attachBTFID: UInt32) -> FeatureSupport {
+        let a = ProgramAttributes(type: .tracing, instructions: returnZero, expectedAttachType: attachType, attachBTFID: attachBTFID)
+        do {
+            _ = try Sys.progLoad(a)
+            return .supported
+        } catch {
+            switch error.errno {
+            case EPERM?: return .unsupported("loading \(attachType == .traceRawTP ? "tp_btf" : "fentry/fexit") programs fails with EPERM (BPF trampolines unavailable, or lockdown)")
+            case ENOTSUPP_KERNEL?, EOPNOTSUPP?: return .unsupported("kernel has no BPF trampoline for this architecture (ENOTSUPP)")
+            default: return classify(error, what: "tracing load")
+            }
+        }
+    }
+
     /// BPF_LINK_CREATE for perf events (5.15+): probed with a bad fd; EBADF means the command parsed.
     public static func perfEventLinks() -> FeatureSupport {
         do {

@@ -1,0 +1,118 @@
+import BTF
+
+/// Renders bytes as the BTF type says they are: integers signed or not, enums by name, char
+/// arrays as strings, structs as `{ .a = 1, .b = "x" }` (bpftrace's style), arrays as `[1, 2]`.
+public struct ValueFormatter: Sendable {
+    public let btf: BTF
+    /// How deep nested aggregates are expanded before `{...}`.
+    public var maxDepth = 8
+
+    public init(btf: BTF) { self.btf = btf }
+
+    public func format(_ bytes: [UInt8], as type: TypeID) -> String {
+        bytes.withUnsafeBytes { format($0, type: type, depth: 0) }
+    }
+
+    public func format(_ bytes: UnsafeRawBufferPointer, as type: TypeID) -> String {
+        format(bytes, type: type, depth: 0)
+    }
+
+    /// Hex bytes, for values without a type.
+    public static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
+        bytes.map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined(separator: " ")
+    }
+
+    func format(_ bytes: UnsafeRawBufferPointer, type id: TypeID, depth: Int) -> String {
+        guard depth <= maxDepth, let resolved = try? btf.resolve(id), let t = try? btf.type(resolved) else {
+            return ValueFormatter.hex(bytes)
+        }
+        switch t.kind {
+        case .int:
+            guard let info = t.intInfo else { return ValueFormatter.hex(bytes) }
+            if info.encoding.contains(.bool) { return integer(bytes, size: Int(t.size), signed: false) == 0 ? "false" : "true" }
+            return formatInt(bytes, size: Int(t.size), signed: info.encoding.contains(.signed))
+        case .enum, .enum64:
+            let raw = integer(bytes, size: Int(t.size), signed: t.isSignedEnum)
+            for e in t.enumerators {
+                let v = t.kind == .enum ? (t.isSignedEnum ? UInt64(bitPattern: Int64(Int32(truncatingIfNeeded: e.value))) : e.value & 0xffff_ffff) : e.value
+                if v == raw { return e.name }
+            }
+            return t.isSignedEnum ? "\(Int64(bitPattern: raw))" : "\(raw)"
+        case .pointer:
+            return "0x" + String(integer(bytes, size: min(bytes.count, 8), signed: false), radix: 16)
+        case .float:
+            if t.size == 8, bytes.count >= 8 { return "\(bytes.loadUnaligned(as: Double.self))" }
+            if t.size == 4, bytes.count >= 4 { return "\(bytes.loadUnaligned(as: Float.self))" }
+            return ValueFormatter.hex(bytes)
+        case .array:
+            guard let a = t.arrayInfo, let elementSize = try? btf.size(of: a.elementType), elementSize > 0 else {
+                return ValueFormatter.hex(bytes)
+            }
+            if isChar(a.elementType) && elementSize == 1 {
+                let chars = bytes.prefix(Int(a.count)).prefix { $0 != 0 }
+                if chars.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) {
+                    return "\"" + String(decoding: chars, as: UTF8.self) + "\""
+                }
+            }
+            var parts: [String] = []
+            for i in 0..<Int(a.count) {
+                let start = i * elementSize
+                guard start + elementSize <= bytes.count else { break }
+                parts.append(format(UnsafeRawBufferPointer(rebasing: bytes[start..<start + elementSize]), type: a.elementType, depth: depth + 1))
+            }
+            return "[" + parts.joined(separator: ", ") + "]"
+        case .struct, .union:
+            if depth == maxDepth { return "{...}" }
+            var parts: [String] = []
+            for m in t.members {
+                let value: String
+                if m.bitfieldSize > 0 {
+                    value = bitfield(bytes, bitOffset: Int(m.bitOffset), bits: Int(m.bitfieldSize), type: m.type)
+                } else {
+                    let start = Int(m.bitOffset / 8)
+                    let size = (try? btf.size(of: m.type)) ?? 0
+                    guard start + size <= bytes.count else { continue }
+                    value = format(UnsafeRawBufferPointer(rebasing: bytes[start..<start + size]), type: m.type, depth: depth + 1)
+                }
+                parts.append(m.name.isEmpty ? value : ".\(m.name) = \(value)")
+            }
+            return "{ " + parts.joined(separator: ", ") + " }"
+        default:
+            return ValueFormatter.hex(bytes)
+        }
+    }
+
+    func isChar(_ id: TypeID) -> Bool {
+        guard let r = try? btf.resolve(id), let t = try? btf.type(r), t.kind == .int, t.size == 1 else { return false }
+        return t.intInfo?.encoding.contains(.char) == true || t.name == "char" || t.name == "unsigned char" || t.name == "signed char"
+    }
+
+    func integer(_ bytes: UnsafeRawBufferPointer, size: Int, signed: Bool) -> UInt64 {
+        var v: UInt64 = 0
+        let n = min(size, 8, bytes.count)
+        for i in 0..<n { v |= UInt64(bytes[i]) << (8 * UInt64(i)) } // little-endian host
+        if signed && n > 0 && n < 8 && bytes[n - 1] & 0x80 != 0 { v |= ~0 << (8 * UInt64(n)) }
+        return v
+    }
+
+    func formatInt(_ bytes: UnsafeRawBufferPointer, size: Int, signed: Bool) -> String {
+        if size == 16 && bytes.count >= 16 {
+            let lo = bytes.loadUnaligned(as: UInt64.self), hi = bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            return hi == 0 ? "\(lo)" : "0x" + String(hi, radix: 16) + String(repeating: "0", count: 16 - String(lo, radix: 16).count) + String(lo, radix: 16)
+        }
+        let v = integer(bytes, size: size, signed: signed)
+        return signed ? "\(Int64(bitPattern: v))" : "\(v)"
+    }
+
+    func bitfield(_ bytes: UnsafeRawBufferPointer, bitOffset: Int, bits: Int, type: TypeID) -> String {
+        var v: UInt64 = 0
+        for i in 0..<bits {
+            let bit = bitOffset + i
+            guard bit / 8 < bytes.count else { break }
+            if bytes[bit / 8] & (1 << (bit % 8)) != 0 { v |= 1 << UInt64(i) }
+        }
+        let signed = (try? btf.type(btf.resolve(type)).intInfo?.encoding.contains(.signed)) ?? false
+        if signed ?? false, bits < 64, v & (1 << UInt64(bits - 1)) != 0 { return "\(Int64(bitPattern: v | (~0 << UInt64(bits))))" }
+        return "\(v)"
+    }
+}
