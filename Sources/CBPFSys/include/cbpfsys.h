@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <linux/perf_event.h>
+#include <sys/epoll.h>   /* not in Swift's Glibc module; BPFSys.Epoll wraps it */
 
 typedef uint64_t cbpf_aligned_u64 __attribute__((aligned(8)));
 
