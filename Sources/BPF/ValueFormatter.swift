@@ -116,3 +116,68 @@ public struct ValueFormatter: Sendable {
         return "\(v)"
     }
 }
+
+extension ValueFormatter {
+    public struct ParseError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The bytes of `text` as a value of `type` (for `--set VAR=VALUE`): integers in decimal
+    /// or 0x hex (negative ones too), true/false, enumerator names, strings for char arrays.
+    public func encode(_ text: String, as type: TypeID, size: Int) throws(ParseError) -> [UInt8] {
+        guard let resolved = try? btf.resolve(type), let t = try? btf.type(resolved) else {
+            return try ValueFormatter.encodeInteger(text, size: size)
+        }
+        switch t.kind {
+        case .int:
+            if t.intInfo?.encoding.contains(.bool) == true {
+                switch text {
+                case "true", "1": return [1] + [UInt8](repeating: 0, count: max(0, size - 1))
+                case "false", "0": return [UInt8](repeating: 0, count: size)
+                default: throw ParseError(description: "'\(text)' is not a bool (true or false)")
+                }
+            }
+            return try ValueFormatter.encodeInteger(text, size: size)
+        case .enum, .enum64:
+            if let e = t.enumerators.first(where: { $0.name == text }) {
+                return ValueFormatter.littleEndian(e.value, size: size)
+            }
+            do { return try ValueFormatter.encodeInteger(text, size: size) } catch {
+                throw ParseError(description: "'\(text)' is not a value of \(btf.cTypeName(resolved)); use one of: \(t.enumerators.map(\.name).joined(separator: ", "))")
+            }
+        case .array:
+            if let a = t.arrayInfo, isChar(a.elementType) {
+                let bytes = Array(text.utf8)
+                guard bytes.count < size else { throw ParseError(description: "'\(text)' is too long for \(btf.cTypeName(resolved)) (at most \(size - 1) characters)") }
+                return bytes + [UInt8](repeating: 0, count: size - bytes.count)
+            }
+            throw ParseError(description: "arrays other than char arrays cannot be set from the command line")
+        case .pointer:
+            return try ValueFormatter.encodeInteger(text, size: size)
+        default:
+            throw ParseError(description: "\(btf.cTypeName(resolved)) cannot be set from the command line (integers, bools, enums and char arrays can)")
+        }
+    }
+
+    static func littleEndian(_ v: UInt64, size: Int) -> [UInt8] {
+        (0..<size).map { i in i < 8 ? UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) : 0 }
+    }
+
+    static func encodeInteger(_ text: String, size: Int) throws(ParseError) -> [UInt8] {
+        var s = Substring(text)
+        let negative = s.hasPrefix("-")
+        if negative { s = s.dropFirst() }
+        let magnitude: UInt64?
+        if s.hasPrefix("0x") || s.hasPrefix("0X") { magnitude = UInt64(s.dropFirst(2), radix: 16) } else { magnitude = UInt64(s) }
+        guard let m = magnitude else { throw ParseError(description: "'\(text)' is not an integer") }
+        let bits = size * 8
+        if negative {
+            guard m <= (bits >= 64 ? UInt64(Int64.max) + 1 : UInt64(1) << UInt64(bits - 1)) else {
+                throw ParseError(description: "\(text) does not fit in \(size) bytes")
+            }
+            return littleEndian(0 &- m, size: size)
+        }
+        guard bits >= 64 || m < UInt64(1) << UInt64(bits) else { throw ParseError(description: "\(text) does not fit in \(size) bytes") }
+        return littleEndian(m, size: size)
+    }
+}

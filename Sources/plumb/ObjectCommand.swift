@@ -6,7 +6,7 @@ struct ObjectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "object",
         abstract: "Inspect, relocate and run clang-compiled BPF objects.",
-        subcommands: [Dump.self]
+        subcommands: [Dump.self, Run.self]
     )
 
     /// The BTF that CO-RE relocates against: a custom file, or the running kernel plus its modules.

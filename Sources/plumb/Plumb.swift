@@ -10,7 +10,7 @@ struct Plumb: ParsableCommand {
     )
 }
 
-/// Writes to stdout in large chunks (dumps are megabytes).
+/// Writes to stdout directly (dumps are megabytes; event lines must not wait in a buffer).
 struct Output {
     static func write(_ s: String) {
         var s = s

@@ -29,6 +29,9 @@ struct {
 	__uint(max_entries, 1 << 16);
 } events SEC(".maps");
 
+/* Puts struct event into BTF, so readers can print records typed (as libbpf tools do). */
+struct event *unused_event_type __attribute__((unused));
+
 const volatile __u32 target_pid = 0;
 __u64 hits = 0;
 __u64 seen_value = 7;
