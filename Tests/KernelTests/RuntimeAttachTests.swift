@@ -291,6 +291,7 @@ struct RuntimeAttachTests {
                     Issue.record("kprobe attached on a kernel without kprobes")
                 } catch {
                     guard case .unsupported? = bpfError(error) else { Issue.record("\(error)"); return }
+                    print("expected error: \(error)")
                     #expect(String(describing: error).hasPrefix("kprobes are not supported by this kernel (CONFIG_KPROBES is off"))
                     #expect(String(describing: error).hasSuffix("use a tracepoint or fentry instead"))
                 }
@@ -331,6 +332,7 @@ struct RuntimeAttachTests {
                     Issue.record("fentry loaded although the probe said unsupported")
                 } catch {
                     guard case .unsupported? = bpfError(error) else { Issue.record("\(error)"); return }
+                    print("expected error: \(error)")
                     #expect(String(describing: error).hasPrefix("fentry/fexit programs are not supported by this kernel"))
                     #expect(String(describing: error).contains("use a tracepoint, raw tracepoint or kprobe instead"))
                 }
