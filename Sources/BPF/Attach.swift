@@ -28,19 +28,26 @@ extension Program {
     }
 
     /// Attaches a perf event through a bpf link (5.15+), or PERF_EVENT_IOC_SET_BPF where
-    /// LINK_CREATE does not know perf events. Either way `link` owns the event afterwards.
+    /// LINK_CREATE does not know perf events (or `forcePerfEventIOCTL`). Either way `link`
+    /// owns the event afterwards.
     private func attachPerf(_ event: consuming OwnedFD, to link: Link, cookie: UInt64, what: String) throws(BPFError) {
-        do {
-            let l = try Sys.linkCreatePerfEvent(fd, perfEvent: event, cookie: cookie)
-            link.add(link: l, perfEvent: event)
-            return
-        } catch {
-            // EINVAL/EOPNOTSUPP: this kernel's LINK_CREATE has no BPF_PERF_EVENT. Anything else is real.
-            guard let e = error.errno, e == EINVAL || e == EOPNOTSUPP || e == ENOTSUPP_KERNEL else {
-                throw .system(error, context: "attaching '\(label)' to \(what)")
-            }
-            if cookie != 0 {
-                throw .unsupported(feature: "bpf cookies on perf events", reason: "BPF_LINK_CREATE for perf events failed with \(e)", suggestion: "attach without a cookie, or use a 5.15+ kernel")
+        if forcePerfEventIOCTL && cookie != 0 {
+            throw .invalidArgument("bpf cookies need a bpf link; forcePerfEventIOCTL is set on '\(label)'")
+        }
+        if !forcePerfEventIOCTL {
+            do {
+                let l = try Sys.linkCreatePerfEvent(fd, perfEvent: event, cookie: cookie)
+                link.add(link: l, perfEvent: event)
+                return
+            } catch {
+                // EINVAL/EOPNOTSUPP: this kernel's LINK_CREATE has no BPF_PERF_EVENT. Anything else is real.
+                guard let e = error.errno, e == EINVAL || e == EOPNOTSUPP || e == ENOTSUPP_KERNEL else {
+                    throw .system(error, context: "attaching '\(label)' to \(what)")
+                }
+                if cookie != 0 {
+                    throw .unsupported(feature: "bpf cookies on perf events", reason: "BPF_LINK_CREATE for perf events failed with errno \(e)",
+                                       suggestion: "attach without a cookie, or use a 5.15+ kernel")
+                }
             }
         }
         do {
@@ -161,7 +168,8 @@ extension Program {
         let probe = retprobe ? "kretprobe" : "kprobe"
         let support = Features.kprobes()
         guard support.isSupported else {
-            throw .unsupported(feature: "kprobes", reason: "CONFIG_KPROBES is off: \(support)", suggestion: "use a tracepoint or fentry instead")
+            throw .unsupported(feature: "kprobes", reason: "CONFIG_KPROBES is off: no kprobe PMU in /sys/bus/event_source/devices and no kprobe_events in tracefs",
+                               suggestion: "use a tracepoint or fentry instead")
         }
         let what = "\(probe) \(function)\(offset == 0 ? "" : "+0x\(String(offset, radix: 16))")"
         let event = try sys("opening \(what)") { () throws(BPFSysError) in

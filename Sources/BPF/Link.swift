@@ -108,16 +108,22 @@ public final class Link: CustomStringConvertible, @unchecked Sendable {
         return ok
     }
 
-    /// Pins a single-bpf-link attachment on bpffs so it outlives this process.
+    /// Pins a single-bpf-link attachment on bpffs: it then stays attached after this object
+    /// (and this process) goes away, until the pin is removed with `unpin`.
     public func pin(_ path: String) throws(BPFError) {
         let fds = fileDescriptors
-        guard fds.links.count == 1, fds.perfEvents.isEmpty || kind == .tracepoint || kind == .uprobe || kind == .uretprobe || kind == .kprobe || kind == .kretprobe else {
-            throw .invalidArgument("only attachments made of one bpf link can be pinned (\(description) has \(fds.links.count) links)")
+        guard fds.links.count == 1 else {
+            throw .invalidArgument("only attachments made of exactly one bpf link can be pinned (\(description) has \(fds.links.count))")
         }
         let owned = OwnedFD(taking: fds.links[0])
         var failure: BPFSysError?
         do { try Sys.objPin(owned, path: path) } catch { failure = error }
         _ = owned.release()
         if let failure { throw .system(failure, context: "pinning link \(description)") }
+    }
+
+    /// Removes a pin made by `pin` (or any bpffs path).
+    public static func unpin(_ path: String) throws(BPFError) {
+        if unlink(path) != 0 { throw .system(.file(path: path, errno: Glibc.errno), context: "unpinning link") }
     }
 }

@@ -16,6 +16,8 @@ import Musl
 /// Drops are never silent: the kernel writes a PERF_RECORD_LOST with the number of samples it
 /// could not store; those sum into `lostCount` and go to the `lost` handler. The kernel emits that
 /// record only once room frees up, i.e. with the next sample after the reader caught up.
+///
+/// One thread at a time: `poll`/`consume` mutate the reader's positions and counters.
 public final class PerfBuffer: @unchecked Sendable {
     public typealias SampleHandler = (_ cpu: Int, _ data: UnsafeRawBufferPointer) -> Void
     public typealias LostHandler = (_ cpu: Int, _ count: UInt64) -> Void

@@ -21,6 +21,15 @@ public final class Program: @unchecked Sendable {
     /// The kernel's 8-byte program tag (hash of the instructions).
     public let tag: [UInt8]
     private let pin = Mutex<String?>(nil)
+    private let ioctlOnly = Mutex(false)
+
+    /// Attach perf events (tracepoints, uprobes, kprobes, software events) with
+    /// PERF_EVENT_IOC_SET_BPF instead of a bpf link, as kernels before 5.15 must (libbpf's
+    /// force_ioctl_attach). Off by default: links are used whenever the kernel has them.
+    public var forcePerfEventIOCTL: Bool {
+        get { ioctlOnly.withLock { $0 } }
+        set { ioctlOnly.withLock { $0 = newValue } }
+    }
 
     /// Takes ownership of a program fd and reads its identity from the kernel.
     public init(fd: consuming OwnedFD, expectedAttachType: AttachType? = nil) throws(BPFError) {
@@ -67,7 +76,7 @@ public final class Program: @unchecked Sendable {
             let probe = Features.fentry()
             if !probe.isSupported || e != EPERM {
                 return .unsupported(feature: feature,
-                                    reason: "BPF_PROG_LOAD failed with \(e == EPERM ? "EPERM" : "ENOTSUPP"): no BPF trampoline on this kernel (missing CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS / JIT support, or lockdown); probe says \(probe)",
+                                    reason: "loading failed with \(e == EPERM ? "EPERM" : "ENOTSUPP"): no BPF trampolines here (they need CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS and the JIT; lockdown blocks them too)",
                                     suggestion: "use a tracepoint, raw tracepoint or kprobe instead")
             }
             return nil

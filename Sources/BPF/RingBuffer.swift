@@ -14,6 +14,8 @@ import Musl
 /// Drops: the kernel counts nothing when bpf_ringbuf_output/reserve fails for lack of room —
 /// the BPF program sees the failure (a negative return or NULL) and must count it itself,
 /// e.g. in an array map; `delivered` here is the other half of that sum.
+///
+/// One thread at a time: `poll`/`consume` mutate the reader's positions and counters.
 public final class RingBuffer: @unchecked Sendable {
     public typealias Handler = (UnsafeRawBufferPointer) -> Void
 

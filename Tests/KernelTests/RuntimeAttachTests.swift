@@ -56,6 +56,55 @@ struct RuntimeAttachTests {
         }
     }
 
+    @Test("PERF_EVENT_IOC_SET_BPF path (pre-5.15 kernels): counts, no bpf link, released event detaches")
+    func tracepointIOCTL() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        try withRuntimeLeakCheck { leaks in
+            let counter = try counterMap()
+            leaks.track(counter)
+            let prog = try Program.load(ProgramAttributes(type: .tracepoint, instructions: try Asm.counter(counter, tid: currentTID()), name: "tp_ioctl"))
+            leaks.track(prog)
+            prog.forcePerfEventIOCTL = true
+            #expect(throws: BPFError.self) { _ = try prog.attachTracepoint(category: "syscalls", name: "sys_enter_getpid", cookie: 1) }
+            var link: Link? = try prog.attachTracepoint(category: "syscalls", name: "sys_enter_getpid")
+            leaks.track(link!)
+            #expect(link!.linkIDs.isEmpty)
+            #expect(link!.perfEventIDs.count == 1)
+            for _ in 0..<9 { rawGetpid() }
+            link = nil
+            for _ in 0..<9 { rawGetpid() }
+            #expect(try count(counter) == 9)
+        }
+    }
+
+    @Test("a pinned link stays attached after its owner is released, until unpinned")
+    func pinnedLink() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let dir: String
+        do { dir = try BPFFS.path() } catch {
+            _ = TestEnv.kernelAvailable("bpffs: \(error)")
+            return
+        }
+        try withRuntimeLeakCheck { leaks in
+            let counter = try counterMap()
+            leaks.track(counter)
+            let path = "\(dir)/plumb_rt_link_\(getpid())"
+            do {
+                let prog = try Program.load(ProgramAttributes(type: .rawTracepoint, instructions: try Asm.counter(counter, tid: currentTID(), syscallFilter: true), name: "raw_pinned"))
+                leaks.track(prog)
+                let link = try prog.attachRawTracepoint(name: "sys_enter")
+                leaks.track(link)
+                try link.pin(path)
+            }
+            for _ in 0..<4 { rawGetpid() }
+            #expect(try count(counter) == 4, "the pin should keep the program attached")
+            try Link.unpin(path)
+            usleep(50_000)   // the link is freed via RCU after the last reference goes
+            for _ in 0..<4 { rawGetpid() }
+            #expect(try count(counter) == 4, "still attached after unpinning")
+        }
+    }
+
     @Test("attaching a program of the wrong type says which type is needed")
     func wrongType() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
@@ -291,6 +340,7 @@ struct RuntimeAttachTests {
                     Issue.record("kprobe attached on a kernel without kprobes")
                 } catch {
                     guard case .unsupported? = bpfError(error) else { Issue.record("\(error)"); return }
+                    print("expected error: \(error)")
                     #expect(String(describing: error).hasPrefix("kprobes are not supported by this kernel (CONFIG_KPROBES is off"))
                     #expect(String(describing: error).hasSuffix("use a tracepoint or fentry instead"))
                 }
@@ -331,6 +381,7 @@ struct RuntimeAttachTests {
                     Issue.record("fentry loaded although the probe said unsupported")
                 } catch {
                     guard case .unsupported? = bpfError(error) else { Issue.record("\(error)"); return }
+                    print("expected error: \(error)")
                     #expect(String(describing: error).hasPrefix("fentry/fexit programs are not supported by this kernel"))
                     #expect(String(describing: error).contains("use a tracepoint, raw tracepoint or kprobe instead"))
                 }
