@@ -37,6 +37,7 @@ let package = Package(
         .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "TestSupport"]),
         .testTarget(name: "BPFAsmTests", dependencies: ["BPFAsm", "TestSupport"]),
         .testTarget(name: "BPFTests", dependencies: ["BPF", "BTF", "ELF", "BPFAsm", "TestSupport"]),
+        .testTarget(name: "PlumbCLITests", dependencies: ["BPFSys", "TestSupport"]),
         .testTarget(name: "KernelTests", dependencies: ["BPF", "BPFSys", "BTF", "BPFAsm", "TestSupport"]),
     ]
 )

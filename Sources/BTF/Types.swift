@@ -227,7 +227,7 @@ public enum BTFError: Error, CustomStringConvertible, Sendable, Equatable {
 
     public var description: String {
         switch self {
-        case .tooShort(let n): return "BTF data too short: \(n) bytes, a header needs at least 24"
+        case .tooShort(let n): return "not BTF: \(n) bytes is shorter than a BTF header (24 bytes); pass a raw BTF file or an ELF object with a .BTF section"
         case .badMagic(let m): return "not BTF: magic 0x\(String(m, radix: 16)) at offset 0 (expected 0xeb9f); pass a raw BTF file or an ELF object with a .BTF section"
         case .badVersion(let v): return "unsupported BTF version \(v) at offset 2 (only version 1 exists)"
         case .badHeader(let r): return "malformed BTF header: \(r)"

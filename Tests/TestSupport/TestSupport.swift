@@ -66,6 +66,16 @@ public enum TestEnv {
                       stderr: String(decoding: errData, as: UTF8.self), stdoutData: outData)
     }
 
+    /// The `plumb` executable beside the test bundle (built by `swift build --build-tests`).
+    public static var plumb: String {
+        let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for dir in [bundleDir, bundleDir.deletingLastPathComponent(), root.appendingPathComponent(".build/debug")] {
+            let p = dir.appendingPathComponent("plumb").path
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return root.appendingPathComponent(".build/debug/plumb").path
+    }
+
     /// Builds the fixture objects (once per process) and returns their folder.
     public static func fixtures() throws -> URL {
         try fixtureBuild.get()

@@ -1,0 +1,159 @@
+// The command-line tool as a user runs it: real files, the real kernel, real processes.
+import BPFSys
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+func plumb(_ args: [String]) -> TestEnv.Result {
+    TestEnv.run(TestEnv.plumb, args)
+}
+
+func fixturePath(_ name: String) throws -> String {
+    try TestEnv.fixtures().appendingPathComponent(name).path
+}
+
+func bpfUsable() -> String? {
+    do {
+        _ = try Sys.mapCreate(MapAttributes(type: .array, keySize: 4, valueSize: 4, maxEntries: 1))
+        return nil
+    } catch {
+        return "bpf() unusable: \(error)"
+    }
+}
+
+@Suite struct BTFCLITests {
+    @Test func rawDumpMatchesBpftool() throws {
+        let ours = plumb(["btf", "dump", "--format", "raw", try fixturePath("objects.bpfel.o")])
+        let theirs = TestEnv.run("/usr/sbin/bpftool", ["btf", "dump", "file", try fixturePath("objects.bpfel.o")])
+        #expect(ours.status == 0 && theirs.status == 0)
+        #expect(ours.stdout == theirs.stdout)
+    }
+
+    @Test func showPrintsLayout() {
+        let r = plumb(["btf", "show", "task_struct"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("struct task_struct {"))
+        #expect(r.stdout.contains("/* size: "))
+    }
+
+    @Test func badInputsFailWithClearErrors() {
+        let missing = plumb(["btf", "dump", "/nonexistent/file"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("cannot read /nonexistent/file"))
+        let notBTF = plumb(["btf", "dump", "/etc/hostname"])
+        #expect(notBTF.status != 0)
+        #expect(notBTF.stderr.contains("not BTF"))
+        let noType = plumb(["btf", "show", "no_such_type_at_all"])
+        #expect(noType.status != 0)
+        #expect(noType.stderr.contains("no_such_type_at_all"))
+    }
+}
+
+@Suite struct ObjectCLITests {
+    @Test func dumpAnnotatesCORERelocationsAgainstTheKernel() throws {
+        let r = plumb(["object", "dump", try fixturePath("core_kernel.bpfel.o")])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("<core_kernel>:"))
+        #expect(r.stdout.contains("; CO-RE byte_off struct task_struct.pid:"))
+        // The patched offset is the kernel's: the same one `plumb btf` finds.
+        let show = plumb(["btf", "show", "task_struct"])
+        if let line = show.stdout.split(separator: "\n").first(where: { $0.hasPrefix("\tpid_t pid;") }),
+           let comment = line.split(separator: "/*").last?.split(separator: " ", omittingEmptySubsequences: true).first,
+           let offset = Int(comment) {
+            #expect(r.stdout.contains("struct task_struct.pid: 8 -> \(offset)"))
+        } else {
+            Issue.record("btf show printed no pid offset")
+        }
+    }
+
+    @Test func dumpWithCustomTargetAndRefusedRelocation() throws {
+        let ok = plumb(["object", "dump", try fixturePath("core_fields.bpfel.o"), "--target-btf", try fixturePath("core_target_a.bpfel.o")])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("poisoned"))
+        // A relocation libbpf refuses (not poisonable) makes the command fail with that error.
+        let bad = plumb(["object", "dump", try fixturePath("core_errors.bpfel.o"), "--target-btf", try fixturePath("core_target_err.bpfel.o")])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("CO-RE relocation"))
+    }
+
+    @Test func runPrintsTypedRecordsAndMapsThenDetaches() throws {
+        guard TestEnv.kernelAvailable(bpfUsable()) else { return }
+        let path = try fixturePath("basic.bpfel.o")
+        // A child that calls getpid in a loop while plumb runs.
+        let r = TestEnv.run("/bin/sh", ["-c", "\(TestEnv.plumb) object run \(path) --duration 1500ms --set seen_value=0x2a & sleep 0.7; for i in 1 2 3 4 5; do /bin/true; done; python3 -c 'import os; [os.getpid() for _ in range(3)]'; wait"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("attached on_getpid: tracepoint syscalls/sys_enter_getpid"))
+        #expect(r.stdout.contains(".kind = 1, .value = 42, .comm = "), "typed records with the --set value: \(r.stdout.prefix(600))")
+        #expect(r.stdout.contains("seen_value = 42"))
+        #expect(r.stdout.contains("counts (hash, "))
+        #expect(r.stdout.contains("tag = \"plumb\""))
+        let ids = r.stdout.split(separator: "\n").compactMap { line -> UInt32? in
+            guard line.hasPrefix("loaded "), let id = line.split(separator: " ").last else { return nil }
+            return UInt32(id)
+        }
+        #expect(ids.count == 2)
+        // Programs are freed after an RCU grace period: poll briefly.
+        var alive = ids
+        for _ in 0..<200 where !alive.isEmpty {
+            alive = try alive.filter { try Sys.exists(id: $0, kind: .program) }
+            usleep(10_000)
+        }
+        #expect(alive.isEmpty, "programs still loaded after exit: \(alive)")
+    }
+
+    @Test func badSetValuesAreRefused() throws {
+        let path = try fixturePath("basic.bpfel.o")
+        let unknown = plumb(["object", "run", path, "--set", "nope=1", "--duration", "0s"])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("no global variable 'nope'"))
+        let tooBig = plumb(["object", "run", path, "--set", "target_pid=0x1ffffffff", "--duration", "0s"])
+        #expect(tooBig.status != 0)
+        #expect(tooBig.stderr.contains("does not fit in 4 bytes"))
+    }
+
+    @Test func sigkillLeavesNothingBehind() throws {
+        guard TestEnv.kernelAvailable(bpfUsable()) else { return }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-kill-\(getpid()).txt")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestEnv.plumb)
+        p.arguments = ["object", "run", try fixturePath("objects.bpfel.o"), "--duration", "60s"]
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        // Wait until it has attached, then kill it hard.
+        var text = ""
+        for _ in 0..<300 {
+            text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+            if text.contains("attached third_prog") { break }
+            usleep(20_000)
+        }
+        #expect(text.contains("attached third_prog"), "plumb did not attach: \(text)")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let ids = text.split(separator: "\n").compactMap { line -> UInt32? in
+            guard line.hasPrefix("loaded "), let id = line.split(separator: " ").last else { return nil }
+            return UInt32(id)
+        }
+        #expect(ids.count == 3)
+        var alive = ids
+        for _ in 0..<200 where !alive.isEmpty {
+            alive = try alive.filter { try Sys.exists(id: $0, kind: .program) }
+            usleep(10_000)
+        }
+        #expect(alive.isEmpty, "programs left loaded after SIGKILL: \(alive)")
+        // Pinned maps are the one thing meant to survive; remove ours.
+        if let dir = try? BPFFS.path() { unlink(dir + "/m_lru") }
+    }
+
+    @Test func featuresTableNamesWhatIsMissing() {
+        let r = plumb(["features", "--no-helpers"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("PROGRAM TYPE"))
+        #expect(r.stdout.contains("tracepoint"))
+        #expect(r.stdout.contains("ringbuf"))
+        let kprobe = r.stdout.split(separator: "\n").first { $0.hasPrefix("kprobe/kretprobe") }
+        #expect(kprobe != nil)
+    }
+}
