@@ -292,10 +292,15 @@ extension BTF {
 
     /// Member names, anonymous members flattened (for "did you mean" hints).
     public func memberNames(_ composite: TypeID) throws(BTFError) -> [String] {
+        try memberNames(composite, depth: 0)
+    }
+
+    private func memberNames(_ composite: TypeID, depth: Int) throws(BTFError) -> [String] {
+        guard depth < BTF.maxChain else { throw .cycle(composite) }
         var out: [String] = []
         for m in try type(composite).members {
             if m.name.isEmpty, kind(of: try resolve(m.type)).isComposite {
-                out += try memberNames(try resolve(m.type))
+                out += try memberNames(try resolve(m.type), depth: depth + 1)
             } else {
                 out.append(m.name)
             }

@@ -76,6 +76,11 @@ public enum TestEnv {
         return root.appendingPathComponent(".build/debug/plumb").path
     }
 
+    /// The fixtures the deterministic malformed-input corpora start from: small, and between
+    /// them every BTF kind, map kind, relocation kind and section kind (the fuzz targets in
+    /// fuzz/ cover the rest over longer runs).
+    public static let corpusSeeds = ["basic.bpfel.o", "objects.bpfeb.o", "btf_decls.bpfel.o", "core_fields.bpfel.o"]
+
     /// Builds the fixture objects (once per process) and returns their folder.
     public static func fixtures() throws -> URL {
         try fixtureBuild.get()
