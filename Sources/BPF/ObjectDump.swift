@@ -81,7 +81,12 @@ extension ObjectSpec {
             }
         }
         var notes: [Int: [String]] = [:]
-        for r in relocations { notes[r.index, default: []].append(r.applied.summary + " [" + r.applied.patch.description + "]") }
+        for r in relocations {
+            // The summary says old -> new; the patch adds what it does not (a load size change).
+            var note = r.applied.summary
+            if case .offset(_, _, let size?) = r.applied.patch { note += " (load size \(size.old) -> \(size.new) bytes)" }
+            notes[r.index, default: []].append(note)
+        }
         for (i, ref) in p.references {
             let text: String
             switch ref {

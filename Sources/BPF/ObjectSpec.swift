@@ -112,8 +112,10 @@ public enum ProgramReference: Sendable, Equatable {
 
 /// A function's BTF id at an instruction (func_info), after linking.
 public struct FunctionInfo: Sendable, Equatable {
+    /// Instruction index in the program (converted to a slot at load time).
     public var slot: Int
     public var type: TypeID
+    public init(slot: Int, type: TypeID) { self.slot = slot; self.type = type }
 }
 
 /// A source line at an instruction (line_info), after linking.
