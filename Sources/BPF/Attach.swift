@@ -118,7 +118,7 @@ extension Program {
             let e = firstError ?? error
             if AttachKind(expectedAttachType ?? .traceRawTP) == .trampoline,
                let errno = e.errno, errno == ENOTSUPP_KERNEL || errno == EOPNOTSUPP || errno == EPERM {
-                throw .unsupported(feature: "fentry/fexit attachments", reason: "attaching failed with \(errno == EPERM ? "EPERM" : "ENOTSUPP"): no BPF trampoline here; probe says \(Features.fentry())",
+                throw .unsupported(feature: "fentry/fexit attachments", reason: "attaching failed with \(errno == EPERM ? "EPERM" : "ENOTSUPP"): no BPF trampoline here; probe says \(FeatureReport.fentry())",
                                    suggestion: "use a tracepoint, raw tracepoint or kprobe instead")
             }
             throw .system(e, context: "attaching '\(label)' (\(what))")

@@ -39,9 +39,14 @@ public struct FeatureReport: Sendable {
     }
 
     /// Tracing programs need an attach target; probe with the one that exists here.
-    static func probeProgramType(_ type: ProgramType) -> FeatureSupport {
+    public static func probeProgramType(_ type: ProgramType) -> FeatureSupport {
         switch type {
         case .tracing: return fentry()
+        case .lsm:
+            guard let btf = try? BTF.kernel(), let id = btf.firstID(named: "bpf_lsm_file_open", kind: .function) else {
+                return .unknown("no bpf_lsm_file_open in the kernel's BTF to probe with")
+            }
+            return Features.programType(.lsm, attachBTFID: id)
         default: return Features.programType(type)
         }
     }

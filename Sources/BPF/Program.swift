@@ -73,7 +73,7 @@ public final class Program: @unchecked Sendable {
         let feature = a.type == .lsm ? "BPF LSM programs" : "fentry/fexit programs"
         switch e {
         case EPERM, ENOTSUPP_KERNEL, EOPNOTSUPP:
-            let probe = Features.fentry()
+            let probe = FeatureReport.fentry()
             if !probe.isSupported || e != EPERM {
                 return .unsupported(feature: feature,
                                     reason: "loading failed with \(e == EPERM ? "EPERM" : "ENOTSUPP"): no BPF trampolines here (they need CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS and the JIT; lockdown blocks them too)",

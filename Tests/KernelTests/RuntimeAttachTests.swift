@@ -367,7 +367,7 @@ struct RuntimeAttachTests {
             leaks.track(counter)
             let attrs = ProgramAttributes(type: .tracing, instructions: try Asm.counter(counter, tid: currentTID()), name: "fentry_getpid",
                                           expectedAttachType: .traceFentry, attachBTFID: UInt32(id))
-            if Features.fentry().isSupported {
+            if FeatureReport.fentry().isSupported {
                 let prog = try Program.load(attrs)
                 leaks.track(prog)
                 let link = try prog.attachTracing()

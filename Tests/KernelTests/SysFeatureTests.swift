@@ -1,4 +1,6 @@
+import BPF
 import BPFSys
+import BTF
 import Glibc
 import Testing
 import TestSupport
@@ -8,7 +10,7 @@ struct SysFeatureTests {
     @Test("probes answer for every program and map type; basics are supported")
     func table() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
-        for t in ProgramType.allCases { print("program \(t): \(Features.programType(t))") }
+        for t in ProgramType.allCases { print("program \(t): \(FeatureReport.probeProgramType(t))") }
         for t in MapType.allCases { print("map \(t): \(Features.mapType(t))") }
         #expect(Features.programType(.socketFilter) == .supported)
         #expect(Features.programType(.tracepoint) == .supported)
@@ -22,7 +24,7 @@ struct SysFeatureTests {
         #expect(Features.helper(999_999, programType: .tracepoint) != .supported)
         #expect(Features.perfEventLinks() == .supported)
         #expect(Features.uprobes() == .supported)
-        let kp = Features.kprobes(), fe = Features.fentry()
+        let kp = Features.kprobes(), fe = FeatureReport.fentry()
         print("kprobes: \(kp)\nfentry: \(fe)\ntracepoints: \(Features.tracepoints())")
         // This VM has neither; elsewhere they may exist, so only check the answer is explained.
         if !kp.isSupported { #expect(kp.description.contains("CONFIG_KPROBES")) }
@@ -34,7 +36,7 @@ struct SysFeatureTests {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
         let btfID: UInt32
         do {
-            guard let id = try KernelBTFIndex.shared().typeID(named: "btf_trace_sys_enter", kind: 8) else {
+            guard let id = try BTF.kernel().firstID(named: "btf_trace_sys_enter", kind: .typedef) else {
                 guard TestEnv.kernelAvailable("vmlinux BTF has no btf_trace_sys_enter") else { return }
                 return
             }
