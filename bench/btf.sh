@@ -11,6 +11,9 @@ n=${N:-100}
 swift build -c release --product BenchBTF >/dev/null
 swift build -c release --product plumb >/dev/null
 bin=$(swift build -c release --show-bin-path)
+# The way a CLI ships on Linux: the Swift runtime linked in (no dynamic loading of libswiftCore).
+swift build -c release --product plumb --static-swift-stdlib --scratch-path .build-static >/dev/null
+static_bin=.build-static/release
 cc -O2 -o "$out/btf_parse" bench/btf_parse.c -lbpf
 cc -O2 -o "$out/btf_show" bench/btf_show.c -lbpf
 
@@ -22,11 +25,15 @@ awk -v p="$plumb_ms" -v l="$libbpf_ms" 'BEGIN { printf "ratio plumb/libbpf = %.3
 # Whole process, best of several runs each, alternating.
 time_ms() { local s e; s=$(date +%s%N); "$@" >/dev/null; e=$(date +%s%N); echo $(( (e - s) / 1000 )); }
 runs=${RUNS:-30}
-best_p=999999999; best_c=999999999; sum_p=0; sum_c=0
-for _ in $(seq "$runs"); do
-  p=$(time_ms "$bin/plumb" btf show task_struct); c=$(time_ms "$out/btf_show" task_struct)
-  sum_p=$((sum_p + p)); sum_c=$((sum_c + c))
-  [ "$p" -lt "$best_p" ] && best_p=$p; [ "$c" -lt "$best_c" ] && best_c=$c
-done
-echo "btf show task_struct (process), $runs runs: plumb best $((best_p))us mean $((sum_p / runs))us; libbpf C best $((best_c))us mean $((sum_c / runs))us"
-awk -v p="$sum_p" -v c="$sum_c" 'BEGIN { printf "ratio plumb/libbpf (mean) = %.3f (goal <= 1.0)\n", p / c }'
+whole_process() { # label, plumb binary
+  local best_p=999999999 best_c=999999999 sum_p=0 sum_c=0 p c
+  for _ in $(seq "$runs"); do
+    p=$(time_ms "$2" btf show task_struct); c=$(time_ms "$out/btf_show" task_struct)
+    sum_p=$((sum_p + p)); sum_c=$((sum_c + c))
+    [ "$p" -lt "$best_p" ] && best_p=$p; [ "$c" -lt "$best_c" ] && best_c=$c
+  done
+  echo "btf show task_struct (process, $1), $runs runs: plumb best ${best_p}us mean $((sum_p / runs))us; libbpf C best ${best_c}us mean $((sum_c / runs))us"
+  awk -v p="$sum_p" -v c="$sum_c" -v l="$1" 'BEGIN { printf "ratio plumb/libbpf (%s, mean) = %.3f (goal <= 1.0)\n", l, p / c }'
+}
+whole_process "static Swift runtime" "$static_bin/plumb"
+whole_process "dynamic Swift runtime" "$bin/plumb"

@@ -308,6 +308,41 @@ public final class BTF: @unchecked Sendable {
     /// The ids this blob defines itself.
     public var ownIDs: Range<TypeID> { firstID..<TypeID(count) }
 
+    /// Calls `body(from, to)` for every type reference in this BTF (base first), read
+    /// straight from the records in one pass with no names decoded: for whole-graph walks.
+    public func forEachReference(_ body: (_ from: TypeID, _ to: TypeID) -> Void) {
+        base?.forEachReference(body)
+        let p = types.pointer
+        let swap = types.order != .host
+        @inline(__always) func word(_ o: Int) -> UInt32 {
+            let v = p.loadUnaligned(fromByteOffset: o, as: UInt32.self)
+            return swap ? v.byteSwapped : v
+        }
+        // Every record was bounds-checked by the index pass.
+        for (n, o32) in offsets.enumerated() {
+            let id = firstID + TypeID(n)
+            let off = Int(o32)
+            let info = word(off + 4)
+            let vlen = Int(info & 0xffff)
+            let rec = off + 12
+            switch UInt8((info >> 24) & 0x1f) {
+            case 2, 8, 9, 10, 11, 12, 14, 17, 18: // PTR, TYPEDEF, modifiers, FUNC, VAR, tags
+                body(id, word(off + 8))
+            case 3: // ARRAY
+                body(id, word(rec)); body(id, word(rec + 4))
+            case 4, 5: // STRUCT, UNION
+                for i in 0..<vlen { body(id, word(rec + i * 12 + 4)) }
+            case 13: // FUNC_PROTO
+                body(id, word(off + 8))
+                for i in 0..<vlen { body(id, word(rec + i * 8 + 4)) }
+            case 15: // DATASEC
+                for i in 0..<vlen { body(id, word(rec + i * 12)) }
+            default:
+                break
+            }
+        }
+    }
+
     // MARK: - Lookup by name
 
     /// The first type (lowest id, base first) named `name`, optionally of one kind.

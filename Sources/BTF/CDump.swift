@@ -56,14 +56,18 @@ public final class CDumper {
 
     private let count: Int
     private let ptrSize: Int
-    @exclusivity(unchecked) private var cache: [BTFType?]
+    /// Decoded types: `slot[id]` is 1 + the index in `decoded` (0: not decoded yet). Sparse
+    /// on purpose: one-type dumps touch a few hundred of vmlinux's 100k+ types.
+    @exclusivity(unchecked) private var slot: [Int32]
+    @exclusivity(unchecked) private var decoded: [BTFType] = []
     @exclusivity(unchecked) private var orderState: [OrderState]
     @exclusivity(unchecked) private var emitState: [EmitState]
     @exclusivity(unchecked) private var fwdEmitted: [Bool]
     @exclusivity(unchecked) private var nameResolved: [Bool]
     @exclusivity(unchecked) private var referenced: [Bool]
-    @exclusivity(unchecked) private var cachedNames: [String?]
-    @exclusivity(unchecked) private var alignCache: [Int32?]
+    /// `name___N` for types whose names repeat.
+    @exclusivity(unchecked) private var cachedNames: [TypeID: String] = [:]
+    @exclusivity(unchecked) private var alignCache: [TypeID: Int32] = [:]
     /// struct/union/enum/fwd names seen, with their counts.
     @exclusivity(unchecked) private var typeNames: [String: Int] = [:]
     /// typedef and enumerator names seen, with their counts.
@@ -81,14 +85,12 @@ public final class CDumper {
         self.btf = btf
         count = btf.count
         ptrSize = btf.pointerSize
-        cache = Array(repeating: nil, count: count)
+        slot = Array(repeating: 0, count: count)
         orderState = Array(repeating: .notOrdered, count: count)
         emitState = Array(repeating: .notEmitted, count: count)
         fwdEmitted = Array(repeating: false, count: count)
         nameResolved = Array(repeating: false, count: count)
         referenced = Array(repeating: false, count: count)
-        cachedNames = Array(repeating: nil, count: count)
-        alignCache = Array(repeating: nil, count: count)
         // void is always defined.
         orderState[0] = .ordered
         emitState[0] = .emitted
@@ -99,9 +101,11 @@ public final class CDumper {
 
     @inline(__always) private func type(_ id: TypeID) throws(BTFError) -> BTFType {
         guard Int(id) < count else { throw .noSuchType(id) }
-        if let t = cache[Int(id)] { return t }
+        let s = slot[Int(id)]
+        if s != 0 { return decoded[Int(s) - 1] }
         let t = try btf.type(id)
-        cache[Int(id)] = t
+        decoded.append(t)
+        slot[Int(id)] = Int32(decoded.count)
         return t
     }
 
@@ -113,10 +117,11 @@ public final class CDumper {
     /// Marks every type referenced from another one: an anonymous enum nobody references is
     /// a top-level declaration of constants; a referenced one is emitted inline.
     private func markReferenced() {
-        for id in btf.ids {
-            // Kind-dependent reference slots, read without decoding names.
-            guard let t = try? type(id) else { continue }
-            for r in t.referencedTypes where Int(r) < count { referenced[Int(r)] = true }
+        // Reference slots read straight from the records: decoding every type (names and
+        // all) here would cost more than the rest of a one-type dump.
+        let count = self.count
+        referenced.withUnsafeMutableBufferPointer { marks in
+            btf.forEachReference { _, r in if Int(r) < count { marks[Int(r)] = true } }
         }
     }
 
@@ -285,9 +290,9 @@ public final class CDumper {
 
     /// Alignment as libbpf computes it (0 when unknown), inferring packed structs.
     private func alignOf(_ id: TypeID) throws(BTFError) -> Int {
-        if let a = alignCache[Int(id)] { return Int(a) }
+        if let a = alignCache[id] { return Int(a) }
         let a = try computeAlignOf(id)
-        alignCache[Int(id)] = Int32(a)
+        alignCache[id] = Int32(a)
         return a
     }
 
@@ -374,16 +379,16 @@ public final class CDumper {
 
     private func resolveName(_ id: TypeID, ident: Bool) -> String {
         let i = Int(id)
-        guard let t = cache[i] ?? (try? type(id)), !t.name.isEmpty else { return "" }
-        if nameResolved[i] { return cachedNames[i] ?? t.name }
+        guard let t = try? type(id), !t.name.isEmpty else { return "" }
+        if nameResolved[i] { return cachedNames[id] ?? t.name }
         if t.kind == .forward || (t.kind == .enum && t.vlen == 0) {
             nameResolved[i] = true
             return t.name
         }
         let dups = ident ? nameDups(&identNames, t.name) : nameDups(&typeNames, t.name)
-        if dups > 1 { cachedNames[i] = "\(t.name)___\(dups)" }
+        if dups > 1 { cachedNames[id] = "\(t.name)___\(dups)" }
         nameResolved[i] = true
-        return cachedNames[i] ?? t.name
+        return cachedNames[id] ?? t.name
     }
 
     private func typeName(_ id: TypeID) -> String { resolveName(id, ident: false) }
