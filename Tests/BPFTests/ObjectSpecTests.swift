@@ -207,8 +207,8 @@ func stripAnnotation(_ s: String) -> String {
         // Mutations of a real object: every outcome is an error value or a spec, never a crash.
         let original = try Bytes.read(path: fixture("objects.bpfel.o"))
         let bytes = original.array(0..<original.count)
-        var state: UInt64 = 7
-        func next() -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(truncatingIfNeeded: state >> 33) }
+        var rng = SplitMix(seed: 7)
+        func next() -> Int { Int(truncatingIfNeeded: rng.next() >> 1) }
         for _ in 0..<400 {
             var m = bytes
             for _ in 0..<(1 + next() % 6) { m[next() % m.count] = UInt8(truncatingIfNeeded: next()) }

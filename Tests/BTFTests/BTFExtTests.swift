@@ -176,7 +176,7 @@ struct BTFExtTests {
         // Every truncation fails cleanly (or parses, when it cuts at a block boundary: never crashes).
         for n in 0..<good.count { _ = try? parseExt(Array(good.prefix(n)), btf: btf) }
         // Deterministic random mutations: flip bytes and words, never crash.
-        var rng = SplitMix64(seed: 0x5eed)
+        var rng = SplitMix(seed: 0x5eed)
         var errors = 0
         for _ in 0..<3000 {
             var b = good
@@ -191,15 +191,3 @@ struct BTFExtTests {
     }
 }
 
-/// A small deterministic PRNG for mutation tests.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}

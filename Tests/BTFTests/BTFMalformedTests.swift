@@ -4,17 +4,6 @@ import Testing
 import ELF
 import TestSupport
 
-/// A small deterministic generator (SplitMix64), so the corpus is the same on every run.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
 
 /// Everything a consumer may do with parsed BTF; must throw or succeed, never crash or hang.
 func exerciseBTF(_ bytes: [UInt8]) {
@@ -99,7 +88,7 @@ func exerciseBTF(_ bytes: [UInt8]) {
     /// 1000 times each with a fixed seed. Parsing and every query must throw or succeed.
     @Test func mutatedCorpusNeverCrashes() throws {
         let dir = try TestEnv.fixtures()
-        var rng = SeededRandom(state: 0x5eed)
+        var rng = SplitMix(seed: 0x5eed)
         for o in TestEnv.corpusSeeds {
             let elf = try ELFFile(path: dir.appendingPathComponent(o).path)
             guard let s = elf.section(named: ".BTF") else { continue }

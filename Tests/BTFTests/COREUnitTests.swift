@@ -222,7 +222,7 @@ struct COREUnitTests {
             (fields, try BTF(path: try COREHarness.fixture("core_target_b"))),
         ]
         if let k = try? BTF.kernel() { pairs.append((try COREObject(try COREHarness.fixture("core_kernel")), k)) }
-        var rng = SplitMix64(seed: 42)
+        var rng = SplitMix(seed: 42)
         var solved = 0, failed = 0
         for (obj, t) in pairs {
             var r = COREResolver(local: obj.btf, targets: [t])

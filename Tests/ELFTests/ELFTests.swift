@@ -3,16 +3,6 @@ import Testing
 import ELF
 import TestSupport
 
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite struct ELFTests {
     /// Section names and sizes as llvm-objdump lists them (the oracle).
@@ -76,7 +66,7 @@ struct SplitMix: RandomNumberGenerator {
     /// parse, never crash.
     @Test func mutatedCorpusNeverCrashes() throws {
         let dir = try TestEnv.fixtures()
-        var rng = SplitMix(state: 42)
+        var rng = SplitMix(seed: 42)
         for o in TestEnv.corpusSeeds {
             let file = try Bytes.read(path: dir.appendingPathComponent(o).path)
             let original = file.array(0..<file.count)

@@ -3,9 +3,6 @@
 import BTF
 import ELF
 import FuzzSupport
-#if canImport(Glibc)
-import Glibc
-#endif
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzBTF(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
@@ -24,15 +21,5 @@ public func fuzzBTF(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
 }
 
 @main struct Main {
-    static func main() throws {
-        #if FUZZING
-        exit(runFuzzer(fuzzBTF))
-        #else
-        // Replay: run the target once on each file named on the command line.
-        for path in CommandLine.arguments.dropFirst() {
-            let b = try Bytes.read(path: path)
-            _ = fuzzBTF(b.base.assumingMemoryBound(to: UInt8.self), b.count)
-        }
-        #endif
-    }
+    static func main() { fuzzMain(fuzzBTF) }
 }

@@ -2,9 +2,6 @@
 // Build and run: fuzz/run.sh elf
 import ELF
 import FuzzSupport
-#if canImport(Glibc)
-import Glibc
-#endif
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzELF(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
@@ -22,15 +19,5 @@ public func fuzzELF(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
 }
 
 @main struct Main {
-    static func main() throws {
-        #if FUZZING
-        exit(runFuzzer(fuzzELF))
-        #else
-        // Replay: run the target once on each file named on the command line.
-        for path in CommandLine.arguments.dropFirst() {
-            let b = try Bytes.read(path: path)
-            _ = fuzzELF(b.base.assumingMemoryBound(to: UInt8.self), b.count)
-        }
-        #endif
-    }
+    static func main() { fuzzMain(fuzzELF) }
 }

@@ -4,9 +4,6 @@
 import BPF
 import ELF
 import FuzzSupport
-#if canImport(Glibc)
-import Glibc
-#endif
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzObject(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
@@ -17,15 +14,5 @@ public func fuzzObject(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
 }
 
 @main struct Main {
-    static func main() throws {
-        #if FUZZING
-        exit(runFuzzer(fuzzObject))
-        #else
-        // Replay: run the target once on each file named on the command line.
-        for path in CommandLine.arguments.dropFirst() {
-            let b = try Bytes.read(path: path)
-            _ = fuzzObject(b.base.assumingMemoryBound(to: UInt8.self), b.count)
-        }
-        #endif
-    }
+    static func main() { fuzzMain(fuzzObject) }
 }

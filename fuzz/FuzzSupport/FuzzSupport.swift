@@ -19,3 +19,24 @@ public func runFuzzer(_ callback: FuzzCallback) -> Int32 {
     return LLVMFuzzerRunDriver(&argc, &argv, callback)
 }
 #endif
+
+/// The whole `main` of a fuzz target: hand over to libFuzzer when built for fuzzing,
+/// otherwise run the target once on each file named on the command line (replay).
+public func fuzzMain(_ callback: FuzzCallback) {
+    #if FUZZING
+    exit(runFuzzer(callback))
+    #else
+    for path in CommandLine.arguments.dropFirst() {
+        guard let f = fopen(path, "rb") else { perror(path); exit(1) }
+        var data: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            if n <= 0 { break }
+            data += buf[0..<n]
+        }
+        fclose(f)
+        _ = data.withUnsafeBufferPointer { callback($0.baseAddress ?? UnsafePointer(bitPattern: 1)!, $0.count) }
+    }
+    #endif
+}
