@@ -122,41 +122,51 @@ extension Sys {
             attr.fd_array = a.fdArray.withUnsafeBytes { arena.copy($0) }
         }
 
-        var level = a.logLevel
-        var size = level > 0 ? min(max(a.logSize, 4096), maxLogSize) : 0
+        let (result, text) = loadRetryingLog(level: a.logLevel, size: a.logLevel > 0 ? min(max(a.logSize, 4096), maxLogSize) : 0,
+                                             retrySize: min(max(a.logSize, 64 * 1024), maxLogSize)) { level, buffer in
+            var attempt = attr
+            attempt.log_level = level
+            attempt.log_size = UInt32(buffer.count)
+            attempt.log_buf = buffer.count > 0 ? address(buffer.baseAddress) : 0
+            return (call(.progLoad, &attempt), attempt.log_true_size)
+        }
+        switch result {
+        case .success(let fd):
+            log = text
+            guard let fd32 = Int32(exactly: fd) else { throw .malformedKernelOutput("BPF_PROG_LOAD returned fd \(fd)") }
+            return OwnedFD(taking: fd32)
+        case .failure(let e):
+            throw .verifierRejected(errno: e.code, program: a.name.isEmpty ? "\(a.type)" : a.name,
+                                    log: text, truncated: e.code == ENOSPC)
+        }
+    }
+
+    /// The log handling both loads share: run `attempt` with a log buffer of `size` bytes at
+    /// `level`; when it fails without a log, run it again at level 1 so the error can say
+    /// why; when the log did not fit (ENOSPC), grow the buffer to what the kernel asked for.
+    /// A load interrupted by a signal (EAGAIN) is retried too, as libbpf does.
+    static func loadRetryingLog(level: UInt32, size: Int, retrySize: Int,
+                                _ attempt: (UInt32, UnsafeMutableRawBufferPointer) -> (Result<Int, Errno>, trueSize: UInt32))
+        -> (Result<Int, Errno>, log: String) {
+        var level = level, size = size
         var attempts = 0
         while true {
             attempts += 1
             var buffer = [UInt8](repeating: 0, count: size)
-            var attempt = attr
-            let result: Result<Int, Errno> = buffer.withUnsafeMutableBytes { b in
-                attempt.log_level = level
-                attempt.log_size = UInt32(b.count)
-                attempt.log_buf = b.count > 0 ? address(b.baseAddress) : 0
-                return call(.progLoad, &attempt)
-            }
+            let (result, trueSize) = buffer.withUnsafeMutableBytes { attempt(level, $0) }
             let text = cString(buffer)
-            switch result {
-            case .success(let fd):
-                log = text
-                guard let fd32 = Int32(exactly: fd) else { throw .malformedKernelOutput("BPF_PROG_LOAD returned fd \(fd)") }
-                return OwnedFD(taking: fd32)
-            case .failure(let e):
-                // The verifier can be interrupted by a signal (EAGAIN); libbpf retries too.
-                if e.code == EAGAIN && attempts < 5 { continue }
-                if e.code == ENOSPC && size > 0 && size < maxLogSize {
-                    let wanted = Int(attempt.log_true_size)
-                    size = min(max(size * 4, wanted + 1), maxLogSize)
-                    continue
-                }
-                if level == 0 && e.code != EPERM && attempts < 8 {
-                    level = 1
-                    size = min(max(a.logSize, 64 * 1024), maxLogSize)
-                    continue
-                }
-                throw .verifierRejected(errno: e.code, program: a.name.isEmpty ? "\(a.type)" : a.name,
-                                        log: text, truncated: e.code == ENOSPC)
+            guard case .failure(let e) = result else { return (result, text) }
+            if e.code == EAGAIN && attempts < 5 { continue }
+            if e.code == ENOSPC && size > 0 && size < maxLogSize {
+                size = min(max(size * 4, Int(trueSize) + 1), maxLogSize)
+                continue
             }
+            if level == 0 && e.code != EPERM && attempts < 8 {
+                level = 1
+                size = retrySize
+                continue
+            }
+            return (result, text)
         }
     }
 
@@ -172,35 +182,20 @@ extension Sys {
         var attr = cbpf_btf_load_attr()
         attr.btf = arena.copy(blob)
         attr.btf_size = blobSize
-        var level = logLevel
-        var size = level > 0 ? 64 * 1024 : 0
-        while true {
-            var buffer = [UInt8](repeating: 0, count: size)
+        let (result, text) = loadRetryingLog(level: logLevel, size: logLevel > 0 ? 64 * 1024 : 0, retrySize: 64 * 1024) { level, buffer in
             var attempt = attr
-            let result: Result<Int, Errno> = buffer.withUnsafeMutableBytes { b in
-                attempt.btf_log_level = level
-                attempt.btf_log_size = UInt32(b.count)
-                attempt.btf_log_buf = b.count > 0 ? address(b.baseAddress) : 0
-                return call(.btfLoad, &attempt)
-            }
-            let text = cString(buffer)
-            switch result {
-            case .success(let fd):
-                log = text
-                guard let fd32 = Int32(exactly: fd) else { throw .malformedKernelOutput("BPF_BTF_LOAD returned fd \(fd)") }
-                return OwnedFD(taking: fd32)
-            case .failure(let e):
-                if e.code == ENOSPC && size > 0 && size < maxLogSize {
-                    size = min(max(size * 4, Int(attempt.btf_log_true_size) + 1), maxLogSize)
-                    continue
-                }
-                if level == 0 && e.code != EPERM {
-                    level = 1
-                    size = 64 * 1024
-                    continue
-                }
-                throw .btfRejected(errno: e.code, log: text)
-            }
+            attempt.btf_log_level = level
+            attempt.btf_log_size = UInt32(buffer.count)
+            attempt.btf_log_buf = buffer.count > 0 ? address(buffer.baseAddress) : 0
+            return (call(.btfLoad, &attempt), attempt.btf_log_true_size)
+        }
+        switch result {
+        case .success(let fd):
+            log = text
+            guard let fd32 = Int32(exactly: fd) else { throw .malformedKernelOutput("BPF_BTF_LOAD returned fd \(fd)") }
+            return OwnedFD(taking: fd32)
+        case .failure(let e):
+            throw .btfRejected(errno: e.code, log: text)
         }
     }
 
