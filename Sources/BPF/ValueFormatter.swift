@@ -111,8 +111,9 @@ public struct ValueFormatter: Sendable {
             guard bit / 8 < bytes.count else { break }
             if bytes[bit / 8] & (1 << (bit % 8)) != 0 { v |= 1 << UInt64(i) }
         }
-        let signed = (try? btf.type(btf.resolve(type)).intInfo?.encoding.contains(.signed)) ?? false
-        if signed ?? false, bits < 64, v & (1 << UInt64(bits - 1)) != 0 { return "\(Int64(bitPattern: v | (~0 << UInt64(bits))))" }
+        let info = (try? btf.type(btf.resolve(type)))?.intInfo
+        let signed = info?.encoding.contains(.signed) ?? false
+        if signed, bits < 64, v & (1 << UInt64(bits - 1)) != 0 { return "\(Int64(bitPattern: v | (~0 << UInt64(bits))))" }
         return "\(v)"
     }
 }
