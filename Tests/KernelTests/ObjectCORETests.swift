@@ -10,12 +10,6 @@ import Glibc
 import Testing
 import TestSupport
 
-/// This thread's id (gettid), from /proc/thread-self -> "<pid>/task/<tid>".
-func currentThreadID() throws -> UInt32 {
-    let target = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self")
-    return try #require(target.split(separator: "/").last.flatMap { UInt32($0) })
-}
-
 @Suite(.serialized) struct ObjectCORETests {
     struct Seen {
         var pid: UInt32 = 0, tgid: UInt32 = 0, parentTgid: UInt32 = 0, uid: UInt32 = 0
@@ -26,15 +20,14 @@ func currentThreadID() throws -> UInt32 {
 
     @Test func relocatedProgramReadsTheTaskLikeProcSays() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
-        var tracked: [(ObjectKind, UInt32)] = []
-        do {
+        try withRuntimeLeakCheck { leaks in
             var tgid = UInt32(getpid())
             let object = try BPFObject(path: try kernelFixture("core_proc.bpfel.o"),
                                        options: LoadOptions(globals: ["target_tgid": withUnsafeBytes(of: &tgid) { Array($0) }]))
-            tracked = try ids(of: object)
+            leaks.track(object)
             #expect(object.relocations["on_sys_enter"]?.count == 13)
             let link = try object.program("on_sys_enter").attachTracing()
-            let tid = try currentThreadID()
+            let tid = UInt32(currentTID())
             let parent = UInt32(getppid())
             withExtendedLifetime(link) {}
             let seen = try #require(try object.map("seen_map").lookup(UInt32(0), as: Seen.self))
@@ -53,7 +46,6 @@ func currentThreadID() throws -> UInt32 {
             let seenComm = withUnsafeBytes(of: seen.comm) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             #expect(seenComm == comm)
         }
-        try expectGone(tracked)
     }
 
     /// The tracer's path: a program built in memory with the instruction builder, its BTF made
@@ -89,10 +81,9 @@ func currentThreadID() throws -> UInt32 {
         program.functionInfo = [FunctionInfo(slot: 0, type: fn)]
         let spec = ObjectSpec(name: "inmemory", maps: [MapSpec(name: "hits", type: .array, keySize: 4, valueSize: 8, maxEntries: 1, valueType: u64)],
                               programs: [program], btf: programBTF)
-        var tracked: [(ObjectKind, UInt32)] = []
-        do {
+        try withRuntimeLeakCheck { leaks in
             let object = try spec.load()
-            tracked = try ids(of: object)
+            leaks.track(object)
             #expect(object.btf != nil, "the kernel took the encoded BTF")
             let link = try #require(try object.attach("count_getpid"))
             let before = try object.map("hits").lookup(UInt32(0), as: UInt64.self) ?? 0
@@ -101,6 +92,5 @@ func currentThreadID() throws -> UInt32 {
             let after = try object.map("hits").lookup(UInt32(0), as: UInt64.self) ?? 0
             #expect(after - before >= 17)
         }
-        try expectGone(tracked)
     }
 }

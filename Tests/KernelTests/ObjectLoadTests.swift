@@ -12,30 +12,15 @@ func kernelFixture(_ name: String) throws -> String {
     try TestEnv.fixtures().appendingPathComponent(name).path
 }
 
-/// Ids of everything an object holds, to check they are gone after it is released.
-func ids(of object: BPFObject) throws -> [(ObjectKind, UInt32)] {
-    object.maps.values.map { (.map, $0.id) } + object.programs.values.map { (.program, $0.id) }
-}
-
-func expectGone(_ tracked: [(ObjectKind, UInt32)], sourceLocation: SourceLocation = #_sourceLocation) throws {
-    for _ in 0..<200 {
-        if try tracked.allSatisfy({ try !Sys.exists(id: $0.1, kind: $0.0) }) { return }
-        usleep(10_000)
-    }
-    let alive = try tracked.filter { try Sys.exists(id: $0.1, kind: $0.0) }
-    Issue.record("leaked kernel objects: \(alive.map { "\($0.0) \($0.1)" })", sourceLocation: sourceLocation)
-}
-
 @Suite(.serialized) struct ObjectLoadTests {
     @Test func basicObjectLoadsAttachesAndCounts() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
-        var tracked: [(ObjectKind, UInt32)] = []
-        do {
+        try withRuntimeLeakCheck { leaks in
             let me = UInt32(getpid())
             var pidBytes = me
             let object = try BPFObject(path: try kernelFixture("basic.bpfel.o"),
                                        options: LoadOptions(globals: ["target_pid": withUnsafeBytes(of: &pidBytes) { Array($0) }]))
-            tracked = try ids(of: object)
+            leaks.track(object)
             #expect(Set(object.programs.keys) == ["on_getpid", "on_sys_enter"])
             let link = try object.program("on_getpid").attachTracepoint(category: "syscalls", name: "sys_enter_getpid")
             for _ in 0..<25 { _ = getpid() }
@@ -53,16 +38,14 @@ func expectGone(_ tracked: [(ObjectKind, UInt32)], sourceLocation: SourceLocatio
             let (rodata, _) = try #require(object.global("target_pid"))
             #expect(throws: BPFError.self) { try rodata.update([0, 0, 0, 0], [0, 0, 0, 0]) }
         }
-        try expectGone(tracked)
     }
 
     @Test func objectsFixtureLoadsEveryMapKindAndLinkedPrograms() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
-        var tracked: [(ObjectKind, UInt32)] = []
-        do {
+        try withRuntimeLeakCheck { leaks in
             let object = try BPFObject(path: try kernelFixture("objects.bpfel.o"),
                                        options: LoadOptions(pinDirectory: try makeTempBPFFSDir()))
-            tracked = try ids(of: object)
+            leaks.track(object)
             #expect(object.programs.count == 3)
             #expect(object.maps.count == object.spec.maps.count)
             // Map-in-map initial values were stored.
@@ -82,7 +65,6 @@ func expectGone(_ tracked: [(ObjectKind, UInt32)], sourceLocation: SourceLocatio
             #expect(try (arr.lookup(UInt32(0), as: UInt64.self) ?? 0) > 0)
             try object.maps["m_lru"]?.unpin()
         }
-        try expectGone(tracked)
     }
 
     @Test func verifierRejectionNamesTheSourceLine() throws {

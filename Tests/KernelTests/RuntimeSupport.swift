@@ -182,6 +182,11 @@ final class RuntimeLeaks: @unchecked Sendable {
     private var perfEvents: [(fd: Int32, id: UInt64)] = []
 
     func track(_ map: Map) { objects.append((.map, map.id)) }
+    /// Every map and program of a loaded object.
+    func track(_ object: BPFObject) {
+        for m in object.maps.values { track(m) }
+        for p in object.programs.values { track(p) }
+    }
     func track(_ program: Program) { objects.append((.program, program.id)) }
     func track(_ link: Link) {
         for id in link.linkIDs { objects.append((.link, id)) }
