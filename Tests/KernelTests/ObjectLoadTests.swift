@@ -43,8 +43,10 @@ func kernelFixture(_ name: String) throws -> String {
     @Test func objectsFixtureLoadsEveryMapKindAndLinkedPrograms() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
         try withRuntimeLeakCheck { leaks in
+            let pinDirectory = try makeTempBPFFSDir()
+            defer { rmdir(pinDirectory) }
             let object = try BPFObject(path: try kernelFixture("objects.bpfel.o"),
-                                       options: LoadOptions(pinDirectory: try makeTempBPFFSDir()))
+                                       options: LoadOptions(pinDirectory: pinDirectory))
             leaks.track(object)
             #expect(object.programs.count == 3)
             #expect(object.maps.count == object.spec.maps.count)
@@ -63,6 +65,8 @@ func kernelFixture(_ name: String) throws -> String {
             // first_prog: v = add_twice(v, 1000) + sum(0..3) + version + CONFIG_HZ on each hit.
             let arr = try object.map("m_array")
             #expect(try (arr.lookup(UInt32(0), as: UInt64.self) ?? 0) > 0)
+            // Pinned by name, as the map asks: there until unpinned.
+            #expect(access(pinDirectory + "/m_lru", F_OK) == 0)
             try object.maps["m_lru"]?.unpin()
         }
     }
