@@ -44,7 +44,8 @@ public struct UprobeSectionTarget: Sendable, Equatable {
 
 extension BPFObject {
     /// Attaches one loaded program as its section name says (libbpf's auto-attach).
-    /// Returns nil for programs whose kind does not auto-attach (explained in `reason`).
+    /// Returns nil for programs whose section names no target (`SEC("uprobe")`, as in libbpf:
+    /// the caller attaches those) or whose kind does not auto-attach.
     public func attach(_ name: String, options: AttachOptions = AttachOptions()) throws(BPFError) -> Link? {
         guard let spec = spec.program(name) else { throw .invalidArgument("no program '\(name)' in \(self.spec.name)") }
         let program = try self.program(name)
@@ -53,6 +54,8 @@ extension BPFObject {
         func needTarget(_ form: String) throws(BPFError) -> Never {
             throw .programMismatch(program: name, reason: "section '\(spec.section)' names no attach target; write it as \(form)")
         }
+        let needsTarget: Set<ProgramKind.AutoAttach> = [.tracepoint, .rawTracepoint, .uprobe, .uretprobe, .kprobe, .kretprobe, .usdt]
+        if target.isEmpty && needsTarget.contains(kind.attach) { return nil }
         switch kind.attach {
         case .tracepoint:
             let parts = target.split(separator: "/", maxSplits: 1).map(String.init)

@@ -12,7 +12,7 @@ public struct ProgramKind: Sendable, Equatable {
     public var target: String
     public var sleepable: Bool
 
-    public enum AutoAttach: Sendable, Equatable {
+    public enum AutoAttach: Sendable, Hashable {
         case none, tracepoint, rawTracepoint, tracing, kprobe, kretprobe, uprobe, uretprobe, usdt, perfEvent, lsm
         case kprobeMulti, kretprobeMulti, uprobeMulti, uretprobeMulti, iterator
     }

@@ -99,3 +99,69 @@ func makeTempBPFFSDir() throws -> String {
     mkdir(dir, 0o700)
     return dir
 }
+
+/// Every attach kind, from one clang-built object, attached by section name.
+@Suite(.serialized) struct ObjectAttachTests {
+    enum Slot: UInt32 { case tracepoint, rawTP, tpBTF, uprobeLibc, uretprobeLibc, uprobeBinary, perfEvent }
+
+    func hits(_ object: BPFObject, _ slot: Slot) throws -> UInt64 {
+        try object.map("hits").lookup(slot.rawValue, as: UInt64.self) ?? 0
+    }
+
+    @Test func everyKindFiresFromAFixtureObject() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        try withRuntimeLeakCheck { leaks in
+            var tgid = UInt32(getpid())
+            let object = try BPFObject(path: try kernelFixture("attach.bpfel.o"),
+                                       options: LoadOptions(globals: ["target_tgid": withUnsafeBytes(of: &tgid) { Array($0) }]))
+            leaks.track(object)
+            var links: [Link] = []
+            for name in ["on_tracepoint", "on_raw_tp", "on_tp_btf", "on_uprobe_libc", "on_uretprobe_libc", "on_perf_event"] {
+                let link = try #require(try object.attach(name, options: AttachOptions(perfRate: .frequency(1000))), "\(name) did not attach")
+                leaks.track(link)
+                links.append(link)
+            }
+            // A section without a target does not auto-attach; the caller names the target.
+            #expect(try object.attach("on_uprobe_binary") == nil)
+            #expect(links[3].description.contains("libc.so.6:getppid"))
+            for _ in 0..<7 { _ = getppid() }
+            spin(milliseconds: 300) // cpu-clock samples this thread
+            #expect(try hits(object, .tracepoint) == 7)
+            #expect(try hits(object, .rawTP) == 7)
+            #expect(try hits(object, .tpBTF) == 7)
+            #expect(try hits(object, .uprobeLibc) == 7)
+            #expect(try hits(object, .uretprobeLibc) == 7)
+            #expect(try hits(object, .perfEvent) > 0)
+            links.removeAll()
+            // Detached: nothing counts any more.
+            for _ in 0..<3 { _ = getppid() }
+            #expect(try hits(object, .tracepoint) == 7)
+        }
+    }
+
+    @Test func uprobeOnATestBinaryCountsExactly() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let binary = try uprobeTarget(pie: true)
+        // The target runs as a child; the program filters on its tgid.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = ["321"]
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        try p.run()
+        let pidLine = output.fileHandleForReading.availableData
+        var tgid = try #require(UInt32(String(decoding: pidLine, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+        try withRuntimeLeakCheck { leaks in
+            let object = try BPFObject(path: try kernelFixture("attach.bpfel.o"),
+                                       options: LoadOptions(programs: ["on_uprobe_binary"],
+                                                            globals: ["target_tgid": withUnsafeBytes(of: &tgid) { Array($0) }]))
+            leaks.track(object)
+            let link = try object.program("on_uprobe_binary").attachUprobe(binary: binary, symbol: "plumb_target")
+            leaks.track(link)
+            input.fileHandleForWriting.write(Data([1]))
+            p.waitUntilExit()
+            #expect(try hits(object, .uprobeBinary) == 321)
+        }
+    }
+}
