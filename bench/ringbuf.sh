@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Ring buffer delivery rate, Plumb beside libbpf, on one BPF program (bench/ringbuf.bpf.c:
+# a syscall program, test-run from user space, emitting 64-byte sequence-numbered records
+# into a 16 MiB ring with bpf_loop + bpf_ringbuf_reserve/submit). Both consumers check
+# every sequence number (in order, no gap). Two measurements, median of RUNS runs each,
+# the two programs alternating:
+#  1. stream: a producer thread emits N records (BURST per test run) while the main
+#     thread polls; records/s from start to the N-th delivery. Goal: Plumb >= libbpf.
+#  2. drain: the ring is filled, then one consume() empties it (repeated up to N);
+#     records/s of the consumer alone (what the reader itself costs per record).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench/out
+mkdir -p "$out"
+n=${N:-10000000}
+burst=${BURST:-4096}
+runs=${RUNS:-5}
+clang=${CLANG:-$(dirname "$(readlink -f "$(command -v swift)")")/clang}
+"$clang" -g -O2 -target bpf -I"/usr/include/$(uname -m)-linux-gnu" -c bench/ringbuf.bpf.c -o "$out/ringbuf.bpf.o"
+cc -O2 -Wall -o "$out/ringbuf_libbpf" bench/ringbuf_libbpf.c -lbpf -lpthread
+swift build -c release --product BenchRingbuf >/dev/null
+bin=$(swift build -c release --show-bin-path)
+obj=$out/ringbuf.bpf.o
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+for mode in stream drain; do
+  # One warm-up run each, not counted (page cache, dynamic linking, ring pages).
+  "$bin/BenchRingbuf" "$obj" "$mode" 1000000 "$burst" >/dev/null
+  "$out/ringbuf_libbpf" "$obj" "$mode" 1000000 "$burst" >/dev/null
+  : >"$out/ringbuf_$mode.plumb"; : >"$out/ringbuf_$mode.libbpf"
+  for _ in $(seq "$runs"); do
+    "$bin/BenchRingbuf" "$obj" "$mode" "$n" "$burst" | tee -a "$out/ringbuf_$mode.plumb" >/dev/null
+    "$out/ringbuf_libbpf" "$obj" "$mode" "$n" "$burst" | tee -a "$out/ringbuf_$mode.libbpf" >/dev/null
+  done
+  p=$(cut -d' ' -f1 "$out/ringbuf_$mode.plumb" | median)
+  c=$(cut -d' ' -f1 "$out/ringbuf_$mode.libbpf" | median)
+  pd=$(cut -d' ' -f3 "$out/ringbuf_$mode.plumb" | median)
+  cd_=$(cut -d' ' -f3 "$out/ringbuf_$mode.libbpf" | median)
+  awk -v m="$mode" -v n="$n" -v r="$runs" -v p="$p" -v c="$c" -v pd="$pd" -v cd="$cd_" 'BEGIN {
+    printf "%s, %d records x %d runs (median): plumb %.2f M records/s, libbpf %.2f M records/s (failed reservations: plumb %d, libbpf %d)\n", m, n, r, p / 1e6, c / 1e6, pd, cd
+    printf "ratio plumb/libbpf (%s) = %.3f (goal >= 1.0)\n", m, p / c }'
+done
