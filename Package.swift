@@ -32,6 +32,7 @@ let package = Package(
         .executableTarget(name: "FuzzObject", dependencies: ["BPF", "ELF", "FuzzSupport"], path: "fuzz/FuzzObject"),
         // Benchmarks beside libbpf (bench/*.sh print the ratios).
         .executableTarget(name: "BenchBTF", dependencies: ["BTF"], path: "bench/BenchBTF"),
+        .executableTarget(name: "BenchRingbuf", dependencies: ["BPF", "BPFSys", "BTF"], path: "bench/BenchRingbuf"),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "ELFTests", dependencies: ["ELF", "TestSupport"]),
         .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "TestSupport"]),
