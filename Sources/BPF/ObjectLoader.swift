@@ -367,8 +367,9 @@ struct ObjectReader {
             guard isData, s.type == ELFSection.SHT_PROGBITS || s.type == ELFSection.SHT_NOBITS,
                   s.flags & ELFSection.SHF_ALLOC != 0 else { continue }
             guard s.size > 0 else { continue }
-            // The kernel caps map values far below this; refuse absurd sizes before allocating.
-            guard s.size <= 1 << 29 else { throw .badSection(n, "too large for global data (\(s.size) bytes)") }
+            // A map value this large is beyond what kernels accept; refuse it before allocating
+            // (a .bss header can claim any size without the file holding the bytes).
+            guard s.size <= 64 << 20 else { throw .badSection(n, "\(s.size) bytes is too large for global data (the limit here is 64 MiB)") }
             var spec = MapSpec(name: dataMapName(n), type: .array, keySize: 4, valueSize: UInt32(s.size), maxEntries: 1)
             spec.dataSection = n
             spec.contents = s.type == ELFSection.SHT_NOBITS ? [UInt8](repeating: 0, count: Int(s.size)) : elf.contents(of: s).toArray()

@@ -106,7 +106,7 @@ public final class Program: @unchecked Sendable {
     /// BPF_PROG_TEST_RUN: runs the program once (or `repeat` times) on `data`/`context`.
     /// Program types that do not support it throw with the kernel's EOPNOTSUPP/ENOTSUPP.
     public func testRun(data: [UInt8] = [], dataOutSize: Int = 0, context: [UInt8] = [], contextOutSize: Int = 0,
-                        repeat count: UInt32 = 1, flags: UInt32 = 0, cpu: UInt32 = 0) throws(BPFError) -> TestRunResult {
+                        repeat count: UInt32 = 0, flags: UInt32 = 0, cpu: UInt32 = 0) throws(BPFError) -> TestRunResult {
         try sys("test run of program '\(name)'") { () throws(BPFSysError) in
             try Sys.progTestRun(fd, data: data, dataOutSize: dataOutSize, context: context, contextOutSize: contextOutSize,
                                 repeat: count, flags: flags, cpu: cpu)

@@ -101,13 +101,21 @@ public final class RingBuffer: @unchecked Sendable {
     /// every committed record of the rings that have some. Returns how many were delivered.
     @discardableResult
     public func poll(timeout: Int32) throws(BPFError) -> Int {
+        try poll(timeout: timeout) { ring, record in rings[ring].handler(record) }
+    }
+
+    /// `poll`, with the records handed to `body(ring index, record)` instead of the rings'
+    /// stored handlers. `body` does not escape, so state it captures is checked statically:
+    /// the fast path for hot consumers.
+    @discardableResult
+    public func poll(timeout: Int32, _ body: (Int, UnsafeRawBufferPointer) -> Void) throws(BPFError) -> Int {
         if rings.isEmpty { return 0 }
         let ready = try sys("ring buffer poll") { () throws(BPFSysError) in try epoll.wait(timeout: timeout, max: rings.count) }
         var total = 0
         for token in ready {
             let index = Int(truncatingIfNeeded: token)
             guard rings.indices.contains(index) else { continue }
-            total += try process(rings[index])
+            total += try process(rings[index]) { body(index, $0) }
         }
         return total
     }
@@ -115,8 +123,14 @@ public final class RingBuffer: @unchecked Sendable {
     /// Delivers every committed record of every ring without waiting.
     @discardableResult
     public func consume() throws(BPFError) -> Int {
+        try consume { ring, record in rings[ring].handler(record) }
+    }
+
+    /// `consume`, with the records handed to `body(ring index, record)` (see `poll(timeout:_:)`).
+    @discardableResult
+    public func consume(_ body: (Int, UnsafeRawBufferPointer) -> Void) throws(BPFError) -> Int {
         var total = 0
-        for r in rings { total += try process(r) }
+        for (index, r) in rings.enumerated() { total += try process(r) { body(index, $0) } }
         return total
     }
 
@@ -124,10 +138,11 @@ public final class RingBuffer: @unchecked Sendable {
     @discardableResult
     public func consume(ring index: Int) throws(BPFError) -> Int {
         guard rings.indices.contains(index) else { throw .invalidArgument("no ring \(index)") }
-        return try process(rings[index])
+        let r = rings[index]
+        return try process(r) { r.handler($0) }
     }
 
-    private func process(_ r: Ring) throws(BPFError) -> Int {
+    private func process(_ r: Ring, _ deliver: (UnsafeRawBufferPointer) -> Void) throws(BPFError) -> Int {
         let mask = UInt64(r.size - 1)
         let data = UnsafeRawPointer(r.producer.base) + Perf.pageSize
         let consumerPos = r.consumer.base
@@ -147,7 +162,7 @@ public final class RingBuffer: @unchecked Sendable {
                 }
                 progressed = true
                 if len & Self.discardBit == 0 {
-                    r.handler(UnsafeRawBufferPointer(start: header + Self.headerSize, count: payload))
+                    deliver(UnsafeRawBufferPointer(start: header + Self.headerSize, count: payload))
                     r.delivered &+= 1
                     count += 1
                 } else {

@@ -201,7 +201,7 @@ extension Sys {
 
     /// BPF_PROG_TEST_RUN: runs the program in the kernel on `data`/`context` without attaching it.
     public static func progTestRun(_ prog: borrowing OwnedFD, data: [UInt8] = [], dataOutSize: Int = 0,
-                                   context: [UInt8] = [], contextOutSize: Int = 0, repeat count: UInt32 = 1,
+                                   context: [UInt8] = [], contextOutSize: Int = 0, repeat count: UInt32 = 0,
                                    flags: UInt32 = 0, cpu: UInt32 = 0) throws(BPFSysError) -> TestRunResult {
         var arena = Arena()
         var attr = cbpf_test_run_attr()

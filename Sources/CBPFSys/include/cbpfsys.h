@@ -266,9 +266,9 @@ int cbpf_perf_event_id(int fd, uint64_t *id);
 
 /* Acquire loads and release stores on memory shared with the kernel (ring buffer and perf ring
  * positions, record headers): Swift's Atomic cannot wrap foreign memory. */
-uint64_t cbpf_load_acquire_u64(const uint64_t *p);
-uint32_t cbpf_load_acquire_u32(const uint32_t *p);
-void cbpf_store_release_u64(uint64_t *p, uint64_t v);
+static inline uint64_t cbpf_load_acquire_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline uint32_t cbpf_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void cbpf_store_release_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
 /* sizeof(struct perf_event_attr) as this header knows it. */
 unsigned int cbpf_perf_event_attr_size(void);
