@@ -22,6 +22,24 @@ func bpfUsable() -> String? {
     }
 }
 
+/// Program ids from `object run`'s "loaded NAME: TYPE program, id N" lines.
+func loadedProgramIDs(_ output: String) -> [UInt32] {
+    output.split(separator: "\n").compactMap { line -> UInt32? in
+        guard line.hasPrefix("loaded "), let id = line.split(separator: " ").last else { return nil }
+        return UInt32(id)
+    }
+}
+
+/// The ids still loaded after up to 2 s (programs are freed after an RCU grace period).
+func stillLoaded(_ ids: [UInt32]) throws -> [UInt32] {
+    var alive = ids
+    for _ in 0..<200 where !alive.isEmpty {
+        alive = try alive.filter { try Sys.exists(id: $0, kind: .program) }
+        usleep(10_000)
+    }
+    return alive
+}
+
 @Suite struct BTFCLITests {
     @Test func rawDumpMatchesBpftool() throws {
         let ours = plumb(["btf", "dump", "--format", "raw", try fixturePath("objects.bpfel.o")])
@@ -88,18 +106,9 @@ func bpfUsable() -> String? {
         #expect(r.stdout.contains("seen_value = 42"))
         #expect(r.stdout.contains("counts (hash, "))
         #expect(r.stdout.contains("tag = \"plumb\""))
-        let ids = r.stdout.split(separator: "\n").compactMap { line -> UInt32? in
-            guard line.hasPrefix("loaded "), let id = line.split(separator: " ").last else { return nil }
-            return UInt32(id)
-        }
+        let ids = loadedProgramIDs(r.stdout)
         #expect(ids.count == 2)
-        // Programs are freed after an RCU grace period: poll briefly.
-        var alive = ids
-        for _ in 0..<200 where !alive.isEmpty {
-            alive = try alive.filter { try Sys.exists(id: $0, kind: .program) }
-            usleep(10_000)
-        }
-        #expect(alive.isEmpty, "programs still loaded after exit: \(alive)")
+        #expect(try stillLoaded(ids).isEmpty, "programs still loaded after exit")
     }
 
     @Test func badSetValuesAreRefused() throws {
@@ -132,17 +141,9 @@ func bpfUsable() -> String? {
         #expect(text.contains("attached third_prog"), "plumb did not attach: \(text)")
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        let ids = text.split(separator: "\n").compactMap { line -> UInt32? in
-            guard line.hasPrefix("loaded "), let id = line.split(separator: " ").last else { return nil }
-            return UInt32(id)
-        }
+        let ids = loadedProgramIDs(text)
         #expect(ids.count == 3)
-        var alive = ids
-        for _ in 0..<200 where !alive.isEmpty {
-            alive = try alive.filter { try Sys.exists(id: $0, kind: .program) }
-            usleep(10_000)
-        }
-        #expect(alive.isEmpty, "programs left loaded after SIGKILL: \(alive)")
+        #expect(try stillLoaded(ids).isEmpty, "programs left loaded after SIGKILL")
         // Pinned maps are the one thing meant to survive; remove ours.
         if let dir = try? BPFFS.path() { unlink(dir + "/m_lru") }
     }
