@@ -17,6 +17,13 @@ func installStopHandlers() {
     action.sa_flags = 0 // no SA_RESTART: a blocked epoll_wait returns EINTR at once
     sigaction(SIGINT, &action, nil)
     sigaction(SIGTERM, &action, nil)
+    // A parent may have started us with these blocked (the mask is inherited): unblock them,
+    // or Ctrl-C and SIGTERM would wait forever.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    sigprocmask(SIG_UNBLOCK, &set, nil)
 }
 
 /// "5s", "500ms", "2m", "1.5s", or a bare number of seconds.

@@ -144,8 +144,40 @@ func stillLoaded(_ ids: [UInt32]) throws -> [UInt32] {
         let ids = loadedProgramIDs(text)
         #expect(ids.count == 3)
         #expect(try stillLoaded(ids).isEmpty, "programs left loaded after SIGKILL")
+        try? FileManager.default.removeItem(at: out)
         // Pinned maps are the one thing meant to survive; remove ours.
         if let dir = try? BPFFS.path() { unlink(dir + "/m_lru") }
+    }
+
+    @Test func sigtermEndsTheRunCleanly() throws {
+        guard TestEnv.kernelAvailable(bpfUsable()) else { return }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-term-\(getpid()).txt")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestEnv.plumb)
+        p.arguments = ["object", "run", try fixturePath("basic.bpfel.o")] // no --duration: runs until a signal
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var text = ""
+        for _ in 0..<300 {
+            text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+            if text.contains("attached on_sys_enter") { break }
+            usleep(20_000)
+        }
+        kill(p.processIdentifier, SIGTERM)
+        // It must stop by itself; if it does not within 5 s, kill it so the suite goes on.
+        for _ in 0..<250 where p.isRunning { usleep(20_000) }
+        let stopped = !p.isRunning
+        if !stopped { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        #expect(stopped, "plumb ignored SIGTERM")
+        text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+        #expect(p.terminationStatus == 0)
+        #expect(text.contains("ring buffers: "), "the summary is printed on SIGTERM: \(text.suffix(300))")
+        #expect(text.contains("totals (array, 4 entries):"))
+        #expect(try stillLoaded(loadedProgramIDs(text)).isEmpty)
+        try? FileManager.default.removeItem(at: out)
     }
 
     @Test func featuresTableNamesWhatIsMissing() {
