@@ -409,9 +409,16 @@ public final class CDumper {
     /// Explicit padding from bit `cur` to bit `next` (btf_dump_emit_bit_padding): the
     /// largest of long/int/short/char that reaches an aligned boundary, a `type: 0` marker
     /// where the compiler would not get there by itself, then whole units.
-    private func emitBitPadding(from cur: Int, to next: Int, nextAlign: Int, inBitfield: Bool, level: Int) {
+    /// Gaps larger than this are malformed BTF (they would print millions of padding lines).
+    static let maxPaddingBits = 8 << 16
+
+    private func emitBitPadding(from cur: Int, to next: Int, nextAlign: Int, inBitfield: Bool, level: Int,
+                                in id: TypeID) throws(BTFError) {
         var cur = cur
         if cur >= next { return }
+        guard next - cur <= CDumper.maxPaddingBits else {
+            throw .invalid(id: id, reason: "a gap of \((next - cur) / 8) bytes inside the struct; no real layout has one (corrupt member offsets or size?)")
+        }
         let pads: [(String, Int)] = [("long", ptrSize * 8), ("int", 32), ("short", 16), ("char", 8)]
         func roundUp(_ x: Int, _ y: Int) -> Int { y == 0 ? x : (x + y - 1) / y * y }
         var newOff = 0, padBits = 0, padType = ""
@@ -471,7 +478,7 @@ public final class CDumper {
             let mAlign = packed ? 1 : try alignOf(m.type)
             let inBitfield = prevBitfield && mSize != 0
             if annotateLayout { annotateHole(bits: mOff - off, level: level + 1) }
-            emitBitPadding(from: off, to: mOff, nextAlign: mAlign, inBitfield: inBitfield, level: level + 1)
+            try emitBitPadding(from: off, to: mOff, nextAlign: mAlign, inBitfield: inBitfield, level: level + 1, in: id)
             out += "\n"
             indent(level + 1)
             if annotateLayout { annotationBase.append(base &+ m.bitOffset) }
@@ -491,7 +498,7 @@ public final class CDumper {
         }
         if isStruct {
             if annotateLayout { annotateHole(bits: Int(t.size) * 8 - off, level: level + 1, tail: true) }
-            emitBitPadding(from: off, to: Int(t.size) * 8, nextAlign: align, inBitfield: false, level: level + 1)
+            try emitBitPadding(from: off, to: Int(t.size) * 8, nextAlign: align, inBitfield: false, level: level + 1, in: id)
         }
         if annotateLayout && level == 0 {
             out += "\n"

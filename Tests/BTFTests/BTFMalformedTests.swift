@@ -19,6 +19,7 @@ func exerciseBTF(_ bytes: [UInt8]) {
         if btf.kind(of: id).isComposite { _ = try? btf.memberNames(id) }
     }
     _ = try? btf.encode()
+    _ = try? btf.cDump()
     _ = btf.firstID(named: "task_struct")
     _ = btf.ids(named: "int")
 }

@@ -17,6 +17,7 @@ public func fuzzBTF(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         _ = btf.cTypeName(id)
     }
     _ = try? btf.encode()
+    _ = try? btf.cDump()
     return 0
 }
 
