@@ -24,4 +24,4 @@ for o in .build/fixtures/*.o; do
   fi
 done
 [ "$target" = btf ] && [ -r /sys/kernel/btf/vmlinux ] && cp /sys/kernel/btf/vmlinux "$corpus/vmlinux.btf" || true
-exec ".build-fuzz/release/$product" -max_total_time="$secs" -max_len=$((1 << 20)) "$corpus"
+exec ".build-fuzz/release/$product" -max_total_time="$secs" -max_len=$((1 << 20)) -timeout=10 -rss_limit_mb=2048 "$corpus"
