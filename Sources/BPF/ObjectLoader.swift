@@ -449,6 +449,11 @@ struct ObjectReader {
         }
     }
 
+    /// A section's name for messages; relocations may name sections that do not exist.
+    func sectionName(_ index: Int) -> String {
+        elf.sections.indices.contains(index) ? elf.sections[index].name : "section #\(index)"
+    }
+
     func relocations(for sectionIndex: Int) -> [ELFRelocation] {
         for s in elf.sections where (s.type == ELFSection.SHT_REL || s.type == ELFSection.SHT_RELA) && Int(s.info) == sectionIndex {
             return (try? elf.relocations(in: s)) ?? []
@@ -575,7 +580,7 @@ struct ObjectReader {
                 let target = sym.type == ELFSymbol.STT_SECTION ? Int(clamping: sym.value) &+ Int(insn.imm) : Int(clamping: sym.value)
                 f.calls[i] = FunctionKey(section: secIndex, offset: target)
             } else {
-                let secName = elf.sections.indices.contains(secIndex) ? elf.sections[secIndex].name : "#\(secIndex)"
+                let secName = sectionName(secIndex)
                 throw .badRelocation(program: f.name, slot: i, "reference to '\(sym.name)' in section \(secName), which is neither a map nor global data")
             }
         }
@@ -650,7 +655,7 @@ struct ObjectReader {
             for (i, r) in f.coreRelocations { spec.coreRelocations.append((base + i, r)) }
             for (i, callee) in f.calls.sorted(by: { $0.key < $1.key }) {
                 guard functions[callee] != nil else {
-                    throw .badRelocation(program: main.name, slot: base + i, "call target at byte \(callee.offset) of \(elf.sections[callee.section].name) is not the start of a function")
+                    throw .badRelocation(program: main.name, slot: base + i, "call target at byte \(callee.offset) of \(sectionName(callee.section)) is not the start of a function")
                 }
                 if placed[callee] == nil && !order.contains(callee) { order.append(callee) }
                 pendingCalls.append((base + i, callee, f.name))
