@@ -1,4 +1,4 @@
-/* One program per attach kind, each counting its hits from the target process into a slot of
+/* One program per attach kind, each counting its hits from the target thread into a slot of
  * `hits`: loaded from ELF and attached by section name (libbpf's conventions) in the kernel
  * tests. The uprobe on a test binary has no target in its section: the test names one. */
 #include <linux/bpf.h>
@@ -13,14 +13,15 @@ struct {
 	__type(value, __u64);
 } hits SEC(".maps");
 
-const volatile __u32 target_tgid = 0;
+/* A thread id: tests in one process run concurrently, so they filter on their own thread. */
+const volatile __u32 target_tid = 0;
 
 static __always_inline int count(enum slot s)
 {
 	__u32 key = s;
 	__u64 *v;
 
-	if ((bpf_get_current_pid_tgid() >> 32) != target_tgid)
+	if ((__u32)bpf_get_current_pid_tgid() != target_tid)
 		return 0;
 	v = bpf_map_lookup_elem(&hits, &key);
 	if (v)

@@ -33,6 +33,7 @@ struct {
 struct event *unused_event_type __attribute__((unused));
 
 const volatile __u32 target_pid = 0;
+const volatile __u32 target_tid = 0;
 __u64 hits = 0;
 __u64 seen_value = 7;
 char tag[8] SEC(".data.tag") = "plumb";
@@ -40,10 +41,11 @@ char tag[8] SEC(".data.tag") = "plumb";
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int on_getpid(void *ctx)
 {
-	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = id >> 32;
 	__u64 one = 1, *v;
 
-	if (target_pid && pid != target_pid)
+	if ((target_pid && pid != target_pid) || (target_tid && (__u32)id != target_tid))
 		return 0;
 	v = bpf_map_lookup_elem(&counts, &pid);
 	if (v)

@@ -1,5 +1,5 @@
 /* CO-RE against the running kernel, checked against /proc: on getppid() from the target
- * process, a tp_btf program reads the calling task through BTF-typed pointers (fields
+ * thread, a tp_btf program reads the calling task through BTF-typed pointers (fields
  * relocated to this kernel's layout) and stores what it saw. */
 #include "core_helpers.h"
 
@@ -37,7 +37,8 @@ struct {
 	struct seen *value;
 } seen_map SEC(".maps");
 
-const volatile u32 target_tgid = 0;
+/* The calling thread (tests in one process run concurrently). */
+const volatile u32 target_tid = 0;
 const volatile long target_syscall = 110; /* __NR_getppid on x86-64 */
 
 static void *(*map_lookup)(void *map, const void *key) = (void *)1;
@@ -51,7 +52,7 @@ int on_sys_enter(u64 *ctx)
 	u32 key = 0;
 	struct seen *s;
 
-	if (id != target_syscall || t->tgid != target_tgid)
+	if (id != target_syscall || t->pid != target_tid)
 		return 0;
 	s = map_lookup(&seen_map, &key);
 	if (!s)

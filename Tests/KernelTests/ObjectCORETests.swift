@@ -21,13 +21,13 @@ import TestSupport
     @Test func relocatedProgramReadsTheTaskLikeProcSays() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
         try withRuntimeLeakCheck { leaks in
-            var tgid = UInt32(getpid())
+            let tgid = UInt32(getpid())
+            let tid = UInt32(currentTID())
             let object = try BPFObject(path: try kernelFixture("core_proc.bpfel.o"),
-                                       options: LoadOptions(globals: ["target_tgid": withUnsafeBytes(of: &tgid) { Array($0) }]))
+                                       options: LoadOptions(globals: ["target_tid": bytes(tid)]))
             leaks.track(object)
             #expect(object.relocations["on_sys_enter"]?.count == 13)
             let link = try object.program("on_sys_enter").attachTracing()
-            let tid = UInt32(currentTID())
             let parent = UInt32(getppid())
             withExtendedLifetime(link) {}
             let seen = try #require(try object.map("seen_map").lookup(UInt32(0), as: Seen.self))

@@ -17,9 +17,9 @@ func kernelFixture(_ name: String) throws -> String {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
         try withRuntimeLeakCheck { leaks in
             let me = UInt32(getpid())
-            var pidBytes = me
+            // This process and this thread: other tests in the process call getpid too.
             let object = try BPFObject(path: try kernelFixture("basic.bpfel.o"),
-                                       options: LoadOptions(globals: ["target_pid": withUnsafeBytes(of: &pidBytes) { Array($0) }]))
+                                       options: LoadOptions(globals: ["target_pid": bytes(me), "target_tid": bytes(UInt32(currentTID()))]))
             leaks.track(object)
             #expect(Set(object.programs.keys) == ["on_getpid", "on_sys_enter"])
             let link = try object.program("on_getpid").attachTracepoint(category: "syscalls", name: "sys_enter_getpid")
@@ -92,6 +92,11 @@ func kernelFixture(_ name: String) throws -> String {
     }
 }
 
+/// A value's bytes, for LoadOptions.globals.
+func bytes<T: BitwiseCopyable>(_ value: T) -> [UInt8] {
+    withUnsafeBytes(of: value) { Array($0) }
+}
+
 /// A fresh folder on bpffs for pinned maps.
 func makeTempBPFFSDir() throws -> String {
     let root = try BPFFS.path()
@@ -111,9 +116,8 @@ func makeTempBPFFSDir() throws -> String {
     @Test func everyKindFiresFromAFixtureObject() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
         try withRuntimeLeakCheck { leaks in
-            var tgid = UInt32(getpid())
             let object = try BPFObject(path: try kernelFixture("attach.bpfel.o"),
-                                       options: LoadOptions(globals: ["target_tgid": withUnsafeBytes(of: &tgid) { Array($0) }]))
+                                       options: LoadOptions(globals: ["target_tid": bytes(UInt32(currentTID()))]))
             leaks.track(object)
             var links: [Link] = []
             for name in ["on_tracepoint", "on_raw_tp", "on_tp_btf", "on_uprobe_libc", "on_uretprobe_libc", "on_perf_event"] {
@@ -151,11 +155,12 @@ func makeTempBPFFSDir() throws -> String {
         p.standardOutput = output
         try p.run()
         let pidLine = output.fileHandleForReading.availableData
-        var tgid = try #require(UInt32(String(decoding: pidLine, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+        // Single-threaded: its thread id is its pid.
+        let tid = try #require(UInt32(String(decoding: pidLine, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
         try withRuntimeLeakCheck { leaks in
             let object = try BPFObject(path: try kernelFixture("attach.bpfel.o"),
                                        options: LoadOptions(programs: ["on_uprobe_binary"],
-                                                            globals: ["target_tgid": withUnsafeBytes(of: &tgid) { Array($0) }]))
+                                                            globals: ["target_tid": bytes(tid)]))
             leaks.track(object)
             let link = try object.program("on_uprobe_binary").attachUprobe(binary: binary, symbol: "plumb_target")
             leaks.track(link)
