@@ -32,7 +32,7 @@ extension ObjectSpec {
             for v in m.variables {
                 out += "    \(v.isStatic ? "static " : "")\(v.type != 0 ? (btf?.cTypeName(v.type) ?? "?") : "?") \(v.name) @ \(v.offset) (\(v.size) bytes)"
                 if m.dataSection != ".kconfig", let bytes = bytes(of: v, in: m) {
-                    out += " = " + bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: " ")
+                    out += " = " + bytes.withUnsafeBytes { ValueFormatter.hex($0) }
                 }
                 out += "\n"
             }

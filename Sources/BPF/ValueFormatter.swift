@@ -164,7 +164,8 @@ extension ValueFormatter {
         (0..<size).map { i in i < 8 ? UInt8(truncatingIfNeeded: v >> (8 * UInt64(i))) : 0 }
     }
 
-    static func encodeInteger(_ text: String, size: Int) throws(ParseError) -> [UInt8] {
+    /// An integer (decimal, 0x hex, negative) as `size` little-endian bytes, range-checked.
+    public static func encodeInteger(_ text: String, size: Int) throws(ParseError) -> [UInt8] {
         var s = Substring(text)
         let negative = s.hasPrefix("-")
         if negative { s = s.dropFirst() }

@@ -81,11 +81,13 @@ extension ObjectCommand {
                     let known: [String] = spec.maps.flatMap { m in m.variables.map(\.name) }.filter { !$0.contains(".") }
                     throw ValidationError("no global variable '\(name)' in \(object); it has: \(known.joined(separator: ", "))")
                 }
-                guard let btf = spec.btf else {
-                    globals[name] = try ValueFormatterCLI.integer(text, size: Int(v.size))
-                    continue
-                }
-                do { globals[name] = try ValueFormatter(btf: btf).encode(text, as: v.type, size: Int(v.size)) } catch {
+                do {
+                    if let btf = spec.btf {
+                        globals[name] = try ValueFormatter(btf: btf).encode(text, as: v.type, size: Int(v.size))
+                    } else {
+                        globals[name] = try ValueFormatter.encodeInteger(text, size: Int(v.size))
+                    }
+                } catch {
                     throw ValidationError("--set \(name): \(error)")
                 }
             }
@@ -150,17 +152,6 @@ extension ObjectCommand {
             summary += MapPrinter(object: loaded, formatter: formatter).all()
             Output.write(summary)
         }
-    }
-}
-
-/// Integer parsing when the object has no BTF.
-enum ValueFormatterCLI {
-    static func integer(_ text: String, size: Int) throws -> [UInt8] {
-        let v: UInt64
-        if text.hasPrefix("0x"), let n = UInt64(text.dropFirst(2), radix: 16) { v = n }
-        else if let n = Int64(text) { v = UInt64(bitPattern: n) }
-        else { throw ValidationError("'\(text)' is not an integer") }
-        return (0..<size).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64(min($0, 7)))) & ($0 < 8 ? 0xff : 0) }
     }
 }
 
