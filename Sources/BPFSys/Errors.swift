@@ -111,10 +111,14 @@ func errnoName(_ e: Int32) -> String {
     return "\(name) (\(text))"
 }
 
+private let permissionAdvice = " — needs CAP_BPF (plus CAP_PERFMON for tracing programs, CAP_NET_ADMIN for networking ones) or root; also check kernel.unprivileged_bpf_disabled and lockdown"
+
 private func advice(_ e: Int32, command: BPFCommand) -> String {
     switch e {
-    case EPERM, EACCES where command != .progLoad:
-        return " — needs CAP_BPF (plus CAP_PERFMON for tracing programs, CAP_NET_ADMIN for networking ones) or root; also check kernel.unprivileged_bpf_disabled and lockdown"
+    case EPERM:
+        return permissionAdvice
+    case EACCES where command != .progLoad:
+        return permissionAdvice
     case EACCES:
         return " — the verifier refused the program (read the log below)"
     case E2BIG:

@@ -32,7 +32,7 @@ public final class Bytes: @unchecked Sendable {
         let n = bytes.count
         let p = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(n, 1), alignment: 16)
         let buf = UnsafeMutableRawBufferPointer(start: p, count: n)
-        _ = buf.copyBytes(from: bytes)
+        buf.copyBytes(from: bytes)
         base = UnsafeRawPointer(p)
         count = n
         mapped = false

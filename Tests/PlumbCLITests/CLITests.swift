@@ -127,7 +127,7 @@ func stillLoaded(_ ids: [UInt32]) throws -> [UInt32] {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TestEnv.plumb)
         p.arguments = ["object", "run", try fixturePath("objects.bpfel.o"), "--duration", "60s"]
-        FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         p.standardOutput = try FileHandle(forWritingTo: out)
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -152,7 +152,7 @@ func stillLoaded(_ ids: [UInt32]) throws -> [UInt32] {
     @Test func sigtermEndsTheRunCleanly() throws {
         guard TestEnv.kernelAvailable(bpfUsable()) else { return }
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-term-\(getpid()).txt")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TestEnv.plumb)
         p.arguments = ["object", "run", try fixturePath("basic.bpfel.o")] // no --duration: runs until a signal
