@@ -1,4 +1,5 @@
 import BPFSys
+import BTF
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -87,11 +88,20 @@ extension Program {
 
     // MARK: BTF tracing (tp_btf, fentry, fexit, fmod_ret, lsm)
 
+    /// A kernel BTF id as the name users wrote: `btf_trace_sched_switch` -> `sched_switch`,
+    /// `bpf_lsm_file_open` -> `file_open`; the id itself when the kernel's BTF is unreadable.
+    static func targetName(btfID: UInt32) -> String {
+        guard let kernel = try? BTF.kernel() else { return "btf id \(btfID)" }
+        let name = kernel.name(of: btfID)
+        for prefix in ["btf_trace_", "bpf_lsm_"] where name.hasPrefix(prefix) { return String(name.dropFirst(prefix.count)) }
+        return name.isEmpty ? "btf id \(btfID)" : name
+    }
+
     /// Attaches a BTF-typed tracing program to the target it was loaded for (its attach_btf_id):
     /// tp_btf (expected attach type BPF_TRACE_RAW_TP), fentry/fexit/fmod_ret, or an LSM hook.
     public func attachTracing(cookie: UInt64 = 0) throws(BPFError) -> Link {
         try require([.tracing, .lsm], for: "a BTF tracing target")
-        let target = attachBTFID == 0 ? "<no attach_btf_id>" : "btf id \(attachBTFID)"
+        let target = attachBTFID == 0 ? "<no attach_btf_id>" : Program.targetName(btfID: attachBTFID)
         let kindName: String
         switch expectedAttachType.map(AttachKind.init) {
         case .rawTP?: kindName = "tp_btf"

@@ -111,6 +111,18 @@ func stillLoaded(_ ids: [UInt32]) throws -> [UInt32] {
         #expect(try stillLoaded(ids).isEmpty, "programs still loaded after exit")
     }
 
+    @Test func execsnoopDemoPrintsTypedExecEvents() throws {
+        guard TestEnv.kernelAvailable(bpfUsable()) else { return }
+        let path = try fixturePath("execsnoop.bpfel.o")
+        let r = TestEnv.run("/bin/sh", ["-c", "\(TestEnv.plumb) object run \(path) --duration 1500ms & sleep 0.8; /bin/true; echo shell=$$; wait"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("attached handle_exec: tp_btf sched_process_exec"))
+        // The event for /bin/true, its parent being the shell, read through CO-RE'd task fields.
+        let shell = r.stdout.split(separator: "\n").first { $0.hasPrefix("shell=") }.map { String($0.dropFirst(6)) } ?? "?"
+        #expect(r.stdout.contains(".ppid = \(shell), .uid = \(getuid()), .comm = \"true\", .filename = \"/bin/true\" }"), "\(r.stdout.prefix(800))")
+        #expect(r.stdout.contains("  1: 0"), "no drops")
+    }
+
     @Test func badSetValuesAreRefused() throws {
         let path = try fixturePath("basic.bpfel.o")
         let unknown = plumb(["object", "run", path, "--set", "nope=1", "--duration", "0s"])
