@@ -52,10 +52,8 @@ public struct ObjectSpec: Sendable {
 
     public init(path: String) throws(ObjectError) {
         let elf: ELFFile
-        do { elf = try ELFFile(bytes: try Bytes.read(path: path)) } catch let e as ELFError {
-            throw .elf(path, e)
-        } catch {
-            throw .unsupported("\(error)")
+        do { elf = try ELFFile(path: path) } catch {
+            throw .elf(path, error)
         }
         try self.init(elf: elf, path: path)
     }

@@ -10,16 +10,6 @@ public enum ByteOrder: Sendable, Equatable {
     public static var host: ByteOrder { 1.littleEndian == 1 ? .little : .big }
 }
 
-/// Why bytes could not be read from a file.
-public struct FileReadError: Error, CustomStringConvertible, Sendable {
-    public let path: String
-    public let errno: Int32
-    public var description: String {
-        "cannot read \(path): \(String(cString: strerror(errno)))"
-            + (errno == EACCES || errno == EPERM ? " (run as root or with read access to the file)" : "")
-    }
-}
-
 /// An immutable block of bytes owned by one object: a file's contents read once, or a copy of
 /// an array. Parsers keep it alive and read through its base pointer after checking bounds.
 public final class Bytes: @unchecked Sendable {
@@ -53,12 +43,12 @@ public final class Bytes: @unchecked Sendable {
 
     /// Reads a whole file. Regular files are mapped; files whose size the kernel does not
     /// report (sysfs, pipes) are read in chunks.
-    public static func read(path: String) throws(FileReadError) -> Bytes {
+    public static func read(path: String) throws(ELFError) -> Bytes {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw FileReadError(path: path, errno: errno) }
+        if fd < 0 { throw .cannotRead(path: path, errno: errno) }
         defer { close(fd) }
         var st = stat()
-        if fstat(fd, &st) != 0 { throw FileReadError(path: path, errno: errno) }
+        if fstat(fd, &st) != 0 { throw .cannotRead(path: path, errno: errno) }
         let isRegular = (st.st_mode & S_IFMT) == S_IFREG
         // Map regular files (sysfs's vmlinux BTF too, on kernels that allow it), prefaulted
         // since parsers touch every page; files that refuse mapping are read instead.
@@ -84,7 +74,7 @@ public final class Bytes: @unchecked Sendable {
                 if errno == EINTR { continue }
                 let e = errno
                 p.deallocate()
-                throw FileReadError(path: path, errno: e)
+                throw .cannotRead(path: path, errno: e)
             }
             if n == 0 { break }
             used += n

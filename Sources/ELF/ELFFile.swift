@@ -1,5 +1,13 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Errors reading an ELF file. Each names the offset or the section at fault.
 public enum ELFError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The file could not be read at all.
+    case cannotRead(path: String, errno: Int32)
     case notELF
     case unsupportedClass(UInt8)
     case badByteOrder(UInt8)
@@ -11,6 +19,9 @@ public enum ELFError: Error, CustomStringConvertible, Sendable, Equatable {
 
     public var description: String {
         switch self {
+        case .cannotRead(let path, let e):
+            return "cannot read \(path): \(String(cString: strerror(e)))"
+                + (e == EACCES || e == EPERM ? " (run as root or with read access to the file)" : "")
         case .notELF: return "not an ELF file (bad magic); pass a compiled object or binary"
         case .unsupportedClass(let c): return "unsupported ELF class \(c): only ELF64 is supported"
         case .badByteOrder(let d): return "unknown ELF data encoding \(d) (expected 1 = little or 2 = big endian)"
@@ -109,7 +120,7 @@ public struct ELFFile: Sendable {
         bytes.count >= 4 && bytes.base.load(as: UInt32.self) == UInt32(littleEndian: 0x464c_457f)
     }
 
-    public init(path: String) throws {
+    public init(path: String) throws(ELFError) {
         try self.init(bytes: try Bytes.read(path: path))
     }
 
