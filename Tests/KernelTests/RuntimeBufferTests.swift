@@ -114,13 +114,7 @@ struct RuntimeBufferTests {
         let cpus = try CPUs.possible().count
         try withRuntimeLeakCheck { leaks in
             let tid = currentTID()
-            let events = try Map.create(type: .perfEventArray, keySize: 4, valueSize: 4, maxEntries: cpus, name: "events")
-            let state = try counterMap("state", slots: 2)
-            leaks.track(events); leaks.track(state)
-            let prog = try Program.load(ProgramAttributes(type: .tracepoint, instructions: try Asm.emitter(.perfEventOutput, target: events, state: state, tid: tid), name: "pe_out"))
-            leaks.track(prog)
-            let link = try prog.attachTracepoint(category: "syscalls", name: "sys_enter_getpid")
-            leaks.track(link)
+            let (events, state, link) = try attachedPerfEmitter("pe_out", cpus: cpus, leaks)
             var seqs: [UInt64] = []
             var bad = 0
             var lostCalls = 0
@@ -143,6 +137,7 @@ struct RuntimeBufferTests {
             #expect(reader.delivered == 10_000)
             #expect(seqs.sorted() == (0..<10_000).map(UInt64.init))
             #expect(try count(state, key: 1) == 0)
+            withExtendedLifetime(link) {}
         }
     }
 
@@ -152,14 +147,7 @@ struct RuntimeBufferTests {
         let cpus = try CPUs.possible().count
         let cpu = try CPUs.online()[0]
         try withRuntimeLeakCheck { leaks in
-            let tid = currentTID()
-            let events = try Map.create(type: .perfEventArray, keySize: 4, valueSize: 4, maxEntries: cpus, name: "events")
-            let state = try counterMap("state", slots: 2)
-            leaks.track(events); leaks.track(state)
-            let prog = try Program.load(ProgramAttributes(type: .tracepoint, instructions: try Asm.emitter(.perfEventOutput, target: events, state: state, tid: tid), name: "pe_over"))
-            leaks.track(prog)
-            let link = try prog.attachTracepoint(category: "syscalls", name: "sys_enter_getpid")
-            leaks.track(link)
+            let (events, state, link) = try attachedPerfEmitter("pe_over", cpus: cpus, leaks)
             var lostReported: UInt64 = 0
             let reader = try PerfBuffer(map: events, pagesPerCPU: 1, sample: { _, _ in }, lost: { _, n in lostReported += n })
             // Stay on one CPU: the kernel writes the LOST record into that CPU's ring with its next sample.
@@ -180,6 +168,7 @@ struct RuntimeBufferTests {
             #expect(reader.delivered + reader.lostCount == sent, "delivered \(reader.delivered) lost \(reader.lostCount) sent \(sent)")
             // The program saw no failures: the kernel counted the drops for us.
             #expect(try count(state, key: 0) == sent)
+            withExtendedLifetime(link) {}
         }
     }
 
@@ -202,4 +191,17 @@ struct RuntimeBufferTests {
             }
         }
     }
+}
+
+/// A perf event array, a two-slot state map and an emitter program attached to
+/// syscalls/sys_enter_getpid that writes one sample per getpid of this thread.
+func attachedPerfEmitter(_ name: String, cpus: Int, _ leaks: RuntimeLeaks) throws -> (events: Map, state: Map, link: Link) {
+    let events = try Map.create(type: .perfEventArray, keySize: 4, valueSize: 4, maxEntries: cpus, name: "events")
+    let state = try counterMap("state", slots: 2)
+    leaks.track(events); leaks.track(state)
+    let prog = try Program.load(ProgramAttributes(type: .tracepoint, instructions: try Asm.emitter(.perfEventOutput, target: events, state: state, tid: currentTID()), name: name))
+    leaks.track(prog)
+    let link = try prog.attachTracepoint(category: "syscalls", name: "sys_enter_getpid")
+    leaks.track(link)
+    return (events, state, link)
 }

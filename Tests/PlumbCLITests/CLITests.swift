@@ -40,6 +40,39 @@ func stillLoaded(_ ids: [UInt32]) throws -> [UInt32] {
     return alive
 }
 
+/// `plumb ARGS` running in the background with its output in a file, for tests that signal it.
+final class BackgroundRun {
+    let process = Process()
+    let outputFile: URL
+
+    init(_ args: [String], name: String) throws {
+        outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-\(name)-\(getpid()).txt")
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        process.executableURL = URL(fileURLWithPath: TestEnv.plumb)
+        process.arguments = args
+        process.standardOutput = try FileHandle(forWritingTo: outputFile)
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+    }
+
+    var output: String { (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "" }
+
+    /// The output once it contains `text`, or after 6 s.
+    func waitFor(_ text: String) -> String {
+        for _ in 0..<300 {
+            let o = output
+            if o.contains(text) { return o }
+            usleep(20_000)
+        }
+        return output
+    }
+
+    func cleanUp() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: outputFile)
+    }
+}
+
 @Suite struct BTFCLITests {
     @Test func rawDumpMatchesBpftool() throws {
         let ours = plumb(["btf", "dump", "--format", "raw", try fixturePath("objects.bpfel.o")])
@@ -135,48 +168,27 @@ func stillLoaded(_ ids: [UInt32]) throws -> [UInt32] {
 
     @Test func sigkillLeavesNothingBehind() throws {
         guard TestEnv.kernelAvailable(bpfUsable()) else { return }
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-kill-\(getpid()).txt")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestEnv.plumb)
-        p.arguments = ["object", "run", try fixturePath("objects.bpfel.o"), "--duration", "60s"]
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        p.standardOutput = try FileHandle(forWritingTo: out)
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let run = try BackgroundRun(["object", "run", try fixturePath("objects.bpfel.o"), "--duration", "60s"], name: "kill")
+        defer { run.cleanUp() }
         // Wait until it has attached, then kill it hard.
-        var text = ""
-        for _ in 0..<300 {
-            text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
-            if text.contains("attached third_prog") { break }
-            usleep(20_000)
-        }
+        let text = run.waitFor("attached third_prog")
         #expect(text.contains("attached third_prog"), "plumb did not attach: \(text)")
+        let p = run.process
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
         let ids = loadedProgramIDs(text)
         #expect(ids.count == 3)
         #expect(try stillLoaded(ids).isEmpty, "programs left loaded after SIGKILL")
-        try? FileManager.default.removeItem(at: out)
         // Pinned maps are the one thing meant to survive; remove ours.
         if let dir = try? BPFFS.path() { unlink(dir + "/m_lru") }
     }
 
     @Test func sigtermEndsTheRunCleanly() throws {
         guard TestEnv.kernelAvailable(bpfUsable()) else { return }
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-term-\(getpid()).txt")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestEnv.plumb)
-        p.arguments = ["object", "run", try fixturePath("basic.bpfel.o")] // no --duration: runs until a signal
-        p.standardOutput = try FileHandle(forWritingTo: out)
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        var text = ""
-        for _ in 0..<300 {
-            text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
-            if text.contains("attached on_sys_enter") { break }
-            usleep(20_000)
-        }
+        let run = try BackgroundRun(["object", "run", try fixturePath("basic.bpfel.o")], name: "term") // no --duration: until a signal
+        defer { run.cleanUp() }
+        _ = run.waitFor("attached on_sys_enter")
+        let p = run.process
         kill(p.processIdentifier, SIGTERM)
         // It must stop by itself; if it does not within 5 s, kill it so the suite goes on.
         for _ in 0..<250 where p.isRunning { usleep(20_000) }
@@ -184,12 +196,11 @@ func stillLoaded(_ ids: [UInt32]) throws -> [UInt32] {
         if !stopped { kill(p.processIdentifier, SIGKILL) }
         p.waitUntilExit()
         #expect(stopped, "plumb ignored SIGTERM")
-        text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+        let text = run.output
         #expect(p.terminationStatus == 0)
         #expect(text.contains("ring buffers: "), "the summary is printed on SIGTERM: \(text.suffix(300))")
         #expect(text.contains("totals (array, 4 entries):"))
         #expect(try stillLoaded(loadedProgramIDs(text)).isEmpty)
-        try? FileManager.default.removeItem(at: out)
     }
 
     @Test func featuresTableNamesWhatIsMissing() {
