@@ -104,16 +104,22 @@ public enum Perf {
             guard refCounterOffset <= UInt64(UInt32.max) else { throw .invalidArgument("ref counter offset too large") }
             config |= refCounterOffset << UInt64(try pmuFormatBit("uprobe", "ref_ctr_offset"))
         }
+        let what = "\(retprobe ? "uretprobe" : "uprobe") \(path)+0x\(String(offset, radix: 16))"
+        return try openProbe(pmu: type, config: config, target: path, offset: offset, pid: pid, cpu: cpu, context: what)
+    }
+
+    /// A uprobe or kprobe PMU event: config1 points at the path or symbol, config2 is the offset.
+    private static func openProbe(pmu: UInt32, config: UInt64, target: String, offset: UInt64, pid: Int32, cpu: Int32,
+                                  context: String) throws(BPFSysError) -> OwnedFD {
         var arena = Arena()
         var attr = perf_event_attr()
-        attr.type = type
+        attr.type = pmu
         attr.config = config
-        attr.config1 = arena.cString(path)
+        attr.config1 = arena.cString(target)
         attr.config2 = offset
         attr.sample_period = 1
         attr.wakeup_events = 1
-        let what = "\(retprobe ? "uretprobe" : "uprobe") \(path)+0x\(String(offset, radix: 16))"
-        return try open(&attr, pid: pid, cpu: cpu, context: what)
+        return try open(&attr, pid: pid, cpu: cpu, context: context)
     }
 
     /// A kprobe via the kprobe PMU (absent on kernels without CONFIG_KPROBES).
@@ -125,15 +131,8 @@ public enum Perf {
         }
         var config: UInt64 = 0
         if retprobe { config |= 1 << UInt64(try pmuFormatBit("kprobe", "retprobe")) }
-        var arena = Arena()
-        var attr = perf_event_attr()
-        attr.type = type
-        attr.config = config
-        attr.config1 = arena.cString(symbol)
-        attr.config2 = offset
-        attr.sample_period = 1
-        attr.wakeup_events = 1
-        return try open(&attr, pid: pid, cpu: cpu, context: "kprobe \(symbol)+\(offset)")
+        return try openProbe(pmu: type, config: config, target: symbol, offset: offset, pid: pid, cpu: cpu,
+                             context: "kprobe \(symbol)+\(offset)")
     }
 
     public static func enable(_ event: borrowing OwnedFD) throws(BPFSysError) {
