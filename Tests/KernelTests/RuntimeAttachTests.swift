@@ -80,11 +80,7 @@ struct RuntimeAttachTests {
     @Test("a pinned link stays attached after its owner is released, until unpinned")
     func pinnedLink() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
-        let dir: String
-        do { dir = try BPFFS.path() } catch {
-            _ = TestEnv.kernelAvailable("bpffs: \(error)")
-            return
-        }
+        guard let dir = bpffsOrSkip() else { return }
         try withRuntimeLeakCheck { leaks in
             let counter = try counterMap()
             leaks.track(counter)
@@ -392,11 +388,7 @@ struct RuntimeAttachTests {
     @Test("Program(id:), pin/unpin and info")
     func programIdentity() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
-        let dir: String
-        do { dir = try BPFFS.path() } catch {
-            _ = TestEnv.kernelAvailable("bpffs: \(error)")
-            return
-        }
+        guard let dir = bpffsOrSkip() else { return }
         try withRuntimeLeakCheck { leaks in
             let prog = try Program.load(ProgramAttributes(type: .socketFilter, instructions: Prog.returnZero, name: "ident"))
             leaks.track(prog)

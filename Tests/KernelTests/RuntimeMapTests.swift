@@ -148,11 +148,7 @@ struct RuntimeMapTests {
     @Test("freeze, pin/unpin, Map(pinned:), Map(id:), Map(fd:)")
     func identityAndPinning() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
-        let dir: String
-        do { dir = try BPFFS.path() } catch {
-            _ = TestEnv.kernelAvailable("bpffs: \(error)")
-            return
-        }
+        guard let dir = bpffsOrSkip() else { return }
         try withRuntimeLeakCheck { leaks in
             let m = try counterMap("pinme", slots: 4)
             leaks.track(m)

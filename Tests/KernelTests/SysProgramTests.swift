@@ -78,11 +78,7 @@ struct SysProgramTests {
     @Test("tracepoint syscalls:sys_enter_getpid via perf_event_open + SET_BPF counts our getpid calls")
     func tracepointSetBPF() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
-        let id: UInt32
-        do { id = try Tracefs.tracepointID(category: "syscalls", name: "sys_enter_getpid") } catch {
-            guard TestEnv.kernelAvailable("tracepoint syscalls:sys_enter_getpid: \(error)") else { return }
-            return
-        }
+        guard let id = getpidTracepointOrSkip() else { return }
         try withLeakCheck { leaks in
             let counter = try makeCounter()
             try leaks.map(counter)
@@ -101,11 +97,7 @@ struct SysProgramTests {
     @Test("tracepoint attach via BPF_LINK_CREATE with a cookie; closing the link stops counting")
     func tracepointLink() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
-        let id: UInt32
-        do { id = try Tracefs.tracepointID(category: "syscalls", name: "sys_enter_getpid") } catch {
-            guard TestEnv.kernelAvailable("tracepoint syscalls:sys_enter_getpid: \(error)") else { return }
-            return
-        }
+        guard let id = getpidTracepointOrSkip() else { return }
         try withLeakCheck { leaks in
             let counter = try makeCounter()
             try leaks.map(counter)

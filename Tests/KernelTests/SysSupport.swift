@@ -89,3 +89,19 @@ func rawGetpid() {
 func errnoOf(_ error: any Error) -> Int32? {
     (error as? BPFSysError)?.errno
 }
+
+/// The id of syscalls:sys_enter_getpid, or nil (the test skipping, and saying why) without it.
+func getpidTracepointOrSkip() -> UInt32? {
+    do { return try Tracefs.tracepointID(category: "syscalls", name: "sys_enter_getpid") } catch {
+        _ = TestEnv.kernelAvailable("tracepoint syscalls:sys_enter_getpid: \(error)")
+        return nil
+    }
+}
+
+/// The bpffs mount point, or nil (the test skipping, and saying why) without one.
+func bpffsOrSkip() -> String? {
+    do { return try BPFFS.path() } catch {
+        _ = TestEnv.kernelAvailable("bpffs: \(error)")
+        return nil
+    }
+}
