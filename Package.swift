@@ -1,44 +1,48 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
+// Module names carry the project's prefix (as swift-nio's `NIOCore`, `NIOPosix`) so they cannot
+// clash in a user's package graph; `Plumb` re-exports the library for one `import Plumb`.
 let package = Package(
     name: "Plumb",
     products: [
-        .library(name: "Plumb", targets: ["ELF", "BTF", "BPFAsm", "BPF", "BPFSys"]),
-        .executable(name: "plumb", targets: ["plumb"]),
+        .library(name: "Plumb", targets: ["Plumb"]),
+        .executable(name: "plumb", targets: ["PlumbCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // C shim only: syscall wrappers and UAPI constants, no logic.
-        .target(name: "CBPFSys"),
-        .target(name: "BPFSys", dependencies: ["CBPFSys"]),
-        .target(name: "ELF"),
-        .target(name: "BTF", dependencies: ["ELF"]),
-        .target(name: "BPFAsm", dependencies: ["ELF"]),
-        .target(name: "BPF", dependencies: ["ELF", "BTF", "BPFAsm", "BPFSys"]),
+        .target(name: "CPlumbSys"),
+        .target(name: "PlumbSys", dependencies: ["CPlumbSys"]),
+        .target(name: "PlumbELF"),
+        .target(name: "PlumbBTF", dependencies: ["PlumbELF"]),
+        .target(name: "PlumbAsm", dependencies: ["PlumbELF"]),
+        .target(name: "PlumbBPF", dependencies: ["PlumbELF", "PlumbBTF", "PlumbAsm", "PlumbSys"]),
+        .target(name: "Plumb", dependencies: ["PlumbELF", "PlumbBTF", "PlumbAsm", "PlumbSys", "PlumbBPF"]),
         .executableTarget(
-            name: "plumb",
+            name: "PlumbCLI",
             dependencies: [
-                "ELF", "BTF", "BPFAsm", "BPF", "BPFSys",
+                "Plumb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            path: "Sources/plumb"
         ),
         // libFuzzer targets (fuzz/run.sh); plain builds replay files given as arguments.
         .target(name: "FuzzSupport", path: "fuzz/FuzzSupport"),
-        .executableTarget(name: "FuzzBTF", dependencies: ["BTF", "ELF", "FuzzSupport"], path: "fuzz/FuzzBTF"),
-        .executableTarget(name: "FuzzELF", dependencies: ["ELF", "FuzzSupport"], path: "fuzz/FuzzELF"),
-        .executableTarget(name: "FuzzObject", dependencies: ["BPF", "ELF", "FuzzSupport"], path: "fuzz/FuzzObject"),
+        .executableTarget(name: "FuzzBTF", dependencies: ["PlumbBTF", "PlumbELF", "FuzzSupport"], path: "fuzz/FuzzBTF"),
+        .executableTarget(name: "FuzzELF", dependencies: ["PlumbELF", "FuzzSupport"], path: "fuzz/FuzzELF"),
+        .executableTarget(name: "FuzzObject", dependencies: ["PlumbBPF", "PlumbELF", "FuzzSupport"], path: "fuzz/FuzzObject"),
         // Benchmarks beside libbpf (bench/*.sh print the ratios).
-        .executableTarget(name: "BenchBTF", dependencies: ["BTF"], path: "bench/BenchBTF"),
-        .executableTarget(name: "BenchRingbuf", dependencies: ["BPF", "BPFSys", "BTF"], path: "bench/BenchRingbuf"),
+        .executableTarget(name: "BenchBTF", dependencies: ["PlumbBTF"], path: "bench/BenchBTF"),
+        .executableTarget(name: "BenchRingbuf", dependencies: ["PlumbBPF", "PlumbSys", "PlumbBTF"], path: "bench/BenchRingbuf"),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "ELFTests", dependencies: ["ELF", "TestSupport"]),
-        .testTarget(name: "BTFTests", dependencies: ["BTF", "ELF", "TestSupport"]),
-        .testTarget(name: "BPFAsmTests", dependencies: ["BPFAsm", "TestSupport"]),
-        .testTarget(name: "BPFTests", dependencies: ["BPF", "BTF", "ELF", "BPFAsm", "TestSupport"]),
-        .testTarget(name: "PlumbCLITests", dependencies: ["BPFSys", "TestSupport"]),
-        .testTarget(name: "KernelTests", dependencies: ["BPF", "BPFSys", "BTF", "BPFAsm", "TestSupport"]),
+        .testTarget(name: "PlumbELFTests", dependencies: ["PlumbELF", "TestSupport"]),
+        .testTarget(name: "PlumbBTFTests", dependencies: ["PlumbBTF", "PlumbELF", "TestSupport"]),
+        .testTarget(name: "PlumbAsmTests", dependencies: ["PlumbAsm", "TestSupport"]),
+        .testTarget(name: "PlumbBPFTests", dependencies: ["PlumbBPF", "PlumbBTF", "PlumbELF", "PlumbAsm", "TestSupport"]),
+        .testTarget(name: "PlumbCLITests", dependencies: ["PlumbSys", "TestSupport"]),
+        .testTarget(name: "KernelTests", dependencies: ["PlumbBPF", "PlumbSys", "PlumbBTF", "PlumbAsm", "TestSupport"]),
     ]
 )

@@ -1,5 +1,5 @@
 import ArgumentParser
-import BTF
+import Plumb
 
 struct BTFCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

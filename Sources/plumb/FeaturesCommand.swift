@@ -1,6 +1,5 @@
 import ArgumentParser
-import BPF
-import BPFSys
+import Plumb
 
 struct FeaturesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

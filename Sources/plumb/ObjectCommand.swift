@@ -1,6 +1,5 @@
 import ArgumentParser
-import BPF
-import BTF
+import Plumb
 
 struct ObjectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,10 +1,6 @@
 import ArgumentParser
-import BPF
-import BPFSys
-import BTF
-#if canImport(Glibc)
+import Plumb
 import Glibc
-#endif
 
 /// Set by SIGINT/SIGTERM; the event loop checks it between polls.
 nonisolated(unsafe) var stopRequested: sig_atomic_t = 0

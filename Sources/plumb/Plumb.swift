@@ -1,5 +1,5 @@
 import ArgumentParser
-import BTF
+import Plumb
 
 @main
 struct Plumb: ParsableCommand {
@@ -28,6 +28,4 @@ struct Output {
     }
 }
 
-#if canImport(Glibc)
 import Glibc
-#endif

@@ -1,10 +1,10 @@
 // CO-RE-relocated programs read real kernel structures; the values are checked against
 // what the process knows about itself and what /proc says.
-import BPF
-import BPFAsm
-import BPFSys
-import BTF
-import ELF
+import PlumbBPF
+import PlumbAsm
+import PlumbSys
+import PlumbBTF
+import PlumbELF
 import Foundation
 import Glibc
 import Testing

@@ -1,8 +1,8 @@
 // Objects read from ELF, loaded into the running kernel, attached by section name, and
 // checked through their maps.
-import BPF
-import BPFSys
-import BTF
+import PlumbBPF
+import PlumbSys
+import PlumbBTF
 import Foundation
 import Glibc
 import Testing

@@ -1,7 +1,7 @@
-import BPF
-import BPFAsm
-import BPFSys
-import BTF
+import PlumbBPF
+import PlumbAsm
+import PlumbSys
+import PlumbBTF
 import Foundation
 import Glibc
 import Testing

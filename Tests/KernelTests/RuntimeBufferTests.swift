@@ -1,6 +1,6 @@
-import BPF
-import BPFAsm
-import BPFSys
+import PlumbBPF
+import PlumbAsm
+import PlumbSys
 import Glibc
 import Testing
 import TestSupport

@@ -1,8 +1,8 @@
 // Helpers for the BPF runtime kernel tests: programs built with BPFAsm, a per-id leak check
 // that also covers perf events, and small process/CPU utilities.
-import BPF
-import BPFAsm
-import BPFSys
+import PlumbBPF
+import PlumbAsm
+import PlumbSys
 import Foundation
 import Glibc
 import Testing

@@ -1,6 +1,6 @@
-import BPF
-import BPFSys
-import BTF
+import PlumbBPF
+import PlumbSys
+import PlumbBTF
 import Glibc
 import Testing
 import TestSupport

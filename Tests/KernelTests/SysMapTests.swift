@@ -1,4 +1,4 @@
-import BPFSys
+import PlumbSys
 import Glibc
 import Testing
 import TestSupport

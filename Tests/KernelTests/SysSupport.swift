@@ -1,5 +1,5 @@
 // Helpers for the BPFSys kernel tests: hand-encoded instructions and an id-based leak check.
-import BPFSys
+import PlumbSys
 import Glibc
 import Testing
 import TestSupport

@@ -1,5 +1,5 @@
 // The command-line tool as a user runs it: real files, the real kernel, real processes.
-import BPFSys
+import PlumbSys
 import Foundation
 import Glibc
 import Testing

@@ -1,9 +1,7 @@
 // Measures what bench/btf_parse.c measures for libbpf: parse the kernel's BTF from the file
 // and find struct task_struct, N times; prints the mean milliseconds per iteration.
-import BTF
-#if canImport(Glibc)
+import PlumbBTF
 import Glibc
-#endif
 
 @main struct BenchBTF {
     static func now() -> Double {

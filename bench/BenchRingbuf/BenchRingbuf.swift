@@ -7,12 +7,10 @@
 //           polls; the time is from the start until the N-th record is delivered.
 //   drain:  fill the ring (test runs until it is full), then time consume() emptying it;
 //           repeated until N records; the time is the consumer's alone.
-import BPF
-import BPFSys
+import PlumbBPF
+import PlumbSys
 import Synchronization
-#if canImport(Glibc)
 import Glibc
-#endif
 
 func now() -> Double {
     var ts = timespec()

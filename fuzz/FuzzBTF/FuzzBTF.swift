@@ -1,7 +1,7 @@
 // libFuzzer target for the BTF parser and every query on its result.
 // Build and run: fuzz/run.sh btf   (plain builds get a main that replays files given as arguments)
-import BTF
-import ELF
+import PlumbBTF
+import PlumbELF
 import FuzzSupport
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -1,6 +1,6 @@
 // libFuzzer target for the ELF reader: headers, sections, symbols, relocations, notes.
 // Build and run: fuzz/run.sh elf
-import ELF
+import PlumbELF
 import FuzzSupport
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -1,8 +1,8 @@
 // libFuzzer target for the BPF object reader: ELF -> maps, globals, externs, programs
 // (subprogram linking, relocations, .BTF.ext) and the dump of the result.
 // Build and run: fuzz/run.sh object
-import BPF
-import ELF
+import PlumbBPF
+import PlumbELF
 import FuzzSupport
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -1,8 +1,6 @@
 // Hands control to libFuzzer's driver (linked in by -sanitize=fuzzer), so SwiftPM's own
 // executable entry point can stay in place.
-#if canImport(Glibc)
 import Glibc
-#endif
 
 public typealias FuzzCallback = @convention(c) (UnsafePointer<UInt8>, Int) -> Int32
 

@@ -1,0 +1,164 @@
+import PlumbAsm
+import PlumbSys
+import PlumbBTF
+import PlumbELF
+
+/// Errors reading a BPF object: each names the section, symbol or instruction at fault.
+public enum ObjectError: Error, CustomStringConvertible, Sendable {
+    case elf(String, ELFError)
+    case btf(String, BTFError)
+    case notBPF(String, machine: UInt16)
+    case badSection(String, String)
+    case badMap(String, String)
+    case badProgram(String, String)
+    case badRelocation(program: String, slot: Int, String)
+    case unsupported(String)
+
+    public var description: String {
+        switch self {
+        case .elf(let p, let e): return "\(p): \(e)"
+        case .btf(let p, let e): return "\(p): \(e)"
+        case .notBPF(let p, let m): return "\(p): not a BPF object (ELF machine \(m), expected 247); compile with clang -target bpf"
+        case .badSection(let s, let r): return "section \(s): \(r)"
+        case .badMap(let m, let r): return "map '\(m)': \(r)"
+        case .badProgram(let p, let r): return "program '\(p)': \(r)"
+        case .badRelocation(let p, let slot, let r): return "program '\(p)', instruction #\(slot): \(r)"
+        case .unsupported(let r): return r
+        }
+    }
+}
+
+/// How a map is pinned on bpffs (the `pinning` attribute of BTF-defined maps).
+public enum MapPinning: UInt32, Sendable {
+    case none = 0
+    /// Pinned at <bpffs>/<map name>, reused when already there.
+    case byName = 1
+}
+
+/// A typed global variable of a data section.
+public struct GlobalVariable: Sendable, Equatable {
+    public var name: String
+    public var offset: UInt32
+    public var size: UInt32
+    /// The variable's type in the object's BTF (0 when the object has none).
+    public var type: TypeID
+    public var isStatic: Bool
+}
+
+/// What the ELF says about a map; the kernel object is made from it at load time.
+public struct MapSpec: Sendable {
+    public var name: String
+    public var type: MapType
+    public var keySize: UInt32
+    public var valueSize: UInt32
+    public var maxEntries: UInt32
+    public var flags: UInt32
+    public var numaNode: UInt32?
+    public var pinning: MapPinning
+    public var mapExtra: UInt64
+    /// Key and value types in the object's BTF (0 when unknown).
+    public var keyType: TypeID
+    public var valueType: TypeID
+    /// Map-in-map: the inner map's definition.
+    public var innerMap: InnerMapSpec?
+    /// Map-in-map: inner maps to store at load time (slot -> map name).
+    public var initialInnerMaps: [(slot: UInt32, map: String)]
+    /// Global data: the section this map backs (.data, .rodata, .bss, .data.foo, .kconfig).
+    public var dataSection: String?
+    /// Global data: initial contents (zeros for .bss).
+    public var contents: [UInt8]
+    /// Global data: the section's variables.
+    public var variables: [GlobalVariable]
+
+    public init(name: String, type: MapType, keySize: UInt32, valueSize: UInt32, maxEntries: UInt32,
+                flags: UInt32 = 0, numaNode: UInt32? = nil, pinning: MapPinning = .none, mapExtra: UInt64 = 0,
+                keyType: TypeID = 0, valueType: TypeID = 0, innerMap: InnerMapSpec? = nil) {
+        self.name = name; self.type = type; self.keySize = keySize; self.valueSize = valueSize
+        self.maxEntries = maxEntries; self.flags = flags; self.numaNode = numaNode; self.pinning = pinning
+        self.mapExtra = mapExtra; self.keyType = keyType; self.valueType = valueType; self.innerMap = innerMap
+        initialInnerMaps = []
+        dataSection = nil
+        contents = []
+        variables = []
+    }
+
+    /// Read-only global data is frozen after its contents are written.
+    public var isReadOnlyData: Bool {
+        guard let s = dataSection else { return false }
+        return s == ".rodata" || s.hasPrefix(".rodata.") || s == ".kconfig"
+    }
+
+    /// The variable named `name`, for setting globals before load.
+    public func variable(_ name: String) -> GlobalVariable? { variables.first { $0.name == name } }
+}
+
+/// A map-in-map's inner definition (a class so MapSpec can hold one recursively).
+public final class InnerMapSpec: Sendable {
+    public let spec: MapSpec
+    public init(_ spec: MapSpec) { self.spec = spec }
+}
+
+/// What one instruction refers to outside the program, resolved at load time.
+public enum ProgramReference: Sendable, Equatable {
+    /// ld_imm64 of a map's fd (BPF_PSEUDO_MAP_FD).
+    case map(String)
+    /// ld_imm64 of the address of a map's value at `offset` (BPF_PSEUDO_MAP_VALUE): globals.
+    case mapValue(String, offset: UInt32)
+    /// A `.kconfig` extern: the kernel config or version value the loader fills in.
+    case kconfig(String)
+    /// A `.ksyms` extern variable (ld_imm64 BPF_PSEUDO_BTF_ID) or kfunc call, by kernel name.
+    case ksym(String, isFunction: Bool)
+}
+
+/// A function's BTF id at an instruction (func_info), after linking.
+public struct FunctionInfo: Sendable, Equatable {
+    /// Instruction index in the program (converted to a slot at load time).
+    public var slot: Int
+    public var type: TypeID
+    public init(slot: Int, type: TypeID) { self.slot = slot; self.type = type }
+}
+
+/// A source line at an instruction (line_info), after linking.
+public struct LineInfo: Sendable, Equatable {
+    public var slot: Int
+    public var fileNameOffset: UInt32
+    public var lineOffset: UInt32
+    public var line: UInt32
+    public var column: UInt32
+}
+
+/// What the ELF says about one program, with its subprograms linked in (appended after the
+/// entry function, calls patched), so each ProgramSpec loads on its own.
+public struct ProgramSpec: Sendable {
+    public var name: String
+    public var section: String
+    public var kind: ProgramKind
+    public var instructions: [Instruction]
+    /// Instruction index (not slot) -> what it refers to.
+    public var references: [Int: ProgramReference]
+    public var license: String
+    public var kernelVersion: UInt32
+    public var functionInfo: [FunctionInfo]
+    public var lineInfo: [LineInfo]
+    /// CO-RE relocations as (instruction index, relocation).
+    public var coreRelocations: [(index: Int, relocation: CORERelocation)]
+    /// Where each linked function starts: name -> instruction index.
+    public var functions: [(name: String, index: Int)]
+
+    public init(name: String, kind: ProgramKind, instructions: [Instruction], license: String = "GPL",
+                references: [Int: ProgramReference] = [:]) {
+        self.name = name
+        self.section = ""
+        self.kind = kind
+        self.instructions = instructions
+        self.references = references
+        self.license = license
+        self.kernelVersion = 0
+        self.functionInfo = []
+        self.lineInfo = []
+        self.coreRelocations = []
+        self.functions = [(name, 0)]
+    }
+
+    public var type: ProgramType { kind.type }
+}

@@ -1,0 +1,138 @@
+import PlumbELF
+import Glibc
+
+/// Where a uprobe goes: a file and an offset into it (what the uprobe PMU takes).
+public struct UprobeTarget: Sendable, Equatable, CustomStringConvertible {
+    /// Absolute path of the binary or library.
+    public var path: String
+    /// The symbol as asked for (nil when attaching at a raw offset).
+    public var symbol: String?
+    /// The symbol's virtual address in the ELF file (0 for raw offsets).
+    public var address: UInt64
+    /// Extra bytes past the symbol's start.
+    public var extraOffset: UInt64
+    /// File offset the probe is placed at (symbol's file offset + extra offset).
+    public var fileOffset: UInt64
+    /// True when the symbol is an STT_GNU_IFUNC: the probe sits on the resolver, which runs
+    /// once at load; probe the implementation (e.g. __memcpy_avx_unaligned) to see calls.
+    public var isIFunc: Bool
+
+    public var description: String {
+        "\(path):\(symbol ?? "")+0x\(String(extraOffset, radix: 16)) (offset 0x\(String(fileOffset, radix: 16)))"
+    }
+}
+
+/// Finds uprobe targets the way libbpf does: library short names through the loader's
+/// search paths, program names through PATH, symbols through .symtab then .dynsym.
+public enum UprobeResolver {
+    /// Library folders searched after LD_LIBRARY_PATH (libbpf's list for the common arches).
+    public static var standardLibraryPaths: [String] {
+        #if arch(x86_64)
+        let triple = "x86_64-linux-gnu"
+        #elseif arch(arm64)
+        let triple = "aarch64-linux-gnu"
+        #else
+        let triple = "unknown"
+        #endif
+        return ["/lib64", "/usr/lib64", "/lib/\(triple)", "/usr/lib/\(triple)", "/lib", "/usr/lib"]
+    }
+
+    /// The absolute path of `name`: a path (contains "/") is taken as is; a name containing ".so"
+    /// is searched in LD_LIBRARY_PATH and the standard library folders; anything else in PATH.
+    public static func resolveBinary(_ name: String) throws(BPFError) -> String {
+        guard !name.isEmpty else { throw .invalidArgument("empty binary name") }
+        if name.contains("/") {
+            guard access(name, F_OK) == 0 else { throw .binaryNotFound(name: name, searched: [name]) }
+            return absolute(name)
+        }
+        let env = { (v: String) in getenv(v).map { String(cString: $0) } ?? "" }
+        let dirs: [String]
+        if name.contains(".so") {
+            dirs = env("LD_LIBRARY_PATH").split(separator: ":").map(String.init) + standardLibraryPaths
+        } else {
+            let path = env("PATH")
+            dirs = (path.isEmpty ? "/usr/local/bin:/usr/bin:/bin" : path).split(separator: ":").map(String.init)
+        }
+        var searched: [String] = []
+        for dir in dirs where !dir.isEmpty {
+            let candidate = dir.hasSuffix("/") ? dir + name : dir + "/" + name
+            searched.append(dir)
+            // Executables must be executable; libraries only readable.
+            if access(candidate, name.contains(".so") ? R_OK : X_OK) == 0 { return candidate }
+        }
+        throw .binaryNotFound(name: name, searched: searched)
+    }
+
+    /// Resolves `symbol` (optionally `name@VERSION` / `name@@VERSION`) in `binary` to a file offset.
+    public static func resolve(binary: String, symbol: String, offset extra: UInt64 = 0) throws(BPFError) -> UprobeTarget {
+        let path = try resolveBinary(binary)
+        let elf: ELFFile
+        do { elf = try ELFFile(path: path) } catch {
+            throw .binaryUnreadable(path: path, reason: "\(error)")
+        }
+        let (wantedBase, wantedVersion) = split(symbol)
+        var found: [ELFSymbol] = []
+        var sawUndefined = false, sawWrongType = false
+        for dynamic in [false, true] {
+            let symbols: [ELFSymbol]
+            do { symbols = try elf.symbols(dynamic: dynamic) } catch {
+                throw .binaryUnreadable(path: path, reason: "\(dynamic ? ".dynsym" : ".symtab"): \(error)")
+            }
+            for s in symbols {
+                let (base, version) = split(s.name)
+                guard base == wantedBase else { continue }
+                // A versioned request must match a versioned .symtab name exactly; .dynsym names carry
+                // no version (it lives in .gnu.version), so the base name decides there.
+                if let wantedVersion, let version, version != wantedVersion { continue }
+                if s.sectionIndex == ELFSymbol.SHN_UNDEF { sawUndefined = true; continue }
+                guard s.type == ELFSymbol.STT_FUNC || s.type == ELFSymbol.STT_GNU_IFUNC else { sawWrongType = true; continue }
+                found.append(s)
+            }
+            if !found.isEmpty { break }
+        }
+        guard !found.isEmpty else {
+            var why = "no function symbol named '\(symbol)' in .symtab or .dynsym"
+            if sawUndefined { why += " (it is imported from another library there: probe that library instead)" }
+            else if sawWrongType { why += " (a symbol of that name exists but is not a function)" }
+            throw .symbolNotFound(binary: path, symbol: symbol, reason: why)
+        }
+        // Aliases (getpid and __getpid) share an address; different addresses are ambiguous unless
+        // exactly one is global.
+        var addresses = Set(found.map(\.value))
+        if addresses.count > 1 {
+            let globals = found.filter { $0.binding == ELFSymbol.STB_GLOBAL }
+            if Set(globals.map(\.value)).count == 1 { found = globals; addresses = [globals[0].value] }
+            else {
+                let list = addresses.sorted().map { "0x" + String($0, radix: 16) }.joined(separator: ", ")
+                throw .symbolNotFound(binary: path, symbol: symbol, reason: "ambiguous: '\(symbol)' is defined at \(list); attach by offset instead")
+            }
+        }
+        let sym = found[0]
+        guard extra == 0 || sym.size == 0 || extra < sym.size else {
+            throw .symbolNotFound(binary: path, symbol: symbol, reason: "offset +0x\(String(extra, radix: 16)) is past the function's \(sym.size) bytes")
+        }
+        guard let fileOffset = elf.fileOffset(ofVirtualAddress: sym.value) else {
+            throw .symbolNotFound(binary: path, symbol: symbol, reason: "address 0x\(String(sym.value, radix: 16)) is in no PT_LOAD segment")
+        }
+        let (total, overflow) = fileOffset.addingReportingOverflow(extra)
+        guard !overflow else { throw .invalidArgument("offset overflow") }
+        return UprobeTarget(path: path, symbol: symbol, address: sym.value, extraOffset: extra, fileOffset: total,
+                            isIFunc: sym.type == ELFSymbol.STT_GNU_IFUNC)
+    }
+
+    /// "malloc@@GLIBC_2.2.5" → ("malloc", "GLIBC_2.2.5").
+    static func split(_ name: String) -> (String, String?) {
+        guard let at = name.firstIndex(of: "@") else { return (name, nil) }
+        let base = String(name[..<at])
+        let version = name[at...].drop(while: { $0 == "@" })
+        return (base, version.isEmpty ? nil : String(version))
+    }
+
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buf, buf.count) != nil else { return path }
+        let cwd = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return cwd + "/" + path
+    }
+}
