@@ -20,11 +20,15 @@ let package = Package(
         .target(name: "PlumbBTF", dependencies: ["PlumbELF"]),
         .target(name: "PlumbAsm", dependencies: ["PlumbELF"]),
         .target(name: "PlumbBPF", dependencies: ["PlumbELF", "PlumbBTF", "PlumbAsm", "PlumbSys"]),
+        // The tracing language compiler (pure: source -> checked AST -> TracePlan with an ObjectSpec).
+        .target(name: "PlumbLang", dependencies: ["PlumbBTF", "PlumbAsm", "PlumbBPF"]),
+        // The tracer's runtime: load, attach, event loop, bpftrace-style output.
+        .target(name: "PlumbTrace", dependencies: ["PlumbLang", "PlumbBPF", "PlumbBTF", "PlumbSys"]),
         .target(name: "Plumb", dependencies: ["PlumbELF", "PlumbBTF", "PlumbAsm", "PlumbSys", "PlumbBPF"]),
         .executableTarget(
             name: "PlumbCLI",
             dependencies: [
-                "Plumb",
+                "Plumb", "PlumbLang", "PlumbTrace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/plumb"
@@ -33,6 +37,7 @@ let package = Package(
         .target(name: "FuzzSupport", path: "fuzz/FuzzSupport"),
         .executableTarget(name: "FuzzBTF", dependencies: ["PlumbBTF", "PlumbELF", "FuzzSupport"], path: "fuzz/FuzzBTF"),
         .executableTarget(name: "FuzzELF", dependencies: ["PlumbELF", "FuzzSupport"], path: "fuzz/FuzzELF"),
+        .executableTarget(name: "FuzzLang", dependencies: ["PlumbLang", "FuzzSupport"], path: "fuzz/FuzzLang"),
         .executableTarget(name: "FuzzObject", dependencies: ["PlumbBPF", "PlumbELF", "FuzzSupport"], path: "fuzz/FuzzObject"),
         // Benchmarks beside libbpf (bench/*.sh print the ratios).
         .executableTarget(name: "BenchBTF", dependencies: ["PlumbBTF"], path: "bench/BenchBTF"),
@@ -42,6 +47,8 @@ let package = Package(
         .testTarget(name: "PlumbBTFTests", dependencies: ["PlumbBTF", "PlumbELF", "TestSupport"]),
         .testTarget(name: "PlumbAsmTests", dependencies: ["PlumbAsm", "TestSupport"]),
         .testTarget(name: "PlumbBPFTests", dependencies: ["PlumbBPF", "PlumbBTF", "PlumbELF", "PlumbAsm", "TestSupport"]),
+        .testTarget(name: "PlumbLangTests", dependencies: ["PlumbLang", "PlumbBTF", "PlumbBPF", "PlumbAsm", "TestSupport"]),
+        .testTarget(name: "PlumbTraceTests", dependencies: ["PlumbTrace", "PlumbLang", "PlumbBPF", "PlumbBTF", "PlumbSys", "TestSupport"]),
         .testTarget(name: "PlumbCLITests", dependencies: ["PlumbSys", "TestSupport"]),
         .testTarget(name: "KernelTests", dependencies: ["PlumbBPF", "PlumbSys", "PlumbBTF", "PlumbAsm", "TestSupport"]),
     ]

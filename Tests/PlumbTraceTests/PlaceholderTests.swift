@@ -1,0 +1,2 @@
+import PlumbTrace
+import Testing
