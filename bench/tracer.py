@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Plumb's tracer beside bpftrace 0.17 on the same scripts.
+
+For each script and each tool: time from exec to "every probe attached" (both tools print
+__BPFTRACE_NOTIFY_PROBES_ATTACHED on stderr when that variable is set), peak RSS of the whole
+run, and the kernel's translated instruction count of the programs the tool loaded (from
+`bpftool prog show -j`, programs whose owner pid is the tool's). Prints one line per script and
+the ratios; the goals are in bench/tracer.sh.
+"""
+import json, math, os, resource, signal, subprocess, sys, time
+
+SCRIPTS = {
+    "syscalls": "tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }",
+    "sched_switch": "tracepoint:sched:sched_switch { @[args->prev_comm] = count(); }",
+    "interval": "interval:ms:100 { @ticks = count(); }",
+    "libc_uprobe": "uprobe:libc:malloc { @bytes = sum(arg0); }",
+    "latency_hist": "tracepoint:syscalls:sys_enter_read { @start[tid] = nsecs; } "
+                    "tracepoint:syscalls:sys_exit_read /@start[tid]/ { @ns = hist(nsecs - @start[tid]); delete(@start[tid]); }",
+}
+
+def programs_of(pid):
+    out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True).stdout
+    total = 0
+    for p in json.loads(out or "[]"):
+        if any(o.get("pid") == pid for o in p.get("pids", [])):
+            total += p.get("bytes_xlated", 0) // 8
+    return total
+
+def run(argv, script):
+    env = dict(os.environ, __BPFTRACE_NOTIFY_PROBES_ATTACHED="1")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.monotonic()
+    p = subprocess.Popen(argv + ["-e", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+    attached = None
+    for line in p.stderr:
+        if "__BPFTRACE_NOTIFY_PROBES_ATTACHED" in line:
+            attached = time.monotonic() - start
+            break
+    insns = programs_of(p.pid) if attached is not None else 0
+    p.send_signal(signal.SIGINT)
+    try:
+        p.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill(); p.wait()
+    # ru_maxrss of children is the largest child so far; run each tool in its own process tree
+    # order so the figure is this run's (bench/tracer.sh runs one measurement per python process).
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return attached, rss, insns
+
+def main():
+    tool = sys.argv[1:]          # e.g. [".build/release/plumb"] or ["bpftrace"]
+    name = os.environ.get("SCRIPT")
+    attached, rss, insns = run(tool, SCRIPTS[name])
+    print(json.dumps({"script": name, "attach_s": attached, "rss_kb": rss, "insns": insns}))
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The tracer beside bpftrace 0.17 on the same five scripts (bench/tracer.py lists them):
+# start-to-attached time (goal: >= 10x faster by geometric mean, >= 5x on each), peak RSS (goal:
+# <= 1/4 of bpftrace's) and the kernel's translated instruction count (goal: <= bpftrace's).
+# RUNS runs each (median), tools alternating. Needs root, bpftrace and bpftool (scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${RUNS:-5}
+swift build -c release --product plumb >/dev/null
+plumb=$(swift build -c release --show-bin-path)/plumb
+out=bench/out; mkdir -p "$out"
+printf "%-14s %12s %12s %8s %10s %10s %6s %8s %8s %6s\n" script plumb_ms bpftrace_ms speedup plumb_kB bpftr_kB rss% plumb_in bpftr_in insn%
+: >"$out/tracer_summary"
+for s in syscalls sched_switch interval libc_uprobe latency_hist; do
+  : >"$out/tracer_$s.plumb"; : >"$out/tracer_$s.bpftrace"
+  for i in $(seq "$runs"); do
+    if [ $((i % 2)) -eq 1 ]; then
+      SCRIPT=$s python3 bench/tracer.py "$plumb" >>"$out/tracer_$s.plumb"
+      SCRIPT=$s python3 bench/tracer.py bpftrace >>"$out/tracer_$s.bpftrace"
+    else
+      SCRIPT=$s python3 bench/tracer.py bpftrace >>"$out/tracer_$s.bpftrace"
+      SCRIPT=$s python3 bench/tracer.py "$plumb" >>"$out/tracer_$s.plumb"
+    fi
+  done
+  line=$(python3 - "$out/tracer_$s.plumb" "$out/tracer_$s.bpftrace" "$s" <<'PY'
+import json, statistics, sys
+def load(p):
+    rows = [json.loads(l) for l in open(p) if l.strip()]
+    ok = [r for r in rows if r["attach_s"] is not None]
+    if not ok: return None
+    return (statistics.median(r["attach_s"] for r in ok) * 1000, statistics.median(r["rss_kb"] for r in ok),
+            statistics.median(r["insns"] for r in ok))
+p, b = load(sys.argv[1]), load(sys.argv[2])
+if p is None or b is None:
+    print(f"{sys.argv[3]:<14} failed: plumb={p} bpftrace={b}"); sys.exit(0)
+print(f"{sys.argv[3]:<14} {p[0]:12.1f} {b[0]:12.1f} {b[0]/p[0]:8.1f} {p[1]:10.0f} {b[1]:10.0f} {100*p[1]/b[1]:6.0f} {p[2]:8.0f} {b[2]:8.0f} {100*p[2]/max(b[2],1):6.0f}")
+PY
+)
+  echo "$line"
+  echo "$line" >>"$out/tracer_summary"
+done
+# Geometric mean of the start-to-attached speedup (column 4) over the scripts that ran.
+awk '$4 ~ /^[0-9.]+$/ { s += log($4); n++ } END { if (n) printf "geometric mean speedup: %.1fx over %d scripts\n", exp(s / n), n }' "$out/tracer_summary"
