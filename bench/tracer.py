@@ -4,7 +4,7 @@
 For each script and each tool: time from exec to "every probe attached" (both tools print
 __BPFTRACE_NOTIFY_PROBES_ATTACHED on stderr when that variable is set), peak RSS of the whole
 run, and the kernel's translated instruction count of the programs the tool loaded (from
-`bpftool prog show -j`, programs whose owner pid is the tool's). Prints one line per script and
+`bpftool prog show -j`, programs that appeared while it ran). Prints one line per script and
 the ratios; the goals are in bench/tracer.sh.
 """
 import json, math, os, resource, signal, subprocess, sys, time
@@ -18,16 +18,18 @@ SCRIPTS = {
                     "tracepoint:syscalls:sys_exit_read /@start[tid]/ { @ns = hist(nsecs - @start[tid]); delete(@start[tid]); }",
 }
 
-def programs_of(pid):
+def programs():
     out = subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True, text=True).stdout
-    total = 0
-    for p in json.loads(out or "[]"):
-        if any(o.get("pid") == pid for o in p.get("pids", [])):
-            total += p.get("bytes_xlated", 0) // 8
-    return total
+    return {p["id"]: p for p in json.loads(out or "[]")}
+
+def programs_since(before):
+    # bpftool 7.1 here has no pid column, so a tool's programs are the ones that appeared
+    # while it ran (run the bench on an otherwise idle machine).
+    return sum(p.get("bytes_xlated", 0) // 8 for i, p in programs().items() if i not in before)
 
 def run(argv, script):
     env = dict(os.environ, __BPFTRACE_NOTIFY_PROBES_ATTACHED="1")
+    loaded = programs()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.monotonic()
     p = subprocess.Popen(argv + ["-e", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
@@ -36,7 +38,7 @@ def run(argv, script):
         if "__BPFTRACE_NOTIFY_PROBES_ATTACHED" in line:
             attached = time.monotonic() - start
             break
-    insns = programs_of(p.pid) if attached is not None else 0
+    insns = programs_since(loaded) if attached is not None else 0
     p.send_signal(signal.SIGINT)
     try:
         p.communicate(timeout=20)
