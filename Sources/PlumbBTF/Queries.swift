@@ -242,27 +242,31 @@ extension BTF {
     }
 
     /// A short C spelling of a type for messages: `struct task_struct`, `u64`, `char *`.
+    /// Built in one pass down the chain (linear however deep); a chain that comes back to
+    /// a type it passed is a cycle and spells `?` there.
     public func cTypeName(_ id: TypeID) -> String {
-        cTypeName(id, depth: 0)
-    }
-
-    private func cTypeName(_ id: TypeID, depth: Int) -> String {
-        guard depth < BTF.maxNesting, let t = try? type(id) else { return "?" }
-        switch t.kind {
-        case .unknown: return "void"
-        case .struct: return "struct \(t.name.isEmpty ? "(anon)" : t.name)"
-        case .union: return "union \(t.name.isEmpty ? "(anon)" : t.name)"
-        case .enum, .enum64: return "enum \(t.name.isEmpty ? "(anon)" : t.name)"
-        case .forward: return (t.kindFlag ? "union " : "struct ") + t.name
-        case .pointer: return cTypeName(t.type, depth: depth + 1) + " *"
-        case .const: return "const " + cTypeName(t.type, depth: depth + 1)
-        case .volatile: return "volatile " + cTypeName(t.type, depth: depth + 1)
-        case .restrict: return cTypeName(t.type, depth: depth + 1)
-        case .typeTag: return cTypeName(t.type, depth: depth + 1)
-        case .array: return cTypeName(t.arrayInfo!.elementType, depth: depth + 1) + "[\(t.arrayInfo!.count)]"
-        case .functionProto: return "function"
-        default: return t.name
+        var prefix = "", suffixes: [String] = []
+        var id = id
+        var seen = Set<TypeID>()
+        var base = "?"
+        while seen.insert(id).inserted, let t = try? type(id) {
+            switch t.kind {
+            case .unknown: base = "void"
+            case .struct: base = "struct \(t.name.isEmpty ? "(anon)" : t.name)"
+            case .union: base = "union \(t.name.isEmpty ? "(anon)" : t.name)"
+            case .enum, .enum64: base = "enum \(t.name.isEmpty ? "(anon)" : t.name)"
+            case .forward: base = (t.kindFlag ? "union " : "struct ") + t.name
+            case .pointer: suffixes.append(" *"); id = t.type; continue
+            case .const: prefix += "const "; id = t.type; continue
+            case .volatile: prefix += "volatile "; id = t.type; continue
+            case .restrict, .typeTag: id = t.type; continue
+            case .array: suffixes.append("[\(t.arrayInfo!.count)]"); id = t.arrayInfo!.elementType; continue
+            case .functionProto: base = "function"
+            default: base = t.name
+            }
+            break
         }
+        return prefix + base + suffixes.reversed().joined()
     }
 
     /// A function signature: return type and parameters.
