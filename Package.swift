@@ -44,7 +44,8 @@ let package = Package(
         .executableTarget(name: "BenchRingbuf", dependencies: ["PlumbBPF", "PlumbSys", "PlumbBTF"], path: "bench/BenchRingbuf"),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "PlumbELFTests", dependencies: ["PlumbELF", "TestSupport"]),
-        .testTarget(name: "PlumbBTFTests", dependencies: ["PlumbBTF", "PlumbELF", "TestSupport"]),
+        // PlumbBPF for the CO-RE differential tests: PlumbBTF decides, PlumbBPF applies to [Instruction].
+        .testTarget(name: "PlumbBTFTests", dependencies: ["PlumbBTF", "PlumbELF", "PlumbAsm", "PlumbBPF", "TestSupport"]),
         .testTarget(name: "PlumbAsmTests", dependencies: ["PlumbAsm", "TestSupport"]),
         .testTarget(name: "PlumbBPFTests", dependencies: ["PlumbBPF", "PlumbBTF", "PlumbELF", "PlumbAsm", "TestSupport"]),
         .testTarget(name: "PlumbLangTests", dependencies: ["PlumbLang", "PlumbBTF", "PlumbBPF", "PlumbAsm", "TestSupport"]),

@@ -323,9 +323,7 @@ public final class BPFObject: @unchecked Sendable {
             }
         }
         // func_info and line_info travel in instruction slots.
-        var slotOf: [Int] = []
-        var slot = 0
-        for insn in insns { slotOf.append(slot); slot += insn.slotCount }
+        let slotOf = insns.slotIndices
         var funcInfo: [UInt8] = [], lineInfo: [UInt8] = []
         func put(_ v: UInt32, _ out: inout [UInt8]) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         if btfFD != nil {

@@ -47,7 +47,7 @@ extension ObjectSpec {
 
         out += "\nprograms (\(programs.count)):\n"
         for p in programs {
-            let slots = p.instructions.reduce(0) { $0 + $1.slotCount }
+            let slots = p.instructions.slotCount
             out += "  \(p.name): \(p.type) section \(p.section)"
             if let a = p.kind.expectedAttachType { out += " attach type \(a.rawValue)" }
             out += ", \(slots) slots, \(p.coreRelocations.count) CO-RE relocations\n"
@@ -67,9 +67,7 @@ extension ObjectSpec {
 
     /// One program's listing.
     public func disassemble(_ p: ProgramSpec, relocations: [AppliedRelocation] = []) -> String {
-        var slotOf: [Int] = []
-        var slot = 0
-        for insn in p.instructions { slotOf.append(slot); slot += insn.slotCount }
+        let slotOf = p.instructions.slotIndices
         let symbols = p.functions.map { Disassembler.Symbol(name: $0.name, address: UInt64(slotOf.indices.contains($0.index) ? slotOf[$0.index] * 8 : 0)) }
         let dis = Disassembler(symbols: symbols)
         var functionAt: [Int: String] = [:]
@@ -83,8 +81,8 @@ extension ObjectSpec {
         var notes: [Int: [String]] = [:]
         for r in relocations {
             // The summary says old -> new; the patch adds what it does not (a load size change).
-            var note = r.applied.summary
-            if case .offset(_, _, let size?) = r.applied.patch { note += " (load size \(size.old) -> \(size.new) bytes)" }
+            var note = r.summary
+            if case .offset(_, _, let size?) = r.patch { note += " (load size \(size.old) -> \(size.new) bytes)" }
             notes[r.index, default: []].append(note)
         }
         for (i, ref) in p.references {

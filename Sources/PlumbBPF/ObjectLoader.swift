@@ -497,8 +497,7 @@ struct ObjectReader {
             }
             // Map byte offsets to instruction indices (ld_imm64 takes two slots).
             var indexOfSlot: [Int: Int] = [:]
-            var slot = 0
-            for (i, insn) in all.enumerated() { indexOfSlot[slot] = i; slot += insn.slotCount }
+            for (i, slot) in all.slotIndices.enumerated() { indexOfSlot[slot] = i }
             let funcs = symbols.filter { Int($0.sectionIndex) == s.index && $0.type == ELFSymbol.STT_FUNC }
                 .sorted { $0.value < $1.value }
             guard !funcs.isEmpty else { throw .badSection(s.name, "code without a function symbol") }
@@ -527,7 +526,7 @@ struct ObjectReader {
     /// Applies ELF relocations to one function: map and global references, calls, externs.
     func resolveRelocations(_ f: inout Function, sectionCode: [Instruction], indexOfSlot: [Int: Int], firstIndex: Int) throws(ObjectError) {
         let start = f.offset
-        let end = start + f.instructions.reduce(0) { $0 + $1.slotCount } * 8
+        let end = start + f.instructions.slotCount * 8
         for r in relocations(for: f.section.index) where Int(clamping: r.offset) >= start && Int(clamping: r.offset) < end {
             guard r.offset % 8 == 0, let absolute = indexOfSlot[Int(clamping: r.offset) / 8] else {
                 throw .badRelocation(program: f.name, slot: Int(clamping: r.offset) / 8, "relocation offset \(r.offset) is not an instruction start")
@@ -539,8 +538,8 @@ struct ObjectReader {
             let sym = symbols[Int(r.symbolIndex)]
             let insn = f.instructions[i]
             let secIndex = Int(sym.sectionIndex)
-            if insn.opcode == 0x85 { // call
-                guard insn.src.rawValue == 1 else {
+            if let call = insn.callKind {
+                guard call == .pseudo else {
                     if sym.sectionIndex == ELFSymbol.SHN_UNDEF {
                         f.references[i] = .ksym(sym.name, isFunction: true)
                         continue
@@ -583,11 +582,10 @@ struct ObjectReader {
             }
         }
         // Calls within the same section need no relocation: the offset is already there.
-        var slot = start / 8
-        for (i, insn) in f.instructions.enumerated() {
-            defer { slot += insn.slotCount }
-            if insn.opcode == 0x85 && insn.src.rawValue == 1 && f.calls[i] == nil && f.references[i] == nil {
-                f.calls[i] = FunctionKey(section: f.section.index, offset: (slot + Int(insn.imm) + 1) * 8)
+        for (i, slot) in f.instructions.slotIndices.enumerated() {
+            let insn = f.instructions[i]
+            if insn.callKind == .pseudo && f.calls[i] == nil && f.references[i] == nil {
+                f.calls[i] = FunctionKey(section: f.section.index, offset: (start / 8 + slot + Int(insn.imm) + 1) * 8)
             }
         }
     }
@@ -660,14 +658,11 @@ struct ObjectReader {
             }
         }
         // Slot of each instruction, then patch call/address immediates relative to slots.
-        var slotOf: [Int] = []
-        slotOf.reserveCapacity(instructions.count)
-        var slot = 0
-        for insn in instructions { slotOf.append(slot); slot += insn.slotCount }
+        let slotOf = instructions.slotIndices
         for call in pendingCalls {
             guard let targetIndex = placed[call.callee] else { continue }
             let target = slotOf[targetIndex]
-            if instructions[call.index].opcode == 0x85 {
+            if instructions[call.index].callKind != nil {
                 instructions[call.index].imm = Int32(target - slotOf[call.index] - 1)
             } else {
                 // ld_imm64 of a function: BPF_PSEUDO_FUNC with the relative slot.

@@ -21,6 +21,8 @@ public final class BTF: @unchecked Sendable {
     /// The first string offset this blob defines (the base's string length for split BTF).
     let firstStringOffset: UInt32
     private let nameIndex = Mutex<[String: [TypeID]]?>(nil)
+    /// Sizes and alignments computed so far (Layout.swift).
+    let layout = Mutex(LayoutCache())
 
     /// One past the last valid type id (ids 0..<count are valid; 0 is void).
     public var count: Int { Int(firstID) + offsets.count }
@@ -115,13 +117,14 @@ public final class BTF: @unchecked Sendable {
         return offsets
     }
 
-    /// Parses BTF from a raw file or from an ELF object's .BTF section.
+    /// Parses BTF from a raw file or from an ELF object's .BTF section. Only regular files
+    /// are read (sysfs's /sys/kernel/btf/* are): a device such as /dev/zero never ends.
     public convenience init(path: String, base: BTF? = nil) throws(BTFError) {
         let bytes: Bytes
-        do { bytes = try Bytes.read(path: path) } catch { throw .io(error.description) }
+        do { bytes = try Bytes.read(path: path) } catch { throw .file(path: path, error) }
         if ELFFile.isELF(bytes) {
             let elf: ELFFile
-            do { elf = try ELFFile(bytes: bytes) } catch { throw .io("\(path): \(error)") }
+            do { elf = try ELFFile(bytes: bytes) } catch { throw .file(path: path, error) }
             try self.init(elf: elf, path: path, base: base)
         } else {
             try self.init(bytes: bytes, base: base)

@@ -29,62 +29,62 @@ public struct BTFExt: Sendable {
     }
 
     /// Parses .BTF.ext bytes; `btf` is the same object's .BTF (for strings).
-    public init(_ data: ByteView, btf: BTF) throws(BTFExtError) {
-        guard data.count >= 4 else { throw .tooShort(data.count) }
+    public init(_ data: ByteView, btf: BTF) throws(BTFError) {
+        guard data.count >= 4 else { throw .extTooShort(data.count) }
         let p = data.pointer
         let raw = p.loadUnaligned(as: UInt16.self)
         if raw == UInt16(littleEndian: BTFExt.magic) { order = .little }
         else if raw == UInt16(bigEndian: BTFExt.magic) { order = .big }
-        else { throw .badMagic(UInt16(littleEndian: raw)) }
+        else { throw .extBadMagic(UInt16(littleEndian: raw)) }
         let v = ByteView(data.bytes, order: order, start: data.start, count: data.count)
         version = v.u8(2)!
-        guard version == 1 else { throw .badVersion(version) }
+        guard version == 1 else { throw .extBadVersion(version) }
         flags = v.u8(3)!
-        guard let hdrLen32 = v.u32(4) else { throw .tooShort(data.count) }
+        guard let hdrLen32 = v.u32(4) else { throw .extTooShort(data.count) }
         let hdrLen = Int(hdrLen32)
         // func_info and line_info are mandatory; core_relo came later (hdr_len >= 32).
-        guard hdrLen >= 24 else { throw .badHeader(offset: 4, "hdr_len \(hdrLen) is below 24") }
-        guard hdrLen <= v.count else { throw .badHeader(offset: 4, "hdr_len \(hdrLen) runs past the end of the data (\(v.count) bytes)") }
+        guard hdrLen >= 24 else { throw .extBadHeader(offset: 4, "hdr_len \(hdrLen) is below 24") }
+        guard hdrLen <= v.count else { throw .extBadHeader(offset: 4, "hdr_len \(hdrLen) runs past the end of the data (\(v.count) bytes)") }
         headerLength = hdrLen
         let body = v.count - hdrLen
 
-        func block(_ name: String, at field: Int) throws(BTFExtError) -> ByteView? {
+        func block(_ name: String, at field: Int) throws(BTFError) -> ByteView? {
             guard field + 8 <= hdrLen else { return nil }
             let off = Int(v.u32(field)!), len = Int(v.u32(field + 4)!)
             if len == 0 { return nil }
             guard off <= body, len <= body - off else {
-                throw .badHeader(offset: field, "\(name) \(off)+\(len) runs past the end of the data (\(body) bytes after the header)")
+                throw .extBadHeader(offset: field, "\(name) \(off)+\(len) runs past the end of the data (\(body) bytes after the header)")
             }
-            guard off % 4 == 0 else { throw .badHeader(offset: field, "\(name) offset \(off) is not 4-byte aligned") }
+            guard off % 4 == 0 else { throw .extBadHeader(offset: field, "\(name) offset \(off) is not 4-byte aligned") }
             return v.slice(hdrLen + off, len)!
         }
 
         functionInfo = try BTFExt.sections(block("func_info", at: 8), what: "func_info", minSize: BTFExt.funcInfoSize, btf: btf) {
-            (r: ByteView, _: Int) throws(BTFExtError) in BTFFuncInfo(insnOffset: r.u32(0)!, typeID: r.u32(4)!)
+            (r: ByteView, _: Int) throws(BTFError) in BTFFuncInfo(insnOffset: r.u32(0)!, typeID: r.u32(4)!)
         }
         lineInfo = try BTFExt.sections(block("line_info", at: 16), what: "line_info", minSize: BTFExt.lineInfoSize, btf: btf) {
-            (r: ByteView, at: Int) throws(BTFExtError) in
+            (r: ByteView, at: Int) throws(BTFError) in
             let fileOff = r.u32(4)!, lineOff = r.u32(8)!, lineCol = r.u32(12)!
-            guard let file = btf.string(at: fileOff) else { throw .badString(what: "line_info file name", offset: at + 4, stringOffset: fileOff) }
-            guard let line = btf.string(at: lineOff) else { throw .badString(what: "line_info source line", offset: at + 8, stringOffset: lineOff) }
+            guard let file = btf.string(at: fileOff) else { throw .extBadString(what: "line_info file name", offset: at + 4, stringOffset: fileOff) }
+            guard let line = btf.string(at: lineOff) else { throw .extBadString(what: "line_info source line", offset: at + 8, stringOffset: lineOff) }
             return BTFLineInfo(insnOffset: r.u32(0)!, fileNameOffset: fileOff, fileName: file, lineOffset: lineOff, line: line,
                                lineNumber: lineCol >> 10, column: lineCol & 0x3ff)
         }
         coreRelocations = try BTFExt.sections(block("core_relo", at: 24), what: "core_relo", minSize: BTFExt.coreReloSize, btf: btf) {
-            (r: ByteView, at: Int) throws(BTFExtError) in
+            (r: ByteView, at: Int) throws(BTFError) in
             let insnOff = r.u32(0)!, typeID = r.u32(4)!, strOff = r.u32(8)!, kindRaw = r.u32(12)!
-            guard insnOff % 8 == 0 else { throw .badRecord(what: "core_relo", offset: at, "insn_off \(insnOff) is not a multiple of 8") }
+            guard insnOff % 8 == 0 else { throw .extBadRecord(what: "core_relo", offset: at, "insn_off \(insnOff) is not a multiple of 8") }
             guard let kind = CORERelocationKind(rawValue: kindRaw) else {
-                throw .badRecord(what: "core_relo", offset: at + 12, "unknown relocation kind \(kindRaw)")
+                throw .extBadRecord(what: "core_relo", offset: at + 12, "unknown relocation kind \(kindRaw)")
             }
-            guard Int(typeID) < btf.count else { throw .badRecord(what: "core_relo", offset: at + 4, "type id \(typeID) does not exist in .BTF (\(btf.count) types)") }
-            guard let access = btf.string(at: strOff) else { throw .badString(what: "core_relo access string", offset: at + 8, stringOffset: strOff) }
+            guard Int(typeID) < btf.count else { throw .extBadRecord(what: "core_relo", offset: at + 4, "type id \(typeID) does not exist in .BTF (\(btf.count) types)") }
+            guard let access = btf.string(at: strOff) else { throw .extBadString(what: "core_relo access string", offset: at + 8, stringOffset: strOff) }
             return CORERelocation(insnOffset: insnOff, typeID: typeID, accessString: access, kind: kind, accessStringOffset: strOff)
         }
     }
 
     /// Parses the .BTF.ext section of an ELF object; nil when there is none.
-    public init?(elf: ELFFile, btf: BTF) throws(BTFExtError) {
+    public init?(elf: ELFFile, btf: BTF) throws(BTFError) {
         guard let s = elf.section(named: ".BTF.ext") else { return nil }
         try self.init(elf.contents(of: s), btf: btf)
     }
@@ -92,26 +92,26 @@ public struct BTFExt: Sendable {
     /// Walks one info block: u32 rec_size, then per ELF section a header and its records.
     /// Offsets in errors are from the start of the block.
     private static func sections<R>(_ block: ByteView?, what: String, minSize: Int, btf: BTF,
-                                    _ record: (ByteView, Int) throws(BTFExtError) -> R) throws(BTFExtError) -> [BTFExtSection<R>] {
+                                    _ record: (ByteView, Int) throws(BTFError) -> R) throws(BTFError) -> [BTFExtSection<R>] {
         guard let block else { return [] }
-        guard block.count >= 4 else { throw .badRecord(what: what, offset: 0, "\(what) block of \(block.count) bytes has no record size") }
+        guard block.count >= 4 else { throw .extBadRecord(what: what, offset: 0, "\(what) block of \(block.count) bytes has no record size") }
         let recSize = Int(block.u32(0)!)
         guard recSize >= minSize else {
-            throw .badRecord(what: what, offset: 0, "record size \(recSize) is below the minimum \(minSize)")
+            throw .extBadRecord(what: what, offset: 0, "record size \(recSize) is below the minimum \(minSize)")
         }
-        guard recSize % 4 == 0 else { throw .badRecord(what: what, offset: 0, "record size \(recSize) is not a multiple of 4") }
+        guard recSize % 4 == 0 else { throw .extBadRecord(what: what, offset: 0, "record size \(recSize) is not a multiple of 4") }
         var out: [BTFExtSection<R>] = []
         var o = 4
         while o < block.count {
-            guard o + 8 <= block.count else { throw .badRecord(what: what, offset: o, "section header (8 bytes) runs past the end of the \(what) block") }
+            guard o + 8 <= block.count else { throw .extBadRecord(what: what, offset: o, "section header (8 bytes) runs past the end of the \(what) block") }
             let nameOff = block.u32(o)!, n = Int(block.u32(o + 4)!)
             guard let name = btf.string(at: nameOff), !name.isEmpty else {
-                throw .badString(what: "\(what) section name", offset: o, stringOffset: nameOff)
+                throw .extBadString(what: "\(what) section name", offset: o, stringOffset: nameOff)
             }
-            guard n > 0 else { throw .badRecord(what: what, offset: o + 4, "section '\(name)' has no records") }
+            guard n > 0 else { throw .extBadRecord(what: what, offset: o + 4, "section '\(name)' has no records") }
             let recordsStart = o + 8
             guard n <= (block.count - recordsStart) / recSize else {
-                throw .badRecord(what: what, offset: o + 4, "section '\(name)' claims \(n) records of \(recSize) bytes, past the end of the \(what) block")
+                throw .extBadRecord(what: what, offset: o + 4, "section '\(name)' claims \(n) records of \(recSize) bytes, past the end of the \(what) block")
             }
             var records: [R] = []
             records.reserveCapacity(n)
@@ -152,28 +152,4 @@ public struct BTFLineInfo: Sendable, Equatable {
     public var line: String
     public var lineNumber: UInt32
     public var column: UInt32
-}
-
-/// Errors parsing .BTF.ext. Offsets are bytes from the start of the block or header named.
-public enum BTFExtError: Error, CustomStringConvertible, Sendable, Equatable {
-    case tooShort(Int)
-    case badMagic(UInt16)
-    case badVersion(UInt8)
-    /// A header field (at `offset` in .BTF.ext) is inconsistent.
-    case badHeader(offset: Int, String)
-    /// A record or section header at `offset` in the named info block is malformed.
-    case badRecord(what: String, offset: Int, String)
-    /// A string offset that is outside .BTF's strings (or names an empty section).
-    case badString(what: String, offset: Int, stringOffset: UInt32)
-
-    public var description: String {
-        switch self {
-        case .tooShort(let n): return ".BTF.ext too short: \(n) bytes, a header needs at least 24"
-        case .badMagic(let m): return ".BTF.ext: bad magic 0x\(String(m, radix: 16)) at offset 0 (expected 0xeb9f)"
-        case .badVersion(let v): return ".BTF.ext: unsupported version \(v) at offset 2 (only version 1 exists)"
-        case .badHeader(let o, let r): return ".BTF.ext: malformed header field at offset \(o): \(r)"
-        case .badRecord(let w, let o, let r): return ".BTF.ext: malformed \(w) at offset \(o) of the \(w) block: \(r)"
-        case .badString(let w, let o, let so): return ".BTF.ext: \(w) at offset \(o) of its block names string offset \(so), which is not a string in .BTF"
-        }
-    }
 }

@@ -67,7 +67,6 @@ public final class CDumper {
     @exclusivity(unchecked) private var referenced: [Bool]
     /// `name___N` for types whose names repeat.
     @exclusivity(unchecked) private var cachedNames: [TypeID: String] = [:]
-    @exclusivity(unchecked) private var alignCache: [TypeID: Int32] = [:]
     /// struct/union/enum/fwd names seen, with their counts.
     @exclusivity(unchecked) private var typeNames: [String: Int] = [:]
     /// typedef and enumerator names seen, with their counts.
@@ -76,7 +75,11 @@ public final class CDumper {
     /// Recursion depth across all the mutually recursive walks; bounded so cyclic or
     /// absurdly deep BTF gives an error instead of overflowing the stack.
     @exclusivity(unchecked) private var depth = 0
-    static let maxDepth = 256
+    /// Anonymous structs and unions whose inline definition is being written.
+    @exclusivity(unchecked) private var definingInline: Set<TypeID> = []
+    /// Real cycles are caught by the ordering states (and chains by the type count); this
+    /// only keeps absurd but acyclic nesting from exhausting the stack.
+    static let maxDepth = BTF.maxNesting
 
     /// Layout comments: offset (bits) of the struct being emitted, from the annotated root.
     @exclusivity(unchecked) private var annotationBase: [UInt32] = []
@@ -111,7 +114,7 @@ public final class CDumper {
 
     @inline(__always) private func enter(_ id: TypeID) throws(BTFError) {
         depth += 1
-        if depth > CDumper.maxDepth { throw .cycle(id) }
+        if depth > CDumper.maxDepth { throw .tooDeep(id: id, limit: CDumper.maxDepth) }
     }
 
     /// Marks every type referenced from another one: an anonymous enum nobody references is
@@ -157,6 +160,9 @@ public final class CDumper {
             orderState[i] = .ordered
             return false
         case .pointer:
+            // Marked while its target is ordered: meeting it again is a loop of pointers
+            // (named structs, the legal way back, return before recursing).
+            orderState[i] = .ordering
             let r = try orderType(t.type, throughPointer: true)
             orderState[i] = .ordered
             return r
@@ -288,73 +294,14 @@ public final class CDumper {
 
     // MARK: - Layout (libbpf's btf__align_of and btf__resolve_size)
 
-    /// Alignment as libbpf computes it (0 when unknown), inferring packed structs.
+    /// Alignment as libbpf computes it (0 when unknown), from the BTF's one layout cache.
     private func alignOf(_ id: TypeID) throws(BTFError) -> Int {
-        if let a = alignCache[id] { return Int(a) }
-        let a = try computeAlignOf(id)
-        alignCache[id] = Int32(a)
-        return a
-    }
-
-    private func computeAlignOf(_ id: TypeID) throws(BTFError) -> Int {
-        let t = try type(id)
-        try enter(id)
-        defer { depth -= 1 }
-        switch t.kind {
-        case .int, .enum, .enum64, .float:
-            return min(ptrSize, Int(t.size))
-        case .pointer:
-            return ptrSize
-        case .typedef, .volatile, .const, .restrict, .typeTag:
-            return try alignOf(t.type)
-        case .array:
-            return try alignOf(t.arrayInfo!.elementType)
-        case .struct, .union:
-            var maxAlign = 1
-            for m in t.members {
-                let a = try alignOf(m.type)
-                if a <= 0 { return a }
-                maxAlign = max(maxAlign, a)
-                // A member off its natural alignment means the struct is packed.
-                if m.bitfieldSize == 0 && Int(m.bitOffset) % (8 * a) != 0 { return 1 }
-            }
-            if Int(t.size) % maxAlign != 0 { return 1 }
-            return maxAlign
-        default:
-            return 0
-        }
+        try btf.layoutAlignment(id)
     }
 
     /// sizeof, as libbpf's btf__resolve_size; nil where it gives an error.
-    private func resolveSize(_ id: TypeID) throws(BTFError) -> Int? {
-        var id = id
-        var elements: UInt64 = 1
-        var size: UInt64? = nil
-        for _ in 0..<32 {
-            if id == 0 { break }
-            let t = try type(id)
-            switch t.kind {
-            case .int, .struct, .union, .enum, .enum64, .dataSection, .float:
-                size = UInt64(t.size)
-            case .pointer:
-                size = UInt64(ptrSize)
-            case .typedef, .volatile, .const, .restrict, .variable, .declTag, .typeTag:
-                id = t.type
-                continue
-            case .array:
-                let a = t.arrayInfo!
-                if elements != 0 && a.count != 0 && UInt64(UInt32.max) / UInt64(a.count) < elements { return nil }
-                elements *= UInt64(a.count)
-                id = a.elementType
-                continue
-            default:
-                return nil
-            }
-            break
-        }
-        guard let size else { return nil }
-        if elements != 0 && size > UInt64(UInt32.max) / elements { return nil }
-        return Int(elements * size)
+    private func resolveSize(_ id: TypeID) -> Int? {
+        try? btf.size(of: id)
     }
 
     private func isStructPacked(_ t: BTFType) throws(BTFError) -> Bool {
@@ -462,6 +409,13 @@ public final class CDumper {
     private func emitStructDef(_ id: TypeID, _ t: BTFType, level: Int) throws(BTFError) {
         try enter(id)
         defer { depth -= 1 }
+        // An anonymous struct is defined where it is used: one that reaches itself would be
+        // defined inside itself forever.
+        if t.name.isEmpty {
+            if definingInline.contains(id) { throw .cycle(id) }
+            definingInline.insert(id)
+        }
+        defer { if t.name.isEmpty { definingInline.remove(id) } }
         let isStruct = t.kind == .struct
         let align = try alignOf(id)
         let packed = isStruct ? try isStructPacked(t) : false
@@ -489,7 +443,7 @@ public final class CDumper {
                 off = mOff + mSize
                 prevBitfield = true
             } else {
-                mSize = max(0, try resolveSize(m.type) ?? 0)
+                mSize = max(0, resolveSize(m.type) ?? 0)
                 off = mOff + mSize * 8
                 prevBitfield = false
             }
@@ -596,7 +550,8 @@ public final class CDumper {
                 done = true  // unexpected kind in a declaration: libbpf warns and stops
             }
             if done { break }
-            if stack.count > 4 * CDumper.maxDepth { throw .cycle(id) }
+            // Longer than the number of types: the chain revisits one.
+            if stack.count > count { throw .cycle(id) }
         }
         var n = stack.count
         // An anonymous struct reached through a pointer or a prototype is not part of the
@@ -781,7 +736,7 @@ public final class CDumper {
 
     private func annotateMember(_ m: BTFMember, base: UInt32) throws(BTFError) {
         let off = Int(base &+ m.bitOffset)
-        let size = try resolveSize(m.type) ?? 0
+        let size = resolveSize(m.type) ?? 0
         padToCommentColumn()
         func pad(_ v: Int, _ w: Int) -> String {
             let s = String(v)

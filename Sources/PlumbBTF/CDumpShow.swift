@@ -45,7 +45,7 @@ extension BTF {
     /// The type at the end of a chain of pointers, arrays and modifiers (typedefs kept).
     private func pointee(_ id: TypeID) throws(BTFError) -> TypeID {
         var id = id
-        for _ in 0..<BTF.maxChain {
+        for _ in 0..<maxChain {
             let t = try type(id)
             switch t.kind {
             case .pointer, .const, .volatile, .restrict, .typeTag: id = t.type

@@ -97,75 +97,103 @@ public struct CORESolution: Sendable, Equatable {
     }
 }
 
-/// Why a relocation cannot be resolved or applied. The message names the relocation, the
-/// instruction, the kind and the access spec, as libbpf's log does.
-public struct COREError: Error, CustomStringConvertible, Sendable, Equatable {
-    public enum Reason: Sendable, Equatable {
-        /// The access string does not parse or does not fit the local type.
-        case badAccessString(String)
-        /// The relocation names a type id the object's BTF does not have.
-        case noSuchType(TypeID)
-        /// libbpf does not search candidates for anonymous types.
-        case anonymousType
-        /// Two matching candidates put the field at different bit offsets.
-        case fieldOffsetAmbiguity(UInt64, UInt64)
-        /// Two matching candidates give different values or decisions.
-        case decisionAmbiguity(poison: Bool, value: UInt64, otherPoison: Bool, otherValue: UInt64)
-        /// A bitfield that a 64-bit load cannot hold.
-        case bitfieldTooWide
-        /// The kind cannot apply to an array element access (only byte_off and byte_sz can).
-        case arrayAccess
-        /// The BTF is malformed where the relocation looks.
-        case badBTF(String)
-        /// The instruction does not hold the value the local types predict.
-        case unexpectedValue(instructionClass: String, got: Int64, expected: UInt64, new: UInt64)
-        /// The new offset does not fit the instruction's signed 16-bit offset.
-        case offsetTooBig(UInt64)
-        case unexpectedMemorySize(got: Int, expected: UInt32)
-        case invalidMemorySize(UInt32)
-        /// The instruction is of a form CO-RE cannot patch.
-        case unsupportedInstruction(code: UInt8)
-        case malformedLDImm64
-        /// The relocation points outside the section's instructions.
-        case instructionOutOfRange(offset: UInt32, count: Int)
-    }
-    public var relocationIndex: Int
-    /// Instruction index in the section (nil when not known yet).
-    public var instruction: Int?
-    public var kind: CORERelocationKind
-    /// The local access spec (`struct foo.a.b (0:1:2 @ offset 8)`), or `[id] + access` when unparsed.
-    public var spec: String
-    public var reason: Reason
-    /// Where the instructions came from (section or program name), for messages.
-    public var context: String?
+/// Why a CO-RE relocation cannot be resolved or applied (the reason of
+/// `BTFError.relocation`, whose message names the relocation, the instruction, the kind and
+/// the access spec, as libbpf's log does).
+public enum COREReason: Sendable, Equatable {
+    /// The access string does not parse or does not fit the local type.
+    case badAccessString(String)
+    /// The relocation names a type id the object's BTF does not have.
+    case noSuchType(TypeID)
+    /// libbpf does not search candidates for anonymous types.
+    case anonymousType
+    /// Two matching candidates put the field at different bit offsets.
+    case fieldOffsetAmbiguity(UInt64, UInt64)
+    /// Two matching candidates give different values or decisions.
+    case decisionAmbiguity(poison: Bool, value: UInt64, otherPoison: Bool, otherValue: UInt64)
+    /// A bitfield that a 64-bit load cannot hold.
+    case bitfieldTooWide
+    /// The kind cannot apply to an array element access (only byte_off and byte_sz can).
+    case arrayAccess
+    /// The BTF is malformed where the relocation looks.
+    case badBTF(String)
+    /// The instruction does not hold the value the local types predict.
+    case unexpectedValue(instructionClass: String, got: Int64, expected: UInt64, new: UInt64)
+    /// The new offset does not fit the instruction's signed 16-bit offset.
+    case offsetTooBig(UInt64)
+    case unexpectedMemorySize(got: Int, expected: UInt32)
+    case invalidMemorySize(UInt32)
+    /// The instruction is of a form CO-RE cannot patch.
+    case unsupportedInstruction(code: UInt8)
+    case malformedLDImm64
+    /// The relocation points outside the section's instructions.
+    case instructionOutOfRange(offset: UInt32, count: Int)
 
-    public var description: String {
-        var s = "CO-RE relocation #\(relocationIndex)"
-        if let context { s += " in \(context)" }
-        if let instruction { s += " at insn #\(instruction)" }
-        s += " (\(kind.name) \(spec)): "
-        switch reason {
-        case .badAccessString(let r): s += "bad access string: \(r)"
-        case .noSuchType(let id): s += "type [\(id)] does not exist in the object's BTF"
-        case .anonymousType: s += "relocations against anonymous types are not supported; name the type"
+    func description(kind: CORERelocationKind) -> String {
+        switch self {
+        case .badAccessString(let r): return "bad access string: \(r)"
+        case .noSuchType(let id): return "type [\(id)] does not exist in the object's BTF"
+        case .anonymousType: return "relocations against anonymous types are not supported; name the type"
         case .fieldOffsetAmbiguity(let a, let b):
-            s += "field offset ambiguity: target candidates put the field at bit \(a) and bit \(b); use a ___flavor of the type to pick one"
+            return "field offset ambiguity: target candidates put the field at bit \(a) and bit \(b); use a ___flavor of the type to pick one"
         case .decisionAmbiguity(let p, let v, let op, let ov):
-            s += "relocation decision ambiguity: \(p ? "failure" : "success") \(v) != \(op ? "failure" : "success") \(ov); target types with this name disagree"
-        case .bitfieldTooWide: s += "the bitfield cannot be read with a 64-bit load"
-        case .arrayAccess: s += "\(kind.name) cannot be applied to an array element access"
-        case .badBTF(let r): s += "malformed BTF: \(r)"
+            return "relocation decision ambiguity: \(p ? "failure" : "success") \(v) != \(op ? "failure" : "success") \(ov); target types with this name disagree"
+        case .bitfieldTooWide: return "the bitfield cannot be read with a 64-bit load"
+        case .arrayAccess: return "\(kind.name) cannot be applied to an array element access"
+        case .badBTF(let r): return "malformed BTF: \(r)"
         case .unexpectedValue(let c, let got, let exp, let new):
-            s += "unexpected \(c) value: instruction has \(got), local types say \(exp) (-> \(new)); the object's BTF and code disagree"
-        case .offsetTooBig(let v): s += "new offset \(v) does not fit the instruction's 16-bit offset"
-        case .unexpectedMemorySize(let got, let exp): s += "unexpected memory access size: instruction reads \(got) bytes, the field has \(exp)"
-        case .invalidMemorySize(let n): s += "the target field's size \(n) is not a load/store size (1, 2, 4, 8)"
-        case .unsupportedInstruction(let code): s += "cannot relocate instruction with opcode 0x\(String(code, radix: 16))"
-        case .malformedLDImm64: s += "ld_imm64 instruction has an unexpected form"
-        case .instructionOutOfRange(let off, let n): s += "instruction offset \(off) is outside the section (\(n) instructions) or not 8-byte aligned"
+            return "unexpected \(c) value: instruction has \(got), local types say \(exp) (-> \(new)); the object's BTF and code disagree"
+        case .offsetTooBig(let v): return "new offset \(v) does not fit the instruction's 16-bit offset"
+        case .unexpectedMemorySize(let got, let exp): return "unexpected memory access size: instruction reads \(got) bytes, the field has \(exp)"
+        case .invalidMemorySize(let n): return "the target field's size \(n) is not a load/store size (1, 2, 4, 8)"
+        case .unsupportedInstruction(let code): return "cannot relocate instruction with opcode 0x\(String(code, radix: 16))"
+        case .malformedLDImm64: return "ld_imm64 instruction has an unexpected form"
+        case .instructionOutOfRange(let off, let n): return "instruction offset \(off) is outside the section (\(n) instructions) or not 8-byte aligned"
         }
-        return s
     }
+}
+
+extension COREResolver {
+    /// A human-readable account of one relocation's outcome, for object dumps:
+    /// `CO-RE byte_off struct task_struct.pid: 1234 -> 2456` or
+    /// `CO-RE byte_off struct task_struct.nope: poisoned: field task_struct.nope not found in target`.
+    public static func describe(_ r: CORERelocation, _ s: CORESolution) -> String {
+        // The spec minus its "[id] " prefix and " (0:1 @ offset n)" suffix.
+        var what = s.localSpec
+        if let close = what.firstIndex(of: "]") { what = String(what[what.index(after: close)...]).trimmingCharacters(inSpaceSet: true) }
+        if r.kind.isFieldBased, let paren = what.range(of: " (", options: .backwards) { what = String(what[..<paren.lowerBound]) }
+        let head = "CO-RE \(r.kind.name) \(what)"
+        if s.poison {
+            let bare = what.split(separator: " ", maxSplits: 1).last.map(String.init) ?? what
+            let noun = r.kind.isEnumValueBased ? "enumerator" : r.kind.isFieldBased ? "field" : "type"
+            return "\(head): poisoned: \(noun) \(bare) not found in target"
+        }
+        if s.failMemorySizeAdjust {
+            return "\(head): poisoned: the field's size changed from \(s.localSize) to \(s.targetSize) bytes and it is not an unsigned integer or a pointer, so a resized load would misread it"
+        }
+        if r.kind == .fieldExists || r.kind == .typeExists || r.kind == .enumValueExists || r.kind == .typeMatches {
+            return "\(head): \(s.targetValue == 1 ? "yes" : "no") in target"
+        }
+        return "\(head): \(s.localValue) -> \(s.targetValue)"
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(inSpaceSet: Bool) -> String {
+        var s = Substring(self)
+        while s.first == " " { s.removeFirst() }
+        while s.last == " " { s.removeLast() }
+        return String(s)
+    }
+    fileprivate func range(of needle: String, options: BackwardsOption) -> Range<String.Index>? {
+        var i = endIndex
+        while i > startIndex {
+            i = index(before: i)
+            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
+        }
+        return nil
+    }
+    fileprivate enum BackwardsOption { case backwards }
 }
 
 // MARK: - Names

@@ -77,16 +77,16 @@ public struct COREResolver {
     }
 
     /// Resolves relocation number `index` (its position in its .BTF.ext section, for messages).
-    public mutating func solve(_ r: CORERelocation, index: Int = 0, context: String? = nil) throws(COREError) -> CORESolution {
-        func fail(_ reason: COREReason, _ spec: String? = nil) -> COREError {
-            COREError(relocationIndex: index, instruction: r.instructionIndex, kind: r.kind,
-                      spec: spec ?? "[\(r.typeID)] + \(r.accessString)", reason: reason, context: context)
+    public mutating func solve(_ r: CORERelocation, index: Int = 0, context: String? = nil) throws(BTFError) -> CORESolution {
+        func fail(_ reason: COREReason, _ spec: String? = nil) -> BTFError {
+            .relocation(index: index, instruction: r.instructionIndex, kind: r.kind,
+                        spec: spec ?? "[\(r.typeID)] + \(r.accessString)", context: context, reason: reason)
         }
         guard Int(r.typeID) < local.count, r.typeID != 0 || r.kind.isTypeBased else { throw fail(.noSuchType(r.typeID)) }
         let localSpec: CORESpec
         do {
             localSpec = try CORECompat.parse(btf: localC, rootTypeID: r.typeID, accessString: r.accessString, kind: r.kind)
-        } catch { throw fail(error) }
+        } catch { throw fail(error.reason) }
         let localText = localSpec.format(withKind: false)
 
         if r.kind == .typeIDLocal {
@@ -105,10 +105,10 @@ public struct COREResolver {
         var kept: [(Int, TypeID)] = []
         for c in cands {
             let cspec: CORESpec?
-            do { cspec = try CORECompat.match(local: localSpec, target: targetsC[c.target], targetID: c.id) } catch { throw fail(error, localText) }
+            do { cspec = try CORECompat.match(local: localSpec, target: targetsC[c.target], targetID: c.id) } catch { throw fail(error.reason, localText) }
             guard let cspec else { continue }
             var res: CORESolution
-            do { res = try calculate(r, local: localSpec, target: cspec) } catch { throw fail(error, localText) }
+            do { res = try calculate(r, local: localSpec, target: cspec) } catch { throw fail(error.reason, localText) }
             res.targetBTF = c.target
             res.targetTypeID = c.id
             if let first = result {
@@ -130,11 +130,11 @@ public struct COREResolver {
             result.candidates = kept.count
             return result
         }
-        do { return try calculate(r, local: localSpec, target: nil) } catch { throw fail(error, localText) }
+        do { return try calculate(r, local: localSpec, target: nil) } catch { throw fail(error.reason, localText) }
     }
 
     /// bpf_core_calc_relo: the local and target values for one candidate (nil: no candidate).
-    func calculate(_ r: CORERelocation, local: CORESpec, target: CORESpec?) throws(COREReason) -> CORESolution {
+    func calculate(_ r: CORERelocation, local: CORESpec, target: CORESpec?) throws(COREFailure) -> CORESolution {
         var res = CORESolution(kind: r.kind, localValue: 0, targetValue: 0, poison: false, validate: true,
                                failMemorySizeAdjust: false, localSize: 0, targetSize: 0,
                                localSpec: local.format(withKind: false), targetSpec: target?.format(withKind: false),
@@ -160,7 +160,7 @@ public struct COREResolver {
         } else if r.kind.isTypeBased {
             res.localValue = try typeValue(r.kind, local)
             res.validate = r.kind != .typeIDTarget
-            res.targetValue = try target.map { (s) throws(COREReason) in try typeValue(r.kind, s) } ?? 0
+            res.targetValue = try target.map { (s) throws(COREFailure) in try typeValue(r.kind, s) } ?? 0
         } else {
             res.localValue = try enumValue(r.kind, local) ?? 0
             if let target {
@@ -175,7 +175,7 @@ public struct COREResolver {
     private struct FieldValue { var value: UInt64; var size: UInt32; var typeID: TypeID; var validate: Bool }
 
     /// bpf_core_calc_field_relo for a spec that exists.
-    private func fieldValue(_ kind: CORERelocationKind, _ spec: CORESpec, isLocal: Bool) throws(COREReason) -> FieldValue {
+    private func fieldValue(_ kind: CORERelocationKind, _ spec: CORESpec, isLocal: Bool) throws(COREFailure) -> FieldValue {
         if kind == .fieldExists { return FieldValue(value: 1, size: 0, typeID: 0, validate: true) }
         guard let acc = spec.accessors.last else { throw .badAccessString("empty access") }
         let b = spec.btf
@@ -243,7 +243,7 @@ public struct COREResolver {
         return FieldValue(value: value, size: size, typeID: typeID, validate: validate)
     }
 
-    private func typeValue(_ kind: CORERelocationKind, _ spec: CORESpec) throws(COREReason) -> UInt64 {
+    private func typeValue(_ kind: CORERelocationKind, _ spec: CORESpec) throws(COREFailure) -> UInt64 {
         switch kind {
         case .typeIDTarget: return UInt64(spec.rootTypeID)
         case .typeExists, .typeMatches: return 1
@@ -252,7 +252,7 @@ public struct COREResolver {
         }
     }
 
-    private func enumValue(_ kind: CORERelocationKind, _ spec: CORESpec) throws(COREReason) -> UInt64? {
+    private func enumValue(_ kind: CORERelocationKind, _ spec: CORESpec) throws(COREFailure) -> UInt64? {
         switch kind {
         case .enumValueExists: return 1
         case .enumValue:

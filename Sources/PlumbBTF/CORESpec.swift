@@ -4,19 +4,25 @@ import PlumbELF
 // anew in Swift: parsing a local access string, matching it against a target candidate,
 // and the three compatibility relations (types_are_compat, fields_are_compat, types_match).
 
-extension COREError.Reason: Error {}
-typealias COREReason = COREError.Reason
+/// What the CO-RE internals throw: a reason, which `COREResolver.solve` turns into a
+/// `BTFError.relocation` naming the relocation. Not public: callers see only BTFError.
+struct COREFailure: Error {
+    var reason: COREReason
+    static func badBTF(_ r: String) -> COREFailure { COREFailure(reason: .badBTF(r)) }
+    static func badAccessString(_ r: String) -> COREFailure { COREFailure(reason: .badAccessString(r)) }
+    static let arrayAccess = COREFailure(reason: .arrayAccess)
+    static let bitfieldTooWide = COREFailure(reason: .bitfieldTooWide)
+}
 
-/// A BTF with the caches CO-RE needs: decoded types (big structs are matched many times)
-/// and the pointer size.
+/// A BTF with the cache CO-RE needs: decoded types (big structs are matched many times).
+/// Sizes come from the BTF's own layout cache.
 final class COREBTF: @unchecked Sendable {
     let btf: BTF
     private var decoded: [TypeID: BTFType] = [:]
-    lazy var pointerSize: Int = btf.pointerSize
 
     init(_ btf: BTF) { self.btf = btf }
 
-    func type(_ id: TypeID) throws(COREReason) -> BTFType {
+    func type(_ id: TypeID) throws(COREFailure) -> BTFType {
         if let t = decoded[id] { return t }
         do {
             let t = try btf.type(id)
@@ -28,9 +34,9 @@ final class COREBTF: @unchecked Sendable {
     func kind(_ id: TypeID) -> BTFKind { btf.kind(of: id) }
 
     /// skip_mods_and_typedefs: follows typedefs and modifiers; returns the id reached and its type.
-    func skip(_ id: TypeID) throws(COREReason) -> (TypeID, BTFType) {
+    func skip(_ id: TypeID) throws(COREFailure) -> (TypeID, BTFType) {
         var id = id
-        for _ in 0..<BTF.maxChain {
+        for _ in 0..<btf.maxChain {
             let t = try type(id)
             guard t.kind == .typedef || t.kind.isModifier else { return (id, t) }
             id = t.type
@@ -38,36 +44,10 @@ final class COREBTF: @unchecked Sendable {
         throw .badBTF("type chain through [\(id)] is too long or cyclic")
     }
 
-    /// btf__resolve_size: sizeof, with arrays multiplied out and 32-bit overflow checked.
-    func resolveSize(_ id: TypeID) throws(COREReason) -> Int {
-        var id = id
-        var nelems: UInt64 = 1
-        var size: Int? = nil
-        var i = 0
-        loop: while i < BTF.maxChain && id != 0 {
-            let t = try type(id)
-            switch t.kind {
-            case .int, .struct, .union, .enum, .enum64, .dataSection, .float:
-                size = Int(t.size); break loop
-            case .pointer:
-                size = pointerSize; break loop
-            case .typedef, .volatile, .const, .restrict, .variable, .declTag, .typeTag:
-                id = t.type
-            case .array:
-                let a = t.arrayInfo!
-                if nelems != 0 && UInt64(a.count) > UInt64(UInt32.max) / nelems {
-                    throw .badBTF("array [\(id)] is too large")
-                }
-                nelems *= UInt64(a.count)
-                id = a.elementType
-            default:
-                throw .badBTF("type [\(id)] (\(t.kind.name)) has no size")
-            }
-            i += 1
-        }
-        guard let size else { throw .badBTF("type [\(id)] has no size (void or a chain too long)") }
-        if nelems != 0 && UInt64(size) > UInt64(UInt32.max) / nelems { throw .badBTF("type [\(id)] is too large") }
-        return Int(nelems) * size
+    /// btf__resolve_size, from the BTF's one layout calculator (void has no size).
+    func resolveSize(_ id: TypeID) throws(COREFailure) -> Int {
+        guard id != 0 else { throw .badBTF("type [0] has no size (void)") }
+        do { return try btf.size(of: id) } catch { throw .badBTF(error.description) }
     }
 
     func name(_ id: TypeID) -> String { btf.name(of: id) }
@@ -138,7 +118,7 @@ struct CORESpec {
 }
 
 /// `index * size * 8` as a bit offset, or an error when it leaves libbpf's 32-bit range.
-func coreBitOffset(_ index: Int, _ size: Int) throws(COREReason) -> Int {
+func coreBitOffset(_ index: Int, _ size: Int) throws(COREFailure) -> Int {
     let (a, o1) = index.multipliedReportingOverflow(by: size)
     let (b, o2) = a.multipliedReportingOverflow(by: 8)
     guard !o1, !o2, b <= Int(UInt32.max) else { throw .badAccessString("index \(index) of \(size)-byte elements is past any offset BPF can address") }
@@ -146,7 +126,7 @@ func coreBitOffset(_ index: Int, _ size: Int) throws(COREReason) -> Int {
 }
 
 /// Adds bit offsets, keeping them in libbpf's 32-bit range.
-func coreAdd(_ a: Int, _ b: Int) throws(COREReason) -> Int {
+func coreAdd(_ a: Int, _ b: Int) throws(COREFailure) -> Int {
     let r = a + b
     guard r <= Int(UInt32.max) else { throw .badAccessString("field offset \(r) bits is past any offset BPF can address") }
     return r
@@ -159,7 +139,7 @@ enum CORECompat {
     }
 
     /// bpf_core_parse_spec.
-    static func parse(btf: COREBTF, rootTypeID: TypeID, accessString: String, kind: CORERelocationKind) throws(COREReason) -> CORESpec {
+    static func parse(btf: COREBTF, rootTypeID: TypeID, accessString: String, kind: CORERelocationKind) throws(COREFailure) -> CORESpec {
         var spec = CORESpec(btf: btf, rootTypeID: rootTypeID, kind: kind)
         guard !accessString.isEmpty, !accessString.hasPrefix(":") else {
             throw .badAccessString("'\(accessString)' is empty or starts with ':'")
@@ -229,9 +209,10 @@ enum CORECompat {
     }
 
     /// bpf_core_fields_are_compat.
-    static func fieldsCompatible(_ lb: COREBTF, _ lid: TypeID, _ tb: COREBTF, _ tid: TypeID) throws(COREReason) -> Bool {
+    static func fieldsCompatible(_ lb: COREBTF, _ lid: TypeID, _ tb: COREBTF, _ tid: TypeID) throws(COREFailure) -> Bool {
         var lid = lid, tid = tid
-        for _ in 0..<BTF.maxChain {
+        // libbpf's MAX_RESOLVE_DEPTH for array nesting.
+        for _ in 0..<32 {
             let (l, lt) = try lb.skip(lid)
             let (t, tt) = try tb.skip(tid)
             if lt.kind.isComposite && tt.kind.isComposite { return true }
@@ -255,7 +236,7 @@ enum CORECompat {
     }
 
     /// __bpf_core_types_are_compat (for type-based relocations).
-    static func typesCompatible(_ lb: COREBTF, _ lid: TypeID, _ tb: COREBTF, _ tid: TypeID, level: Int = 32) throws(COREReason) -> Bool {
+    static func typesCompatible(_ lb: COREBTF, _ lid: TypeID, _ tb: COREBTF, _ tid: TypeID, level: Int = 32) throws(COREFailure) -> Bool {
         guard kindsCompatible(try lb.type(lid).kind, try tb.type(tid).kind) else { return false }
         var lid = lid, tid = tid
         var depth = 32
@@ -300,7 +281,7 @@ enum CORECompat {
     }
 
     /// __bpf_core_types_match (for type_matches relocations).
-    static func typesMatch(_ lb: COREBTF, _ lid: TypeID, _ tb: COREBTF, _ tid: TypeID, behindPointer: Bool = false, level: Int = 32) throws(COREReason) -> Bool {
+    static func typesMatch(_ lb: COREBTF, _ lid: TypeID, _ tb: COREBTF, _ tid: TypeID, behindPointer: Bool = false, level: Int = 32) throws(COREFailure) -> Bool {
         if level <= 0 { throw .badBTF("types nest too deeply") }
         var lid = lid, tid = tid, behindPointer = behindPointer
         var depth = 32
@@ -376,7 +357,7 @@ enum CORECompat {
     /// bpf_core_match_member: finds the local accessor's member in target composite `targetID`,
     /// searching anonymous members, extending `spec`. Returns the member's type when found and compatible.
     static func matchMember(local: CORESpec, accessor: COREAccessor, target tb: COREBTF, targetID: TypeID,
-                            spec: inout CORESpec) throws(COREReason) -> TypeID? {
+                            spec: inout CORESpec) throws(COREFailure) -> TypeID? {
         let (tid, tt) = try tb.skip(targetID)
         guard tt.kind.isComposite else { return nil }
         let lt = try local.btf.type(accessor.typeID)
@@ -403,7 +384,7 @@ enum CORECompat {
     }
 
     /// bpf_core_spec_match: the target spec for candidate `targetID`, or nil when it does not match.
-    static func match(local: CORESpec, target tb: COREBTF, targetID: TypeID) throws(COREReason) -> CORESpec? {
+    static func match(local: CORESpec, target tb: COREBTF, targetID: TypeID) throws(COREFailure) -> CORESpec? {
         var spec = CORESpec(btf: tb, rootTypeID: targetID, kind: local.kind)
         if local.kind.isTypeBased {
             let ok = local.kind == .typeMatches

@@ -1,12 +1,14 @@
-/// Type queries the loader, CO-RE and the tracer need. Chains are followed at most
-/// `maxChain` steps, so a cycle in malformed BTF is an error, not a hang.
+/// Type queries the loader, CO-RE and the tracer need. A chain of typedefs and modifiers
+/// longer than the number of types must revisit one, so that bound makes a cycle in
+/// malformed BTF an error, not a hang, while any real chain resolves.
 extension BTF {
-    static let maxChain = 32
+    /// Steps a chain may take before it is a cycle.
+    var maxChain: Int { count + 1 }
 
     /// Follows typedefs and modifiers (const, volatile, restrict, type tags) to the underlying type.
     public func resolve(_ id: TypeID) throws(BTFError) -> TypeID {
         var id = id
-        for _ in 0..<BTF.maxChain {
+        for _ in 0..<maxChain {
             let k = kind(of: id)
             guard k == .typedef || k.isModifier else { return id }
             id = try type(id).type
@@ -17,87 +19,17 @@ extension BTF {
     /// Follows modifiers only (typedef names are kept).
     public func skipModifiers(_ id: TypeID) throws(BTFError) -> TypeID {
         var id = id
-        for _ in 0..<BTF.maxChain {
+        for _ in 0..<maxChain {
             guard kind(of: id).isModifier else { return id }
             id = try type(id).type
         }
         throw .cycle(id)
     }
 
-    /// Pointer size of the BTF's target: the size of `long`, else 8.
-    public var pointerSize: Int {
-        for n in ["long", "long int", "long unsigned int", "unsigned long", "long unsigned"] {
-            if let id = firstID(named: n, kind: .int), let t = try? type(id), t.size == 4 || t.size == 8 {
-                return Int(t.size)
-            }
-        }
-        return 8
-    }
-
-    /// The size in bytes of a type, as C's sizeof sees it.
-    public func size(of id: TypeID) throws(BTFError) -> Int {
-        var id = id
-        var multiplier = 1
-        for _ in 0..<BTF.maxChain {
-            let t = try type(id)
-            switch t.kind {
-            case .int, .struct, .union, .enum, .enum64, .float, .dataSection:
-                let (r, o) = multiplier.multipliedReportingOverflow(by: Int(t.size))
-                if o { throw .invalid(id: id, reason: "size overflows") }
-                return r
-            case .pointer:
-                let (r, o) = multiplier.multipliedReportingOverflow(by: pointerSize)
-                if o { throw .invalid(id: id, reason: "size overflows") }
-                return r
-            case .typedef, .volatile, .const, .restrict, .typeTag, .variable:
-                id = t.type
-            case .array:
-                let a = t.arrayInfo!
-                let (r, o) = multiplier.multipliedReportingOverflow(by: Int(a.count))
-                if o { throw .invalid(id: id, reason: "array size overflows") }
-                multiplier = r
-                id = a.elementType
-            default:
-                throw .wrongKind(id: id, expected: "a type with a size", actual: t.kind)
-            }
-        }
-        throw .cycle(id)
-    }
-
-    /// The alignment of a type in bytes, inferring `packed` when a member sits off its natural
-    /// alignment or the size is not a multiple of it (libbpf's semantics).
-    public func alignment(of id: TypeID) throws(BTFError) -> Int {
-        try alignment(of: id, depth: 0)
-    }
-
-    private func alignment(of id: TypeID, depth: Int) throws(BTFError) -> Int {
-        guard depth < BTF.maxChain else { throw .cycle(id) }
-        let t = try type(id)
-        switch t.kind {
-        case .int, .enum, .enum64, .float:
-            return max(1, min(pointerSize, Int(t.size)))
-        case .pointer:
-            return pointerSize
-        case .typedef, .volatile, .const, .restrict, .typeTag:
-            return try alignment(of: t.type, depth: depth + 1)
-        case .array:
-            return try alignment(of: t.arrayInfo!.elementType, depth: depth + 1)
-        case .struct, .union:
-            var maxAlign = 1
-            for m in t.members {
-                let a = try alignment(of: m.type, depth: depth + 1)
-                maxAlign = max(maxAlign, a)
-                if m.bitfieldSize == 0 && Int(m.bitOffset) % (8 * a) != 0 { return 1 }
-            }
-            if Int(t.size) % maxAlign != 0 { return 1 }
-            return maxAlign
-        default:
-            throw .wrongKind(id: id, expected: "a type with an alignment", actual: t.kind)
-        }
-    }
-
     /// The one type named `name` of `kind`; errors when none or, with `unique`, several.
     public func lookup(_ name: String, kind: BTFKind) throws(BTFError) -> TypeID {
+        // The empty name is every anonymous type's: never what a caller means.
+        guard !name.isEmpty else { throw .emptyName }
         guard let id = firstID(named: name, kind: kind) else {
             throw .notFound(kind == .struct ? "struct \(name)" : kind == .union ? "union \(name)" : name)
         }
@@ -107,6 +39,7 @@ extension BTF {
     /// Looks up a C-style type name: `task_struct`, `struct task_struct`, `union bpf_attr`,
     /// `enum bpf_cmd`, `u64`. Without a tag, structs win, then unions, enums, typedefs, ints.
     public func lookup(cName: String) throws(BTFError) -> TypeID {
+        guard !cName.allSatisfy({ $0 == " " }) else { throw .emptyName }
         let parts = cName.split(separator: " ", maxSplits: 1).map(String.init)
         if parts.count == 2 {
             switch parts[0] {
@@ -276,7 +209,7 @@ extension BTF {
     }
 
     private func findMember(_ name: String, in composite: TypeID, depth: Int) throws(BTFError) -> BTFMember? {
-        guard depth < BTF.maxChain else { throw .cycle(composite) }
+        guard depth < BTF.maxNesting else { throw .tooDeep(id: composite, limit: BTF.maxNesting) }
         let t = try type(composite)
         for m in t.members where m.name == name { return m }
         for m in t.members where m.name.isEmpty {
@@ -296,7 +229,7 @@ extension BTF {
     }
 
     private func memberNames(_ composite: TypeID, depth: Int) throws(BTFError) -> [String] {
-        guard depth < BTF.maxChain else { throw .cycle(composite) }
+        guard depth < BTF.maxNesting else { throw .tooDeep(id: composite, limit: BTF.maxNesting) }
         var out: [String] = []
         for m in try type(composite).members {
             if m.name.isEmpty, kind(of: try resolve(m.type)).isComposite {
@@ -309,27 +242,31 @@ extension BTF {
     }
 
     /// A short C spelling of a type for messages: `struct task_struct`, `u64`, `char *`.
+    /// Built in one pass down the chain (linear however deep); a chain that comes back to
+    /// a type it passed is a cycle and spells `?` there.
     public func cTypeName(_ id: TypeID) -> String {
-        cTypeName(id, depth: 0)
-    }
-
-    private func cTypeName(_ id: TypeID, depth: Int) -> String {
-        guard depth < BTF.maxChain, let t = try? type(id) else { return "?" }
-        switch t.kind {
-        case .unknown: return "void"
-        case .struct: return "struct \(t.name.isEmpty ? "(anon)" : t.name)"
-        case .union: return "union \(t.name.isEmpty ? "(anon)" : t.name)"
-        case .enum, .enum64: return "enum \(t.name.isEmpty ? "(anon)" : t.name)"
-        case .forward: return (t.kindFlag ? "union " : "struct ") + t.name
-        case .pointer: return cTypeName(t.type, depth: depth + 1) + " *"
-        case .const: return "const " + cTypeName(t.type, depth: depth + 1)
-        case .volatile: return "volatile " + cTypeName(t.type, depth: depth + 1)
-        case .restrict: return cTypeName(t.type, depth: depth + 1)
-        case .typeTag: return cTypeName(t.type, depth: depth + 1)
-        case .array: return cTypeName(t.arrayInfo!.elementType, depth: depth + 1) + "[\(t.arrayInfo!.count)]"
-        case .functionProto: return "function"
-        default: return t.name
+        var prefix = "", suffixes: [String] = []
+        var id = id
+        var seen = Set<TypeID>()
+        var base = "?"
+        while seen.insert(id).inserted, let t = try? type(id) {
+            switch t.kind {
+            case .unknown: base = "void"
+            case .struct: base = "struct \(t.name.isEmpty ? "(anon)" : t.name)"
+            case .union: base = "union \(t.name.isEmpty ? "(anon)" : t.name)"
+            case .enum, .enum64: base = "enum \(t.name.isEmpty ? "(anon)" : t.name)"
+            case .forward: base = (t.kindFlag ? "union " : "struct ") + t.name
+            case .pointer: suffixes.append(" *"); id = t.type; continue
+            case .const: prefix += "const "; id = t.type; continue
+            case .volatile: prefix += "volatile "; id = t.type; continue
+            case .restrict, .typeTag: id = t.type; continue
+            case .array: suffixes.append("[\(t.arrayInfo!.count)]"); id = t.arrayInfo!.elementType; continue
+            case .functionProto: base = "function"
+            default: base = t.name
+            }
+            break
         }
+        return prefix + base + suffixes.reversed().joined()
     }
 
     /// A function signature: return type and parameters.

@@ -1,3 +1,5 @@
+import PlumbELF
+
 /// A BTF type id. 0 is `void`; in split BTF, ids continue after the base's last id.
 public typealias TypeID = UInt32
 
@@ -205,7 +207,8 @@ public struct BTFType: Equatable, Sendable {
     }
 }
 
-/// Errors decoding BTF. Each names the byte offset or type id at fault.
+/// Every error of PlumbBTF: decoding BTF and .BTF.ext, queries, and CO-RE relocation.
+/// Each names the byte offset, type id or relocation at fault.
 public enum BTFError: Error, CustomStringConvertible, Sendable, Equatable {
     case tooShort(Int)
     case badMagic(UInt16)
@@ -217,13 +220,48 @@ public enum BTFError: Error, CustomStringConvertible, Sendable, Equatable {
     case typeOutOfRange(id: TypeID, reference: TypeID)
     case noSuchType(TypeID)
     case notFound(String)
+    /// A lookup by name was given the empty name (which only anonymous types have).
+    case emptyName
     case ambiguous(String, [TypeID])
     case wrongKind(id: TypeID, expected: String, actual: BTFKind)
     case cycle(TypeID)
+    /// Nesting (struct in struct, pointer to pointer) deeper than `limit` levels, refused
+    /// before it exhausts the stack; no real type is anywhere near as deep.
+    case tooDeep(id: TypeID, limit: Int)
     case badFieldPath(String)
     case noBTFSection(String)
     case invalid(id: TypeID, reason: String)
-    case io(String)
+    /// The file at `path` could not be read, or is not a well-formed ELF file.
+    case file(path: String, ELFError)
+
+    // .BTF.ext. Offsets are bytes from the start of the block or header named.
+    case extTooShort(Int)
+    case extBadMagic(UInt16)
+    case extBadVersion(UInt8)
+    /// A header field (at `offset` in .BTF.ext) is inconsistent.
+    case extBadHeader(offset: Int, String)
+    /// A record or section header at `offset` in the named info block is malformed.
+    case extBadRecord(what: String, offset: Int, String)
+    /// A string offset that is outside .BTF's strings (or names an empty section).
+    case extBadString(what: String, offset: Int, stringOffset: UInt32)
+
+    /// CO-RE relocation number `index` (in its section) cannot be resolved or applied.
+    /// `instruction`: its instruction index (nil when not known yet); `spec`: the local access
+    /// (`struct foo.a.b (0:1:2 @ offset 8)`, or `[id] + access` when unparsed); `context`:
+    /// where the instructions came from (section or program name).
+    case relocation(index: Int, instruction: Int?, kind: CORERelocationKind, spec: String, context: String?, reason: COREReason)
+
+    /// The reason of a `.relocation` error.
+    public var coreReason: COREReason? {
+        if case .relocation(_, _, _, _, _, let r) = self { return r }
+        return nil
+    }
+
+    /// The instruction of a `.relocation` error.
+    public var coreInstruction: Int? {
+        if case .relocation(_, let insn, _, _, _, _) = self { return insn }
+        return nil
+    }
 
     public var description: String {
         switch self {
@@ -237,13 +275,30 @@ public enum BTFError: Error, CustomStringConvertible, Sendable, Equatable {
         case .typeOutOfRange(let id, let ref): return "BTF type [\(id)] refers to type [\(ref)], which does not exist"
         case .noSuchType(let id): return "no BTF type with id \(id)"
         case .notFound(let n): return "no BTF type named '\(n)'"
+        case .emptyName: return "the type name is empty: give a type name, such as task_struct"
         case .ambiguous(let n, let ids): return "'\(n)' names several BTF types: \(ids.map { "[\($0)]" }.joined(separator: ", ")); qualify it (struct/union/enum/typedef)"
         case .wrongKind(let id, let exp, let act): return "BTF type [\(id)] is \(act.name), expected \(exp)"
         case .cycle(let id): return "BTF type graph has a cycle through type [\(id)]"
+        case .tooDeep(let id, let limit): return "BTF type [\(id)] is nested more than \(limit) levels deep; Plumb stops there"
         case .badFieldPath(let r): return r
         case .noBTFSection(let p): return "\(p) has no .BTF section; compile with -g (clang -g -O2 -target bpf)"
         case .invalid(let id, let r): return "BTF type [\(id)] is invalid: \(r)"
-        case .io(let m): return m
+        case .file(let path, let e):
+            switch e {
+            case .cannotRead, .notRegularFile: return e.description
+            default: return "\(path): \(e)"
+            }
+        case .extTooShort(let n): return ".BTF.ext too short: \(n) bytes, a header needs at least 24"
+        case .extBadMagic(let m): return ".BTF.ext: bad magic 0x\(String(m, radix: 16)) at offset 0 (expected 0xeb9f)"
+        case .extBadVersion(let v): return ".BTF.ext: unsupported version \(v) at offset 2 (only version 1 exists)"
+        case .extBadHeader(let o, let r): return ".BTF.ext: malformed header field at offset \(o): \(r)"
+        case .extBadRecord(let w, let o, let r): return ".BTF.ext: malformed \(w) at offset \(o) of the \(w) block: \(r)"
+        case .extBadString(let w, let o, let so): return ".BTF.ext: \(w) at offset \(o) of its block names string offset \(so), which is not a string in .BTF"
+        case .relocation(let index, let instruction, let kind, let spec, let context, let reason):
+            var s = "CO-RE relocation #\(index)"
+            if let context { s += " in \(context)" }
+            if let instruction { s += " at insn #\(instruction)" }
+            return s + " (\(kind.name) \(spec)): " + reason.description(kind: kind)
         }
     }
 }

@@ -37,18 +37,19 @@ public final class Bytes: @unchecked Sendable {
         mapped = true
     }
 
-    /// Reads a whole file. Regular files are mapped; files whose size the kernel does not
-    /// report (sysfs, pipes) are read in chunks.
+    /// Reads a whole file. Only regular files are read: a device (/dev/zero) or a pipe may
+    /// never end. They are mapped; those whose size the kernel does not report (some sysfs
+    /// and procfs files say 0) are read in chunks.
     public static func read(path: String) throws(ELFError) -> Bytes {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw .cannotRead(path: path, errno: errno) }
         defer { close(fd) }
         var st = stat()
         if fstat(fd, &st) != 0 { throw .cannotRead(path: path, errno: errno) }
-        let isRegular = (st.st_mode & S_IFMT) == S_IFREG
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .notRegularFile(path: path) }
         // Map regular files (sysfs's vmlinux BTF too, on kernels that allow it), prefaulted
         // since parsers touch every page; files that refuse mapping are read instead.
-        if isRegular && st.st_size > 0 {
+        if st.st_size > 0 {
             let size = Int(st.st_size)
             if let p = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), p != MAP_FAILED {
                 return Bytes(mapping: UnsafeRawPointer(p), count: size)

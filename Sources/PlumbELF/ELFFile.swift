@@ -4,6 +4,8 @@ import Glibc
 public enum ELFError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The file could not be read at all.
     case cannotRead(path: String, errno: Int32)
+    /// The path names a device, pipe or directory, whose reading may never end.
+    case notRegularFile(path: String)
     case notELF
     case unsupportedClass(UInt8)
     case badByteOrder(UInt8)
@@ -18,6 +20,7 @@ public enum ELFError: Error, CustomStringConvertible, Sendable, Equatable {
         case .cannotRead(let path, let e):
             return "cannot read \(path): \(String(cString: strerror(e)))"
                 + (e == EACCES || e == EPERM ? " (run as root or with read access to the file)" : "")
+        case .notRegularFile(let path): return "\(path) is not a regular file: give a BTF or ELF file"
         case .notELF: return "not an ELF file (bad magic); pass a compiled object or binary"
         case .unsupportedClass(let c): return "unsupported ELF class \(c): only ELF64 is supported"
         case .badByteOrder(let d): return "unknown ELF data encoding \(d) (expected 1 = little or 2 = big endian)"

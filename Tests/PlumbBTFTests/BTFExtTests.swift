@@ -46,7 +46,7 @@ struct BTFExtWriter {
     }
 }
 
-func parseExt(_ bytes: [UInt8], btf: BTF) throws(BTFExtError) -> BTFExt {
+func parseExt(_ bytes: [UInt8], btf: BTF) throws(BTFError) -> BTFExt {
     try BTFExt(ByteView(Bytes(bytes), order: .little), btf: btf)
 }
 
@@ -139,7 +139,7 @@ struct BTFExtTests {
         let funcLen = Int(good[12]) | Int(good[13]) << 8
         let lineLen = Int(good[20]) | Int(good[21]) << 8
         let core = 32 + funcLen + lineLen  // start of the core_relo block
-        func expectError(_ bytes: [UInt8], _ check: (BTFExtError) -> Bool, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        func expectError(_ bytes: [UInt8], _ check: (BTFError) -> Bool, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
             do {
                 _ = try parseExt(bytes, btf: btf)
                 Issue.record("\(what): parsed", sourceLocation: sourceLocation)
@@ -148,31 +148,31 @@ struct BTFExtTests {
                 #expect(!error.description.isEmpty)
             }
         }
-        expectError([], { if case .tooShort = $0 { true } else { false } }, "empty")
-        expectError(Array(good.prefix(10)), { if case .tooShort = $0 { true } else { if case .badHeader = $0 { true } else { false } } }, "short header")
-        expectError([0x12, 0x34] + good.dropFirst(2), { $0 == .badMagic(0x3412) }, "magic")
+        expectError([], { if case .extTooShort = $0 { true } else { false } }, "empty")
+        expectError(Array(good.prefix(10)), { if case .extTooShort = $0 { true } else { if case .extBadHeader = $0 { true } else { false } } }, "short header")
+        expectError([0x12, 0x34] + good.dropFirst(2), { $0 == .extBadMagic(0x3412) }, "magic")
         var v2 = good; v2[2] = 2
-        expectError(v2, { $0 == .badVersion(2) }, "version")
-        expectError(Self.poke(good, 4, 20), { if case .badHeader(offset: 4, _) = $0 { true } else { false } }, "hdr_len < 24")
-        expectError(Self.poke(good, 4, 1 << 20), { if case .badHeader(offset: 4, _) = $0 { true } else { false } }, "hdr_len past end")
-        expectError(Self.poke(good, 8, 1 << 20), { if case .badHeader(offset: 8, _) = $0 { true } else { false } }, "func_info off past end")
-        expectError(Self.poke(good, 8, 2), { if case .badHeader(offset: 8, _) = $0 { true } else { false } }, "func_info misaligned")
-        expectError(Self.poke(good, 28, UInt32(good.count)), { if case .badHeader(offset: 24, _) = $0 { true } else { false } }, "core_relo len")
-        expectError(Self.poke(good, 32, 4), { if case .badRecord(what: "func_info", offset: 0, _) = $0 { true } else { false } }, "rec_size < 8")
-        expectError(Self.poke(good, 32, 10), { if case .badRecord(what: "func_info", offset: 0, _) = $0 { true } else { false } }, "rec_size % 4")
-        expectError(Self.poke(good, 36, 0xffff_ffff), { if case .badString(what: "func_info section name", offset: 4, _) = $0 { true } else { false } }, "sec name")
-        expectError(Self.poke(good, 40, 0), { if case .badRecord(what: "func_info", offset: 8, _) = $0 { true } else { false } }, "num_info 0")
-        expectError(Self.poke(good, 40, 0x1000_0000), { if case .badRecord(what: "func_info", offset: 8, _) = $0 { true } else { false } }, "num_info huge")
+        expectError(v2, { $0 == .extBadVersion(2) }, "version")
+        expectError(Self.poke(good, 4, 20), { if case .extBadHeader(offset: 4, _) = $0 { true } else { false } }, "hdr_len < 24")
+        expectError(Self.poke(good, 4, 1 << 20), { if case .extBadHeader(offset: 4, _) = $0 { true } else { false } }, "hdr_len past end")
+        expectError(Self.poke(good, 8, 1 << 20), { if case .extBadHeader(offset: 8, _) = $0 { true } else { false } }, "func_info off past end")
+        expectError(Self.poke(good, 8, 2), { if case .extBadHeader(offset: 8, _) = $0 { true } else { false } }, "func_info misaligned")
+        expectError(Self.poke(good, 28, UInt32(good.count)), { if case .extBadHeader(offset: 24, _) = $0 { true } else { false } }, "core_relo len")
+        expectError(Self.poke(good, 32, 4), { if case .extBadRecord(what: "func_info", offset: 0, _) = $0 { true } else { false } }, "rec_size < 8")
+        expectError(Self.poke(good, 32, 10), { if case .extBadRecord(what: "func_info", offset: 0, _) = $0 { true } else { false } }, "rec_size % 4")
+        expectError(Self.poke(good, 36, 0xffff_ffff), { if case .extBadString(what: "func_info section name", offset: 4, _) = $0 { true } else { false } }, "sec name")
+        expectError(Self.poke(good, 40, 0), { if case .extBadRecord(what: "func_info", offset: 8, _) = $0 { true } else { false } }, "num_info 0")
+        expectError(Self.poke(good, 40, 0x1000_0000), { if case .extBadRecord(what: "func_info", offset: 8, _) = $0 { true } else { false } }, "num_info huge")
         // line_info: first record's file name offset.
         let line0 = 32 + funcLen + 4 + 8
-        expectError(Self.poke(good, line0 + 4, 0x7fff_0000), { if case .badString(what: "line_info file name", offset: 16, _) = $0 { true } else { false } }, "file name")
-        expectError(Self.poke(good, line0 + 8, 0x7fff_0000), { if case .badString(what: "line_info source line", offset: 20, _) = $0 { true } else { false } }, "line")
+        expectError(Self.poke(good, line0 + 4, 0x7fff_0000), { if case .extBadString(what: "line_info file name", offset: 16, _) = $0 { true } else { false } }, "file name")
+        expectError(Self.poke(good, line0 + 8, 0x7fff_0000), { if case .extBadString(what: "line_info source line", offset: 20, _) = $0 { true } else { false } }, "line")
         // core_relo: first record (block offset 12).
         let relo0 = core + 12
-        expectError(Self.poke(good, relo0, 3), { if case .badRecord(what: "core_relo", offset: 12, _) = $0 { true } else { false } }, "insn_off % 8")
-        expectError(Self.poke(good, relo0 + 4, 1 << 30), { if case .badRecord(what: "core_relo", offset: 16, _) = $0 { true } else { false } }, "type id")
-        expectError(Self.poke(good, relo0 + 8, 0x7fff_0000), { if case .badString(what: "core_relo access string", offset: 20, _) = $0 { true } else { false } }, "access string")
-        expectError(Self.poke(good, relo0 + 12, 13), { if case .badRecord(what: "core_relo", offset: 24, _) = $0 { true } else { false } }, "kind 13")
+        expectError(Self.poke(good, relo0, 3), { if case .extBadRecord(what: "core_relo", offset: 12, _) = $0 { true } else { false } }, "insn_off % 8")
+        expectError(Self.poke(good, relo0 + 4, 1 << 30), { if case .extBadRecord(what: "core_relo", offset: 16, _) = $0 { true } else { false } }, "type id")
+        expectError(Self.poke(good, relo0 + 8, 0x7fff_0000), { if case .extBadString(what: "core_relo access string", offset: 20, _) = $0 { true } else { false } }, "access string")
+        expectError(Self.poke(good, relo0 + 12, 13), { if case .extBadRecord(what: "core_relo", offset: 24, _) = $0 { true } else { false } }, "kind 13")
         // Every truncation fails cleanly (or parses, when it cuts at a block boundary: never crashes).
         for n in 0..<good.count { _ = try? parseExt(Array(good.prefix(n)), btf: btf) }
         // Deterministic random mutations: flip bytes and words, never crash.

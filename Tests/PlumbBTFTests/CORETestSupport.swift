@@ -1,5 +1,7 @@
 // Helpers for the CO-RE tests: loading fixture objects, running Plumb's engine over them the
 // way libbpf walks relocations, and running libbpf itself (Tests/Fixtures/libbpf/core_oracle.c).
+import PlumbAsm
+import PlumbBPF
 import PlumbBTF
 import PlumbELF
 import Foundation
@@ -14,7 +16,8 @@ struct COREObject {
     let elf: ELFFile
     let btf: BTF
     let ext: BTFExt
-    var sections: [String: [UInt8]]
+    /// Each executable section's code, decoded once, as the object reader does.
+    var sections: [String: [Instruction]]
     let programs: [Program]
 
     init(_ path: String) throws {
@@ -23,8 +26,10 @@ struct COREObject {
         btf = try BTF(elf: elf, path: path)
         guard let e = try BTFExt(elf: elf, btf: btf) else { throw COREObjectError(message: "\(path) has no .BTF.ext") }
         ext = e
-        var secs: [String: [UInt8]] = [:]
-        for s in elf.sections where s.isExecutable && s.size > 0 { secs[s.name] = elf.contents(of: s).toArray() }
+        var secs: [String: [Instruction]] = [:]
+        for s in elf.sections where s.isExecutable && s.size > 0 {
+            secs[s.name] = try Instruction.decode(elf.contents(of: s).toArray(), byteOrder: elf.order)
+        }
         sections = secs
         var progs: [Program] = []
         for sym in try elf.symbols() where sym.type == ELFSymbol.STT_FUNC && Int(sym.sectionIndex) < elf.sections.count {
@@ -39,8 +44,9 @@ struct COREObject {
         programs.first { $0.section == section && slot >= $0.start && slot < $0.start + $0.count }
     }
 
-    func hex(_ p: Program, _ secs: [String: [UInt8]]) -> String {
-        let bytes = secs[p.section]![(p.start * 8)..<((p.start + p.count) * 8)]
+    func hex(_ p: Program, _ secs: [String: [Instruction]]) -> String {
+        // The one encode, as at load time, for comparison with libbpf's bytes.
+        let bytes = Instruction.encode(secs[p.section]!, byteOrder: elf.order)[(p.start * 8)..<((p.start + p.count) * 8)]
         return bytes.map { String(format: "%02x", $0) }.joined()
     }
 }
@@ -54,7 +60,7 @@ struct CORERecord {
     var relocation: CORERelocation
     var solution: CORESolution?
     var patch: COREPatch?
-    var error: COREError?
+    var error: BTFError?
     /// The instruction as it was before patching (section-relative slot).
     var slot: Int
     var originalImm: Int32
@@ -79,7 +85,6 @@ enum COREHarness {
         var run = CORERun()
         var resolver = COREResolver(local: obj.btf, targets: targets, order: obj.elf.order)
         var secs = obj.sections
-        let order = obj.elf.order
         outer: for sec in obj.ext.coreRelocations {
             for (i, r) in sec.records.enumerated() {
                 let slot = r.instructionIndex
@@ -87,16 +92,18 @@ enum COREHarness {
                 if let only, prog.name != only { continue }
                 let rel = slot - prog.start
                 let head = "prog '\(prog.name)': relo #\(i): "
-                var bytes = secs[sec.name]!
-                let v = ByteView(Bytes(bytes[(slot * 8)..<(slot * 8 + 8)]), order: order)
+                var insns = secs[sec.name]!
+                // A poisoned ld_imm64 becomes two instructions: map the slot afresh each time.
+                let index = insns.slotIndices.firstIndex(of: slot) ?? insns.count
+                let original = index < insns.count ? insns[index] : Instruction(opcode: 0)
                 var rec = CORERecord(program: prog.name, index: i, relocation: r, slot: slot,
-                                     originalImm: Int32(bitPattern: v.u32(4)!), originalOff: Int16(bitPattern: v.u16(2)!))
+                                     originalImm: original.imm, originalOff: original.offset)
                 do {
                     let s = try resolver.solve(r, index: i, context: prog.name)
                     rec.solution = s
-                    let p = try COREResolver.patch(&bytes, at: slot, with: s, order: order, index: i, context: prog.name)
+                    let p = try insns.applyCORE(s, at: index, slot: slot, relocation: i, context: prog.name)
                     rec.patch = p
-                    secs[sec.name] = bytes
+                    secs[sec.name] = insns
                     switch p {
                     case .immediate(let o, let n): run.lines.append(head + "patched insn #\(rel) (ALU/ALU64) imm \(o) -> \(n)")
                     case .immediate64(let o, let n): run.lines.append(head + "patched insn #\(rel) (LDIMM64) imm64 \(o) -> \(n)")
@@ -109,7 +116,7 @@ enum COREHarness {
                     run.records.append(rec)
                 } catch {
                     // libbpf logs the offset patch before it checks the load size.
-                    switch error.reason {
+                    switch error.coreReason {
                     case .unexpectedMemorySize, .invalidMemorySize:
                         if let s = rec.solution {
                             run.lines.append(head + "patched insn #\(rel) (LDX/ST/STX) off \(UInt64(bitPattern: Int64(rec.originalOff))) -> \(s.targetValue)")

@@ -1,6 +1,8 @@
 // Unit tests of the CO-RE engine on synthesized BTF (BTFBuilder) and raw instructions:
-// names, candidate search over vmlinux + module BTF, errors and their messages, patching in
-// both byte orders, the human-readable summaries.
+// names, candidate search over vmlinux + module BTF, errors and their messages, patching
+// (PlumbBPF's apply step over [Instruction]) of code read in both byte orders, the summaries.
+import PlumbAsm
+import PlumbBPF
 import PlumbBTF
 import PlumbELF
 import Foundation
@@ -41,6 +43,16 @@ func insn(_ code: UInt8, dst: UInt8 = 0, src: UInt8 = 0, off: Int16 = 0, imm: In
         return [code, regs, UInt8(o & 0xff), UInt8(o >> 8)] + (0..<4).map { UInt8((i >> (8 * UInt32($0))) & 0xff) }
     }
     return [code, regs, UInt8(o >> 8), UInt8(o & 0xff)] + (0..<4).map { UInt8((i >> (8 * UInt32(3 - $0))) & 0xff) }
+}
+
+/// The loader's path for one decision: code decoded once, the decision applied to the
+/// instruction at `slot`, the one encode.
+func patch(_ code: inout [UInt8], at slot: Int, with s: CORESolution, order: ByteOrder) throws(BTFError) -> COREPatch {
+    var insns = (try? Instruction.decode(code, byteOrder: order)) ?? []
+    let index = insns.slotIndices.firstIndex(of: slot) ?? insns.count
+    let p = try insns.applyCORE(s, at: index, slot: slot)
+    code = Instruction.encode(insns, byteOrder: order)
+    return p
 }
 
 @Suite("CO-RE engine")
@@ -112,18 +124,19 @@ struct COREUnitTests {
         _ = t.strukt("foo", [("a", t.int, 0)], size: 4)
         var r = COREResolver(local: local, targets: [try t.btf()])
 
-        func fails(_ rel: CORERelocation, index: Int = 7, _ check: (COREError.Reason) -> Bool, sourceLocation: SourceLocation = #_sourceLocation) {
+        func fails(_ rel: CORERelocation, index: Int = 7, _ check: (COREReason) -> Bool, sourceLocation: SourceLocation = #_sourceLocation) {
             do {
                 let s = try r.solve(rel, index: index, context: "prog 'x'")
                 Issue.record("solved: \(s)", sourceLocation: sourceLocation)
             } catch {
-                #expect(check(error.reason), "\(error)", sourceLocation: sourceLocation)
-                #expect(error.relocationIndex == index && error.kind == rel.kind, sourceLocation: sourceLocation)
+                #expect(error.coreReason.map(check) ?? false, "\(error)", sourceLocation: sourceLocation)
+                guard case .relocation(let i, _, let kind, _, _, _) = error else { Issue.record("\(error)"); return }
+                #expect(i == index && kind == rel.kind, sourceLocation: sourceLocation)
                 #expect(error.description.contains("CO-RE relocation #\(index) in prog 'x' at insn #\(rel.instructionIndex) (\(rel.kind.name) "),
                         "\(error)", sourceLocation: sourceLocation)
             }
         }
-        func bad(_ r: COREError.Reason) -> Bool { if case .badAccessString = r { true } else { false } }
+        func bad(_ r: COREReason) -> Bool { if case .badAccessString = r { true } else { false } }
         fails(CORERelocation(insnOffset: 16, typeID: foo, accessString: "", kind: .fieldByteOffset), bad)
         fails(CORERelocation(insnOffset: 16, typeID: foo, accessString: ":0", kind: .fieldByteOffset), bad)
         fails(CORERelocation(insnOffset: 16, typeID: foo, accessString: "0:x", kind: .fieldByteOffset), bad)
@@ -154,64 +167,75 @@ struct COREUnitTests {
             }
             // LDX offset 8 -> 16, size 4 -> 2.
             var code = insn(ldx, dst: 3, src: 2, off: 8, order: order)
-            var p = try COREResolver.patch(&code, at: 0, with: solution(.fieldByteOffset, 8, 16, sizes: (4, 2)), order: order)
+            var p = try patch(&code, at: 0, with: solution(.fieldByteOffset, 8, 16, sizes: (4, 2)), order: order)
             #expect(p == .offset(old: 8, new: 16, memorySize: (4, 2)))
             #expect(code == insn(0x69, dst: 3, src: 2, off: 16, order: order))
             // Mismatched original value names the instruction.
             code = insn(ldx, dst: 3, src: 2, off: 12, order: order)
-            #expect(throws: COREError.self) { try COREResolver.patch(&code, at: 0, with: solution(.fieldByteOffset, 8, 16), order: order) }
+            #expect(throws: BTFError.self) { try patch(&code, at: 0, with: solution(.fieldByteOffset, 8, 16), order: order) }
             // Offsets must fit 16 bits.
             code = insn(ldx, dst: 3, src: 2, off: 8, order: order)
-            do { try COREResolver.patch(&code, at: 0, with: solution(.fieldByteOffset, 8, 40000), order: order); Issue.record("patched") }
-            catch { #expect(error.reason == .offsetTooBig(40000)) }
+            do { _ = try patch(&code, at: 0, with: solution(.fieldByteOffset, 8, 40000), order: order); Issue.record("patched") }
+            catch { #expect(error.coreReason == .offsetTooBig(40000)) }
             // A signed field that changed size poisons the load.
-            p = try COREResolver.patch(&code, at: 0, with: solution(.fieldByteOffset, 8, 16, sizes: (4, 8), failMem: true), order: order)
+            p = try patch(&code, at: 0, with: solution(.fieldByteOffset, 8, 16, sizes: (4, 8), failMem: true), order: order)
             #expect(p == .poisoned(slots: [0]))
             #expect(code == insn(0x85, imm: 0xbad2310, order: order))
             // ALU immediate, sign-extended comparison like libbpf's.
             code = insn(0xb7, dst: 1, imm: 4, order: order)
-            p = try COREResolver.patch(&code, at: 0, with: solution(.fieldByteSize, 4, 8), order: order)
+            p = try patch(&code, at: 0, with: solution(.fieldByteSize, 4, 8), order: order)
             #expect(p == .immediate(old: 4, new: 8))
             #expect(code == insn(0xb7, dst: 1, imm: 8, order: order))
             code = insn(0x0f, dst: 1, src: 2, order: order)  // ALU64 ADD X: not relocatable
-            #expect(throws: COREError.self) { try COREResolver.patch(&code, at: 0, with: solution(.fieldByteSize, 0, 8), order: order) }
+            #expect(throws: BTFError.self) { try patch(&code, at: 0, with: solution(.fieldByteSize, 0, 8), order: order) }
             // ld_imm64: both halves, and both halves poisoned.
             code = insn(0x18, dst: 1, imm: 5, order: order) + insn(0, imm: 0, order: order)
-            p = try COREResolver.patch(&code, at: 0, with: solution(.enumValue, 5, 0x1_0000_0007), order: order)
+            p = try patch(&code, at: 0, with: solution(.enumValue, 5, 0x1_0000_0007), order: order)
             #expect(p == .immediate64(old: 5, new: 0x1_0000_0007))
             #expect(code == insn(0x18, dst: 1, imm: 7, order: order) + insn(0, imm: 1, order: order))
-            p = try COREResolver.patch(&code, at: 0, with: solution(.enumValue, 0, 0, poison: true), order: order)
+            p = try patch(&code, at: 0, with: solution(.enumValue, 0, 0, poison: true), order: order)
             #expect(p == .poisoned(slots: [1, 0]))
             #expect(code == insn(0x85, imm: 0xbad2310, order: order) + insn(0x85, imm: 0xbad2310, order: order))
-            // A truncated ld_imm64 is an error, not a crash.
+            // A truncated ld_imm64 is refused when the code is read; past the end is an error, not a crash.
             code = insn(0x18, dst: 1, imm: 5, order: order)
-            #expect(throws: COREError.self) { try COREResolver.patch(&code, at: 0, with: solution(.enumValue, 5, 6), order: order) }
-            #expect(throws: COREError.self) { try COREResolver.patch(&code, at: 3, with: solution(.enumValue, 5, 6), order: order) }
+            #expect(throws: BPFAsmError.self) { try Instruction.decode(code, byteOrder: order) }
+            code = insn(0x18, dst: 1, imm: 5, order: order) + insn(0, imm: 0, order: order)
+            #expect(throws: BTFError.self) { try patch(&code, at: 3, with: solution(.enumValue, 5, 6), order: order) }
+            // Poisoning an ld_imm64 in the middle of a program: the same slots, one more instruction.
+            var program: [Instruction] = [.mov64(.r0, 0), Instruction(opcode: 0x18, dst: .r1, imm: 5), .exit()]
+            p = try program.applyCORE(solution(.enumValue, 5, 0, poison: true), at: 1, slot: 1)
+            #expect(p == .poisoned(slots: [2, 1]))
+            #expect(program.count == 4 && program.slotCount == 4)
+            #expect(program[1] == .call(helper: 0xbad2310) && program[2] == .call(helper: 0xbad2310) && program[3] == .exit())
             // Unsigned 32-bit enum value in a 32-bit immediate validates either way.
             code = insn(0xb4, dst: 1, imm: Int32(bitPattern: 0x8000_0000), order: order)
-            p = try COREResolver.patch(&code, at: 0, with: solution(.enumValue, 0x8000_0000, 0x9000_0000), order: order)
+            p = try patch(&code, at: 0, with: solution(.enumValue, 0x8000_0000, 0x9000_0000), order: order)
             #expect(code == insn(0xb4, dst: 1, imm: Int32(bitPattern: 0x9000_0000), order: order))
         }
     }
 
-    @Test("relocate() applies a section's relocations in order and describes them")
+    @Test("a section's relocations apply in order and are described")
     func relocateSection() throws {
         let obj = try COREObject(try COREHarness.fixture("core_fields"))
         let target = try BTF(path: try COREHarness.fixture("core_target_a"))
-        var r = COREResolver(local: obj.btf, targets: [target])
-        var code = obj.sections["raw_tp/core_fields"]!
-        let applied = try r.relocate(&code, relocations: obj.ext.coreRelocations(forSection: "raw_tp/core_fields"), context: "core_fields")
+        let run = COREHarness.engine(obj, targets: [target])
+        #expect(!run.failed)
+        let applied = run.records.filter { r in obj.programs.first { $0.name == r.program }?.section == "raw_tp/core_fields" }
         #expect(applied.count == 33)
-        #expect(applied[0].summary == "CO-RE byte_off struct core_sample.a: 0 -> 72")
+        func summary(_ k: Int) -> String { COREResolver.describe(applied[k].relocation, applied[k].solution!) }
+        #expect(summary(0) == "CO-RE byte_off struct core_sample.a: 0 -> 72")
         // Poisoned: a signed field whose size changed (int -> long).
-        #expect(applied[12].summary == "CO-RE byte_off struct core_sample.s32f: poisoned: the field's size changed from 4 to 8 bytes and it is not an unsigned integer or a pointer, so a resized load would misread it")
+        #expect(summary(12) == "CO-RE byte_off struct core_sample.s32f: poisoned: the field's size changed from 4 to 8 bytes and it is not an unsigned integer or a pointer, so a resized load would misread it")
         #expect(applied[12].patch == .poisoned(slots: [45]))
-        #expect(applied[17].summary == "CO-RE field_exists struct core_sample.gone: yes in target")
-        #expect(applied[0].solution.localSpec == "[7] struct core_sample.a (0:0 @ offset 0)")
-        #expect(applied[0].solution.targetSpec == "[\(applied[0].solution.targetTypeID!)] struct core_sample.a (0:2 @ offset 72)")
-        // A relocation outside the section is an error.
-        var short = Array(code.prefix(16))
-        #expect(throws: COREError.self) { _ = try r.relocate(&short, relocations: obj.ext.coreRelocations(forSection: "raw_tp/core_fields")) }
+        #expect(summary(17) == "CO-RE field_exists struct core_sample.gone: yes in target")
+        #expect(applied[0].solution!.localSpec == "[7] struct core_sample.a (0:0 @ offset 0)")
+        #expect(applied[0].solution!.targetSpec == "[\(applied[0].solution!.targetTypeID!)] struct core_sample.a (0:2 @ offset 72)")
+        // A relocation outside the program is an error.
+        var r = COREResolver(local: obj.btf, targets: [target])
+        let rel = obj.ext.coreRelocations(forSection: "raw_tp/core_fields")[0]
+        let s = try r.solve(rel)
+        var short = Array(obj.sections["raw_tp/core_fields"]!.prefix(2))
+        #expect(throws: BTFError.self) { _ = try short.applyCORE(s, at: 5, slot: 5) }
     }
 
     @Test("random relocations and hostile BTF give errors, never crashes")
@@ -250,8 +274,8 @@ struct COREUnitTests {
         let td2 = t.b.add(BTFType(kind: .typedef, name: "td", sizeOrType: 0))
         t.b.replace(td2, with: BTFType(kind: .typedef, name: "td", sizeOrType: td2))
         var r = COREResolver(local: local, targets: [try t.btf()])
-        #expect(throws: COREError.self) { try r.solve(CORERelocation(insnOffset: 0, typeID: loop, accessString: "0:0", kind: .fieldByteOffset)) }
-        #expect(throws: COREError.self) { try r.solve(CORERelocation(insnOffset: 0, typeID: td, accessString: "0", kind: .typeSize)) }
-        #expect(throws: COREError.self) { try r.solve(CORERelocation(insnOffset: 0, typeID: loop, accessString: "2147483647:0", kind: .fieldByteOffset)) }
+        #expect(throws: BTFError.self) { try r.solve(CORERelocation(insnOffset: 0, typeID: loop, accessString: "0:0", kind: .fieldByteOffset)) }
+        #expect(throws: BTFError.self) { try r.solve(CORERelocation(insnOffset: 0, typeID: td, accessString: "0", kind: .typeSize)) }
+        #expect(throws: BTFError.self) { try r.solve(CORERelocation(insnOffset: 0, typeID: loop, accessString: "2147483647:0", kind: .fieldByteOffset)) }
     }
 }

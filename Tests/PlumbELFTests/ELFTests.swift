@@ -5,6 +5,27 @@ import TestSupport
 
 
 @Suite struct ELFTests {
+    @Test("devices, directories and pipes are refused instead of read forever; sysfs files are read")
+    func onlyRegularFiles() throws {
+        #expect(throws: ELFError.notRegularFile(path: "/dev/zero")) { try Bytes.read(path: "/dev/zero") }
+        #expect(throws: ELFError.notRegularFile(path: "/dev/zero")) { try ELFFile(path: "/dev/zero") }
+        #expect(ELFError.notRegularFile(path: "/dev/zero").description == "/dev/zero is not a regular file: give a BTF or ELF file")
+        #expect(throws: ELFError.notRegularFile(path: "/")) { try Bytes.read(path: "/") }
+        let fifo = NSTemporaryDirectory() + "plumb-fifo-\(getpid())"
+        guard mkfifo(fifo, 0o600) == 0 else { return }
+        defer { unlink(fifo) }
+        // O_RDONLY on a FIFO with no writer would block in open(): open it non-blocking via a writer first.
+        let w = open(fifo, O_RDWR | O_NONBLOCK)
+        defer { if w >= 0 { close(w) } }
+        #expect(throws: ELFError.notRegularFile(path: fifo)) { try Bytes.read(path: fifo) }
+        // sysfs reports the real size of the kernel's BTF: it is a regular file and is read whole.
+        if FileManager.default.isReadableFile(atPath: "/sys/kernel/btf/vmlinux") {
+            let b = try Bytes.read(path: "/sys/kernel/btf/vmlinux")
+            let size = (try FileManager.default.attributesOfItem(atPath: "/sys/kernel/btf/vmlinux")[.size] as? NSNumber)?.intValue
+            #expect(b.count > 0 && b.count == size)
+        }
+    }
+
     /// Section names and sizes as llvm-objdump lists them (the oracle).
     func objdumpSections(_ path: String) -> [String: UInt64] {
         let r = TestEnv.run(TestEnv.llvmObjdump, ["-h", path])
