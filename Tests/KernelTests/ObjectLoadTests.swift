@@ -18,7 +18,7 @@ func kernelFixture(_ name: String) throws -> String {
         try withRuntimeLeakCheck { leaks in
             let me = UInt32(getpid())
             // This process and this thread: other tests in the process call getpid too.
-            let object = try BPFObject(path: try kernelFixture("basic.bpfel.o"),
+            let object = try Object(path: try kernelFixture("basic.bpfel.o"),
                                        options: LoadOptions(globals: ["target_pid": bytes(me), "target_tid": bytes(UInt32(currentTID()))]))
             leaks.track(object)
             #expect(Set(object.programs.keys) == ["on_getpid", "on_sys_enter"])
@@ -45,7 +45,7 @@ func kernelFixture(_ name: String) throws -> String {
         try withRuntimeLeakCheck { leaks in
             let pinDirectory = try makeTempBPFFSDir()
             defer { rmdir(pinDirectory) }
-            let object = try BPFObject(path: try kernelFixture("objects.bpfel.o"),
+            let object = try Object(path: try kernelFixture("objects.bpfel.o"),
                                        options: LoadOptions(pinDirectory: pinDirectory))
             leaks.track(object)
             #expect(object.programs.count == 3)
@@ -88,7 +88,7 @@ func kernelFixture(_ name: String) throws -> String {
 
     @Test func bigEndianObjectsAreRefusedClearly() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
-        #expect(throws: LoadError.self) { try BPFObject(path: try kernelFixture("basic.bpfeb.o")) }
+        #expect(throws: BPFError.self) { try Object(path: try kernelFixture("basic.bpfeb.o")) }
     }
 }
 
@@ -109,14 +109,14 @@ func makeTempBPFFSDir() throws -> String {
 @Suite(.serialized) struct ObjectAttachTests {
     enum Slot: UInt32 { case tracepoint, rawTP, tpBTF, uprobeLibc, uretprobeLibc, uprobeBinary, perfEvent }
 
-    func hits(_ object: BPFObject, _ slot: Slot) throws -> UInt64 {
+    func hits(_ object: Object, _ slot: Slot) throws -> UInt64 {
         try object.map("hits").lookup(slot.rawValue, as: UInt64.self) ?? 0
     }
 
     @Test func everyKindFiresFromAFixtureObject() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
         try withRuntimeLeakCheck { leaks in
-            let object = try BPFObject(path: try kernelFixture("attach.bpfel.o"),
+            let object = try Object(path: try kernelFixture("attach.bpfel.o"),
                                        options: LoadOptions(globals: ["target_tid": bytes(UInt32(currentTID()))]))
             leaks.track(object)
             var links: [Link] = []
@@ -158,7 +158,7 @@ func makeTempBPFFSDir() throws -> String {
         // Single-threaded: its thread id is its pid.
         let tid = try #require(UInt32(String(decoding: pidLine, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
         try withRuntimeLeakCheck { leaks in
-            let object = try BPFObject(path: try kernelFixture("attach.bpfel.o"),
+            let object = try Object(path: try kernelFixture("attach.bpfel.o"),
                                        options: LoadOptions(programs: ["on_uprobe_binary"],
                                                             globals: ["target_tid": bytes(tid)]))
             leaks.track(object)

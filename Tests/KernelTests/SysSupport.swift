@@ -85,9 +85,9 @@ func rawGetpid() {
     _ = getpid()
 }
 
-/// The errno of a BPFSysError (tests catch untyped errors inside closures).
-func errnoOf(_ error: any Error) -> Int32? {
-    (error as? BPFSysError)?.errno
+/// The errno of a SysError (tests catch untyped errors inside closures).
+func errnoOf(_ error: any Error) -> Errno? {
+    (error as? SysError)?.errno
 }
 
 /// The id of syscalls:sys_enter_getpid, or nil (the test skipping, and saying why) without it.

@@ -202,8 +202,8 @@ func stripAnnotation(_ s: String) -> String {
     }
 
     @Test func badObjectsGiveTypedErrors() throws {
-        #expect(throws: ObjectError.self) { try ObjectSpec(path: "/nonexistent.o") }
-        #expect(throws: ObjectError.self) { try ObjectSpec(path: "/bin/ls") } // not BPF
+        #expect(throws: BPFError.self) { try ObjectSpec(path: "/nonexistent.o") }
+        #expect(throws: BPFError.self) { try ObjectSpec(path: "/bin/ls") } // not BPF
         // Mutations of a real object: every outcome is an error value or a spec, never a crash.
         let original = try Bytes.read(path: fixture("objects.bpfel.o"))
         let bytes = original.array(0..<original.count)
