@@ -43,6 +43,8 @@ let package = Package(
         .testTarget(name: "PlumbAsmTests", dependencies: ["PlumbAsm", "TestSupport"]),
         .testTarget(name: "PlumbBPFTests", dependencies: ["PlumbBPF", "PlumbBTF", "PlumbELF", "PlumbAsm", "TestSupport"]),
         .testTarget(name: "PlumbCLITests", dependencies: ["PlumbSys", "TestSupport"]),
+        // Only the product module: what `import Plumb` gives a user is enough to load, attach and read.
+        .testTarget(name: "PlumbTests", dependencies: ["Plumb"]),
         .testTarget(name: "KernelTests", dependencies: ["PlumbBPF", "PlumbSys", "PlumbBTF", "PlumbAsm", "TestSupport"]),
     ]
 )

@@ -143,6 +143,37 @@ func makeTempBPFFSDir() throws -> String {
         }
     }
 
+    @Test func loadedProgramsAttachWhereTheirSectionSays() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        try withRuntimeLeakCheck { leaks in
+            let object = try Object(path: try kernelFixture("attach.bpfel.o"),
+                                    options: LoadOptions(globals: ["target_tid": bytes(UInt32(currentTID()))]))
+            leaks.track(object)
+            // The section is parsed once, at read time; the loaded program keeps what it said.
+            let tracepoint = try object.program("on_tracepoint")
+            #expect(tracepoint.kind?.attachPoint == .tracepoint(category: "syscalls", name: "sys_enter_getppid"))
+            #expect(try object.program("on_raw_tp").kind?.attachPoint == .rawTracepoint("sys_enter"))
+            let links = [try tracepoint.attach(), try object.program("on_raw_tp").attach(),
+                         try object.program("on_tp_btf").attach(),
+                         try object.program("on_perf_event").attach(AttachOptions(perfRate: .frequency(1000)))]
+            for l in links { leaks.track(l) }
+            for _ in 0..<4 { _ = getppid() }
+            spin(milliseconds: 100)
+            #expect(try hits(object, .tracepoint) == 4)
+            #expect(try hits(object, .rawTP) == 4)
+            #expect(try hits(object, .tpBTF) == 4)
+            #expect(try hits(object, .perfEvent) > 0)
+            // SEC("uprobe") names no target: attach() says so (object.attach skips it).
+            do {
+                _ = try object.program("on_uprobe_binary").attach()
+                Issue.record("a section without a target attached")
+            } catch {
+                guard case .programMismatch? = bpfError(error) else { Issue.record("\(error)"); return }
+                #expect("\(error)".contains("names no attach target"))
+            }
+        }
+    }
+
     @Test func uprobeOnATestBinaryCountsExactly() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
         let binary = try uprobeTarget(pie: true)
