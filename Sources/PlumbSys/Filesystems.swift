@@ -141,7 +141,7 @@ public enum CPUs {
     }
 
     /// Parses the kernel's list format, e.g. "0-1,3\n" → [0, 1, 3]. Nil when malformed.
-    public static func parse(_ text: String) -> [Int]? {
+    package static func parse(_ text: String) -> [Int]? {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.isEmpty { return [] }
         var out: [Int] = []

@@ -179,7 +179,7 @@ public struct AttachType: RawRepresentable, Hashable, Sendable {
 }
 
 /// `enum bpf_link_type`.
-public enum LinkType: UInt32, Sendable, CaseIterable {
+package enum LinkType: UInt32, Sendable, CaseIterable {
     case unspec = 0, rawTracepoint, tracing, cgroup, iter, netns, xdp, perfEvent, kprobeMulti
     case structOps, netfilter, tcx, uprobeMulti, netkit, sockmap
 }

@@ -83,6 +83,11 @@ func kernelFixture(_ name: String) throws -> String {
             #expect(text.contains("invalid mem access") || text.contains("R0"))
             #expect(text.contains("bad_verifier.bpf.c:18:"), "names the source line: \(text.suffix(300))")
             #expect(text.contains("*v += 1;"))
+            // The log itself, one step away, and the errno by name.
+            #expect(error.verifierLog?.contains("invalid mem access") == true || error.verifierLog?.contains("R0") == true)
+            #expect(error.errno == .permissionDenied)
+            guard case .programLoad(let program, _, let line) = error else { Issue.record("\(error)"); return }
+            #expect(program == "unchecked" && line?.contains("*v += 1;") == true)
         }
     }
 

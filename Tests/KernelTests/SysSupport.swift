@@ -105,3 +105,18 @@ func bpffsOrSkip() -> String? {
         return nil
     }
 }
+
+@Suite struct ErrnoTests {
+    @Test("Errno has swift-system's names and prints as NAME (strerror)")
+    func namesAndDescriptions() {
+        #expect(Errno.notPermitted.rawValue == EPERM && Errno.permissionDenied.rawValue == EACCES)
+        #expect(Errno.noSuchFileOrDirectory.rawValue == ENOENT && Errno.invalidArgument.rawValue == EINVAL)
+        #expect(Errno.notPermitted.description == "EPERM (Operation not permitted)")
+        #expect(Errno.kernelNotSupported.description == "ENOTSUPP (Operation not supported)")
+        #expect(Errno(rawValue: 4095).name == "errno 4095")
+        #expect(Errno.notSupported.isNotSupported && Errno.kernelNotSupported.isNotSupported && !Errno.fileExists.isNotSupported)
+        let e = SysError.verifierRejected(errno: .permissionDenied, program: "p", log: "0: (95) exit\nR0 !read_ok", truncated: false)
+        #expect(e.errno == .permissionDenied && e.verifierLog?.contains("R0 !read_ok") == true)
+        #expect(SysError.invalidArgument("x").errno == nil)
+    }
+}
