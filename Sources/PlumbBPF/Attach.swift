@@ -39,7 +39,7 @@ extension Program {
             } catch {
                 // EINVAL/EOPNOTSUPP: this kernel's LINK_CREATE has no BPF_PERF_EVENT. Anything else is real.
                 guard let e = error.errno, e == .invalidArgument || e.isNotSupported else {
-                    throw .system(error)
+                    throw failure(error)
                 }
                 if cookie != 0 {
                     throw .unsupported(feature: "bpf cookies on perf events", reason: "BPF_LINK_CREATE for perf events failed with \(e.name)",
@@ -51,7 +51,7 @@ extension Program {
             try Perf.setBPF(event, program: fd)
             try Perf.enable(event)
         } catch {
-            throw .system(error)
+            throw failure(error)
         }
         link.add(perfEvent: event)
     }
@@ -64,7 +64,7 @@ extension Program {
         try require([.tracepoint], for: "a tracepoint")
         let what = "tracepoint \(category)/\(name)"
         let event: OwnedFD
-        do { event = try Perf.openTracepoint(id: try Tracefs.tracepointID(category: category, name: name)) } catch { throw .system(error) }
+        do { event = try Perf.openTracepoint(id: try Tracefs.tracepointID(category: category, name: name)) } catch { throw failure(error) }
         let link = Link(kind: .tracepoint, program: self, description: what)
         try attachPerf(event, to: link, cookie: cookie, what: what)
         return link
@@ -75,7 +75,7 @@ extension Program {
         try require([.rawTracepoint, .rawTracepointWritable], for: "a raw tracepoint")
         let what = "raw_tracepoint \(name)"
         let fd: OwnedFD
-        do { fd = try Sys.rawTracepointOpen(self.fd, name: name, cookie: cookie) } catch { throw .system(error) }
+        do { fd = try Sys.rawTracepointOpen(self.fd, name: name, cookie: cookie) } catch { throw failure(error) }
         let link = Link(kind: .rawTracepoint, program: self, description: what)
         link.add(link: fd)
         return link
@@ -160,7 +160,7 @@ extension Program {
         let event: OwnedFD
         do {
             event = try Perf.openUprobe(path: target.path, offset: target.fileOffset, retprobe: retprobe, pid: pid < 0 ? -1 : pid, cpu: pid < 0 ? 0 : -1)
-        } catch { throw .system(error) }
+        } catch { throw failure(error) }
         let link = Link(kind: retprobe ? .uretprobe : .uprobe, program: self, description: what)
         try attachPerf(event, to: link, cookie: cookie, what: what)
         return link
@@ -179,7 +179,7 @@ extension Program {
         }
         let what = "\(probe) \(function)\(offset == 0 ? "" : "+0x\(String(offset, radix: 16))")"
         let event: OwnedFD
-        do { event = try Perf.openKprobe(symbol: function, offset: offset, retprobe: retprobe, pid: -1, cpu: 0) } catch { throw .system(error) }
+        do { event = try Perf.openKprobe(symbol: function, offset: offset, retprobe: retprobe, pid: -1, cpu: 0) } catch { throw failure(error) }
         let link = Link(kind: retprobe ? .kretprobe : .kprobe, program: self, description: what)
         try attachPerf(event, to: link, cookie: cookie, what: what)
         return link
@@ -193,7 +193,7 @@ extension Program {
         try require([.perfEvent], for: "a perf event")
         let list: [Int]
         if let cpus { list = cpus } else {
-            do { list = try CPUs.online() } catch { throw .system(error) }
+            do { list = try CPUs.online() } catch { throw failure(error) }
         }
         guard !list.isEmpty else { throw .invalidArgument("no CPUs to attach to") }
         let link = Link(kind: .perfEvent, program: self, description: "perf_event software \(event) \(rate) on \(list.count) CPU\(list.count == 1 ? "" : "s")")
@@ -206,7 +206,7 @@ extension Program {
                 case .frequency(let f): ev = try Perf.openSoftware(event, frequency: f, cpu: c)
                 case .period(let p): ev = try Perf.openSoftware(event, period: p, cpu: c)
                 }
-            } catch { throw .system(error) }
+            } catch { throw failure(error) }
             // A failure part-way leaves `link` to close what was attached so far.
             try attachPerf(ev, to: link, cookie: cookie, what: what)
         }

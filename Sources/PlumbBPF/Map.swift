@@ -86,6 +86,9 @@ public final class Map: @unchecked Sendable {
 
     private var label: String { name.isEmpty ? "\(type) map id \(id)" : "\(name)" }
 
+    /// A failed syscall on this map, named by the map rather than its fd.
+    private func failure(_ error: SysError) -> BPFError { .system(error.naming("map '\(label)'")) }
+
     private func check(key count: Int) throws(BPFError) {
         if count != keySize { throw .mapMismatch(map: label, reason: "key is \(count) bytes, the map's keys are \(keySize)") }
     }
@@ -110,26 +113,26 @@ public final class Map: @unchecked Sendable {
     /// Lookup into a buffer of the map's full value size (per-CPU: all slots).
     private func lookupBuffer(_ key: [UInt8]) throws(BPFError) -> [UInt8]? {
         let size = try valueBufferSize()
-        do { return try Sys.mapLookup(fd, key: key, valueSize: size) } catch { throw .system(error) }
+        do { return try Sys.mapLookup(fd, key: key, valueSize: size) } catch { throw failure(error) }
     }
 
     public func update(_ key: [UInt8], _ value: [UInt8], flags: UpdateFlags = .any) throws(BPFError) {
         try requireNotPerCPU("update")
         try check(key: key.count)
         try check(value: value.count)
-        do { try Sys.mapUpdate(fd, key: key, value: value, flags: flags) } catch { throw .system(error) }
+        do { try Sys.mapUpdate(fd, key: key, value: value, flags: flags) } catch { throw failure(error) }
     }
 
     /// Deletes `key`; false when it was absent.
     @discardableResult
     public func delete(_ key: [UInt8]) throws(BPFError) -> Bool {
         try check(key: key.count)
-        do { return try Sys.mapDelete(fd, key: key) } catch { throw .system(error) }
+        do { return try Sys.mapDelete(fd, key: key) } catch { throw failure(error) }
     }
 
     /// Every key, by walking BPF_MAP_GET_NEXT_KEY.
     public func keys() throws(BPFError) -> [[UInt8]] {
-        do { return try Sys.mapKeys(fd, keySize: keySize) } catch { throw .system(error) }
+        do { return try Sys.mapKeys(fd, keySize: keySize) } catch { throw failure(error) }
     }
 
     /// Every (key, value) pair: one batch walk when the kernel supports it for this map,
@@ -225,7 +228,7 @@ public final class Map: @unchecked Sendable {
             try check(value: v.count)
             buffer.replaceSubrange(i * perCPUSlotSize ..< i * perCPUSlotSize + v.count, with: v)
         }
-        do { try Sys.mapUpdate(fd, key: key, value: buffer, flags: flags) } catch { throw .system(error) }
+        do { try Sys.mapUpdate(fd, key: key, value: buffer, flags: flags) } catch { throw failure(error) }
     }
 
     public func lookupPerCPU<K: BitwiseCopyable, V: BitwiseCopyable>(_ key: K, as: V.Type = V.self) throws(BPFError) -> [V]? {
@@ -294,7 +297,7 @@ public final class Map: @unchecked Sendable {
                     }
                     return slow
                 }
-                throw .system(error)
+                throw failure(error)
             }
             lastBatchFellBack = false
             for i in 0..<min(result.count, chunk) {
@@ -323,11 +326,11 @@ public final class Map: @unchecked Sendable {
             }
             lastBatchFellBack = false
         } catch {
-            guard Self.batchUnsupported(error) else { throw .system(error) }
+            guard Self.batchUnsupported(error) else { throw failure(error) }
             lastBatchFellBack = true
             do {
                 for (k, v) in zip(keys, values) { try Sys.mapUpdate(fd, key: k, value: v, flags: flags) }
-            } catch { throw .system(error) }
+            } catch { throw failure(error) }
         }
     }
 
@@ -343,7 +346,7 @@ public final class Map: @unchecked Sendable {
             return n
         } catch {
             // ENOENT: a key was absent; the kernel stops there. Finish one by one.
-            guard Self.batchUnsupported(error) || error.errno == .noSuchFileOrDirectory else { throw .system(error) }
+            guard Self.batchUnsupported(error) || error.errno == .noSuchFileOrDirectory else { throw failure(error) }
             lastBatchFellBack = true
             var n = 0
             for k in keys where try delete(k) { n += 1 }
@@ -363,7 +366,7 @@ public final class Map: @unchecked Sendable {
     public func push(_ value: [UInt8], flags: UpdateFlags = .any) throws(BPFError) {
         try requireKeyless("push")
         try check(value: value.count)
-        do { try Sys.mapUpdate(fd, key: [], value: value, flags: flags) } catch { throw .system(error) }
+        do { try Sys.mapUpdate(fd, key: [], value: value, flags: flags) } catch { throw failure(error) }
     }
 
     /// Removes and returns the next element (queue: oldest, stack: newest); nil when empty.
@@ -373,7 +376,7 @@ public final class Map: @unchecked Sendable {
         let found: Bool
         do {
             found = try withMutable(&value) { (v) throws(SysError) in try Sys.mapLookupAndDelete(fd, key: nil, value: v) }
-        } catch { throw .system(error) }
+        } catch { throw failure(error) }
         return found ? value : nil
     }
 
@@ -384,7 +387,7 @@ public final class Map: @unchecked Sendable {
         let found: Bool
         do {
             found = try withMutable(&value) { (v) throws(SysError) in try Sys.mapLookup(fd, key: nil, value: v) }
-        } catch { throw .system(error) }
+        } catch { throw failure(error) }
         return found ? value : nil
     }
 
@@ -406,7 +409,7 @@ public final class Map: @unchecked Sendable {
 
     /// Makes the map read-only for user space (programs may still write unless rdonlyProg).
     public func freeze() throws(BPFError) {
-        do { try Sys.mapFreeze(fd) } catch { throw .system(error) }
+        do { try Sys.mapFreeze(fd) } catch { throw failure(error) }
     }
 
     /// Where this map was pinned by `pin`, if anywhere.
@@ -414,7 +417,7 @@ public final class Map: @unchecked Sendable {
 
     /// Pins the map at `path` on a bpffs mount; it then outlives this process until `unpin`.
     public func pin(_ path: String) throws(BPFError) {
-        do { try Sys.objPin(fd, path: path) } catch { throw .system(error) }
+        do { try Sys.objPin(fd, path: path) } catch { throw failure(error) }
         pin.withLock { $0 = path }
     }
 
@@ -441,7 +444,7 @@ public final class Map: @unchecked Sendable {
         guard !overflow, bytes > 0 else { throw .mapMismatch(map: label, reason: "map too large to mmap") }
         let length = (bytes + page - 1) / page * page
         let region: MappedRegion
-        do { region = try MappedRegion(fd: fd.rawValue, length: length, writable: writable, offset: 0) } catch { throw .system(error) }
+        do { region = try MappedRegion(fd: fd.rawValue, length: length, writable: writable, offset: 0) } catch { throw failure(error) }
         return MapMemory(map: self, region: region, stride: stride, writable: writable)
     }
 }

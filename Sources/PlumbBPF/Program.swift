@@ -104,7 +104,7 @@ public final class Program: @unchecked Sendable {
 
     /// Current kernel info (run counts need BPF_ENABLE_STATS or kernel.bpf_stats_enabled).
     public func info() throws(BPFError) -> ProgramInfo {
-        do { return try Sys.programInfo(fd) } catch { throw .system(error) }
+        do { return try Sys.programInfo(fd) } catch { throw failure(error) }
     }
 
     /// BPF_PROG_TEST_RUN: runs the program once (or `repeat` times) on `data`/`context`.
@@ -114,13 +114,13 @@ public final class Program: @unchecked Sendable {
         do {
             return try Sys.progTestRun(fd, data: data, dataOutSize: dataOutSize, context: context, contextOutSize: contextOutSize,
                                        repeat: count, flags: flags, cpu: cpu)
-        } catch { throw .system(error) }
+        } catch { throw failure(error) }
     }
 
     public var pinnedPath: String? { pin.withLock { $0 } }
 
     public func pin(_ path: String) throws(BPFError) {
-        do { try Sys.objPin(fd, path: path) } catch { throw .system(error) }
+        do { try Sys.objPin(fd, path: path) } catch { throw failure(error) }
         pin.withLock { $0 = path }
     }
 
@@ -131,6 +131,9 @@ public final class Program: @unchecked Sendable {
     }
 
     var label: String { name.isEmpty ? "\(type) program id \(id)" : name }
+
+    /// A failed syscall on this program, named by the program rather than its fd.
+    func failure(_ error: SysError) -> BPFError { .system(error.naming("program '\(label)'")) }
 }
 
 /// Groups of expected attach types that attach the same way.

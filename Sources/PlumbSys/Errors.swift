@@ -121,6 +121,18 @@ public enum SysError: Error, CustomStringConvertible, Sendable {
         }
     }
 
+    /// The same error with `what` — a name only the caller knows, such as "map 'counts'" — put
+    /// in front of its context, so messages name the object rather than its fd.
+    package func naming(_ what: String) -> SysError {
+        func join(_ ctx: String) -> String { ctx.isEmpty ? what : "\(what), \(ctx)" }
+        switch self {
+        case .syscall(let c, let e, let ctx): return .syscall(command: c, errno: e, context: join(ctx))
+        case .unsupported(let c, let e, let ctx): return .unsupported(command: c, errno: e, context: join(ctx))
+        case .perfEventOpen(let e, let ctx): return .perfEventOpen(errno: e, context: join(ctx))
+        default: return self
+        }
+    }
+
     public var description: String {
         switch self {
         case .syscall(let cmd, let e, let ctx):
