@@ -272,8 +272,8 @@ public final class Map: @unchecked Sendable {
             var values = [UInt8](repeating: 0, count: chunk * max(vsize, 1))
             let result: BatchResult
             do throws(SysError) {
-                result = try withMutable(&keys) { kb throws(SysError) in
-                    try withMutable(&values) { vb throws(SysError) in
+                result = try withMutableBytes(&keys) { kb throws(SysError) in
+                    try withMutableBytes(&values) { vb throws(SysError) in
                         try Sys.mapLookupBatch(fd, cursor: &cursor, keys: kb, values: vb, count: chunk, andDelete: andDelete)
                     }
                 }
@@ -375,7 +375,7 @@ public final class Map: @unchecked Sendable {
         var value = [UInt8](repeating: 0, count: valueSize)
         let found: Bool
         do {
-            found = try withMutable(&value) { (v) throws(SysError) in try Sys.mapLookupAndDelete(fd, key: nil, value: v) }
+            found = try withMutableBytes(&value) { (v) throws(SysError) in try Sys.mapLookupAndDelete(fd, key: nil, value: v) }
         } catch { throw failure(error) }
         return found ? value : nil
     }
@@ -386,7 +386,7 @@ public final class Map: @unchecked Sendable {
         var value = [UInt8](repeating: 0, count: valueSize)
         let found: Bool
         do {
-            found = try withMutable(&value) { (v) throws(SysError) in try Sys.mapLookup(fd, key: nil, value: v) }
+            found = try withMutableBytes(&value) { (v) throws(SysError) in try Sys.mapLookup(fd, key: nil, value: v) }
         } catch { throw failure(error) }
         return found ? value : nil
     }
@@ -493,21 +493,4 @@ public final class MapMemory: @unchecked Sendable {
         }
         e.storeBytes(of: value, toByteOffset: offset, as: T.self)
     }
-}
-
-/// Array byte access with typed throws through the closure (the stdlib's is untyped rethrows).
-@inline(__always)
-func withMutable<R>(_ a: inout [UInt8], _ body: (UnsafeMutableRawBufferPointer) throws(SysError) -> R) throws(SysError) -> R {
-    let r: Result<R, SysError> = a.withUnsafeMutableBytes { b in
-        do throws(SysError) { return .success(try body(b)) } catch { return .failure(error) }
-    }
-    return try r.get()
-}
-
-@inline(__always)
-func withBytes<R>(_ a: [UInt8], _ body: (UnsafeRawBufferPointer) throws(SysError) -> R) throws(SysError) -> R {
-    let r: Result<R, SysError> = a.withUnsafeBytes { b in
-        do throws(SysError) { return .success(try body(b)) } catch { return .failure(error) }
-    }
-    return try r.get()
 }

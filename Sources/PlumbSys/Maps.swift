@@ -295,9 +295,10 @@ extension Sys {
     }
 }
 
-/// Byte access to an array without copying, with typed throws through the closure.
+/// Byte access to an array without copying, with typed throws through the closure (the
+/// stdlib's is untyped rethrows). PlumbBPF's map code uses these too.
 @inline(__always)
-func withBytes<R>(_ a: [UInt8], _ body: (UnsafeRawBufferPointer) throws(SysError) -> R) throws(SysError) -> R {
+package func withBytes<R>(_ a: [UInt8], _ body: (UnsafeRawBufferPointer) throws(SysError) -> R) throws(SysError) -> R {
     let r: Result<R, SysError> = a.withUnsafeBytes { b in
         do throws(SysError) { return .success(try body(b)) } catch { return .failure(error) }
     }
@@ -305,7 +306,7 @@ func withBytes<R>(_ a: [UInt8], _ body: (UnsafeRawBufferPointer) throws(SysError
 }
 
 @inline(__always)
-func withMutableBytes<R>(_ a: inout [UInt8], _ body: (UnsafeMutableRawBufferPointer) throws(SysError) -> R) throws(SysError) -> R {
+package func withMutableBytes<R>(_ a: inout [UInt8], _ body: (UnsafeMutableRawBufferPointer) throws(SysError) -> R) throws(SysError) -> R {
     let r: Result<R, SysError> = a.withUnsafeMutableBytes { b in
         do throws(SysError) { return .success(try body(b)) } catch { return .failure(error) }
     }
