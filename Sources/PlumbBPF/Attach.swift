@@ -27,7 +27,7 @@ extension Program {
     /// Attaches a perf event through a bpf link (5.15+), or PERF_EVENT_IOC_SET_BPF where
     /// LINK_CREATE does not know perf events (or `forcePerfEventIOCTL`). Either way `link`
     /// owns the event afterwards.
-    private func attachPerf(_ event: consuming OwnedFD, to link: Link, cookie: UInt64, what: String) throws(BPFError) {
+    private func attachPerf(_ event: consuming OwnedFD, to link: Link, cookie: UInt64) throws(BPFError) {
         if forcePerfEventIOCTL && cookie != 0 {
             throw .invalidArgument("bpf cookies need a bpf link; forcePerfEventIOCTL is set on '\(label)'")
         }
@@ -66,7 +66,7 @@ extension Program {
         let event: OwnedFD
         do { event = try Perf.openTracepoint(id: try Tracefs.tracepointID(category: category, name: name)) } catch { throw failure(error) }
         let link = Link(kind: .tracepoint, program: self, description: what)
-        try attachPerf(event, to: link, cookie: cookie, what: what)
+        try attachPerf(event, to: link, cookie: cookie)
         return link
     }
 
@@ -162,7 +162,7 @@ extension Program {
             event = try Perf.openUprobe(path: target.path, offset: target.fileOffset, retprobe: retprobe, pid: pid < 0 ? -1 : pid, cpu: pid < 0 ? 0 : -1)
         } catch { throw failure(error) }
         let link = Link(kind: retprobe ? .uretprobe : .uprobe, program: self, description: what)
-        try attachPerf(event, to: link, cookie: cookie, what: what)
+        try attachPerf(event, to: link, cookie: cookie)
         return link
     }
 
@@ -181,7 +181,7 @@ extension Program {
         let event: OwnedFD
         do { event = try Perf.openKprobe(symbol: function, offset: offset, retprobe: retprobe, pid: -1, cpu: 0) } catch { throw failure(error) }
         let link = Link(kind: retprobe ? .kretprobe : .kprobe, program: self, description: what)
-        try attachPerf(event, to: link, cookie: cookie, what: what)
+        try attachPerf(event, to: link, cookie: cookie)
         return link
     }
 
@@ -199,7 +199,6 @@ extension Program {
         let link = Link(kind: .perfEvent, program: self, description: "perf_event software \(event) \(rate) on \(list.count) CPU\(list.count == 1 ? "" : "s")")
         for cpu in list {
             guard let c = Int32(exactly: cpu) else { throw .invalidArgument("cpu \(cpu)") }
-            let what = "software event \(event) on cpu \(cpu)"
             let ev: OwnedFD
             do {
                 switch rate {
@@ -208,7 +207,7 @@ extension Program {
                 }
             } catch { throw failure(error) }
             // A failure part-way leaves `link` to close what was attached so far.
-            try attachPerf(ev, to: link, cookie: cookie, what: what)
+            try attachPerf(ev, to: link, cookie: cookie)
         }
         return link
     }

@@ -26,6 +26,8 @@ public enum BPFError: Error, CustomStringConvertible, Sendable {
     case badRelocation(program: String, slot: Int, String)
 
     // Loading an object.
+    /// The object's byte order is not the running kernel's.
+    case wrongByteOrder(path: String, ByteOrder)
     /// Creating, filling or pinning a map of the object failed.
     case mapCreation(map: String, SysError)
     /// The kernel refused a program; `sourceLine` is where the verifier stopped, from line_info.
@@ -67,6 +69,8 @@ public enum BPFError: Error, CustomStringConvertible, Sendable {
         case .badMap(let m, let r): return "map '\(m)': \(r)"
         case .badProgram(let p, let r): return "program '\(p)': \(r)"
         case .badRelocation(let p, let slot, let r): return "program '\(p)', instruction #\(slot): \(r)"
+        case .wrongByteOrder(let p, let order):
+            return "\(p) is \(order == .big ? "big" : "little")-endian but this kernel is not; compile with -target bpf (host order) or bpfel/bpfeb to match"
         case .mapCreation(let m, let e): return "creating map '\(m)': \(e)"
         case .programLoad(let p, let e, let line):
             var s = "loading program '\(p)': \(e)"

@@ -60,7 +60,7 @@ enum ObjectLoader {
     static func load(_ original: ObjectSpec, options: LoadOptions) throws(BPFError) -> Loaded {
         var spec = original
         guard spec.order == .host else {
-            throw .invalidArgument("\(spec.path) is \(spec.order == .big ? "big" : "little")-endian but this kernel is not; compile with -target bpf (host order) or bpfel/bpfeb to match")
+            throw .wrongByteOrder(path: spec.path, spec.order)
         }
         let wanted = spec.programs.filter { options.programs?.contains($0.name) ?? true }
         if let names = options.programs {
