@@ -51,6 +51,8 @@ let package = Package(
         .testTarget(name: "PlumbLangTests", dependencies: ["PlumbLang", "PlumbBTF", "PlumbBPF", "PlumbAsm", "TestSupport"]),
         .testTarget(name: "PlumbTraceTests", dependencies: ["PlumbTrace", "PlumbLang", "PlumbBPF", "PlumbBTF", "PlumbSys", "TestSupport"]),
         .testTarget(name: "PlumbCLITests", dependencies: ["PlumbSys", "TestSupport"]),
+        // Only the product module: what `import Plumb` gives a user is enough to load, attach and read.
+        .testTarget(name: "PlumbTests", dependencies: ["Plumb"]),
         .testTarget(name: "KernelTests", dependencies: ["PlumbBPF", "PlumbSys", "PlumbBTF", "PlumbAsm", "TestSupport"]),
     ]
 )

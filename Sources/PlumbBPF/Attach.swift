@@ -27,7 +27,7 @@ extension Program {
     /// Attaches a perf event through a bpf link (5.15+), or PERF_EVENT_IOC_SET_BPF where
     /// LINK_CREATE does not know perf events (or `forcePerfEventIOCTL`). Either way `link`
     /// owns the event afterwards.
-    private func attachPerf(_ event: consuming OwnedFD, to link: Link, cookie: UInt64, what: String) throws(BPFError) {
+    private func attachPerf(_ event: consuming OwnedFD, to link: Link, cookie: UInt64) throws(BPFError) {
         if forcePerfEventIOCTL && cookie != 0 {
             throw .invalidArgument("bpf cookies need a bpf link; forcePerfEventIOCTL is set on '\(label)'")
         }
@@ -38,11 +38,11 @@ extension Program {
                 return
             } catch {
                 // EINVAL/EOPNOTSUPP: this kernel's LINK_CREATE has no BPF_PERF_EVENT. Anything else is real.
-                guard let e = error.errno, e == EINVAL || e == EOPNOTSUPP || e == ENOTSUPP_KERNEL else {
-                    throw .system(error, context: "attaching '\(label)' to \(what)")
+                guard let e = error.errno, e == .invalidArgument || e.isNotSupported else {
+                    throw failure(error)
                 }
                 if cookie != 0 {
-                    throw .unsupported(feature: "bpf cookies on perf events", reason: "BPF_LINK_CREATE for perf events failed with errno \(e)",
+                    throw .unsupported(feature: "bpf cookies on perf events", reason: "BPF_LINK_CREATE for perf events failed with \(e.name)",
                                        suggestion: "attach without a cookie, or use a 5.15+ kernel")
                 }
             }
@@ -51,7 +51,7 @@ extension Program {
             try Perf.setBPF(event, program: fd)
             try Perf.enable(event)
         } catch {
-            throw .system(error, context: "attaching '\(label)' to \(what)")
+            throw failure(error)
         }
         link.add(perfEvent: event)
     }
@@ -63,10 +63,10 @@ extension Program {
     public func attachTracepoint(category: String, name: String, cookie: UInt64 = 0) throws(BPFError) -> Link {
         try require([.tracepoint], for: "a tracepoint")
         let what = "tracepoint \(category)/\(name)"
-        let id = try sys("looking up \(what)") { () throws(BPFSysError) in try Tracefs.tracepointID(category: category, name: name) }
-        let event = try sys("opening \(what)") { () throws(BPFSysError) in try Perf.openTracepoint(id: id) }
+        let event: OwnedFD
+        do { event = try Perf.openTracepoint(id: try Tracefs.tracepointID(category: category, name: name)) } catch { throw failure(error) }
         let link = Link(kind: .tracepoint, program: self, description: what)
-        try attachPerf(event, to: link, cookie: cookie, what: what)
+        try attachPerf(event, to: link, cookie: cookie)
         return link
     }
 
@@ -74,9 +74,8 @@ extension Program {
     public func attachRawTracepoint(name: String, cookie: UInt64 = 0) throws(BPFError) -> Link {
         try require([.rawTracepoint, .rawTracepointWritable], for: "a raw tracepoint")
         let what = "raw_tracepoint \(name)"
-        let fd = try sys("attaching '\(label)' to \(what)") { () throws(BPFSysError) in
-            try Sys.rawTracepointOpen(self.fd, name: name, cookie: cookie)
-        }
+        let fd: OwnedFD
+        do { fd = try Sys.rawTracepointOpen(self.fd, name: name, cookie: cookie) } catch { throw failure(error) }
         let link = Link(kind: .rawTracepoint, program: self, description: what)
         link.add(link: fd)
         return link
@@ -106,7 +105,7 @@ extension Program {
         }
         let what = "\(kindName) \(target)"
         let link = Link(kind: .tracing, program: self, description: what)
-        var firstError: BPFSysError?
+        var firstError: SysError?
         if let attach = expectedAttachType ?? (type == .lsm ? .lsmMac : nil) {
             do {
                 link.add(link: try Sys.linkCreateTracing(fd, attachType: attach, cookie: cookie))
@@ -123,11 +122,11 @@ extension Program {
         } catch {
             let e = firstError ?? error
             if AttachKind(expectedAttachType ?? .traceRawTP) == .trampoline,
-               let errno = e.errno, errno == ENOTSUPP_KERNEL || errno == EOPNOTSUPP || errno == EPERM {
-                throw .unsupported(feature: "fentry/fexit attachments", reason: "attaching failed with \(errno == EPERM ? "EPERM" : "ENOTSUPP"): no BPF trampoline here; probe says \(FeatureReport.fentry())",
+               let errno = e.errno, errno.isNotSupported || errno == .notPermitted {
+                throw .unsupported(feature: "fentry/fexit attachments", reason: "attaching failed with \(errno == .notPermitted ? "EPERM" : "ENOTSUPP"): no BPF trampoline here; probe says \(Features.fentry())",
                                    suggestion: "use a tracepoint, raw tracepoint or kprobe instead")
             }
-            throw .system(e, context: "attaching '\(label)' (\(what))")
+            throw .system(e)
         }
     }
 
@@ -158,11 +157,12 @@ extension Program {
         }
         let what = "\(probe) \(target)\(pid >= 0 ? " pid \(pid)" : "")"
         // A task-bound event takes cpu -1; an all-process one must name a CPU (the probe fires on all anyway).
-        let event = try sys("opening \(what)") { () throws(BPFSysError) in
-            try Perf.openUprobe(path: target.path, offset: target.fileOffset, retprobe: retprobe, pid: pid < 0 ? -1 : pid, cpu: pid < 0 ? 0 : -1)
-        }
+        let event: OwnedFD
+        do {
+            event = try Perf.openUprobe(path: target.path, offset: target.fileOffset, retprobe: retprobe, pid: pid < 0 ? -1 : pid, cpu: pid < 0 ? 0 : -1)
+        } catch { throw failure(error) }
         let link = Link(kind: retprobe ? .uretprobe : .uprobe, program: self, description: what)
-        try attachPerf(event, to: link, cookie: cookie, what: what)
+        try attachPerf(event, to: link, cookie: cookie)
         return link
     }
 
@@ -178,11 +178,10 @@ extension Program {
                                suggestion: "use a tracepoint or fentry instead")
         }
         let what = "\(probe) \(function)\(offset == 0 ? "" : "+0x\(String(offset, radix: 16))")"
-        let event = try sys("opening \(what)") { () throws(BPFSysError) in
-            try Perf.openKprobe(symbol: function, offset: offset, retprobe: retprobe, pid: -1, cpu: 0)
-        }
+        let event: OwnedFD
+        do { event = try Perf.openKprobe(symbol: function, offset: offset, retprobe: retprobe, pid: -1, cpu: 0) } catch { throw failure(error) }
         let link = Link(kind: retprobe ? .kretprobe : .kprobe, program: self, description: what)
-        try attachPerf(event, to: link, cookie: cookie, what: what)
+        try attachPerf(event, to: link, cookie: cookie)
         return link
     }
 
@@ -194,21 +193,21 @@ extension Program {
         try require([.perfEvent], for: "a perf event")
         let list: [Int]
         if let cpus { list = cpus } else {
-            list = try sys("reading online CPUs") { () throws(BPFSysError) in try CPUs.online() }
+            do { list = try CPUs.online() } catch { throw failure(error) }
         }
         guard !list.isEmpty else { throw .invalidArgument("no CPUs to attach to") }
         let link = Link(kind: .perfEvent, program: self, description: "perf_event software \(event) \(rate) on \(list.count) CPU\(list.count == 1 ? "" : "s")")
         for cpu in list {
             guard let c = Int32(exactly: cpu) else { throw .invalidArgument("cpu \(cpu)") }
-            let what = "software event \(event) on cpu \(cpu)"
-            let ev = try sys("opening \(what)") { () throws(BPFSysError) in
+            let ev: OwnedFD
+            do {
                 switch rate {
-                case .frequency(let f): try Perf.openSoftware(event, frequency: f, cpu: c)
-                case .period(let p): try Perf.openSoftware(event, period: p, cpu: c)
+                case .frequency(let f): ev = try Perf.openSoftware(event, frequency: f, cpu: c)
+                case .period(let p): ev = try Perf.openSoftware(event, period: p, cpu: c)
                 }
-            }
+            } catch { throw failure(error) }
             // A failure part-way leaves `link` to close what was attached so far.
-            try attachPerf(ev, to: link, cookie: cookie, what: what)
+            try attachPerf(ev, to: link, cookie: cookie)
         }
         return link
     }

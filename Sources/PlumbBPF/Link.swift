@@ -112,14 +112,14 @@ public final class Link: CustomStringConvertible, @unchecked Sendable {
             throw .invalidArgument("only attachments made of exactly one bpf link can be pinned (\(description) has \(fds.links.count))")
         }
         let owned = OwnedFD(taking: fds.links[0])
-        var failure: BPFSysError?
+        var failure: SysError?
         do { try Sys.objPin(owned, path: path) } catch { failure = error }
         _ = owned.release()
-        if let failure { throw .system(failure, context: "pinning link \(description)") }
+        if let failure { throw .system(failure) }
     }
 
     /// Removes a pin made by `pin` (or any bpffs path).
     public static func unpin(_ path: String) throws(BPFError) {
-        if unlink(path) != 0 { throw .system(.file(path: path, errno: Glibc.errno), context: "unpinning link") }
+        if unlink(path) != 0 { throw .system(.file(path: path, errno: .current)) }
     }
 }

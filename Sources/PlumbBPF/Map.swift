@@ -23,7 +23,8 @@ public final class Map: @unchecked Sendable {
 
     /// Takes ownership of a map fd and reads its shape from the kernel.
     public init(fd: consuming OwnedFD) throws(BPFError) {
-        let info = try sys("map fd \(fd.rawValue)") { () throws(BPFSysError) in try Sys.mapInfo(fd) }
+        let info: MapInfo
+        do { info = try Sys.mapInfo(fd) } catch { throw .system(error) }
         guard let type = info.type else {
             throw .mapMismatch(map: info.name, reason: "unknown map type \(info.rawType) (newer than this library)")
         }
@@ -41,9 +42,8 @@ public final class Map: @unchecked Sendable {
 
     /// BPF_MAP_CREATE with everything the kernel takes.
     public convenience init(_ attributes: MapAttributes) throws(BPFError) {
-        let fd = try sys("creating \(attributes.type) map '\(attributes.name)'") { () throws(BPFSysError) in
-            try Sys.mapCreate(attributes)
-        }
+        let fd: OwnedFD
+        do { fd = try Sys.mapCreate(attributes) } catch { throw .system(error) }
         try self.init(fd: fd)
     }
 
@@ -58,20 +58,22 @@ public final class Map: @unchecked Sendable {
 
     /// Opens an existing map by kernel id (needs CAP_SYS_ADMIN).
     public convenience init(id: UInt32) throws(BPFError) {
-        let fd = try sys("opening map id \(id)") { () throws(BPFSysError) in try Sys.fd(byID: id, kind: .map) }
-        guard let fd else { throw .system(.syscall(command: .mapGetFDByID, errno: ENOENT, context: "map id \(id)"), context: "no map with id \(id)") }
+        let found: OwnedFD?
+        do { found = try Sys.fd(byID: id, kind: .map) } catch { throw .system(error) }
+        guard let fd = found else { throw .system(.syscall(command: .mapGetFDByID, errno: .noSuchFileOrDirectory, context: "no map with id \(id)")) }
         try self.init(fd: fd)
     }
 
     /// Opens a map pinned on bpffs.
     public convenience init(pinned path: String) throws(BPFError) {
-        let fd = try sys("opening pinned map \(path)") { () throws(BPFSysError) in try Sys.objGet(path: path) }
+        let fd: OwnedFD
+        do { fd = try Sys.objGet(path: path) } catch { throw .system(error) }
         try self.init(fd: fd)
     }
 
     /// Possible CPUs: the number of value slots of a per-CPU map.
     public static func possibleCPUCount() throws(BPFError) -> Int {
-        try sys("reading the possible CPU list") { () throws(BPFSysError) in try CPUs.possible().count }
+        do { return try CPUs.possible().count } catch { throw .system(error) }
     }
 
     /// Bytes of one per-CPU slot: the kernel rounds every CPU's value up to 8 bytes.
@@ -83,6 +85,9 @@ public final class Map: @unchecked Sendable {
     }
 
     private var label: String { name.isEmpty ? "\(type) map id \(id)" : "\(name)" }
+
+    /// A failed syscall on this map, named by the map rather than its fd.
+    private func failure(_ error: SysError) -> BPFError { .system(error.naming("map '\(label)'")) }
 
     private func check(key count: Int) throws(BPFError) {
         if count != keySize { throw .mapMismatch(map: label, reason: "key is \(count) bytes, the map's keys are \(keySize)") }
@@ -108,26 +113,26 @@ public final class Map: @unchecked Sendable {
     /// Lookup into a buffer of the map's full value size (per-CPU: all slots).
     private func lookupBuffer(_ key: [UInt8]) throws(BPFError) -> [UInt8]? {
         let size = try valueBufferSize()
-        return try sys("lookup in map '\(label)'") { () throws(BPFSysError) in try Sys.mapLookup(fd, key: key, valueSize: size) }
+        do { return try Sys.mapLookup(fd, key: key, valueSize: size) } catch { throw failure(error) }
     }
 
     public func update(_ key: [UInt8], _ value: [UInt8], flags: UpdateFlags = .any) throws(BPFError) {
         try requireNotPerCPU("update")
         try check(key: key.count)
         try check(value: value.count)
-        try sys("update in map '\(label)'") { () throws(BPFSysError) in try Sys.mapUpdate(fd, key: key, value: value, flags: flags) }
+        do { try Sys.mapUpdate(fd, key: key, value: value, flags: flags) } catch { throw failure(error) }
     }
 
     /// Deletes `key`; false when it was absent.
     @discardableResult
     public func delete(_ key: [UInt8]) throws(BPFError) -> Bool {
         try check(key: key.count)
-        return try sys("delete in map '\(label)'") { () throws(BPFSysError) in try Sys.mapDelete(fd, key: key) }
+        do { return try Sys.mapDelete(fd, key: key) } catch { throw failure(error) }
     }
 
     /// Every key, by walking BPF_MAP_GET_NEXT_KEY.
     public func keys() throws(BPFError) -> [[UInt8]] {
-        try sys("listing keys of map '\(label)'") { () throws(BPFSysError) in try Sys.mapKeys(fd, keySize: keySize) }
+        do { return try Sys.mapKeys(fd, keySize: keySize) } catch { throw failure(error) }
     }
 
     /// Every (key, value) pair: one batch walk when the kernel supports it for this map,
@@ -223,7 +228,7 @@ public final class Map: @unchecked Sendable {
             try check(value: v.count)
             buffer.replaceSubrange(i * perCPUSlotSize ..< i * perCPUSlotSize + v.count, with: v)
         }
-        try sys("per-CPU update in map '\(label)'") { () throws(BPFSysError) in try Sys.mapUpdate(fd, key: key, value: buffer, flags: flags) }
+        do { try Sys.mapUpdate(fd, key: key, value: buffer, flags: flags) } catch { throw failure(error) }
     }
 
     public func lookupPerCPU<K: BitwiseCopyable, V: BitwiseCopyable>(_ key: K, as: V.Type = V.self) throws(BPFError) -> [V]? {
@@ -247,10 +252,10 @@ public final class Map: @unchecked Sendable {
     /// Whether the last batch call fell back to per-element commands (for tests and stats).
     public private(set) var lastBatchFellBack = false
 
-    private static func batchUnsupported(_ e: BPFSysError) -> Bool {
+    private static func batchUnsupported(_ e: SysError) -> Bool {
         switch e {
         case .unsupported: return true
-        case .syscall(_, let errno, _): return errno == EINVAL || errno == ENOTSUPP_KERNEL || errno == EOPNOTSUPP
+        case .syscall(_, let errno, _): return errno == .invalidArgument || errno.isNotSupported
         default: return false
         }
     }
@@ -266,14 +271,14 @@ public final class Map: @unchecked Sendable {
             var keys = [UInt8](repeating: 0, count: chunk * max(keySize, 1))
             var values = [UInt8](repeating: 0, count: chunk * max(vsize, 1))
             let result: BatchResult
-            do throws(BPFSysError) {
-                result = try withMutable(&keys) { kb throws(BPFSysError) in
-                    try withMutable(&values) { vb throws(BPFSysError) in
+            do throws(SysError) {
+                result = try withMutableBytes(&keys) { kb throws(SysError) in
+                    try withMutableBytes(&values) { vb throws(SysError) in
                         try Sys.mapLookupBatch(fd, cursor: &cursor, keys: kb, values: vb, count: chunk, andDelete: andDelete)
                     }
                 }
             } catch {
-                if error.errno == ENOSPC && chunk < 1 << 20 {
+                if error.errno == .noSpace && chunk < 1 << 20 {
                     // A hash bucket holds more elements than fit: retry the same position with more room.
                     chunk *= 2
                     continue
@@ -292,7 +297,7 @@ public final class Map: @unchecked Sendable {
                     }
                     return slow
                 }
-                throw .system(error, context: "batch lookup in map '\(label)'")
+                throw failure(error)
             }
             lastBatchFellBack = false
             for i in 0..<min(result.count, chunk) {
@@ -313,19 +318,19 @@ public final class Map: @unchecked Sendable {
             throw .mapMismatch(map: label, reason: "batch value is \(v.count) bytes, elements of this map take \(vsize)")
         }
         let flat = keys.flatMap { $0 }, flatValues = values.flatMap { $0 }
-        do throws(BPFSysError) {
-            _ = try withBytes(flat) { kb throws(BPFSysError) in
-                try withBytes(flatValues) { vb throws(BPFSysError) in
+        do throws(SysError) {
+            _ = try withBytes(flat) { kb throws(SysError) in
+                try withBytes(flatValues) { vb throws(SysError) in
                     try Sys.mapUpdateBatch(fd, keys: kb, values: vb, count: keys.count, elemFlags: flags.rawValue)
                 }
             }
             lastBatchFellBack = false
         } catch {
-            guard Self.batchUnsupported(error) else { throw .system(error, context: "batch update in map '\(label)'") }
+            guard Self.batchUnsupported(error) else { throw failure(error) }
             lastBatchFellBack = true
-            for (k, v) in zip(keys, values) {
-                try sys("update in map '\(label)'") { () throws(BPFSysError) in try Sys.mapUpdate(fd, key: k, value: v, flags: flags) }
-            }
+            do {
+                for (k, v) in zip(keys, values) { try Sys.mapUpdate(fd, key: k, value: v, flags: flags) }
+            } catch { throw failure(error) }
         }
     }
 
@@ -335,13 +340,13 @@ public final class Map: @unchecked Sendable {
         if keys.isEmpty { return 0 }
         for k in keys { try check(key: k.count) }
         let flat = keys.flatMap { $0 }
-        do throws(BPFSysError) {
-            let n = try withBytes(flat) { kb throws(BPFSysError) in try Sys.mapDeleteBatch(fd, keys: kb, count: keys.count) }
+        do throws(SysError) {
+            let n = try withBytes(flat) { kb throws(SysError) in try Sys.mapDeleteBatch(fd, keys: kb, count: keys.count) }
             lastBatchFellBack = false
             return n
         } catch {
             // ENOENT: a key was absent; the kernel stops there. Finish one by one.
-            guard Self.batchUnsupported(error) || error.errno == ENOENT else { throw .system(error, context: "batch delete in map '\(label)'") }
+            guard Self.batchUnsupported(error) || error.errno == .noSuchFileOrDirectory else { throw failure(error) }
             lastBatchFellBack = true
             var n = 0
             for k in keys where try delete(k) { n += 1 }
@@ -361,16 +366,17 @@ public final class Map: @unchecked Sendable {
     public func push(_ value: [UInt8], flags: UpdateFlags = .any) throws(BPFError) {
         try requireKeyless("push")
         try check(value: value.count)
-        try sys("push to map '\(label)'") { () throws(BPFSysError) in try Sys.mapUpdate(fd, key: [], value: value, flags: flags) }
+        do { try Sys.mapUpdate(fd, key: [], value: value, flags: flags) } catch { throw failure(error) }
     }
 
     /// Removes and returns the next element (queue: oldest, stack: newest); nil when empty.
     public func pop() throws(BPFError) -> [UInt8]? {
         try requireKeyless("pop")
         var value = [UInt8](repeating: 0, count: valueSize)
-        let found = try sys("pop from map '\(label)'") { () throws(BPFSysError) in
-            try withMutable(&value) { (v) throws(BPFSysError) in try Sys.mapLookupAndDelete(fd, key: nil, value: v) }
-        }
+        let found: Bool
+        do {
+            found = try withMutableBytes(&value) { (v) throws(SysError) in try Sys.mapLookupAndDelete(fd, key: nil, value: v) }
+        } catch { throw failure(error) }
         return found ? value : nil
     }
 
@@ -378,9 +384,10 @@ public final class Map: @unchecked Sendable {
     public func peek() throws(BPFError) -> [UInt8]? {
         try requireKeyless("peek")
         var value = [UInt8](repeating: 0, count: valueSize)
-        let found = try sys("peek at map '\(label)'") { () throws(BPFSysError) in
-            try withMutable(&value) { (v) throws(BPFSysError) in try Sys.mapLookup(fd, key: nil, value: v) }
-        }
+        let found: Bool
+        do {
+            found = try withMutableBytes(&value) { (v) throws(SysError) in try Sys.mapLookup(fd, key: nil, value: v) }
+        } catch { throw failure(error) }
         return found ? value : nil
     }
 
@@ -402,7 +409,7 @@ public final class Map: @unchecked Sendable {
 
     /// Makes the map read-only for user space (programs may still write unless rdonlyProg).
     public func freeze() throws(BPFError) {
-        try sys("freezing map '\(label)'") { () throws(BPFSysError) in try Sys.mapFreeze(fd) }
+        do { try Sys.mapFreeze(fd) } catch { throw failure(error) }
     }
 
     /// Where this map was pinned by `pin`, if anywhere.
@@ -410,7 +417,7 @@ public final class Map: @unchecked Sendable {
 
     /// Pins the map at `path` on a bpffs mount; it then outlives this process until `unpin`.
     public func pin(_ path: String) throws(BPFError) {
-        try sys("pinning map '\(label)'") { () throws(BPFSysError) in try Sys.objPin(fd, path: path) }
+        do { try Sys.objPin(fd, path: path) } catch { throw failure(error) }
         pin.withLock { $0 = path }
     }
 
@@ -418,7 +425,7 @@ public final class Map: @unchecked Sendable {
     public func unpin(_ path: String? = nil) throws(BPFError) {
         guard let target = path ?? pinnedPath else { throw .invalidArgument("map '\(label)' is not pinned") }
         if unlink(target) != 0 {
-            throw .system(.file(path: target, errno: Glibc.errno), context: "unpinning map '\(label)'")
+            throw .system(.file(path: target, errno: .current))
         }
         pin.withLock { if $0 == target { $0 = nil } }
     }
@@ -436,9 +443,8 @@ public final class Map: @unchecked Sendable {
         let (bytes, overflow) = stride.multipliedReportingOverflow(by: maxEntries)
         guard !overflow, bytes > 0 else { throw .mapMismatch(map: label, reason: "map too large to mmap") }
         let length = (bytes + page - 1) / page * page
-        let region = try sys("mmap of map '\(label)'") { () throws(BPFSysError) in
-            try MappedRegion(fd: fd.rawValue, length: length, writable: writable, offset: 0)
-        }
+        let region: MappedRegion
+        do { region = try MappedRegion(fd: fd.rawValue, length: length, writable: writable, offset: 0) } catch { throw failure(error) }
         return MapMemory(map: self, region: region, stride: stride, writable: writable)
     }
 }
@@ -487,21 +493,4 @@ public final class MapMemory: @unchecked Sendable {
         }
         e.storeBytes(of: value, toByteOffset: offset, as: T.self)
     }
-}
-
-/// Array byte access with typed throws through the closure (the stdlib's is untyped rethrows).
-@inline(__always)
-func withMutable<R>(_ a: inout [UInt8], _ body: (UnsafeMutableRawBufferPointer) throws(BPFSysError) -> R) throws(BPFSysError) -> R {
-    let r: Result<R, BPFSysError> = a.withUnsafeMutableBytes { b in
-        do throws(BPFSysError) { return .success(try body(b)) } catch { return .failure(error) }
-    }
-    return try r.get()
-}
-
-@inline(__always)
-func withBytes<R>(_ a: [UInt8], _ body: (UnsafeRawBufferPointer) throws(BPFSysError) -> R) throws(BPFSysError) -> R {
-    let r: Result<R, BPFSysError> = a.withUnsafeBytes { b in
-        do throws(BPFSysError) { return .success(try body(b)) } catch { return .failure(error) }
-    }
-    return try r.get()
 }

@@ -156,11 +156,11 @@ extension ObjectSpec {
     /// plus module BTFs, or a custom target BTF), patching instructions in place as libbpf
     /// does. Returns what was done, per program, for dumps and logs.
     @discardableResult
-    public mutating func applyCORE(targets: [BTF]) throws(ObjectError) -> [String: [AppliedRelocation]] {
+    public mutating func applyCORE(targets: [BTF]) throws(BPFError) -> [String: [AppliedRelocation]] {
         var result: [String: [AppliedRelocation]] = [:]
         guard programs.contains(where: { !$0.coreRelocations.isEmpty }) else { return result }
         guard let local = btf else {
-            throw .unsupported("\(path): programs carry CO-RE relocations but the object has no .BTF section")
+            throw .badSection(".BTF", "\(path): programs carry CO-RE relocations but the object has no .BTF section")
         }
         // One resolver for the whole object: its candidate cache spans programs.
         var resolver = COREResolver(local: local, targets: targets, order: .little)

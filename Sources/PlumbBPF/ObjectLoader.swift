@@ -2,674 +2,329 @@ import PlumbAsm
 import PlumbSys
 import PlumbBTF
 import PlumbELF
+import Glibc
 
-/// Everything a clang-compiled BPF object says: maps, global data, programs (subprograms
-/// linked in), BTF and .BTF.ext. Pure: nothing here touches the kernel.
-public struct ObjectSpec: Sendable {
-    /// The object's name (file name without directories and `.o`/`.bpf.o`), used to name
-    /// the global-data maps as libbpf does (`<name>.data`, truncated to fit 15 characters).
-    public var name: String
-    public var path: String
-    public var order: ByteOrder
-    public var license: String
-    public var kernelVersion: UInt32
-    public var btf: BTF?
-    public var btfExt: BTFExt?
-    /// Maps in definition order: BTF-defined maps, then global-data maps.
-    public var maps: [MapSpec]
-    public var programs: [ProgramSpec]
-    /// `.kconfig` and `.ksyms` externs the programs use.
-    public var externs: [Extern]
+/// Options for loading an ObjectSpec.
+public struct LoadOptions: Sendable {
+    /// CO-RE targets; nil: the running kernel's BTF plus its modules' (`BTF.kernelTargets()`).
+    public var targetBTF: [BTF]?
+    /// Load only these programs (all when nil).
+    public var programs: Set<String>?
+    /// New initial values for global variables (`const volatile` ones included), by name.
+    public var globals: [String: [UInt8]]
+    /// Where maps with `pinning: by name` live (default: <bpffs>/).
+    public var pinDirectory: String?
+    /// Verifier log level for every program (0: only on failure).
+    public var logLevel: UInt32
 
-    public struct Extern: Sendable, Equatable {
-        public enum Kind: Sendable, Equatable { case kconfig, ksymVariable, ksymFunction }
-        public var name: String
-        public var kind: Kind
-        /// The extern's type in the object's BTF (0 when unknown).
-        public var type: TypeID
-        public var isWeak: Bool
-        /// Where a `.kconfig` value sits in the `.kconfig` map.
-        public var offset: UInt32
-        public var size: UInt32
-    }
-
-    public func map(_ name: String) -> MapSpec? { maps.first { $0.name == name } }
-    public func program(_ name: String) -> ProgramSpec? { programs.first { $0.name == name } }
-
-    /// An object built in memory (the tracer's path): no ELF involved.
-    public init(name: String, maps: [MapSpec], programs: [ProgramSpec], btf: BTF? = nil, license: String = "GPL") {
-        self.name = name
-        self.path = name
-        self.order = .host
-        self.license = license
-        self.kernelVersion = 0
-        self.btf = btf
-        self.btfExt = nil
-        self.maps = maps
+    public init(targetBTF: [BTF]? = nil, programs: Set<String>? = nil, globals: [String: [UInt8]] = [:],
+                pinDirectory: String? = nil, logLevel: UInt32 = 0) {
+        self.targetBTF = targetBTF
         self.programs = programs
-        self.externs = []
-    }
-
-    public init(path: String) throws(ObjectError) {
-        let elf: ELFFile
-        do { elf = try ELFFile(path: path) } catch {
-            throw .elf(path, error)
-        }
-        try self.init(elf: elf, path: path)
-    }
-
-    public init(elf: ELFFile, path: String) throws(ObjectError) {
-        guard elf.machine == ELFFile.EM_BPF else { throw .notBPF(path, machine: elf.machine) }
-        self.path = path
-        var base = path.split(separator: "/").last.map(String.init) ?? path
-        for suffix in [".o"] where base.hasSuffix(suffix) { base.removeLast(suffix.count) }
-        if base.hasSuffix(".bpf") { base.removeLast(4) }
-        name = base
-        order = elf.order
-        var reader = ObjectReader(elf: elf, path: path, objectName: base)
-        try reader.read()
-        license = reader.license
-        kernelVersion = reader.kernelVersion
-        btf = reader.btf
-        btfExt = reader.btfExt
-        maps = reader.maps
-        programs = reader.programs
-        externs = reader.externs
+        self.globals = globals
+        self.pinDirectory = pinDirectory
+        self.logLevel = logLevel
     }
 }
 
-/// The one pass that turns an ELF file into an ObjectSpec.
-struct ObjectReader {
-    let elf: ELFFile
-    let path: String
-    let objectName: String
-    var license = ""
-    var kernelVersion: UInt32 = 0
-    var btf: BTF?
-    /// The BTF as clang wrote it, before the fix-ups (externs are read from it).
-    var originalBTF: BTF?
-    var btfExt: BTFExt?
-    var maps: [MapSpec] = []
-    var programs: [ProgramSpec] = []
-    var externs: [ObjectSpec.Extern] = []
-    var symbols: [ELFSymbol] = []
-    /// Section index -> map name, for data sections (globals) that became maps.
-    var dataMaps: [Int: String] = [:]
-    /// BTF-defined map symbols: symbol index -> map name.
-    var mapsSection: Int?
-    var textSection: Int?
+extension ObjectSpec {
+    /// Loads the object into the kernel: CO-RE, maps, globals, programs.
+    public func load(_ options: LoadOptions = LoadOptions()) throws(BPFError) -> Object {
+        try Object(spec: self, options: options)
+    }
+}
 
-    init(elf: ELFFile, path: String, objectName: String) {
-        self.elf = elf
-        self.path = path
-        self.objectName = objectName
+extension BTF {
+    /// The CO-RE targets of the running kernel: vmlinux's BTF, then every module's that parses.
+    public static func kernelTargets() throws(BTFError) -> [BTF] {
+        var all = [try BTF.kernel()]
+        for m in BTF.kernelModuleNames() {
+            if let b = try? BTF.kernelModule(m) { all.append(b) }
+        }
+        return all
+    }
+}
+
+/// Turns an ObjectSpec into kernel objects: CO-RE applied to the instructions, the object's
+/// BTF loaded, maps created and filled, references resolved, programs loaded.
+enum ObjectLoader {
+    /// What a load produced; `Object` holds it.
+    struct Loaded {
+        var spec: ObjectSpec
+        var maps: [String: Map]
+        var programs: [String: Program]
+        var relocations: [String: [AppliedRelocation]]
+        var btf: LoadedBTF?
     }
 
-    mutating func read() throws(ObjectError) {
-        do { symbols = try elf.symbols() } catch { throw .elf(path, error) }
-        if elf.section(named: ".BTF") != nil {
-            let original: BTF
-            do { original = try BTF(elf: elf, path: path) } catch { throw .btf(path, error) }
-            do { btfExt = try BTFExt(elf: elf, btf: original) } catch {
-                throw .badSection(".BTF.ext", error.description)
-            }
-            originalBTF = original
-            do { btf = try fixedUpBTF(original) } catch { throw .btf(path, error) }
+    static func load(_ original: ObjectSpec, options: LoadOptions) throws(BPFError) -> Loaded {
+        var spec = original
+        guard spec.order == .host else {
+            throw .wrongByteOrder(path: spec.path, spec.order)
         }
-        for s in elf.sections {
-            switch s.name {
-            case "license":
-                license = elf.contents(of: s).cString(at: 0) ?? ""
-            case "version":
-                kernelVersion = elf.contents(of: s).u32(0) ?? 0
-            case "maps":
-                if s.size > 0 {
-                    throw .unsupported("\(path): legacy map definitions (SEC(\"maps\")) are not supported; declare maps in SEC(\".maps\") with __uint/__type (BTF-defined maps)")
-                }
-            case ".maps":
-                mapsSection = s.index
-            case ".text":
-                textSection = s.index
-            default:
-                break
+        let wanted = spec.programs.filter { options.programs?.contains($0.name) ?? true }
+        if let names = options.programs {
+            let missing = names.subtracting(spec.programs.map(\.name))
+            if !missing.isEmpty {
+                throw .invalidArgument("no program named \(missing.sorted().joined(separator: ", ")) in \(spec.path); it has: \(spec.programs.map(\.name).joined(separator: ", "))")
             }
         }
-        try readBTFMaps()
-        try readDataSections()
-        try readExterns()
-        try readPrograms()
-    }
+        spec.programs = wanted
 
-    /// clang leaves DATASEC sizes and variable offsets at 0 and extern VARs/FUNCs as extern;
-    /// the kernel wants them filled in and allocated (libbpf does the same before loading):
-    /// section sizes from ELF, offsets from symbols, .ksyms variables as 4-byte ints, extern
-    /// functions as global. Type ids do not change.
-    func fixedUpBTF(_ btf: BTF) throws(BTFError) -> BTF {
-        var replacements: [TypeID: BTFType] = [:]
-        var appended: [BTFType] = []
-        func current(_ id: TypeID) throws(BTFError) -> BTFType {
-            if let r = replacements[id] { return r }
-            return try btf.type(id)
+        // CO-RE first: it only needs BTF, and its errors are the clearest.
+        let targets: [BTF]
+        if let given = options.targetBTF {
+            targets = given
+        } else {
+            do { targets = try BTF.kernelTargets() } catch { throw .btf(path: "/sys/kernel/btf/vmlinux", error) }
         }
-        for id in btf.ownIDs {
-            let t = try btf.type(id)
-            if t.kind == .function, t.linkage == .external {
-                var f = t
-                f.payload = .functionLinkage(BTFLinkage.global.rawValue)
-                replacements[id] = f
-            }
-            guard t.kind == .dataSection else { continue }
-            var sec = t
-            var vars = t.sectionVariables
-            if t.name == ".ksyms" {
-                var intID = btf.firstID(named: "int", kind: .int)
-                if intID == nil {
-                    intID = TypeID(btf.count + appended.count)
-                    appended.append(BTFType(kind: .int, name: "int", sizeOrType: 4, payload: .int(BTFInt(encoding: .signed, offset: 0, bits: 32))))
-                }
-                // A DATASEC may only list VARs: kfunc entries point at one dummy int VAR.
-                var dummyVar: TypeID?
-                for j in vars.indices {
-                    var v = try current(vars[j].type)
-                    if v.kind == .variable {
-                        v.sizeOrType = intID!
-                        v.payload = .variableLinkage(BTFLinkage.global.rawValue)
-                        replacements[vars[j].type] = v
-                    } else if v.kind == .function {
-                        if dummyVar == nil {
-                            dummyVar = TypeID(btf.count + appended.count)
-                            appended.append(BTFType(kind: .variable, name: "dummy_ksym", sizeOrType: intID!,
-                                                    payload: .variableLinkage(BTFLinkage.global.rawValue)))
-                        }
-                        // The kernel wants named parameters on every FUNC's prototype.
-                        var proto = try current(v.type)
-                        if proto.kind == .functionProto, proto.params.contains(where: { $0.name.isEmpty && $0.type != 0 }) {
-                            proto.payload = .params(proto.params.map { BTFParam(name: $0.name.isEmpty && $0.type != 0 ? "dummy_ksym" : $0.name, type: $0.type) })
-                            replacements[v.type] = proto
-                        }
-                        vars[j].type = dummyVar!
-                    }
-                    vars[j].offset = UInt32(j * 4)
-                    vars[j].size = 4
-                }
-                sec.sizeOrType = UInt32(vars.count * 4)
-            } else if t.name == ".kconfig" {
-                // Offsets as the .kconfig map lays them out (readExterns uses the same rule).
-                var end: UInt32 = 0
-                for j in vars.indices {
-                    var v = try current(vars[j].type)
-                    v.payload = .variableLinkage(BTFLinkage.global.rawValue)
-                    replacements[vars[j].type] = v
-                    let size = UInt32((try? btf.size(of: v.type)) ?? Int(vars[j].size))
-                    let align = UInt32(max(1, min(8, Int(size))))
-                    vars[j].offset = (end + align - 1) / align * align
-                    vars[j].size = size
-                    end = vars[j].offset + size
-                }
-                sec.sizeOrType = end
-            } else if let elfSection = elf.section(named: t.name) {
-                for j in vars.indices {
-                    let varName = btf.name(of: vars[j].type)
-                    if let sym = symbols.first(where: { Int($0.sectionIndex) == elfSection.index && $0.name == varName }) {
-                        vars[j].offset = UInt32(truncatingIfNeeded: sym.value)
-                    }
-                }
-                sec.sizeOrType = UInt32(truncatingIfNeeded: elfSection.size)
-            }
-            sec.payload = .sectionVariables(vars)
-            replacements[id] = sec
+        let kernelBTF = options.targetBTF == nil ? targets.first : try? BTF.kernel()
+        let relocations = try spec.applyCORE(targets: targets)
+
+        // The object's BTF: maps and programs use it when the kernel takes it.
+        var loadedBTF: LoadedBTF?
+        if let btf = spec.btf, let fd = try? Sys.btfLoad(btf.data.toArray()) {
+            loadedBTF = LoadedBTF(fd: fd)
         }
-        guard !replacements.isEmpty || !appended.isEmpty else { return btf }
-        return try btf.replacing(replacements, appending: appended)
+        let btfRaw = loadedBTF?.fd.rawValue
+
+        // Global variables set before load.
+        for (name, value) in options.globals {
+            guard let mi = spec.maps.firstIndex(where: { $0.dataSection != nil && $0.variable(name) != nil }),
+                  let v = spec.maps[mi].variable(name) else {
+                let known = spec.maps.flatMap { $0.variables.map(\.name) }
+                throw .invalidArgument("no global variable '\(name)' in \(spec.path); it has: \(known.joined(separator: ", "))")
+            }
+            guard value.count == Int(v.size) else {
+                throw .invalidArgument("global '\(name)' is \(v.size) bytes; the value given has \(value.count)")
+            }
+            spec.maps[mi].contents.replaceSubrange(Int(v.offset)..<Int(v.offset + v.size), with: value)
+        }
+        try fillKconfig(&spec)
+
+        // Maps: plain ones first, then maps of maps (they need inner maps to exist).
+        var maps: [String: Map] = [:]
+        let ordered = spec.maps.filter { $0.innerMap == nil } + spec.maps.filter { $0.innerMap != nil }
+        for m in ordered {
+            maps[m.name] = try createMap(m, btfFD: btfRaw, maps: maps, pinDirectory: options.pinDirectory)
+        }
+
+        var programs: [String: Program] = [:]
+        for p in spec.programs {
+            programs[p.name] = try loadProgram(p, spec: spec, maps: maps, btfFD: btfRaw, kernelBTF: kernelBTF,
+                                               logLevel: options.logLevel)
+        }
+        return Loaded(spec: spec, maps: maps, programs: programs, relocations: relocations, btf: loadedBTF)
     }
 
     // MARK: Maps
 
-    /// BTF-defined maps: each variable of DATASEC `.maps` is a struct whose members encode the
-    /// attributes (`__uint(x, N)` is a pointer to an array of N ints; `__type(x, T)` a pointer to T).
-    mutating func readBTFMaps() throws(ObjectError) {
-        guard let mapsIndex = mapsSection else { return }
-        guard let btf else { throw .badSection(".maps", "BTF-defined maps need the object's BTF; compile with -g") }
-        guard let sec = btf.firstID(named: ".maps", kind: .dataSection) else {
-            throw .badSection(".maps", "no DATASEC '.maps' in the object's BTF")
-        }
-        let datasec: BTFType
-        do { datasec = try btf.type(sec) } catch { throw .btf(path, error) }
-        let relocs = relocations(for: mapsIndex)
-        for v in datasec.sectionVariables {
-            do {
-                let variable = try btf.type(v.type)
-                guard variable.kind == .variable else { throw ObjectError.badSection(".maps", "entry [\(v.type)] is not a variable") }
-                let name = variable.name
-                let def = try btf.resolve(variable.type)
-                var spec = try mapDefinition(name: name, def: def, btf: btf)
-                // Map-in-map initial values: relocations at .values[i] pointing at other maps.
-                if spec.innerMap != nil, let sym = symbols.first(where: { Int($0.sectionIndex) == mapsIndex && $0.name == name }) {
-                    let valuesOffset = UInt64(try btf.findMember("values", in: def).map { $0.bitOffset / 8 } ?? 0)
-                    for r in relocs {
-                        let off = r.offset
-                        let (start, o1) = sym.value.addingReportingOverflow(valuesOffset)
-                        let (end, o2) = sym.value.addingReportingOverflow(sym.size)
-                        guard !o1, !o2, off >= start, off < end else { continue }
-                        let slot = UInt32(clamping: (off - start) / 8)
-                        guard Int(r.symbolIndex) < symbols.count else {
-                            throw ObjectError.badMap(name, "initial value relocation names symbol #\(r.symbolIndex), which does not exist")
-                        }
-                        spec.initialInnerMaps.append((slot, symbols[Int(r.symbolIndex)].name))
-                    }
-                }
-                maps.append(spec)
-            } catch let e as ObjectError {
-                throw e
-            } catch let e as BTFError {
-                throw .btf(path, e)
-            } catch {
-                throw .unsupported("\(error)")
+    static func createMap(_ m: MapSpec, btfFD: Int32?, maps: [String: Map], pinDirectory: String?) throws(BPFError) -> Map {
+        let pinPath: String?
+        if m.pinning == .byName {
+            let dir: String
+            if let pinDirectory { dir = pinDirectory } else {
+                do { dir = try BPFFS.path() } catch { throw .mapCreation(map: m.name, error) }
             }
+            pinPath = dir + "/" + m.name
+            if access(pinPath!, F_OK) == 0 {
+                // Reuse what is pinned there, if it has the same shape.
+                let existing: Map
+                do { existing = try Map(pinned: pinPath!) } catch { throw error.inMap(m.name) }
+                guard existing.type == m.type, existing.keySize == Int(m.keySize), existing.valueSize == Int(m.valueSize),
+                      existing.maxEntries == Int(m.maxEntries) else {
+                    throw .mapMismatch(map: m.name, reason: "the map pinned at \(pinPath!) has a different type or size; remove it (rm \(pinPath!)) or rename the map")
+                }
+                return existing
+            }
+        } else {
+            pinPath = nil
         }
+        var inner: Map?
+        if let innerSpec = m.innerMap?.spec {
+            inner = try createMap(innerSpec, btfFD: nil, maps: [:], pinDirectory: nil)
+        }
+        // Ring buffers and perf arrays take no BTF types; neither do maps without them.
+        let typed = m.keyType != 0 || m.valueType != 0
+        let useBTF = typed && m.type != .ringbuf && m.type != .perfEventArray && m.innerMap == nil
+        var attributes = MapAttributes(
+            type: m.type, keySize: m.keySize, valueSize: m.valueSize,
+            maxEntries: m.type == .perfEventArray && m.maxEntries == 0 ? UInt32((try? CPUs.possible().count) ?? 1) : m.maxEntries,
+            flags: MapFlags(rawValue: m.flags), name: m.name, innerMapFD: inner?.fd.rawValue, numaNode: m.numaNode,
+            mapExtra: m.mapExtra)
+        if useBTF, let fd = btfFD {
+            attributes.btfFD = fd
+            attributes.btfKeyTypeID = m.dataSection != nil ? 0 : m.keyType
+            attributes.btfValueTypeID = m.valueType
+        }
+        let map: Map
+        do throws(BPFError) {
+            if let typedMap = try? Map(attributes) {
+                map = typedMap
+            } else {
+                // Kernels refuse some BTF-typed maps (old kernels, odd types): retry untyped, as
+                // libbpf does; an untyped failure is the error to report.
+                attributes.btfFD = nil
+                attributes.btfKeyTypeID = 0
+                attributes.btfValueTypeID = 0
+                map = try Map(attributes)
+            }
+            if m.dataSection != nil {
+                try map.update([0, 0, 0, 0], m.contents)
+                if m.isReadOnlyData { try map.freeze() }
+            }
+            for slot in m.initialInnerMaps {
+                guard let target = maps[slot.map] else {
+                    throw BPFError.invalidArgument("initial value [\(slot.slot)] names map '\(slot.map)', which was not created")
+                }
+                var key = slot.slot
+                var value = UInt32(bitPattern: target.fd.rawValue)
+                try map.update(withUnsafeBytes(of: &key) { Array($0) }, withUnsafeBytes(of: &value) { Array($0) })
+            }
+            if let pinPath { try map.pin(pinPath) }
+        } catch {
+            throw error.inMap(m.name)
+        }
+        return map
     }
 
-    /// Decodes one map definition struct.
-    func mapDefinition(name: String, def: TypeID, btf: BTF) throws -> MapSpec {
-        let t = try btf.type(def)
-        guard t.kind == .struct else {
-            throw ObjectError.badMap(name, "definition is \(t.kind.name), expected a struct of __uint/__type/__array members")
-        }
-        var spec = MapSpec(name: name, type: .unspec, keySize: 0, valueSize: 0, maxEntries: 0)
-        var sawType = false
-        for m in t.members {
-            switch m.name {
-            case "type", "max_entries", "map_flags", "numa_node", "pinning", "key_size", "value_size", "map_extra":
-                let n = try uintAttribute(m, btf: btf, map: name)
-                switch m.name {
-                case "type":
-                    guard let type = MapType(rawValue: UInt32(truncatingIfNeeded: n)) else {
-                        throw ObjectError.badMap(name, "unknown map type \(n)")
-                    }
-                    spec.type = type
-                    sawType = true
-                case "max_entries": spec.maxEntries = UInt32(truncatingIfNeeded: n)
-                case "map_flags": spec.flags = UInt32(truncatingIfNeeded: n)
-                case "numa_node": spec.numaNode = UInt32(truncatingIfNeeded: n)
-                case "pinning":
-                    guard let p = MapPinning(rawValue: UInt32(truncatingIfNeeded: n)) else {
-                        throw ObjectError.badMap(name, "unknown pinning \(n) (0 = none, 1 = by name)")
-                    }
-                    spec.pinning = p
-                case "key_size": spec.keySize = UInt32(truncatingIfNeeded: n)
-                case "value_size": spec.valueSize = UInt32(truncatingIfNeeded: n)
-                default: spec.mapExtra = n
-                }
-            case "key", "value":
-                let ptr = try btf.type(try btf.resolve(m.type))
-                guard ptr.kind == .pointer else {
-                    throw ObjectError.badMap(name, "'\(m.name)' must be declared with __type(\(m.name), T) (a pointer to T)")
-                }
-                guard let size = UInt32(exactly: try btf.size(of: ptr.type)) else {
-                    throw ObjectError.badMap(name, "'\(m.name)' type is larger than 4 GiB")
-                }
-                if m.name == "key" { spec.keyType = ptr.type; spec.keySize = size } else { spec.valueType = ptr.type; spec.valueSize = size }
-            case "values":
-                // __array(values, struct inner): an array of pointers to the inner definition.
-                let arr = try btf.type(try btf.resolve(m.type))
-                guard arr.kind == .array, let info = arr.arrayInfo else {
-                    throw ObjectError.badMap(name, "'values' must be declared with __array(values, ...)")
-                }
-                let ptr = try btf.type(try btf.resolve(info.elementType))
-                guard ptr.kind == .pointer else { throw ObjectError.badMap(name, "'values' elements must be pointers") }
-                let innerDef = try btf.resolve(ptr.type)
-                if btf.kind(of: innerDef) == .struct {
-                    spec.innerMap = InnerMapSpec(try mapDefinition(name: name + ".inner", def: innerDef, btf: btf))
-                }
+    /// Fills `.kconfig` externs: LINUX_KERNEL_VERSION from uname, CONFIG_* from the kernel's
+    /// config (/proc/config.gz or /boot/config-<release>). A missing non-weak value is an error.
+    static func fillKconfig(_ spec: inout ObjectSpec) throws(BPFError) {
+        guard let mi = spec.maps.firstIndex(where: { $0.dataSection == ".kconfig" }) else { return }
+        var config: [String: String]?
+        for e in spec.externs where e.kind == .kconfig {
+            var value: UInt64?
+            switch e.name {
+            case "LINUX_KERNEL_VERSION": value = UInt64(KernelInfo.versionCode)
+            case "LINUX_HAS_BPF_COOKIE", "LINUX_HAS_SYSCALL_WRAPPER": value = 1
             default:
-                throw ObjectError.badMap(name, "unknown attribute '\(m.name)'")
-            }
-        }
-        guard sawType else { throw ObjectError.badMap(name, "no map type: add __uint(type, BPF_MAP_TYPE_...)") }
-        if spec.innerMap != nil {
-            spec.keySize = spec.keySize == 0 ? 4 : spec.keySize
-            spec.valueSize = 4
-        }
-        return spec
-    }
-
-    /// `__uint(name, N)` is `int (*name)[N]`: the number is the array's element count.
-    func uintAttribute(_ m: BTFMember, btf: BTF, map: String) throws -> UInt64 {
-        let ptr = try btf.type(try btf.resolve(m.type))
-        guard ptr.kind == .pointer else { throw ObjectError.badMap(map, "'\(m.name)' must be declared with __uint(\(m.name), N)") }
-        let arr = try btf.type(try btf.resolve(ptr.type))
-        guard arr.kind == .array, let info = arr.arrayInfo else {
-            throw ObjectError.badMap(map, "'\(m.name)' must be declared with __uint(\(m.name), N)")
-        }
-        return UInt64(info.count)
-    }
-
-    /// The map name for a global-data section, as libbpf names it: the object's name cut so
-    /// that it and the section name (counted as at least 7 characters) fit in 15 characters,
-    /// then anything the kernel does not allow in names replaced by '_'.
-    func dataMapName(_ section: String) -> String {
-        let nameLimit = 16 // BPF_OBJ_NAME_LEN, including the NUL
-        let suffixLength = max(7, section.utf8.count)
-        let prefixLength = max(0, min(nameLimit - suffixLength - 1, objectName.utf8.count))
-        let raw = String(objectName.utf8.prefix(prefixLength))! + String(section.utf8.prefix(suffixLength))!
-        let allowed = { (c: Character) in c.isASCII && (c.isLetter || c.isNumber || c == "_" || c == ".") }
-        return String(String(raw.map { allowed($0) ? $0 : "_" }).prefix(nameLimit - 1))
-    }
-
-    /// .data, .rodata, .bss and their .data.*/.rodata.* variants become single-entry array maps.
-    mutating func readDataSections() throws(ObjectError) {
-        for s in elf.sections {
-            let n = s.name
-            let isData = n == ".data" || n == ".rodata" || n == ".bss" || n.hasPrefix(".data.") || n.hasPrefix(".rodata.")
-            // clang puts string literals for bpf_printk etc. in .rodata.str1.1: they are data too.
-            guard isData, s.type == ELFSection.SHT_PROGBITS || s.type == ELFSection.SHT_NOBITS,
-                  s.flags & ELFSection.SHF_ALLOC != 0 else { continue }
-            guard s.size > 0 else { continue }
-            // A map value this large is beyond what kernels accept; refuse it before allocating
-            // (a .bss header can claim any size without the file holding the bytes).
-            guard s.size <= 64 << 20 else { throw .badSection(n, "\(s.size) bytes is too large for global data (the limit here is 64 MiB)") }
-            var spec = MapSpec(name: dataMapName(n), type: .array, keySize: 4, valueSize: UInt32(s.size), maxEntries: 1)
-            spec.dataSection = n
-            spec.contents = s.type == ELFSection.SHT_NOBITS ? [UInt8](repeating: 0, count: Int(s.size)) : elf.contents(of: s).toArray()
-            // Read-only data is frozen after load; the program cannot write it.
-            if spec.isReadOnlyData { spec.flags |= 1 << 7 /* BPF_F_RDONLY_PROG */ }
-            spec.flags |= 1 << 10 // BPF_F_MMAPABLE: globals are read and set through the mapping
-            spec.variables = globals(in: s)
-            if let btf, let sec = btf.firstID(named: n, kind: .dataSection) {
-                spec.valueType = sec
-            }
-            dataMaps[s.index] = spec.name
-            maps.append(spec)
-        }
-    }
-
-    /// Variables of a data section, from BTF when present, else from ELF symbols.
-    func globals(in s: ELFSection) -> [GlobalVariable] {
-        var vars: [GlobalVariable] = []
-        for sym in symbols where Int(sym.sectionIndex) == s.index && sym.type == ELFSymbol.STT_OBJECT && !sym.name.isEmpty {
-            var type: TypeID = 0
-            if let btf, let sec = btf.firstID(named: s.name, kind: .dataSection), let ds = try? btf.type(sec) {
-                for v in ds.sectionVariables where btf.name(of: v.type) == sym.name { type = (try? btf.type(v.type).type) ?? 0 }
-            }
-            vars.append(GlobalVariable(name: sym.name, offset: UInt32(truncatingIfNeeded: sym.value),
-                                       size: UInt32(truncatingIfNeeded: sym.size), type: type,
-                                       isStatic: sym.binding == ELFSymbol.STB_LOCAL))
-        }
-        return vars.sorted { $0.offset < $1.offset }
-    }
-
-    /// `.kconfig` and `.ksyms` externs, from the BTF DATASECs clang emits for them.
-    mutating func readExterns() throws(ObjectError) {
-        guard let btf = originalBTF else { return }
-        var kconfigSize: UInt32 = 0
-        for sym in symbols where sym.sectionIndex == ELFSymbol.SHN_UNDEF && !sym.name.isEmpty
-            && (sym.binding == ELFSymbol.STB_GLOBAL || sym.binding == ELFSymbol.STB_WEAK) {
-            var kind: ObjectSpec.Extern.Kind?
-            var type: TypeID = 0
-            var size: UInt32 = 0
-            for secName in [".kconfig", ".ksyms"] {
-                guard let sec = btf.firstID(named: secName, kind: .dataSection), let ds = try? btf.type(sec) else { continue }
-                for v in ds.sectionVariables where btf.name(of: v.type) == sym.name {
-                    let k = btf.kind(of: v.type)
-                    type = (try? btf.type(v.type).type) ?? 0
-                    if secName == ".kconfig" {
-                        kind = .kconfig
-                        size = UInt32((try? btf.size(of: type)) ?? Int(v.size))
-                    } else {
-                        kind = k == .function ? .ksymFunction : .ksymVariable
+                if config == nil { config = KernelInfo.config() }
+                if let raw = config?[e.name] {
+                    switch raw {
+                    case "y": value = 1
+                    case "m": value = 2
+                    case "n": value = 0
+                    default:
+                        if raw.hasPrefix("0x") { value = UInt64(raw.dropFirst(2), radix: 16) }
+                        else if let v = Int64(raw) { value = UInt64(bitPattern: v) }
                     }
                 }
             }
-            if kind == nil, let f = btf.firstID(named: sym.name, kind: .function), (try? btf.type(f).linkage) == .external {
-                kind = .ksymFunction
-                type = f
+            guard let value else {
+                if e.isWeak { continue }
+                throw .missingExtern(e.name, reason: "not in the kernel config (/proc/config.gz, /boot/config-\(KernelInfo.release)); declare it __weak to accept 0")
             }
-            guard let kind else {
-                throw .unsupported("\(path): extern '\(sym.name)' is neither in SEC(\".kconfig\") nor SEC(\".ksyms\"); declare it with __kconfig or __ksym")
-            }
-            var offset: UInt32 = 0
-            if kind == .kconfig {
-                let align = UInt32(max(1, min(8, Int(size))))
-                offset = (kconfigSize + align - 1) / align * align
-                kconfigSize = offset + size
-            }
-            externs.append(.init(name: sym.name, kind: kind, type: type, isWeak: sym.binding == ELFSymbol.STB_WEAK, offset: offset, size: size))
+            var v = value.littleEndian
+            let bytes = withUnsafeBytes(of: &v) { Array($0.prefix(Int(min(e.size, 8)))) }
+            spec.maps[mi].contents.replaceSubrange(Int(e.offset)..<Int(e.offset) + bytes.count, with: bytes)
         }
-        if kconfigSize > 0 {
-            var spec = MapSpec(name: dataMapName(".kconfig"), type: .array, keySize: 4, valueSize: kconfigSize, maxEntries: 1)
-            spec.dataSection = ".kconfig"
-            spec.contents = [UInt8](repeating: 0, count: Int(kconfigSize))
-            spec.flags = 1 << 7 | 1 << 10
-            spec.variables = externs.filter { $0.kind == .kconfig }.map {
-                GlobalVariable(name: $0.name, offset: $0.offset, size: $0.size, type: $0.type, isStatic: false)
-            }
-            maps.append(spec)
-        }
-    }
-
-    /// A section's name for messages; relocations may name sections that do not exist.
-    func sectionName(_ index: Int) -> String {
-        elf.sections.indices.contains(index) ? elf.sections[index].name : "section #\(index)"
-    }
-
-    func relocations(for sectionIndex: Int) -> [ELFRelocation] {
-        for s in elf.sections where (s.type == ELFSection.SHT_REL || s.type == ELFSection.SHT_RELA) && Int(s.info) == sectionIndex {
-            return (try? elf.relocations(in: s)) ?? []
-        }
-        return []
     }
 
     // MARK: Programs
 
-    /// One function's code before linking.
-    struct Function {
-        var name: String
-        var section: ELFSection
-        /// Byte offset in the section.
-        var offset: Int
-        var instructions: [Instruction]
-        /// Instruction index -> reference or call target.
-        var references: [Int: ProgramReference] = [:]
-        /// Instruction index -> callee function key (section index, byte offset).
-        var calls: [Int: FunctionKey] = [:]
-        var functionInfo: [FunctionInfo] = []
-        var lineInfo: [LineInfo] = []
-        var coreRelocations: [(index: Int, relocation: CORERelocation)] = []
-    }
-
-    struct FunctionKey: Hashable { var section: Int; var offset: Int }
-
-    mutating func readPrograms() throws(ObjectError) {
-        var functions: [FunctionKey: Function] = [:]
-        var entryPoints: [(FunctionKey, ProgramKind)] = []
-        for s in elf.sections where s.isExecutable && s.type == ELFSection.SHT_PROGBITS && s.size > 0 {
-            let isText = s.index == textSection
-            let kind = ProgramKind(section: s.name)
-            if !isText && kind == nil {
-                throw .badSection(s.name, "unknown program section name; use a libbpf convention such as tracepoint/<category>/<name>, raw_tp/<name>, tp_btf/<name>, uprobe/<binary>:<function>, kprobe/<function>, perf_event")
+    static func loadProgram(_ p: ProgramSpec, spec: ObjectSpec, maps: [String: Map], btfFD: Int32?,
+                            kernelBTF: BTF?, logLevel: UInt32) throws(BPFError) -> Program {
+        var insns = p.instructions
+        func fd(_ name: String) throws(BPFError) -> Int32 {
+            guard let m = maps[name] else {
+                throw .badProgram(p.name, "refers to map '\(name)', which does not exist")
             }
-            let code = elf.contents(of: s)
-            let all: [Instruction]
-            do {
-                all = try Instruction.decode(code.toArray(), byteOrder: elf.order)
-            } catch {
-                throw .badSection(s.name, "\(error)")
-            }
-            // Map byte offsets to instruction indices (ld_imm64 takes two slots).
-            var indexOfSlot: [Int: Int] = [:]
-            for (i, slot) in all.slotIndices.enumerated() { indexOfSlot[slot] = i }
-            let funcs = symbols.filter { Int($0.sectionIndex) == s.index && $0.type == ELFSymbol.STT_FUNC }
-                .sorted { $0.value < $1.value }
-            guard !funcs.isEmpty else { throw .badSection(s.name, "code without a function symbol") }
-            for (n, sym) in funcs.enumerated() {
-                let start = Int(clamping: sym.value)
-                let end = n + 1 < funcs.count ? Int(clamping: funcs[n + 1].value) : Int(clamping: s.size)
-                guard start % 8 == 0, end % 8 == 0, start < end, let first = indexOfSlot[start / 8] else {
-                    throw .badProgram(sym.name, "function bounds \(start)..<\(end) in \(s.name) are not on instruction boundaries")
-                }
-                let last = indexOfSlot[end / 8] ?? all.count
-                var f = Function(name: sym.name, section: s, offset: start, instructions: Array(all[first..<last]))
-                try resolveRelocations(&f, sectionCode: all, indexOfSlot: indexOfSlot, firstIndex: first)
-                try attachBTFExt(&f, indexOfSlot: indexOfSlot, firstIndex: first, end: end)
-                let key = FunctionKey(section: s.index, offset: start)
-                functions[key] = f
-                if !isText, let kind, sym.binding != ELFSymbol.STB_LOCAL || funcs.count == 1 {
-                    entryPoints.append((key, kind))
-                }
-            }
+            return m.fd.rawValue
         }
-        for (key, kind) in entryPoints {
-            programs.append(try link(entry: key, kind: kind, functions: functions))
-        }
-    }
-
-    /// Applies ELF relocations to one function: map and global references, calls, externs.
-    func resolveRelocations(_ f: inout Function, sectionCode: [Instruction], indexOfSlot: [Int: Int], firstIndex: Int) throws(ObjectError) {
-        let start = f.offset
-        let end = start + f.instructions.slotCount * 8
-        for r in relocations(for: f.section.index) where Int(clamping: r.offset) >= start && Int(clamping: r.offset) < end {
-            guard r.offset % 8 == 0, let absolute = indexOfSlot[Int(clamping: r.offset) / 8] else {
-                throw .badRelocation(program: f.name, slot: Int(clamping: r.offset) / 8, "relocation offset \(r.offset) is not an instruction start")
-            }
-            let i = absolute - firstIndex
-            guard Int(r.symbolIndex) < symbols.count else {
-                throw .badRelocation(program: f.name, slot: i, "relocation names symbol #\(r.symbolIndex), which does not exist")
-            }
-            let sym = symbols[Int(r.symbolIndex)]
-            let insn = f.instructions[i]
-            let secIndex = Int(sym.sectionIndex)
-            if let call = insn.callKind {
-                guard call == .pseudo else {
-                    if sym.sectionIndex == ELFSymbol.SHN_UNDEF {
-                        f.references[i] = .ksym(sym.name, isFunction: true)
+        for (i, ref) in p.references {
+            switch ref {
+            case .map(let name):
+                insns[i] = .loadMapFD(insns[i].dst, fd: try fd(name))
+            case .mapValue(let name, let offset):
+                insns[i] = .loadMapValue(insns[i].dst, fd: try fd(name), offset: offset)
+            case .kconfig(let name):
+                guard let kc = spec.maps.first(where: { $0.dataSection == ".kconfig" }), let v = kc.variable(name) else {
+                    throw .missingExtern(name, reason: "no .kconfig map holds it")
+                }
+                insns[i] = .loadMapValue(insns[i].dst, fd: try fd(kc.name), offset: v.offset + UInt32(bitPattern: insns[i].imm))
+            case .ksym(let name, let isFunction):
+                let weak = spec.externs.first { $0.name == name }?.isWeak ?? false
+                let kind: BTFKind = isFunction ? .function : .variable
+                guard let kernelBTF, let id = kernelBTF.firstID(named: name, kind: kind) else {
+                    if weak && !isFunction {
+                        insns[i] = .loadImm64(insns[i].dst, 0)
                         continue
                     }
-                    throw .badRelocation(program: f.name, slot: i, "relocation on a helper call")
+                    throw .missingExtern(name, reason: "the kernel's BTF has no \(isFunction ? "function" : "variable") '\(name)'")
                 }
-                if sym.sectionIndex == ELFSymbol.SHN_UNDEF {
-                    f.references[i] = .ksym(sym.name, isFunction: true)
-                    continue
-                }
-                // Pseudo call: target = symbol + (imm + 1) instructions for section symbols.
-                let target = sym.type == ELFSymbol.STT_SECTION ? Int(clamping: sym.value) &+ (Int(insn.imm) + 1) * 8 : Int(clamping: sym.value)
-                f.calls[i] = FunctionKey(section: secIndex, offset: target)
-                continue
-            }
-            guard insn.isWide else {
-                throw .badRelocation(program: f.name, slot: i, "relocation against '\(sym.name)' on an instruction that is not ld_imm64 or call (opcode 0x\(String(insn.opcode, radix: 16)))")
-            }
-            if sym.sectionIndex == ELFSymbol.SHN_UNDEF {
-                if let e = externs.first(where: { $0.name == sym.name }), e.kind == .kconfig {
-                    f.references[i] = .kconfig(sym.name)
+                if isFunction {
+                    insns[i] = .callKfunc(btfID: Int32(bitPattern: id), moduleIndex: 0)
                 } else {
-                    f.references[i] = .ksym(sym.name, isFunction: false)
+                    insns[i] = .loadBTFID(insns[i].dst, id: Int32(bitPattern: id))
                 }
-            } else if secIndex == mapsSection {
-                guard let m = maps.first(where: { $0.name == sym.name }) else {
-                    throw .badRelocation(program: f.name, slot: i, "reference to '\(sym.name)' in .maps, which is not a map")
-                }
-                f.references[i] = .map(m.name)
-            } else if let mapName = dataMaps[secIndex] {
-                let base = sym.type == ELFSymbol.STT_SECTION ? 0 : UInt32(truncatingIfNeeded: sym.value)
-                f.references[i] = .mapValue(mapName, offset: base &+ UInt32(bitPattern: insn.imm))
-            } else if f.section.index == secIndex || secIndex == textSection, elf.sections.indices.contains(secIndex), elf.sections[secIndex].isExecutable {
-                // ld_imm64 of a function's address (callbacks such as bpf_loop's).
-                let target = sym.type == ELFSymbol.STT_SECTION ? Int(clamping: sym.value) &+ Int(insn.imm) : Int(clamping: sym.value)
-                f.calls[i] = FunctionKey(section: secIndex, offset: target)
-            } else {
-                let secName = sectionName(secIndex)
-                throw .badRelocation(program: f.name, slot: i, "reference to '\(sym.name)' in section \(secName), which is neither a map nor global data")
             }
         }
-        // Calls within the same section need no relocation: the offset is already there.
-        for (i, slot) in f.instructions.slotIndices.enumerated() {
-            let insn = f.instructions[i]
-            if insn.callKind == .pseudo && f.calls[i] == nil && f.references[i] == nil {
-                f.calls[i] = FunctionKey(section: f.section.index, offset: (start / 8 + slot + Int(insn.imm) + 1) * 8)
+        // func_info and line_info travel in instruction slots.
+        let slotOf = insns.slotIndices
+        var funcInfo: [UInt8] = [], lineInfo: [UInt8] = []
+        func put(_ v: UInt32, _ out: inout [UInt8]) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        if btfFD != nil {
+            for f in p.functionInfo { put(UInt32(slotOf[f.slot]), &funcInfo); put(f.type, &funcInfo) }
+            for l in p.lineInfo {
+                put(UInt32(slotOf[l.slot]), &lineInfo); put(l.fileNameOffset, &lineInfo); put(l.lineOffset, &lineInfo)
+                put(l.line << 10 | (l.column & 0x3ff), &lineInfo)
             }
+        }
+        var attachBTFID: UInt32 = 0
+        if p.kind.type == .tracing || p.kind.type == .lsm {
+            let (name, kind): (String, BTFKind) = switch p.kind.expectedAttachType {
+            case .traceRawTP: ("btf_trace_" + p.kind.target, .typedef)
+            case .lsmMac: ("bpf_lsm_" + p.kind.target, .function)
+            case .traceIter: ("bpf_iter_" + p.kind.target, .function)
+            default: (p.kind.target, .function)
+            }
+            guard let kernelBTF, let id = kernelBTF.firstID(named: name, kind: kind) else {
+                throw .programMismatch(program: p.name, reason: "attach target '\(p.kind.target)' not found in the kernel's BTF (looked for \(kind == .typedef ? "typedef" : "function") \(name))")
+            }
+            attachBTFID = id
+        }
+        let attributes = ProgramAttributes(
+            type: p.type, instructions: Instruction.encode(insns, byteOrder: .host), license: p.license,
+            name: String(p.name.prefix(15)), expectedAttachType: p.kind.expectedAttachType, attachBTFID: attachBTFID,
+            kernelVersion: KernelInfo.versionCode, flags: p.kind.sleepable ? .sleepable : [],
+            btfFD: funcInfo.isEmpty ? nil : btfFD,
+            funcInfo: funcInfo, funcInfoRecordSize: funcInfo.isEmpty ? 0 : 8,
+            lineInfo: lineInfo, lineInfoRecordSize: lineInfo.isEmpty ? 0 : 16,
+            logLevel: logLevel)
+        do {
+            return try Program.load(attributes, kind: p.kind)
+        } catch {
+            guard case .system(let e) = error else { throw error }
+            throw .programLoad(program: p.name, e, sourceLine: sourceLine(for: e, program: p, spec: spec, slotOf: slotOf))
         }
     }
 
-    /// Picks this function's func_info, line_info and CO-RE records out of .BTF.ext.
-    func attachBTFExt(_ f: inout Function, indexOfSlot: [Int: Int], firstIndex: Int, end: Int) throws(ObjectError) {
-        guard let ext = btfExt else { return }
-        let secName = f.section.name
-        func index(_ byteOffset: UInt32) -> Int? {
-            let o = Int(byteOffset)
-            guard o >= f.offset, o < end, o % 8 == 0, let abs = indexOfSlot[o / 8] else { return nil }
-            return abs - firstIndex
+    /// Maps the verifier's failing instruction (the last `N: (..)` line of its log) to the
+    /// source line line_info gives for it.
+    static func sourceLine(for error: SysError, program p: ProgramSpec, spec: ObjectSpec, slotOf: [Int]) -> String? {
+        guard case .verifierRejected(_, _, let log, _) = error, let btf = spec.btf else { return nil }
+        var failing: Int?
+        for line in log.split(separator: "\n").reversed() {
+            let digits = line.prefix { $0.isNumber }
+            if !digits.isEmpty, line.dropFirst(digits.count).hasPrefix(": ("), let n = Int(digits) { failing = n; break }
         }
-        for sec in ext.functionInfo where sec.name == secName {
-            for r in sec.records { if let i = index(r.insnOffset) { f.functionInfo.append(FunctionInfo(slot: i, type: r.typeID)) } }
+        guard let failing else { return nil }
+        // The last line_info at or before the failing slot.
+        var best: LineInfo?
+        for l in p.lineInfo where slotOf[l.slot] <= failing {
+            if best == nil || slotOf[l.slot] >= slotOf[best!.slot] { best = l }
         }
-        for sec in ext.lineInfo where sec.name == secName {
-            for r in sec.records {
-                if let i = index(r.insnOffset) {
-                    f.lineInfo.append(LineInfo(slot: i, fileNameOffset: r.fileNameOffset, lineOffset: r.lineOffset, line: r.lineNumber, column: r.column))
-                }
-            }
-        }
-        for sec in ext.coreRelocations where sec.name == secName {
-            for r in sec.records {
-                guard let i = index(r.insnOffset) else {
-                    if Int(r.insnOffset) >= f.offset && Int(r.insnOffset) < end {
-                        throw .badRelocation(program: f.name, slot: Int(r.insnOffset) / 8, "CO-RE relocation at byte \(r.insnOffset) is not an instruction start")
-                    }
-                    continue
-                }
-                f.coreRelocations.append((i, r))
-            }
-        }
+        guard let best, let text = btf.string(at: best.lineOffset) else { return nil }
+        let file = btf.string(at: best.fileNameOffset) ?? "?"
+        return "the verifier stopped at instruction \(failing): \(file):\(best.line):\(best.column): \(text.trimmingLeadingSpace)"
     }
+}
 
-    /// Builds a loadable program: the entry function, then every function it reaches
-    /// (breadth first), with pseudo-call and function-address immediates set to the
-    /// appended copies. func_info/line_info/CO-RE records move along (indices here are
-    /// instruction indices; slots are computed at load time).
-    func link(entry: FunctionKey, kind: ProgramKind, functions: [FunctionKey: Function]) throws(ObjectError) -> ProgramSpec {
-        guard let main = functions[entry] else { throw .unsupported("internal: missing entry function") }
-        var order: [FunctionKey] = [entry]
-        var placed: [FunctionKey: Int] = [entry: 0] // key -> first instruction index in the program
-        var instructions: [Instruction] = []
-        var spec = ProgramSpec(name: main.name, kind: kind, instructions: [], license: license)
-        spec.section = main.section.name
-        spec.kernelVersion = kernelVersion
-        spec.functions = []
-        var pendingCalls: [(index: Int, callee: FunctionKey, caller: String)] = []
-        var k = 0
-        while k < order.count {
-            let key = order[k]
-            k += 1
-            guard let f = functions[key] else { continue }
-            let base = instructions.count
-            placed[key] = base
-            spec.functions.append((f.name, base))
-            instructions += f.instructions
-            for (i, r) in f.references { spec.references[base + i] = r }
-            for fi in f.functionInfo { spec.functionInfo.append(FunctionInfo(slot: base + fi.slot, type: fi.type)) }
-            for li in f.lineInfo { var l = li; l.slot += base; spec.lineInfo.append(l) }
-            for (i, r) in f.coreRelocations { spec.coreRelocations.append((base + i, r)) }
-            for (i, callee) in f.calls.sorted(by: { $0.key < $1.key }) {
-                guard functions[callee] != nil else {
-                    throw .badRelocation(program: main.name, slot: base + i, "call target at byte \(callee.offset) of \(sectionName(callee.section)) is not the start of a function")
-                }
-                if placed[callee] == nil && !order.contains(callee) { order.append(callee) }
-                pendingCalls.append((base + i, callee, f.name))
-            }
-        }
-        // Slot of each instruction, then patch call/address immediates relative to slots.
-        let slotOf = instructions.slotIndices
-        for call in pendingCalls {
-            guard let targetIndex = placed[call.callee] else { continue }
-            let target = slotOf[targetIndex]
-            if instructions[call.index].callKind != nil {
-                instructions[call.index].imm = Int32(target - slotOf[call.index] - 1)
-            } else {
-                // ld_imm64 of a function: BPF_PSEUDO_FUNC with the relative slot.
-                instructions[call.index] = .loadFunction(instructions[call.index].dst, offset: Int32(target - slotOf[call.index] - 1))
-            }
-        }
-        spec.instructions = instructions
-        return spec
+extension BPFError {
+    /// A map-level failure while loading: system errors name the map being created.
+    func inMap(_ name: String) -> BPFError {
+        if case .system(let e) = self { return .mapCreation(map: name, e) }
+        return self
     }
 }

@@ -3,28 +3,51 @@ import PlumbSys
 import PlumbBTF
 import PlumbELF
 
-/// Errors reading a BPF object: each names the section, symbol or instruction at fault.
-public enum ObjectError: Error, CustomStringConvertible, Sendable {
-    case elf(String, ELFError)
-    case btf(String, BTFError)
-    case notBPF(String, machine: UInt16)
-    case badSection(String, String)
-    case badMap(String, String)
-    case badProgram(String, String)
-    case badRelocation(program: String, slot: Int, String)
-    case unsupported(String)
+/// Everything a clang-compiled BPF object says: maps, global data, programs (subprograms
+/// linked in), BTF and .BTF.ext. Pure: nothing here touches the kernel.
+public struct ObjectSpec: Sendable {
+    /// The object's name (file name without directories and `.o`/`.bpf.o`), used to name
+    /// the global-data maps as libbpf does (`<name>.data`, truncated to fit 15 characters).
+    public var name: String
+    public var path: String
+    public var order: ByteOrder
+    public var license: String
+    public var kernelVersion: UInt32
+    public var btf: BTF?
+    public var btfExt: BTFExt?
+    /// Maps in definition order: BTF-defined maps, then global-data maps.
+    public var maps: [MapSpec]
+    public var programs: [ProgramSpec]
+    /// `.kconfig` and `.ksyms` externs the programs use.
+    public var externs: [Extern]
 
-    public var description: String {
-        switch self {
-        case .elf(let p, let e): return "\(p): \(e)"
-        case .btf(let p, let e): return "\(p): \(e)"
-        case .notBPF(let p, let m): return "\(p): not a BPF object (ELF machine \(m), expected 247); compile with clang -target bpf"
-        case .badSection(let s, let r): return "section \(s): \(r)"
-        case .badMap(let m, let r): return "map '\(m)': \(r)"
-        case .badProgram(let p, let r): return "program '\(p)': \(r)"
-        case .badRelocation(let p, let slot, let r): return "program '\(p)', instruction #\(slot): \(r)"
-        case .unsupported(let r): return r
-        }
+    public struct Extern: Sendable, Equatable {
+        public enum Kind: Sendable, Equatable { case kconfig, ksymVariable, ksymFunction }
+        public var name: String
+        public var kind: Kind
+        /// The extern's type in the object's BTF (0 when unknown).
+        public var type: TypeID
+        public var isWeak: Bool
+        /// Where a `.kconfig` value sits in the `.kconfig` map.
+        public var offset: UInt32
+        public var size: UInt32
+    }
+
+    public func map(_ name: String) -> MapSpec? { maps.first { $0.name == name } }
+    public func program(_ name: String) -> ProgramSpec? { programs.first { $0.name == name } }
+
+    /// An object built in memory (the tracer's path): no ELF involved.
+    public init(name: String, maps: [MapSpec], programs: [ProgramSpec], btf: BTF? = nil, license: String = "GPL") {
+        self.name = name
+        self.path = name
+        self.order = .host
+        self.license = license
+        self.kernelVersion = 0
+        self.btf = btf
+        self.btfExt = nil
+        self.maps = maps
+        self.programs = programs
+        self.externs = []
     }
 }
 

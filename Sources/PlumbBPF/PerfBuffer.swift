@@ -65,20 +65,20 @@ public final class PerfBuffer: @unchecked Sendable {
         self.pagesPerCPU = pagesPerCPU
         self.onSample = sample
         self.onLost = lost
-        self.epoll = try sys("perf buffer reader") { () throws(BPFSysError) in try Epoll() }
+        do { self.epoll = try Epoll() } catch { throw .system(error) }
         let list: [Int]
-        if let cpus { list = cpus } else { list = try sys("reading online CPUs") { () throws(BPFSysError) in try CPUs.online() } }
+        do {
+            if let cpus { list = cpus } else { list = try CPUs.online() }
+        } catch { throw .system(error) }
         let page = Perf.pageSize
         for cpu in list {
             guard cpu >= 0, cpu < map.maxEntries, let c = Int32(exactly: cpu) else {
                 throw .mapMismatch(map: map.name, reason: "CPU \(cpu) has no slot: the map has max_entries \(map.maxEntries); size it to the possible CPU count")
             }
-            let event = try sys("opening the bpf-output event for CPU \(cpu)") { () throws(BPFSysError) in
-                try Perf.openBPFOutput(cpu: c, wakeupEvents: wakeupEvents)
-            }
-            let region = try sys("mapping the perf ring of CPU \(cpu) (\(pagesPerCPU) pages)") { () throws(BPFSysError) in
-                try Perf.mapRing(event, dataPages: pagesPerCPU)
-            }
+            let event: OwnedFD
+            do { event = try Perf.openBPFOutput(cpu: c, wakeupEvents: wakeupEvents) } catch { throw .system(error) }
+            let region: MappedRegion
+            do { region = try Perf.mapRing(event, dataPages: pagesPerCPU) } catch { throw .system(error) }
             // Kernels since 4.1 say where the data lives; older ones put it right after the first page.
             var dataOffset = Int(region.base.load(fromByteOffset: Self.dataOffsetOffset, as: UInt64.self))
             var dataSize = Int(region.base.load(fromByteOffset: Self.dataSizeOffset, as: UInt64.self))
@@ -87,8 +87,10 @@ public final class PerfBuffer: @unchecked Sendable {
                 throw .malformedRecord("perf ring of CPU \(cpu): data at \(dataOffset)+\(dataSize) in a \(region.length)-byte mapping")
             }
             let index = rings.count
-            try sys("watching the perf ring of CPU \(cpu)") { () throws(BPFSysError) in try epoll.add(event.rawValue, token: UInt64(index)) }
-            try sys("enabling the bpf-output event of CPU \(cpu)") { () throws(BPFSysError) in try Perf.enable(event) }
+            do {
+                try epoll.add(event.rawValue, token: UInt64(index))
+                try Perf.enable(event)
+            } catch { throw .system(error) }
             let ring = CPURing(cpu: cpu, event: event, region: region, dataOffset: dataOffset, dataSize: dataSize)
             rings.append(ring)
             try map.update(Map.bytes(of: UInt32(cpu)), Map.bytes(of: UInt32(bitPattern: ring.event.rawValue)))
@@ -113,7 +115,8 @@ public final class PerfBuffer: @unchecked Sendable {
     /// Returns the number of samples delivered.
     @discardableResult
     public func poll(timeout: Int32) throws(BPFError) -> Int {
-        let ready = try sys("perf buffer poll") { () throws(BPFSysError) in try epoll.wait(timeout: timeout, max: rings.count) }
+        let ready: [UInt64]
+        do { ready = try epoll.wait(timeout: timeout, max: rings.count) } catch { throw .system(error) }
         var total = 0
         for token in ready {
             let index = Int(truncatingIfNeeded: token)

@@ -13,6 +13,9 @@ public final class Program: @unchecked Sendable {
     public let expectedAttachType: AttachType?
     /// The BTF id of the attach target (tp_btf, fentry/fexit, lsm), 0 when none.
     public let attachBTFID: UInt32
+    /// What the program's section name said (type, attach point), when it was loaded from one;
+    /// `attach()` attaches there. Nil for programs opened by fd, id or pin.
+    public let kind: ProgramKind?
     public let id: UInt32
     /// The kernel's 8-byte program tag (hash of the instructions).
     public let tag: [UInt8]
@@ -28,15 +31,17 @@ public final class Program: @unchecked Sendable {
     }
 
     /// Takes ownership of a program fd and reads its identity from the kernel.
-    public init(fd: consuming OwnedFD, expectedAttachType: AttachType? = nil) throws(BPFError) {
-        let info = try sys("program fd \(fd.rawValue)") { () throws(BPFSysError) in try Sys.programInfo(fd) }
+    public init(fd: consuming OwnedFD, expectedAttachType: AttachType? = nil, kind: ProgramKind? = nil) throws(BPFError) {
+        let info: ProgramInfo
+        do { info = try Sys.programInfo(fd) } catch { throw .system(error) }
         guard let type = info.type else {
             throw .programMismatch(program: info.name, reason: "unknown program type \(info.rawType) (newer than this library)")
         }
         self.fd = fd
         self.name = info.name
         self.type = type
-        self.expectedAttachType = expectedAttachType
+        self.expectedAttachType = expectedAttachType ?? kind?.expectedAttachType
+        self.kind = kind
         self.attachBTFID = info.attachBTFID
         self.id = info.id
         self.tag = info.tag
@@ -44,35 +49,36 @@ public final class Program: @unchecked Sendable {
 
     /// BPF_PROG_LOAD. A rejected program's error carries the verifier log; programs that need
     /// kernel support this kernel lacks (fentry/fexit trampolines, ...) fail with `.unsupported`.
-    public static func load(_ attributes: ProgramAttributes) throws(BPFError) -> Program {
+    /// `kind` is what the program's section said, for `attach()`.
+    public static func load(_ attributes: ProgramAttributes, kind: ProgramKind? = nil) throws(BPFError) -> Program {
         var log = ""
-        return try load(attributes, log: &log)
+        return try load(attributes, log: &log, kind: kind)
     }
 
     /// Loads and also returns the verifier log (set `logLevel` > 0 to get one on success).
-    public static func load(_ attributes: ProgramAttributes, log: inout String) throws(BPFError) -> Program {
+    public static func load(_ attributes: ProgramAttributes, log: inout String, kind: ProgramKind? = nil) throws(BPFError) -> Program {
         let fd: OwnedFD
         do {
             fd = try Sys.progLoad(attributes, log: &log)
         } catch {
             if let unsupported = Self.explainUnsupported(attributes, error) { throw unsupported }
-            throw .system(error, context: "loading \(attributes.type) program '\(attributes.name)'")
+            throw .system(error)
         }
-        return try Program(fd: fd, expectedAttachType: attributes.expectedAttachType)
+        return try Program(fd: fd, expectedAttachType: attributes.expectedAttachType, kind: kind)
     }
 
     /// Turns "the kernel cannot do this at all" failures into a clear `.unsupported`.
-    static func explainUnsupported(_ a: ProgramAttributes, _ error: BPFSysError) -> BPFError? {
+    static func explainUnsupported(_ a: ProgramAttributes, _ error: SysError) -> BPFError? {
         guard a.type == .tracing || a.type == .lsm, let e = error.errno else { return nil }
         let kind = a.expectedAttachType.map(AttachKind.init) ?? .other
         guard kind == .trampoline || a.type == .lsm else { return nil }
         let feature = a.type == .lsm ? "BPF LSM programs" : "fentry/fexit programs"
         switch e {
-        case EPERM, ENOTSUPP_KERNEL, EOPNOTSUPP:
-            let probe = FeatureReport.fentry()
-            if !probe.isSupported || e != EPERM {
+        case .notPermitted, .kernelNotSupported, .notSupported:
+            let probe = Features.fentry()
+            if !probe.isSupported || e != .notPermitted {
                 return .unsupported(feature: feature,
-                                    reason: "loading failed with \(e == EPERM ? "EPERM" : "ENOTSUPP"): no BPF trampolines here (they need CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS and the JIT; lockdown blocks them too)",
+                                    reason: "loading failed with \(e == .notPermitted ? "EPERM" : "ENOTSUPP"): no BPF trampolines here (they need CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS and the JIT; lockdown blocks them too)",
                                     suggestion: "use a tracepoint, raw tracepoint or kprobe instead")
             }
             return nil
@@ -83,46 +89,51 @@ public final class Program: @unchecked Sendable {
 
     /// Opens an existing program by kernel id (needs CAP_SYS_ADMIN).
     public convenience init(id: UInt32) throws(BPFError) {
-        let fd = try sys("opening program id \(id)") { () throws(BPFSysError) in try Sys.fd(byID: id, kind: .program) }
-        guard let fd else { throw .system(.syscall(command: .progGetFDByID, errno: ENOENT, context: "program id \(id)"), context: "no program with id \(id)") }
+        let found: OwnedFD?
+        do { found = try Sys.fd(byID: id, kind: .program) } catch { throw .system(error) }
+        guard let fd = found else { throw .system(.syscall(command: .progGetFDByID, errno: .noSuchFileOrDirectory, context: "no program with id \(id)")) }
         try self.init(fd: fd)
     }
 
     /// Opens a program pinned on bpffs.
     public convenience init(pinned path: String, expectedAttachType: AttachType? = nil) throws(BPFError) {
-        let fd = try sys("opening pinned program \(path)") { () throws(BPFSysError) in try Sys.objGet(path: path) }
+        let fd: OwnedFD
+        do { fd = try Sys.objGet(path: path) } catch { throw .system(error) }
         try self.init(fd: fd, expectedAttachType: expectedAttachType)
     }
 
     /// Current kernel info (run counts need BPF_ENABLE_STATS or kernel.bpf_stats_enabled).
     public func info() throws(BPFError) -> ProgramInfo {
-        try sys("program '\(name)'") { () throws(BPFSysError) in try Sys.programInfo(fd) }
+        do { return try Sys.programInfo(fd) } catch { throw failure(error) }
     }
 
     /// BPF_PROG_TEST_RUN: runs the program once (or `repeat` times) on `data`/`context`.
     /// Program types that do not support it throw with the kernel's EOPNOTSUPP/ENOTSUPP.
     public func testRun(data: [UInt8] = [], dataOutSize: Int = 0, context: [UInt8] = [], contextOutSize: Int = 0,
                         repeat count: UInt32 = 0, flags: UInt32 = 0, cpu: UInt32 = 0) throws(BPFError) -> TestRunResult {
-        try sys("test run of program '\(name)'") { () throws(BPFSysError) in
-            try Sys.progTestRun(fd, data: data, dataOutSize: dataOutSize, context: context, contextOutSize: contextOutSize,
-                                repeat: count, flags: flags, cpu: cpu)
-        }
+        do {
+            return try Sys.progTestRun(fd, data: data, dataOutSize: dataOutSize, context: context, contextOutSize: contextOutSize,
+                                       repeat: count, flags: flags, cpu: cpu)
+        } catch { throw failure(error) }
     }
 
     public var pinnedPath: String? { pin.withLock { $0 } }
 
     public func pin(_ path: String) throws(BPFError) {
-        try sys("pinning program '\(name)'") { () throws(BPFSysError) in try Sys.objPin(fd, path: path) }
+        do { try Sys.objPin(fd, path: path) } catch { throw failure(error) }
         pin.withLock { $0 = path }
     }
 
     public func unpin(_ path: String? = nil) throws(BPFError) {
         guard let target = path ?? pinnedPath else { throw .invalidArgument("program '\(name)' is not pinned") }
-        if unlink(target) != 0 { throw .system(.file(path: target, errno: Glibc.errno), context: "unpinning program '\(name)'") }
+        if unlink(target) != 0 { throw .system(.file(path: target, errno: .current)) }
         pin.withLock { if $0 == target { $0 = nil } }
     }
 
     var label: String { name.isEmpty ? "\(type) program id \(id)" : name }
+
+    /// A failed syscall on this program, named by the program rather than its fd.
+    func failure(_ error: SysError) -> BPFError { .system(error.naming("program '\(label)'")) }
 }
 
 /// Groups of expected attach types that attach the same way.

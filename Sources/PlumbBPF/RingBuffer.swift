@@ -42,7 +42,7 @@ public final class RingBuffer: @unchecked Sendable {
 
     /// An empty reader; add rings with `add(_:handler:)`.
     public init() throws(BPFError) {
-        epoll = try sys("ring buffer reader") { () throws(BPFSysError) in try Epoll() }
+        do { epoll = try Epoll() } catch { throw .system(error) }
     }
 
     /// A reader of one ring buffer map.
@@ -62,16 +62,16 @@ public final class RingBuffer: @unchecked Sendable {
         guard size > 0, size & (size - 1) == 0, size % page == 0 else {
             throw .mapMismatch(map: map.name, reason: "ring size \(size) is not a power-of-two multiple of the page size")
         }
-        let consumer = try sys("mapping the consumer page of ring buffer '\(map.name)'") { () throws(BPFSysError) in
-            try MappedRegion(fd: map.fd.rawValue, length: page, writable: true, offset: 0)
-        }
-        // The kernel maps the data area twice in a row, so a record that wraps is contiguous here.
-        let producer = try sys("mapping ring buffer '\(map.name)'") { () throws(BPFSysError) in
-            try MappedRegion(fd: map.fd.rawValue, length: page + 2 * size, writable: false, offset: page)
-        }
         let index = rings.count
-        try sys("watching ring buffer '\(map.name)'") { () throws(BPFSysError) in try epoll.add(map.fd.rawValue, token: UInt64(index)) }
-        rings.append(Ring(map: map, consumer: consumer, producer: producer, size: size, handler: handler))
+        do {
+            let consumer = try MappedRegion(fd: map.fd.rawValue, length: page, writable: true, offset: 0)
+            // The kernel maps the data area twice in a row, so a record that wraps is contiguous here.
+            let producer = try MappedRegion(fd: map.fd.rawValue, length: page + 2 * size, writable: false, offset: page)
+            try epoll.add(map.fd.rawValue, token: UInt64(index))
+            rings.append(Ring(map: map, consumer: consumer, producer: producer, size: size, handler: handler))
+        } catch {
+            throw .system(error)
+        }
         return index
     }
 
@@ -106,7 +106,8 @@ public final class RingBuffer: @unchecked Sendable {
     @discardableResult
     public func poll(timeout: Int32, _ body: (Int, UnsafeRawBufferPointer) -> Void) throws(BPFError) -> Int {
         if rings.isEmpty { return 0 }
-        let ready = try sys("ring buffer poll") { () throws(BPFSysError) in try epoll.wait(timeout: timeout, max: rings.count) }
+        let ready: [UInt64]
+        do { ready = try epoll.wait(timeout: timeout, max: rings.count) } catch { throw .system(error) }
         var total = 0
         for token in ready {
             let index = Int(truncatingIfNeeded: token)

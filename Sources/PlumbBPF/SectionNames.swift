@@ -11,6 +11,10 @@ public struct ProgramKind: Sendable, Equatable {
     /// The text after the prefix: `syscalls/sys_enter_openat`, `libc.so.6:malloc`, ...
     public var target: String
     public var sleepable: Bool
+    /// The whole section name, e.g. `tracepoint/syscalls/sys_enter_openat`.
+    public var section: String
+    /// Where the program attaches, parsed from `target` once, here.
+    public var attachPoint: AttachPoint
 
     public enum AutoAttach: Sendable, Hashable {
         case none, tracepoint, rawTracepoint, tracing, kprobe, kretprobe, uprobe, uretprobe, usdt, perfEvent, lsm
@@ -92,8 +96,103 @@ public struct ProgramKind: Sendable, Equatable {
             attach = row.attach
             sleepable = row.sleepable
             target = rest.isEmpty ? "" : String(rest.dropFirst())
+            self.section = section
+            attachPoint = AttachPoint(row.attach, target: target)
             return
         }
         return nil
+    }
+}
+
+/// Where a program attaches, as its section name says (libbpf's auto-attach rules).
+public enum AttachPoint: Sendable, Equatable {
+    /// The kind does not attach by itself (socket filters, XDP, iterators, multi-probes, ...).
+    case none
+    /// The kind attaches, but the section names no target (`SEC("uprobe")`, as in libbpf):
+    /// the caller attaches it with `attachUprobe`, `attachTracepoint`, ...
+    case unspecified
+    /// The section's target does not parse; `expected` is the form it should take.
+    case malformed(expected: String)
+    case tracepoint(category: String, name: String)
+    case rawTracepoint(String)
+    /// tp_btf, fentry/fexit/fmod_ret and LSM: the target is the program's BTF attach id.
+    case btf
+    case uprobe(UprobeSectionTarget, retprobe: Bool)
+    case kprobe(function: String, offset: UInt64, retprobe: Bool)
+    /// A software perf event on every CPU; which one and how often come with the attach options.
+    case perfEvent
+    /// Kinds that would attach but that this library cannot attach yet.
+    case unsupported(ProgramKind.AutoAttach)
+
+    /// Whether `Object.attach` attaches it (or reports why it cannot), rather than skipping it.
+    public var isAutomatic: Bool {
+        switch self {
+        case .none, .unspecified: false
+        default: true
+        }
+    }
+
+    init(_ attach: ProgramKind.AutoAttach, target: String) {
+        let needsTarget: Set<ProgramKind.AutoAttach> = [.tracepoint, .rawTracepoint, .uprobe, .uretprobe, .kprobe, .kretprobe, .usdt]
+        if target.isEmpty && needsTarget.contains(attach) {
+            self = .unspecified
+            return
+        }
+        switch attach {
+        case .tracepoint:
+            let parts = target.split(separator: "/", maxSplits: 1).map(String.init)
+            self = parts.count == 2 ? .tracepoint(category: parts[0], name: parts[1]) : .malformed(expected: "tracepoint/<category>/<name>")
+        case .rawTracepoint:
+            self = .rawTracepoint(target)
+        case .tracing, .lsm:
+            self = .btf
+        case .uprobe, .uretprobe:
+            if let t = UprobeSectionTarget(target) {
+                self = .uprobe(t, retprobe: attach == .uretprobe)
+            } else {
+                self = .malformed(expected: "uprobe/<binary>:<function>[+offset]")
+            }
+        case .kprobe, .kretprobe:
+            var function = target, offset: UInt64 = 0
+            if let plus = target.lastIndex(of: "+") {
+                function = String(target[..<plus])
+                let n = target[target.index(after: plus)...]
+                offset = (n.hasPrefix("0x") ? UInt64(n.dropFirst(2), radix: 16) : UInt64(n)) ?? 0
+            }
+            self = .kprobe(function: function, offset: offset, retprobe: attach == .kretprobe)
+        case .perfEvent:
+            self = .perfEvent
+        case .usdt, .kprobeMulti, .kretprobeMulti:
+            self = .unsupported(attach)
+        case .uprobeMulti, .uretprobeMulti, .iterator, .none:
+            self = .none
+        }
+    }
+}
+
+/// A uprobe section target: `binary:function[+offset]` or `binary:0xoffset` (libbpf's form).
+public struct UprobeSectionTarget: Sendable, Equatable {
+    public var binary: String
+    public var function: String?
+    public var offset: UInt64
+
+    public init?(_ target: String) {
+        guard let colon = target.firstIndex(of: ":") else { return nil }
+        binary = String(target[..<colon])
+        var rest = String(target[target.index(after: colon)...])
+        guard !binary.isEmpty, !rest.isEmpty else { return nil }
+        offset = 0
+        if let plus = rest.lastIndex(of: "+") {
+            let number = rest[rest.index(after: plus)...]
+            guard let n = number.hasPrefix("0x") ? UInt64(number.dropFirst(2), radix: 16) : UInt64(number) else { return nil }
+            offset = n
+            rest = String(rest[..<plus])
+        }
+        if rest.hasPrefix("0x"), let n = UInt64(rest.dropFirst(2), radix: 16) {
+            function = nil
+            offset += n
+        } else {
+            function = rest
+        }
     }
 }

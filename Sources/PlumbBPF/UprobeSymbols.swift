@@ -68,7 +68,7 @@ public enum UprobeResolver {
         let path = try resolveBinary(binary)
         let elf: ELFFile
         do { elf = try ELFFile(path: path) } catch {
-            throw .binaryUnreadable(path: path, reason: "\(error)")
+            throw .elf(path: path, error)
         }
         let (wantedBase, wantedVersion) = split(symbol)
         var found: [ELFSymbol] = []
@@ -76,7 +76,7 @@ public enum UprobeResolver {
         for dynamic in [false, true] {
             let symbols: [ELFSymbol]
             do { symbols = try elf.symbols(dynamic: dynamic) } catch {
-                throw .binaryUnreadable(path: path, reason: "\(dynamic ? ".dynsym" : ".symtab"): \(error)")
+                throw .elf(path: path, error)
             }
             for s in symbols {
                 let (base, version) = split(s.name)

@@ -24,9 +24,9 @@ public struct OwnedFD: ~Copyable, Sendable {
     }
 
     /// A second descriptor for the same kernel object (close-on-exec), with its own owner.
-    public borrowing func duplicate() throws(BPFSysError) -> OwnedFD {
+    public borrowing func duplicate() throws(SysError) -> OwnedFD {
         let fd = fcntl(rawValue, F_DUPFD_CLOEXEC, 3)
-        if fd < 0 { throw .file(path: "fd \(rawValue) (F_DUPFD_CLOEXEC)", errno: Glibc.errno) }
+        if fd < 0 { throw .file(path: "fd \(rawValue) (F_DUPFD_CLOEXEC)", errno: .current) }
         return OwnedFD(taking: fd)
     }
 }

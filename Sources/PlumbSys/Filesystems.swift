@@ -1,9 +1,9 @@
 import Glibc
 
 /// Reads a whole (small, /sys or /proc) file.
-func readFile(_ path: String) throws(BPFSysError) -> [UInt8] {
+func readFile(_ path: String) throws(SysError) -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { throw .file(path: path, errno: errno) }
+    if fd < 0 { throw .file(path: path, errno: .current) }
     defer { close(fd) }
     var out: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)
@@ -11,14 +11,14 @@ func readFile(_ path: String) throws(BPFSysError) -> [UInt8] {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 {
             if errno == EINTR { continue }
-            throw .file(path: path, errno: errno)
+            throw .file(path: path, errno: .current)
         }
         if n == 0 { return out }
         out.append(contentsOf: chunk[0..<n])
     }
 }
 
-func readText(_ path: String) throws(BPFSysError) -> String {
+func readText(_ path: String) throws(SysError) -> String {
     String(decoding: try readFile(path), as: UTF8.self)
 }
 
@@ -60,12 +60,12 @@ private func unescapeMount(_ s: String) -> String {
     return String(decoding: bytes, as: UTF8.self)
 }
 
-private func mountFS(type: String, at path: String) throws(BPFSysError) {
+private func mountFS(type: String, at path: String) throws(SysError) {
     if !isDirectory(path) && mkdir(path, 0o755) != 0 && errno != EEXIST {
-        throw .filesystemUnavailable(kind: type == "bpf" ? "bpffs" : type, path: path, errno: errno)
+        throw .filesystemUnavailable(kind: type == "bpf" ? "bpffs" : type, path: path, errno: .current)
     }
     if mount(type, path, type, 0, nil) != 0 && errno != EBUSY {
-        throw .filesystemUnavailable(kind: type == "bpf" ? "bpffs" : type, path: path, errno: errno)
+        throw .filesystemUnavailable(kind: type == "bpf" ? "bpffs" : type, path: path, errno: .current)
     }
 }
 
@@ -74,22 +74,22 @@ public enum Tracefs {
     public static let defaultPath = "/sys/kernel/tracing"
 
     /// The tracefs mount point; mounts it at /sys/kernel/tracing when nothing is mounted and `mount` is true.
-    public static func path(mount: Bool = true) throws(BPFSysError) -> String {
+    public static func path(mount: Bool = true) throws(SysError) -> String {
         if let p = mountPoints(ofType: "tracefs").first(where: { isDirectory($0 + "/events") }) { return p }
         // debugfs exposes tracefs under tracing/ via an automount.
         for d in mountPoints(ofType: "debugfs") where isDirectory(d + "/tracing/events") {
             return d + "/tracing"
         }
-        guard mount else { throw .filesystemUnavailable(kind: "tracefs", path: defaultPath, errno: ENOENT) }
+        guard mount else { throw .filesystemUnavailable(kind: "tracefs", path: defaultPath, errno: .noSuchFileOrDirectory) }
         try mountFS(type: "tracefs", at: defaultPath)
         guard isDirectory(defaultPath + "/events") else {
-            throw .filesystemUnavailable(kind: "tracefs", path: defaultPath, errno: ENOENT)
+            throw .filesystemUnavailable(kind: "tracefs", path: defaultPath, errno: .noSuchFileOrDirectory)
         }
         return defaultPath
     }
 
     /// The perf event id of tracepoint `category:name` (e.g. "syscalls", "sys_enter_getpid").
-    public static func tracepointID(category: String, name: String) throws(BPFSysError) -> UInt32 {
+    public static func tracepointID(category: String, name: String) throws(SysError) -> UInt32 {
         for part in [category, name] where part.isEmpty || part.contains("/") || part == "." || part == ".." {
             throw .invalidArgument("tracepoint component '\(part)' must be a plain name")
         }
@@ -99,7 +99,7 @@ public enum Tracefs {
         do {
             text = try readText(file)
         } catch {
-            if error.errno == ENOENT { throw .tracepointNotFound(category: category, name: name, path: file) }
+            if error.errno == .noSuchFileOrDirectory { throw .tracepointNotFound(category: category, name: name, path: file) }
             throw error
         }
         guard let id = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
@@ -114,9 +114,9 @@ public enum BPFFS {
     public static let defaultPath = "/sys/fs/bpf"
 
     /// The first bpffs mount; mounts one at /sys/fs/bpf when none exists and `mount` is true.
-    public static func path(mount: Bool = true) throws(BPFSysError) -> String {
+    public static func path(mount: Bool = true) throws(SysError) -> String {
         if let p = mountPoints(ofType: "bpf").first { return p }
-        guard mount else { throw .filesystemUnavailable(kind: "bpffs", path: defaultPath, errno: ENOENT) }
+        guard mount else { throw .filesystemUnavailable(kind: "bpffs", path: defaultPath, errno: .noSuchFileOrDirectory) }
         try mountFS(type: "bpf", at: defaultPath)
         return defaultPath
     }
@@ -125,23 +125,23 @@ public enum BPFFS {
 /// CPU lists from /sys/devices/system/cpu.
 public enum CPUs {
     /// CPUs online now: where per-CPU perf events can be opened.
-    public static func online() throws(BPFSysError) -> [Int] {
+    public static func online() throws(SysError) -> [Int] {
         try list("/sys/devices/system/cpu/online")
     }
 
     /// CPUs that may ever exist: the slot count of per-CPU map values.
-    public static func possible() throws(BPFSysError) -> [Int] {
+    public static func possible() throws(SysError) -> [Int] {
         try list("/sys/devices/system/cpu/possible")
     }
 
-    private static func list(_ file: String) throws(BPFSysError) -> [Int] {
+    private static func list(_ file: String) throws(SysError) -> [Int] {
         let text = try readText(file)
         guard let cpus = parse(text) else { throw .malformedKernelOutput("\(file): '\(text)' is not a CPU list") }
         return cpus
     }
 
     /// Parses the kernel's list format, e.g. "0-1,3\n" → [0, 1, 3]. Nil when malformed.
-    public static func parse(_ text: String) -> [Int]? {
+    package static func parse(_ text: String) -> [Int]? {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         if trimmed.isEmpty { return [] }
         var out: [Int] = []

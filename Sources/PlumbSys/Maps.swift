@@ -44,25 +44,25 @@ public struct MapAttributes: Sendable {
 }
 
 /// Where a batch operation stopped; pass it back to continue. Opaque to callers.
-public struct BatchCursor: Sendable {
+package struct BatchCursor: Sendable {
     // Hash maps use a u32 bucket index, arrays a key-sized index: max(keySize, 8) fits both.
     var token: [UInt8]
     var started = false
-    public init(keySize: Int) { token = [UInt8](repeating: 0, count: max(keySize, 8)) }
+    package init(keySize: Int) { token = [UInt8](repeating: 0, count: max(keySize, 8)) }
 }
 
 /// Outcome of one batch call.
-public struct BatchResult: Sendable, Equatable {
+package struct BatchResult: Sendable, Equatable {
     /// Elements processed by this call.
-    public var count: Int
+    package var count: Int
     /// True when the map has no more elements (the kernel said ENOENT).
-    public var done: Bool
+    package var done: Bool
 }
 
 extension Sys {
     // MARK: create
 
-    public static func mapCreate(_ a: MapAttributes) throws(BPFSysError) -> OwnedFD {
+    package static func mapCreate(_ a: MapAttributes) throws(SysError) -> OwnedFD {
         var attr = cbpf_map_create_attr()
         attr.map_type = a.type.rawValue
         attr.key_size = a.keySize
@@ -89,67 +89,67 @@ extension Sys {
     // MARK: elements (raw buffers)
 
     /// Bytes a lookup writes for one value: per-CPU maps store one 8-byte-aligned slot per possible CPU.
-    public static func valueBufferSize(type: MapType, valueSize: Int, possibleCPUs: Int) -> Int {
+    package static func valueBufferSize(type: MapType, valueSize: Int, possibleCPUs: Int) -> Int {
         type.isPerCPU ? ((valueSize + 7) & ~7) * possibleCPUs : valueSize
     }
 
     /// BPF_MAP_LOOKUP_ELEM. Returns false when the key is absent (ENOENT).
     /// `value` must hold `valueBufferSize(...)` bytes: the kernel writes that many.
-    public static func mapLookup(_ map: borrowing OwnedFD, key: UnsafeRawBufferPointer?,
-                                 value: UnsafeMutableRawBufferPointer, flags: UInt64 = 0) throws(BPFSysError) -> Bool {
+    package static func mapLookup(_ map: borrowing OwnedFD, key: UnsafeRawBufferPointer?,
+                                 value: UnsafeMutableRawBufferPointer, flags: UInt64 = 0) throws(SysError) -> Bool {
         try elem(.mapLookupElem, map.rawValue, key: key?.baseAddress, value: value.baseAddress, flags: flags)
     }
 
     /// BPF_MAP_UPDATE_ELEM.
-    public static func mapUpdate(_ map: borrowing OwnedFD, key: UnsafeRawBufferPointer?,
-                                 value: UnsafeRawBufferPointer, flags: UpdateFlags = .any) throws(BPFSysError) {
+    package static func mapUpdate(_ map: borrowing OwnedFD, key: UnsafeRawBufferPointer?,
+                                 value: UnsafeRawBufferPointer, flags: UpdateFlags = .any) throws(SysError) {
         try updateRaw(map.rawValue, key: key, value: value, flags: flags)
     }
 
     // Raw-buffer overloads are BitwiseCopyable too, so the generic entry points call this
     // by a distinct name instead of risking overload resolution picking themselves.
     private static func updateRaw(_ fd: Int32, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer,
-                                  flags: UpdateFlags) throws(BPFSysError) {
+                                  flags: UpdateFlags) throws(SysError) {
         var attr = cbpf_map_elem_attr()
         attr.map_fd = UInt32(bitPattern: fd)
         attr.key = address(key?.baseAddress)
         attr.value = address(value.baseAddress)
         attr.flags = flags.rawValue
         if case .failure(let e) = call(.mapUpdateElem, &attr) {
-            throw .syscall(command: .mapUpdateElem, errno: e.code, context: "map fd \(fd)")
+            throw .syscall(command: .mapUpdateElem, errno: e, context: "map fd \(fd)")
         }
     }
 
     /// BPF_MAP_DELETE_ELEM. Returns false when the key was absent.
     @discardableResult
-    public static func mapDelete(_ map: borrowing OwnedFD, key: UnsafeRawBufferPointer) throws(BPFSysError) -> Bool {
+    package static func mapDelete(_ map: borrowing OwnedFD, key: UnsafeRawBufferPointer) throws(SysError) -> Bool {
         try elem(.mapDeleteElem, map.rawValue, key: key.baseAddress, value: nil, flags: 0)
     }
 
     /// BPF_MAP_GET_NEXT_KEY. `key` nil asks for the first key. Returns false at the end.
-    public static func mapNextKey(_ map: borrowing OwnedFD, key: UnsafeRawBufferPointer?,
-                                  next: UnsafeMutableRawBufferPointer) throws(BPFSysError) -> Bool {
+    package static func mapNextKey(_ map: borrowing OwnedFD, key: UnsafeRawBufferPointer?,
+                                  next: UnsafeMutableRawBufferPointer) throws(SysError) -> Bool {
         try elem(.mapGetNextKey, map.rawValue, key: key?.baseAddress, value: next.baseAddress, flags: 0)
     }
 
     /// BPF_MAP_LOOKUP_AND_DELETE_ELEM: pops from queues/stacks (key nil), or takes from hashes.
     /// Returns false when empty / absent.
-    public static func mapLookupAndDelete(_ map: borrowing OwnedFD, key: UnsafeRawBufferPointer?,
-                                          value: UnsafeMutableRawBufferPointer, flags: UInt64 = 0) throws(BPFSysError) -> Bool {
+    package static func mapLookupAndDelete(_ map: borrowing OwnedFD, key: UnsafeRawBufferPointer?,
+                                          value: UnsafeMutableRawBufferPointer, flags: UInt64 = 0) throws(SysError) -> Bool {
         try elem(.mapLookupAndDeleteElem, map.rawValue, key: key?.baseAddress, value: value.baseAddress, flags: flags)
     }
 
     /// BPF_MAP_FREEZE: user space can no longer write; programs still can unless rdonlyProg.
-    public static func mapFreeze(_ map: borrowing OwnedFD) throws(BPFSysError) {
+    package static func mapFreeze(_ map: borrowing OwnedFD) throws(SysError) {
         var attr = cbpf_map_elem_attr()
         attr.map_fd = UInt32(bitPattern: map.rawValue)
         if case .failure(let e) = call(.mapFreeze, &attr) {
-            throw .syscall(command: .mapFreeze, errno: e.code, context: "map fd \(map.rawValue)")
+            throw .syscall(command: .mapFreeze, errno: e, context: "map fd \(map.rawValue)")
         }
     }
 
     private static func elem(_ cmd: BPFCommand, _ fd: Int32, key: UnsafeRawPointer?, value: UnsafeMutableRawPointer?,
-                             flags: UInt64) throws(BPFSysError) -> Bool {
+                             flags: UInt64) throws(SysError) -> Bool {
         var attr = cbpf_map_elem_attr()
         attr.map_fd = UInt32(bitPattern: fd)
         attr.key = address(key)
@@ -157,45 +157,45 @@ extension Sys {
         attr.flags = flags
         switch call(cmd, &attr) {
         case .success: return true
-        case .failure(let e) where e.code == ENOENT: return false
-        case .failure(let e): throw .syscall(command: cmd, errno: e.code, context: "map fd \(fd)")
+        case .failure(let e) where e == .noSuchFileOrDirectory: return false
+        case .failure(let e): throw .syscall(command: cmd, errno: e, context: "map fd \(fd)")
         }
     }
 
     // MARK: elements (byte arrays / plain values)
 
     /// Lookup with byte arrays; `valueSize` must be the full buffer size (see `valueBufferSize`).
-    public static func mapLookup(_ map: borrowing OwnedFD, key: [UInt8], valueSize: Int) throws(BPFSysError) -> [UInt8]? {
+    package static func mapLookup(_ map: borrowing OwnedFD, key: [UInt8], valueSize: Int) throws(SysError) -> [UInt8]? {
         var value = [UInt8](repeating: 0, count: valueSize)
-        let found = try withBytes(key) { (k) throws(BPFSysError) in
-            try withMutableBytes(&value) { (v) throws(BPFSysError) in
+        let found = try withBytes(key) { (k) throws(SysError) in
+            try withMutableBytes(&value) { (v) throws(SysError) in
                 try elem(.mapLookupElem, map.rawValue, key: k.count == 0 ? nil : k.baseAddress, value: v.baseAddress, flags: 0)
             }
         }
         return found ? value : nil
     }
 
-    public static func mapUpdate(_ map: borrowing OwnedFD, key: [UInt8], value: [UInt8], flags: UpdateFlags = .any) throws(BPFSysError) {
-        try withBytes(key) { (k) throws(BPFSysError) in
-            try withBytes(value) { (v) throws(BPFSysError) in
+    package static func mapUpdate(_ map: borrowing OwnedFD, key: [UInt8], value: [UInt8], flags: UpdateFlags = .any) throws(SysError) {
+        try withBytes(key) { (k) throws(SysError) in
+            try withBytes(value) { (v) throws(SysError) in
                 try updateRaw(map.rawValue, key: k.count == 0 ? nil : k, value: v, flags: flags)
             }
         }
     }
 
     @discardableResult
-    public static func mapDelete(_ map: borrowing OwnedFD, key: [UInt8]) throws(BPFSysError) -> Bool {
-        try withBytes(key) { (k) throws(BPFSysError) in try mapDelete(map, key: k) }
+    package static func mapDelete(_ map: borrowing OwnedFD, key: [UInt8]) throws(SysError) -> Bool {
+        try withBytes(key) { (k) throws(SysError) in try mapDelete(map, key: k) }
     }
 
     /// All keys, by walking GET_NEXT_KEY. Keys deleted concurrently may restart the walk (kernel semantics).
-    public static func mapKeys(_ map: borrowing OwnedFD, keySize: Int) throws(BPFSysError) -> [[UInt8]] {
+    package static func mapKeys(_ map: borrowing OwnedFD, keySize: Int) throws(SysError) -> [[UInt8]] {
         var keys: [[UInt8]] = []
         var current: [UInt8]? = nil
         var next = [UInt8](repeating: 0, count: keySize)
         while true {
-            let more = try withBytes(current ?? []) { (k) throws(BPFSysError) in
-                try withMutableBytes(&next) { (n) throws(BPFSysError) in
+            let more = try withBytes(current ?? []) { (k) throws(SysError) in
+                try withMutableBytes(&next) { (n) throws(SysError) in
                     try mapNextKey(map, key: current == nil ? nil : k, next: n)
                 }
             }
@@ -206,18 +206,18 @@ extension Sys {
     }
 
     /// Typed lookup for plain (trivially copyable) keys and values of the map's exact sizes.
-    public static func mapLookup<K: BitwiseCopyable, V: BitwiseCopyable>(_ map: borrowing OwnedFD, key: K, as: V.Type) throws(BPFSysError) -> V? {
+    package static func mapLookup<K: BitwiseCopyable, V: BitwiseCopyable>(_ map: borrowing OwnedFD, key: K, as: V.Type) throws(SysError) -> V? {
         var k = key
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: MemoryLayout<V>.size, alignment: MemoryLayout<V>.alignment)
         defer { out.deallocate() }
-        let found = try withUnsafeBytes(of: &k) { (kb) throws(BPFSysError) in try elem(.mapLookupElem, map.rawValue, key: kb.baseAddress, value: out.baseAddress, flags: 0) }
+        let found = try withUnsafeBytes(of: &k) { (kb) throws(SysError) in try elem(.mapLookupElem, map.rawValue, key: kb.baseAddress, value: out.baseAddress, flags: 0) }
         return found ? out.loadUnaligned(as: V.self) : nil
     }
 
-    public static func mapUpdate<K: BitwiseCopyable, V: BitwiseCopyable>(_ map: borrowing OwnedFD, key: K, value: V, flags: UpdateFlags = .any) throws(BPFSysError) {
+    package static func mapUpdate<K: BitwiseCopyable, V: BitwiseCopyable>(_ map: borrowing OwnedFD, key: K, value: V, flags: UpdateFlags = .any) throws(SysError) {
         var k = key, v = value
-        try withUnsafeBytes(of: &k) { (kb) throws(BPFSysError) in
-            try withUnsafeBytes(of: &v) { (vb) throws(BPFSysError) in try updateRaw(map.rawValue, key: kb, value: vb, flags: flags) }
+        try withUnsafeBytes(of: &k) { (kb) throws(SysError) in
+            try withUnsafeBytes(of: &v) { (vb) throws(SysError) in try updateRaw(map.rawValue, key: kb, value: vb, flags: flags) }
         }
     }
 
@@ -225,13 +225,13 @@ extension Sys {
 
     /// BPF_MAP_LOOKUP_BATCH (or LOOKUP_AND_DELETE_BATCH). Fills up to `count` keys and values.
     /// Throws `.unsupported` when the map type has no batch ops (e.g. queues, or kernels < 5.6).
-    public static func mapLookupBatch(_ map: borrowing OwnedFD, cursor: inout BatchCursor, keys: UnsafeMutableRawBufferPointer,
+    package static func mapLookupBatch(_ map: borrowing OwnedFD, cursor: inout BatchCursor, keys: UnsafeMutableRawBufferPointer,
                                       values: UnsafeMutableRawBufferPointer, count: Int, andDelete: Bool = false,
-                                      elemFlags: UInt64 = 0) throws(BPFSysError) -> BatchResult {
+                                      elemFlags: UInt64 = 0) throws(SysError) -> BatchResult {
         let cmd: BPFCommand = andDelete ? .mapLookupAndDeleteBatch : .mapLookupBatch
         guard let n = UInt32(exactly: count) else { throw .invalidArgument("batch count \(count)") }
         var out = cursor.token
-        let r: (Result<Int, Errno>, UInt32) = cursor.token.withUnsafeBytes { inTok in
+        let r: (SysResult, UInt32) = cursor.token.withUnsafeBytes { inTok in
             out.withUnsafeMutableBytes { outTok in
                 var attr = cbpf_map_batch_attr()
                 attr.map_fd = UInt32(bitPattern: map.rawValue)
@@ -250,20 +250,20 @@ extension Sys {
             cursor.token = out
             cursor.started = true
             return BatchResult(count: Int(r.1), done: false)
-        case .failure(let e) where e.code == ENOENT:
+        case .failure(let e) where e == .noSuchFileOrDirectory:
             // ENOENT ends the walk; the elements copied so far in this call still count.
             cursor.token = out
             cursor.started = true
             return BatchResult(count: Int(r.1), done: true)
         case .failure(let e):
-            throw batchError(cmd, e.code, fd: map.rawValue)
+            throw batchError(cmd, e, fd: map.rawValue)
         }
     }
 
     /// BPF_MAP_UPDATE_BATCH: `count` keys and values laid out back to back. Returns how many were written.
     @discardableResult
-    public static func mapUpdateBatch(_ map: borrowing OwnedFD, keys: UnsafeRawBufferPointer, values: UnsafeRawBufferPointer,
-                                      count: Int, elemFlags: UInt64 = 0) throws(BPFSysError) -> Int {
+    package static func mapUpdateBatch(_ map: borrowing OwnedFD, keys: UnsafeRawBufferPointer, values: UnsafeRawBufferPointer,
+                                      count: Int, elemFlags: UInt64 = 0) throws(SysError) -> Int {
         guard let n = UInt32(exactly: count) else { throw .invalidArgument("batch count \(count)") }
         var attr = cbpf_map_batch_attr()
         attr.map_fd = UInt32(bitPattern: map.rawValue)
@@ -271,43 +271,44 @@ extension Sys {
         attr.values = address(values.baseAddress)
         attr.count = n
         attr.elem_flags = elemFlags
-        if case .failure(let e) = call(.mapUpdateBatch, &attr) { throw batchError(.mapUpdateBatch, e.code, fd: map.rawValue) }
+        if case .failure(let e) = call(.mapUpdateBatch, &attr) { throw batchError(.mapUpdateBatch, e, fd: map.rawValue) }
         return Int(attr.count)
     }
 
     /// BPF_MAP_DELETE_BATCH. Returns how many were deleted.
     @discardableResult
-    public static func mapDeleteBatch(_ map: borrowing OwnedFD, keys: UnsafeRawBufferPointer, count: Int) throws(BPFSysError) -> Int {
+    package static func mapDeleteBatch(_ map: borrowing OwnedFD, keys: UnsafeRawBufferPointer, count: Int) throws(SysError) -> Int {
         guard let n = UInt32(exactly: count) else { throw .invalidArgument("batch count \(count)") }
         var attr = cbpf_map_batch_attr()
         attr.map_fd = UInt32(bitPattern: map.rawValue)
         attr.keys = address(keys.baseAddress)
         attr.count = n
-        if case .failure(let e) = call(.mapDeleteBatch, &attr) { throw batchError(.mapDeleteBatch, e.code, fd: map.rawValue) }
+        if case .failure(let e) = call(.mapDeleteBatch, &attr) { throw batchError(.mapDeleteBatch, e, fd: map.rawValue) }
         return Int(attr.count)
     }
 
-    private static func batchError(_ cmd: BPFCommand, _ e: Int32, fd: Int32) -> BPFSysError {
-        if e == ENOTSUPP_KERNEL || e == EOPNOTSUPP {
+    private static func batchError(_ cmd: BPFCommand, _ e: Errno, fd: Int32) -> SysError {
+        if e.isNotSupported {
             return .unsupported(command: cmd, errno: e, context: "map fd \(fd)")
         }
-        return .syscall(command: cmd, errno: e, context: "map fd \(fd)\(e == EINVAL ? "; kernels before 5.6 have no batch commands" : "")")
+        return .syscall(command: cmd, errno: e, context: "map fd \(fd)\(e == .invalidArgument ? "; kernels before 5.6 have no batch commands" : "")")
     }
 }
 
-/// Byte access to an array without copying, with typed throws through the closure.
+/// Byte access to an array without copying, with typed throws through the closure (the
+/// stdlib's is untyped rethrows). PlumbBPF's map code uses these too.
 @inline(__always)
-func withBytes<R>(_ a: [UInt8], _ body: (UnsafeRawBufferPointer) throws(BPFSysError) -> R) throws(BPFSysError) -> R {
-    let r: Result<R, BPFSysError> = a.withUnsafeBytes { b in
-        do throws(BPFSysError) { return .success(try body(b)) } catch { return .failure(error) }
+package func withBytes<R>(_ a: [UInt8], _ body: (UnsafeRawBufferPointer) throws(SysError) -> R) throws(SysError) -> R {
+    let r: Result<R, SysError> = a.withUnsafeBytes { b in
+        do throws(SysError) { return .success(try body(b)) } catch { return .failure(error) }
     }
     return try r.get()
 }
 
 @inline(__always)
-func withMutableBytes<R>(_ a: inout [UInt8], _ body: (UnsafeMutableRawBufferPointer) throws(BPFSysError) -> R) throws(BPFSysError) -> R {
-    let r: Result<R, BPFSysError> = a.withUnsafeMutableBytes { b in
-        do throws(BPFSysError) { return .success(try body(b)) } catch { return .failure(error) }
+package func withMutableBytes<R>(_ a: inout [UInt8], _ body: (UnsafeMutableRawBufferPointer) throws(SysError) -> R) throws(SysError) -> R {
+    let r: Result<R, SysError> = a.withUnsafeMutableBytes { b in
+        do throws(SysError) { return .success(try body(b)) } catch { return .failure(error) }
     }
     return try r.get()
 }

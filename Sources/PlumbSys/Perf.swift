@@ -13,21 +13,21 @@ public enum Perf {
     }
 
     /// Opens an event from a filled-in `perf_event_attr` (size is set here).
-    public static func open(_ attr: inout perf_event_attr, pid: Int32, cpu: Int32, groupFD: Int32 = -1,
-                            flags: UInt = 0, context: @autoclosure () -> String) throws(BPFSysError) -> OwnedFD {
+    package static func open(_ attr: inout perf_event_attr, pid: Int32, cpu: Int32, groupFD: Int32 = -1,
+                            flags: UInt = 0, context: @autoclosure () -> String) throws(SysError) -> OwnedFD {
         attr.size = cbpf_perf_event_attr_size()
         while true {
             let fd = cbpf_perf_event_open(&attr, pid, cpu, groupFD, flags | flagCloexec)
             if fd >= 0 { return OwnedFD(taking: fd) }
-            let e = errno
-            if e == EINTR { continue }
+            let e = Errno.current
+            if e == .interrupted { continue }
             throw .perfEventOpen(errno: e, context: context())
         }
     }
 
     /// A tracepoint event (id from `Tracefs.tracepointID`). BPF programs see every task's hits
     /// whatever pid/cpu says, so pid -1 on CPU 0 (libbpf's choice) is the usual call.
-    public static func openTracepoint(id: UInt32, pid: Int32 = -1, cpu: Int32 = 0) throws(BPFSysError) -> OwnedFD {
+    package static func openTracepoint(id: UInt32, pid: Int32 = -1, cpu: Int32 = 0) throws(SysError) -> OwnedFD {
         var attr = perf_event_attr()
         attr.type = PERF_TYPE_TRACEPOINT.rawValue
         attr.config = UInt64(id)
@@ -37,7 +37,7 @@ public enum Perf {
     }
 
     /// A software event sampling at `frequency` Hz (e.g. cpu-clock profiling), one CPU or one task.
-    public static func openSoftware(_ event: SoftwareEvent, frequency: UInt64, pid: Int32 = -1, cpu: Int32) throws(BPFSysError) -> OwnedFD {
+    package static func openSoftware(_ event: SoftwareEvent, frequency: UInt64, pid: Int32 = -1, cpu: Int32) throws(SysError) -> OwnedFD {
         var attr = perf_event_attr()
         attr.type = PERF_TYPE_SOFTWARE.rawValue
         attr.config = event.rawValue
@@ -47,7 +47,7 @@ public enum Perf {
     }
 
     /// A software event sampling once every `period` occurrences (nanoseconds for the clocks).
-    public static func openSoftware(_ event: SoftwareEvent, period: UInt64, pid: Int32 = -1, cpu: Int32) throws(BPFSysError) -> OwnedFD {
+    package static func openSoftware(_ event: SoftwareEvent, period: UInt64, pid: Int32 = -1, cpu: Int32) throws(SysError) -> OwnedFD {
         var attr = perf_event_attr()
         attr.type = PERF_TYPE_SOFTWARE.rawValue
         attr.config = event.rawValue
@@ -57,7 +57,7 @@ public enum Perf {
 
     /// The event behind one slot of a BPF_MAP_TYPE_PERF_EVENT_ARRAY: bpf_perf_event_output()
     /// samples (PERF_SAMPLE_RAW) on `cpu`, waking the reader every `wakeupEvents` samples.
-    public static func openBPFOutput(cpu: Int32, wakeupEvents: UInt32 = 1) throws(BPFSysError) -> OwnedFD {
+    package static func openBPFOutput(cpu: Int32, wakeupEvents: UInt32 = 1) throws(SysError) -> OwnedFD {
         var attr = perf_event_attr()
         attr.type = PERF_TYPE_SOFTWARE.rawValue
         attr.config = SoftwareEvent.bpfOutput.rawValue
@@ -68,7 +68,7 @@ public enum Perf {
     }
 
     /// The dynamic PMU type of the uprobe (or kprobe) PMU, from sysfs.
-    public static func pmuType(_ pmu: String) throws(BPFSysError) -> UInt32 {
+    package static func pmuType(_ pmu: String) throws(SysError) -> UInt32 {
         let file = "/sys/bus/event_source/devices/\(pmu)/type"
         let text = try readText(file)
         guard let t = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
@@ -78,7 +78,7 @@ public enum Perf {
     }
 
     /// The config bit a PMU format file names, e.g. "config:0" → 0.
-    public static func pmuFormatBit(_ pmu: String, _ field: String) throws(BPFSysError) -> Int {
+    package static func pmuFormatBit(_ pmu: String, _ field: String) throws(SysError) -> Int {
         let file = "/sys/bus/event_source/devices/\(pmu)/format/\(field)"
         let text = try readText(file).trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.hasPrefix("config:"), let bit = Int(text.dropFirst("config:".count).split(separator: "-")[0]),
@@ -90,8 +90,8 @@ public enum Perf {
 
     /// A uprobe/uretprobe on `path` at file `offset` via the uprobe PMU (no tracefs writes, nothing
     /// left behind when the fd closes). `refCounterOffset` is the USDT semaphore's file offset.
-    public static func openUprobe(path: String, offset: UInt64, retprobe: Bool = false, refCounterOffset: UInt64 = 0,
-                                  pid: Int32 = -1, cpu: Int32 = 0) throws(BPFSysError) -> OwnedFD {
+    package static func openUprobe(path: String, offset: UInt64, retprobe: Bool = false, refCounterOffset: UInt64 = 0,
+                                  pid: Int32 = -1, cpu: Int32 = 0) throws(SysError) -> OwnedFD {
         let type = try pmuType("uprobe")
         var config: UInt64 = 0
         if retprobe { config |= 1 << UInt64(try pmuFormatBit("uprobe", "retprobe")) }
@@ -106,7 +106,7 @@ public enum Perf {
 
     /// A uprobe or kprobe PMU event: config1 points at the path or symbol, config2 is the offset.
     private static func openProbe(pmu: UInt32, config: UInt64, target: String, offset: UInt64, pid: Int32, cpu: Int32,
-                                  context: String) throws(BPFSysError) -> OwnedFD {
+                                  context: String) throws(SysError) -> OwnedFD {
         var arena = Arena()
         var attr = perf_event_attr()
         attr.type = pmu
@@ -119,11 +119,11 @@ public enum Perf {
     }
 
     /// A kprobe via the kprobe PMU (absent on kernels without CONFIG_KPROBES).
-    public static func openKprobe(symbol: String, offset: UInt64 = 0, retprobe: Bool = false,
-                                  pid: Int32 = -1, cpu: Int32 = 0) throws(BPFSysError) -> OwnedFD {
+    package static func openKprobe(symbol: String, offset: UInt64 = 0, retprobe: Bool = false,
+                                  pid: Int32 = -1, cpu: Int32 = 0) throws(SysError) -> OwnedFD {
         let type: UInt32
         do { type = try pmuType("kprobe") } catch {
-            throw .perfEventOpen(errno: ENODEV, context: "kprobe \(symbol): no kprobe PMU (kernel built without CONFIG_KPROBES?)")
+            throw .perfEventOpen(errno: .noSuchDevice, context: "kprobe \(symbol): no kprobe PMU (kernel built without CONFIG_KPROBES?)")
         }
         var config: UInt64 = 0
         if retprobe { config |= 1 << UInt64(try pmuFormatBit("kprobe", "retprobe")) }
@@ -131,32 +131,32 @@ public enum Perf {
                              context: "kprobe \(symbol)+\(offset)")
     }
 
-    public static func enable(_ event: borrowing OwnedFD) throws(BPFSysError) {
-        if cbpf_perf_event_enable(event.rawValue) != 0 { throw .ioctl(request: "PERF_EVENT_IOC_ENABLE", errno: errno) }
+    package static func enable(_ event: borrowing OwnedFD) throws(SysError) {
+        if cbpf_perf_event_enable(event.rawValue) != 0 { throw .ioctl(request: "PERF_EVENT_IOC_ENABLE", errno: .current) }
     }
 
-    public static func disable(_ event: borrowing OwnedFD) throws(BPFSysError) {
-        if cbpf_perf_event_disable(event.rawValue) != 0 { throw .ioctl(request: "PERF_EVENT_IOC_DISABLE", errno: errno) }
+    package static func disable(_ event: borrowing OwnedFD) throws(SysError) {
+        if cbpf_perf_event_disable(event.rawValue) != 0 { throw .ioctl(request: "PERF_EVENT_IOC_DISABLE", errno: .current) }
     }
 
     /// Attaches `prog` to the event (the pre-5.15 way; the attachment lives as long as the event fd).
-    public static func setBPF(_ event: borrowing OwnedFD, program: borrowing OwnedFD) throws(BPFSysError) {
+    package static func setBPF(_ event: borrowing OwnedFD, program: borrowing OwnedFD) throws(SysError) {
         if cbpf_perf_event_set_bpf(event.rawValue, program.rawValue) != 0 {
-            throw .ioctl(request: "PERF_EVENT_IOC_SET_BPF", errno: errno)
+            throw .ioctl(request: "PERF_EVENT_IOC_SET_BPF", errno: .current)
         }
     }
 
     /// The kernel's id of this event.
-    public static func id(_ event: borrowing OwnedFD) throws(BPFSysError) -> UInt64 {
+    package static func id(_ event: borrowing OwnedFD) throws(SysError) -> UInt64 {
         var id: UInt64 = 0
-        if cbpf_perf_event_id(event.rawValue, &id) != 0 { throw .ioctl(request: "PERF_EVENT_IOC_ID", errno: errno) }
+        if cbpf_perf_event_id(event.rawValue, &id) != 0 { throw .ioctl(request: "PERF_EVENT_IOC_ID", errno: .current) }
         return id
     }
 
-    public static var pageSize: Int { Int(sysconf(Int32(_SC_PAGESIZE))) }
+    package static var pageSize: Int { Int(sysconf(Int32(_SC_PAGESIZE))) }
 
     /// Maps a perf ring: one metadata page plus `dataPages` (a power of two) of samples.
-    public static func mapRing(_ event: borrowing OwnedFD, dataPages: Int) throws(BPFSysError) -> MappedRegion {
+    package static func mapRing(_ event: borrowing OwnedFD, dataPages: Int) throws(SysError) -> MappedRegion {
         guard dataPages > 0, dataPages & (dataPages - 1) == 0 else {
             throw .invalidArgument("perf ring data pages must be a power of two, got \(dataPages)")
         }
@@ -165,20 +165,20 @@ public enum Perf {
 }
 
 /// An mmap'd region (perf ring, ring buffer map, mmapable array), unmapped when released.
-public struct MappedRegion: ~Copyable, @unchecked Sendable {
-    public let base: UnsafeMutableRawPointer
-    public let length: Int
+package struct MappedRegion: ~Copyable, @unchecked Sendable {
+    package let base: UnsafeMutableRawPointer
+    package let length: Int
 
     /// Maps `length` bytes of `fd` at `offset` (shared).
-    public init(fd: Int32, length: Int, writable: Bool, offset: Int) throws(BPFSysError) {
+    package init(fd: Int32, length: Int, writable: Bool, offset: Int) throws(SysError) {
         let prot = PROT_READ | (writable ? PROT_WRITE : 0)
         let p = mmap(nil, length, prot, MAP_SHARED, fd, off_t(offset))
-        guard let p, p != MAP_FAILED else { throw .mmap(errno: errno, length: length) }
+        guard let p, p != MAP_FAILED else { throw .mmap(errno: .current, length: length) }
         base = p
         self.length = length
     }
 
-    public var bytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: base, count: length) }
+    package var bytes: UnsafeMutableRawBufferPointer { UnsafeMutableRawBufferPointer(start: base, count: length) }
 
     deinit { munmap(base, length) }
 }

@@ -73,13 +73,13 @@ extension Sys {
 
     /// BPF_PROG_LOAD. On rejection the error carries the verifier log: a load without a log
     /// is retried with one, and a log that did not fit (ENOSPC) is retried with a bigger buffer.
-    public static func progLoad(_ a: ProgramAttributes) throws(BPFSysError) -> OwnedFD {
+    package static func progLoad(_ a: ProgramAttributes) throws(SysError) -> OwnedFD {
         var log = ""
         return try progLoad(a, log: &log)
     }
 
     /// BPF_PROG_LOAD, also returning the verifier log of a successful load when `logLevel` > 0.
-    public static func progLoad(_ a: ProgramAttributes, log: inout String) throws(BPFSysError) -> OwnedFD {
+    package static func progLoad(_ a: ProgramAttributes, log: inout String) throws(SysError) -> OwnedFD {
         guard a.instructions.count % 8 == 0, !a.instructions.isEmpty else {
             throw .invalidArgument("program '\(a.name)' has \(a.instructions.count) instruction bytes; need a non-zero multiple of 8")
         }
@@ -132,8 +132,8 @@ extension Sys {
             guard let fd32 = Int32(exactly: fd) else { throw .malformedKernelOutput("BPF_PROG_LOAD returned fd \(fd)") }
             return OwnedFD(taking: fd32)
         case .failure(let e):
-            throw .verifierRejected(errno: e.code, program: a.name.isEmpty ? "\(a.type)" : a.name,
-                                    log: text, truncated: e.code == ENOSPC)
+            throw .verifierRejected(errno: e, program: a.name.isEmpty ? "\(a.type)" : a.name,
+                                    log: text, truncated: e == .noSpace)
         }
     }
 
@@ -142,8 +142,8 @@ extension Sys {
     /// why; when the log did not fit (ENOSPC), grow the buffer to what the kernel asked for.
     /// A load interrupted by a signal (EAGAIN) is retried too, as libbpf does.
     static func loadRetryingLog(level: UInt32, size: Int, retrySize: Int,
-                                _ attempt: (UInt32, UnsafeMutableRawBufferPointer) -> (Result<Int, Errno>, trueSize: UInt32))
-        -> (Result<Int, Errno>, log: String) {
+                                _ attempt: (UInt32, UnsafeMutableRawBufferPointer) -> (SysResult, trueSize: UInt32))
+        -> (SysResult, log: String) {
         var level = level, size = size
         var attempts = 0
         while true {
@@ -152,12 +152,12 @@ extension Sys {
             let (result, trueSize) = buffer.withUnsafeMutableBytes { attempt(level, $0) }
             let text = cString(buffer)
             guard case .failure(let e) = result else { return (result, text) }
-            if e.code == EAGAIN && attempts < 5 { continue }
-            if e.code == ENOSPC && size > 0 && size < maxLogSize {
+            if e == .resourceTemporarilyUnavailable && attempts < 5 { continue }
+            if e == .noSpace && size > 0 && size < maxLogSize {
                 size = min(max(size * 4, Int(trueSize) + 1), maxLogSize)
                 continue
             }
-            if level == 0 && e.code != EPERM && attempts < 8 {
+            if level == 0 && e != .notPermitted && attempts < 8 {
                 level = 1
                 size = retrySize
                 continue
@@ -167,12 +167,12 @@ extension Sys {
     }
 
     /// BPF_BTF_LOAD. A rejected blob is retried with a log so the error says why.
-    public static func btfLoad(_ blob: [UInt8], logLevel: UInt32 = 0) throws(BPFSysError) -> OwnedFD {
+    package static func btfLoad(_ blob: [UInt8], logLevel: UInt32 = 0) throws(SysError) -> OwnedFD {
         var log = ""
         return try btfLoad(blob, logLevel: logLevel, log: &log)
     }
 
-    public static func btfLoad(_ blob: [UInt8], logLevel: UInt32, log: inout String) throws(BPFSysError) -> OwnedFD {
+    package static func btfLoad(_ blob: [UInt8], logLevel: UInt32, log: inout String) throws(SysError) -> OwnedFD {
         guard let blobSize = UInt32(exactly: blob.count), !blob.isEmpty else { throw .invalidArgument("BTF blob of \(blob.count) bytes") }
         var arena = Arena()
         var attr = cbpf_btf_load_attr()
@@ -191,14 +191,14 @@ extension Sys {
             guard let fd32 = Int32(exactly: fd) else { throw .malformedKernelOutput("BPF_BTF_LOAD returned fd \(fd)") }
             return OwnedFD(taking: fd32)
         case .failure(let e):
-            throw .btfRejected(errno: e.code, log: text)
+            throw .btfRejected(errno: e, log: text)
         }
     }
 
     /// BPF_PROG_TEST_RUN: runs the program in the kernel on `data`/`context` without attaching it.
-    public static func progTestRun(_ prog: borrowing OwnedFD, data: [UInt8] = [], dataOutSize: Int = 0,
+    package static func progTestRun(_ prog: borrowing OwnedFD, data: [UInt8] = [], dataOutSize: Int = 0,
                                    context: [UInt8] = [], contextOutSize: Int = 0, repeat count: UInt32 = 0,
-                                   flags: UInt32 = 0, cpu: UInt32 = 0) throws(BPFSysError) -> TestRunResult {
+                                   flags: UInt32 = 0, cpu: UInt32 = 0) throws(SysError) -> TestRunResult {
         var arena = Arena()
         var attr = cbpf_test_run_attr()
         attr.prog_fd = UInt32(bitPattern: prog.rawValue)
@@ -216,10 +216,10 @@ extension Sys {
         attr.flags = flags
         attr.cpu = cpu
         if case .failure(let e) = call(.progTestRun, &attr) {
-            if e.code == ENOTSUPP_KERNEL || e.code == EOPNOTSUPP {
-                throw .unsupported(command: .progTestRun, errno: e.code, context: "this program type cannot be test-run")
+            if e.isNotSupported {
+                throw .unsupported(command: .progTestRun, errno: e, context: "this program type cannot be test-run")
             }
-            throw .syscall(command: .progTestRun, errno: e.code, context: "prog fd \(prog.rawValue)")
+            throw .syscall(command: .progTestRun, errno: e, context: "prog fd \(prog.rawValue)")
         }
         // The kernel reports the full output size even when it truncated; copy only what fits.
         let dn = min(Int(attr.data_size_out), dataOutSize)

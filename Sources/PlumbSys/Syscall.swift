@@ -2,41 +2,42 @@ import CPlumbSys
 import Glibc
 
 /// Typed bpf(2) commands. Every function maps one command; fds it returns are owned.
-public enum Sys {}
+/// The raw command layer is for this package only: the library's face is PlumbBPF.
+package enum Sys {}
+
+/// The outcome of one raw syscall: its non-negative result or the errno.
+package enum SysResult {
+    case success(Int)
+    case failure(Errno)
+}
 
 extension Sys {
     /// Issues one bpf(2) command with `attr` as its attribute block.
     /// Returns the non-negative result or the errno; EINTR is retried since no command has
     /// side effects when interrupted before completion.
     @usableFromInline
-    static func call<A>(_ cmd: BPFCommand, _ attr: inout A) -> Result<Int, Errno> {
+    static func call<A>(_ cmd: BPFCommand, _ attr: inout A) -> SysResult {
         while true {
             let r = withUnsafeMutablePointer(to: &attr) {
                 cbpf_bpf(Int32(bitPattern: cmd.rawValue), UnsafeMutableRawPointer($0), UInt32(MemoryLayout<A>.size))
             }
             if r >= 0 { return .success(r) }
-            let e = Glibc.errno
-            if e == EINTR { continue }
-            return .failure(Errno(e))
+            let e = Errno.current
+            if e == .interrupted { continue }
+            return .failure(e)
         }
     }
 
     /// A command that returns a new fd.
-    static func callFD<A>(_ cmd: BPFCommand, _ attr: inout A, context: @autoclosure () -> String) throws(BPFSysError) -> OwnedFD {
+    static func callFD<A>(_ cmd: BPFCommand, _ attr: inout A, context: @autoclosure () -> String) throws(SysError) -> OwnedFD {
         switch call(cmd, &attr) {
         case .success(let fd):
             guard let fd32 = Int32(exactly: fd) else { throw .malformedKernelOutput("\(cmd) returned fd \(fd)") }
             return OwnedFD(taking: fd32)
         case .failure(let e):
-            throw .syscall(command: cmd, errno: e.code, context: context())
+            throw .syscall(command: cmd, errno: e, context: context())
         }
     }
-}
-
-/// An errno value, wrapped so it can travel in a `Result`.
-public struct Errno: Error, Sendable, Equatable {
-    public var code: Int32
-    public init(_ code: Int32) { self.code = code }
 }
 
 /// Owns heap copies of the buffers a bpf attr points to, for the duration of one call.
@@ -84,7 +85,7 @@ func address(_ p: UnsafeRawPointer?) -> UInt64 {
 }
 
 /// Copies a name into a kernel `char[16]` field (at most 15 bytes, NUL-terminated).
-func setObjectName<T>(_ field: inout T, _ name: String) throws(BPFSysError) {
+func setObjectName<T>(_ field: inout T, _ name: String) throws(SysError) {
     let bytes = Array(name.utf8)
     // The kernel accepts only [A-Za-z0-9_.] in object names; say so before it says EINVAL.
     for b in bytes where !(b == 0x5f || b == 0x2e || (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a)) {

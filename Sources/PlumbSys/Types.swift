@@ -179,13 +179,13 @@ public struct AttachType: RawRepresentable, Hashable, Sendable {
 }
 
 /// `enum bpf_link_type`.
-public enum LinkType: UInt32, Sendable, CaseIterable {
+package enum LinkType: UInt32, Sendable, CaseIterable {
     case unspec = 0, rawTracepoint, tracing, cgroup, iter, netns, xdp, perfEvent, kprobeMulti
     case structOps, netfilter, tcx, uprobeMulti, netkit, sockmap
 }
 
 /// The kinds of kernel objects that have ids.
-public enum ObjectKind: Sendable, CaseIterable, CustomStringConvertible {
+package enum ObjectKind: Sendable, CaseIterable, CustomStringConvertible {
     case program, map, link, btf
 
     var nextIDCommand: BPFCommand {
@@ -206,7 +206,7 @@ public enum ObjectKind: Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .program: "program"
         case .map: "map"
@@ -214,28 +214,6 @@ public enum ObjectKind: Sendable, CaseIterable, CustomStringConvertible {
         case .btf: "btf"
         }
     }
-}
-
-/// Commonly used helper ids (`enum bpf_func_id`); the kernel's list is much longer.
-public enum HelperID {
-    public static let mapLookupElem: UInt32 = 1
-    public static let mapUpdateElem: UInt32 = 2
-    public static let mapDeleteElem: UInt32 = 3
-    public static let probeRead: UInt32 = 4
-    public static let ktimeGetNs: UInt32 = 5
-    public static let tracePrintk: UInt32 = 6
-    public static let getSmpProcessorID: UInt32 = 8
-    public static let getCurrentPidTgid: UInt32 = 14
-    public static let getCurrentComm: UInt32 = 16
-    public static let perfEventOutput: UInt32 = 25
-    public static let getStackID: UInt32 = 27
-    public static let probeReadStr: UInt32 = 45
-    public static let probeReadUser: UInt32 = 112
-    public static let probeReadKernel: UInt32 = 113
-    public static let ringbufOutput: UInt32 = 130
-    public static let ringbufReserve: UInt32 = 131
-    public static let ringbufSubmit: UInt32 = 132
-    public static let getAttachCookie: UInt32 = 174
 }
 
 /// Flags for element updates (`BPF_ANY`, `BPF_NOEXIST`, `BPF_EXIST`, `BPF_F_LOCK`).

@@ -11,12 +11,7 @@ struct ObjectCommand: ParsableCommand {
     /// The BTF that CO-RE relocates against: a custom file, or the running kernel plus its modules.
     static func targets(_ customPath: String?) throws -> [BTF] {
         if let customPath { return [try BTF(path: customPath)] }
-        let kernel = try BTF.kernel()
-        var all = [kernel]
-        for m in BTF.kernelModuleNames() {
-            if let b = try? BTF.kernelModule(m) { all.append(b) }
-        }
-        return all
+        return try BTF.kernelTargets()
     }
 
     struct Dump: ParsableCommand {

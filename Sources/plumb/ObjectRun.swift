@@ -199,7 +199,7 @@ final class RecordPrinter: @unchecked Sendable {
 /// Prints every map's contents with its BTF types (skipping ring buffers and perf arrays,
 /// whose contents are events, and inner-map templates).
 struct MapPrinter {
-    let object: BPFObject
+    let object: Object
     let formatter: ValueFormatter?
 
     func all() -> String {

@@ -23,7 +23,7 @@ import TestSupport
         try withRuntimeLeakCheck { leaks in
             let tgid = UInt32(getpid())
             let tid = UInt32(currentTID())
-            let object = try BPFObject(path: try kernelFixture("core_proc.bpfel.o"),
+            let object = try Object(path: try kernelFixture("core_proc.bpfel.o"),
                                        options: LoadOptions(globals: ["target_tid": bytes(tid)]))
             leaks.track(object)
             #expect(object.relocations["on_sys_enter"]?.count == 13)

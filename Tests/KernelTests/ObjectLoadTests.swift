@@ -18,7 +18,7 @@ func kernelFixture(_ name: String) throws -> String {
         try withRuntimeLeakCheck { leaks in
             let me = UInt32(getpid())
             // This process and this thread: other tests in the process call getpid too.
-            let object = try BPFObject(path: try kernelFixture("basic.bpfel.o"),
+            let object = try Object(path: try kernelFixture("basic.bpfel.o"),
                                        options: LoadOptions(globals: ["target_pid": bytes(me), "target_tid": bytes(UInt32(currentTID()))]))
             leaks.track(object)
             #expect(Set(object.programs.keys) == ["on_getpid", "on_sys_enter"])
@@ -45,7 +45,7 @@ func kernelFixture(_ name: String) throws -> String {
         try withRuntimeLeakCheck { leaks in
             let pinDirectory = try makeTempBPFFSDir()
             defer { rmdir(pinDirectory) }
-            let object = try BPFObject(path: try kernelFixture("objects.bpfel.o"),
+            let object = try Object(path: try kernelFixture("objects.bpfel.o"),
                                        options: LoadOptions(pinDirectory: pinDirectory))
             leaks.track(object)
             #expect(object.programs.count == 3)
@@ -83,12 +83,24 @@ func kernelFixture(_ name: String) throws -> String {
             #expect(text.contains("invalid mem access") || text.contains("R0"))
             #expect(text.contains("bad_verifier.bpf.c:18:"), "names the source line: \(text.suffix(300))")
             #expect(text.contains("*v += 1;"))
+            // The log itself, one step away, and the errno by name.
+            #expect(error.verifierLog?.contains("invalid mem access") == true || error.verifierLog?.contains("R0") == true)
+            #expect(error.errno == .permissionDenied)
+            guard case .programLoad(let program, _, let line) = error else { Issue.record("\(error)"); return }
+            #expect(program == "unchecked" && line?.contains("*v += 1;") == true)
         }
     }
 
     @Test func bigEndianObjectsAreRefusedClearly() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
-        #expect(throws: LoadError.self) { try BPFObject(path: try kernelFixture("basic.bpfeb.o")) }
+        let path = try kernelFixture("basic.bpfeb.o")
+        do {
+            _ = try Object(path: path)
+            Issue.record("a big-endian object loaded")
+        } catch {
+            guard case .wrongByteOrder(path, .big) = error else { Issue.record("\(error)"); return }
+            #expect(error.description.contains("big-endian"))
+        }
     }
 }
 
@@ -109,14 +121,14 @@ func makeTempBPFFSDir() throws -> String {
 @Suite(.serialized) struct ObjectAttachTests {
     enum Slot: UInt32 { case tracepoint, rawTP, tpBTF, uprobeLibc, uretprobeLibc, uprobeBinary, perfEvent }
 
-    func hits(_ object: BPFObject, _ slot: Slot) throws -> UInt64 {
+    func hits(_ object: Object, _ slot: Slot) throws -> UInt64 {
         try object.map("hits").lookup(slot.rawValue, as: UInt64.self) ?? 0
     }
 
     @Test func everyKindFiresFromAFixtureObject() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
         try withRuntimeLeakCheck { leaks in
-            let object = try BPFObject(path: try kernelFixture("attach.bpfel.o"),
+            let object = try Object(path: try kernelFixture("attach.bpfel.o"),
                                        options: LoadOptions(globals: ["target_tid": bytes(UInt32(currentTID()))]))
             leaks.track(object)
             var links: [Link] = []
@@ -143,6 +155,37 @@ func makeTempBPFFSDir() throws -> String {
         }
     }
 
+    @Test func loadedProgramsAttachWhereTheirSectionSays() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        try withRuntimeLeakCheck { leaks in
+            let object = try Object(path: try kernelFixture("attach.bpfel.o"),
+                                    options: LoadOptions(globals: ["target_tid": bytes(UInt32(currentTID()))]))
+            leaks.track(object)
+            // The section is parsed once, at read time; the loaded program keeps what it said.
+            let tracepoint = try object.program("on_tracepoint")
+            #expect(tracepoint.kind?.attachPoint == .tracepoint(category: "syscalls", name: "sys_enter_getppid"))
+            #expect(try object.program("on_raw_tp").kind?.attachPoint == .rawTracepoint("sys_enter"))
+            let links = [try tracepoint.attach(), try object.program("on_raw_tp").attach(),
+                         try object.program("on_tp_btf").attach(),
+                         try object.program("on_perf_event").attach(AttachOptions(perfRate: .frequency(1000)))]
+            for l in links { leaks.track(l) }
+            for _ in 0..<4 { _ = getppid() }
+            spin(milliseconds: 100)
+            #expect(try hits(object, .tracepoint) == 4)
+            #expect(try hits(object, .rawTP) == 4)
+            #expect(try hits(object, .tpBTF) == 4)
+            #expect(try hits(object, .perfEvent) > 0)
+            // SEC("uprobe") names no target: attach() says so (object.attach skips it).
+            do {
+                _ = try object.program("on_uprobe_binary").attach()
+                Issue.record("a section without a target attached")
+            } catch {
+                guard case .programMismatch? = bpfError(error) else { Issue.record("\(error)"); return }
+                #expect("\(error)".contains("names no attach target"))
+            }
+        }
+    }
+
     @Test func uprobeOnATestBinaryCountsExactly() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
         let binary = try uprobeTarget(pie: true)
@@ -158,7 +201,7 @@ func makeTempBPFFSDir() throws -> String {
         // Single-threaded: its thread id is its pid.
         let tid = try #require(UInt32(String(decoding: pidLine, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
         try withRuntimeLeakCheck { leaks in
-            let object = try BPFObject(path: try kernelFixture("attach.bpfel.o"),
+            let object = try Object(path: try kernelFixture("attach.bpfel.o"),
                                        options: LoadOptions(programs: ["on_uprobe_binary"],
                                                             globals: ["target_tid": bytes(tid)]))
             leaks.track(object)

@@ -363,7 +363,7 @@ struct RuntimeAttachTests {
             leaks.track(counter)
             let attrs = ProgramAttributes(type: .tracing, instructions: try Asm.counter(counter, tid: currentTID()), name: "fentry_getpid",
                                           expectedAttachType: .traceFentry, attachBTFID: UInt32(id))
-            if FeatureReport.fentry().isSupported {
+            if Features.fentry().isSupported {
                 let prog = try Program.load(attrs)
                 leaks.track(prog)
                 let link = try prog.attachTracing()

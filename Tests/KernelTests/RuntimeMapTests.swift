@@ -176,7 +176,7 @@ struct RuntimeMapTests {
                 try m.update(UInt32(1), UInt64(1))
                 Issue.record("wrote to a frozen map")
             } catch {
-                #expect(bpfError(error)?.errno == EPERM)
+                #expect(bpfError(error)?.errno == .notPermitted)
             }
             #expect(try m.lookup(UInt32(1), as: UInt64.self) == 99)
         }

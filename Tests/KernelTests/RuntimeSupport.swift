@@ -36,7 +36,7 @@ enum Asm {
 
     /// Emits: r7 = current tid; if r7 != tid goto `skip`.
     static func filterTID(_ b: inout ProgramBuilder, _ tid: Int32, skip: Label) {
-        b.emit(.call(helper: Int32(HelperID.getCurrentPidTgid)))
+        b.emit(.call(HelperID.getCurrentPidTgid))
         b.emit(.mov32(.r7, .r0))                         // lower 32 bits: the thread id
         b.jump(.jne, .r7, imm: tid, to: skip)
     }
@@ -54,7 +54,7 @@ enum Asm {
         b.emit(.store(.r10, offset: -4, imm: key, size: .word))
         b.emit(.mov64(.r2, .r10))
         b.emit(.add64(.r2, -4))
-        b.emit(.call(helper: Int32(HelperID.mapLookupElem)))
+        b.emit(.call(HelperID.mapLookupElem))
         b.jump(.jeq, .r0, imm: 0, to: done)
         b.emit(.mov64(.r1, 1))
         b.emit(.atomic(.add, .r0, offset: 0, .r1, size: .doubleWord))
@@ -85,7 +85,7 @@ enum Asm {
         b.emit(.loadMapFD(.r1, fd: hash.fd.rawValue))
         b.emit(.mov64(.r2, .r10))
         b.emit(.add64(.r2, -4))
-        b.emit(.call(helper: Int32(HelperID.mapLookupElem)))
+        b.emit(.call(HelperID.mapLookupElem))
         b.jump(.jeq, .r0, imm: 0, to: insert)
         b.emit(.mov64(.r1, 1))
         b.emit(.atomic(.add, .r0, offset: 0, .r1, size: .doubleWord))
@@ -98,7 +98,7 @@ enum Asm {
         b.emit(.mov64(.r3, .r10))
         b.emit(.add64(.r3, -16))
         b.emit(.mov64(.r4, 0))
-        b.emit(.call(helper: Int32(HelperID.mapUpdateElem)))
+        b.emit(.call(HelperID.mapUpdateElem))
         b.bind(out)
         b.emit(.mov64(.r0, 0))
         b.emit(.exit())
@@ -119,7 +119,7 @@ enum Asm {
         b.emit(.store(.r10, offset: -4, imm: 0, size: .word))
         b.emit(.mov64(.r2, .r10))
         b.emit(.add64(.r2, -4))
-        b.emit(.call(helper: Int32(HelperID.mapLookupElem)))
+        b.emit(.call(HelperID.mapLookupElem))
         b.jump(.jeq, .r0, imm: 0, to: out)
         b.emit(.mov64(.r8, 1))
         b.emit(.atomic(.fetchAdd, .r0, offset: 0, .r8, size: .doubleWord))
@@ -133,7 +133,7 @@ enum Asm {
                 b.emit(.add64(.r2, -24))
                 b.emit(.mov64(.r3, 16))
                 b.emit(.mov64(.r4, 0))
-                b.emit(.call(helper: Int32(HelperID.ringbufOutput)))
+                b.emit(.call(HelperID.ringbufOutput))
             } else {
                 b.emit(.mov64(.r1, .r6))
                 b.emit(.loadMapFD(.r2, fd: target.fd.rawValue))
@@ -141,7 +141,7 @@ enum Asm {
                 b.emit(.mov64(.r4, .r10))
                 b.emit(.add64(.r4, -24))
                 b.emit(.mov64(.r5, 16))
-                b.emit(.call(helper: Int32(HelperID.perfEventOutput)))
+                b.emit(.call(HelperID.perfEventOutput))
             }
             b.jump(.jne, .r0, imm: 0, to: dropped)
             b.goto(out)
@@ -150,7 +150,7 @@ enum Asm {
             b.emit(.loadMapFD(.r1, fd: target.fd.rawValue))
             b.emit(.mov64(.r2, 16))
             b.emit(.mov64(.r3, 0))
-            b.emit(.call(helper: Int32(HelperID.ringbufReserve)))
+            b.emit(.call(HelperID.ringbufReserve))
             b.jump(.jeq, .r0, imm: 0, to: dropped)
             b.emit(.store(.r0, offset: 0, .r8, size: .doubleWord))
             b.emit(.store(.r0, offset: 8, .r7, size: .doubleWord))
@@ -159,7 +159,7 @@ enum Asm {
             b.emit(.mov64(.r3, .r8))
             b.emit(.and64(.r3, 1))
             b.jump(.jne, .r3, imm: 0, to: discard)
-            b.emit(.call(helper: Int32(HelperID.ringbufSubmit)))
+            b.emit(.call(HelperID.ringbufSubmit))
             b.goto(out)
             b.bind(discard)
             b.emit(.call(helper: 133))                    // bpf_ringbuf_discard
@@ -183,7 +183,7 @@ final class RuntimeLeaks: @unchecked Sendable {
 
     func track(_ map: Map) { objects.append((.map, map.id)) }
     /// Every map and program of a loaded object.
-    func track(_ object: BPFObject) {
+    func track(_ object: Object) {
         for m in object.maps.values { track(m) }
         for p in object.programs.values { track(p) }
     }

@@ -1,6 +1,7 @@
 import PlumbBPF
 import PlumbSys
 import PlumbBTF
+import PlumbAsm
 import Glibc
 import Testing
 import TestSupport
@@ -10,7 +11,7 @@ struct SysFeatureTests {
     @Test("probes answer for every program and map type; basics are supported")
     func table() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
-        for t in ProgramType.allCases { print("program \(t): \(FeatureReport.probeProgramType(t))") }
+        for t in ProgramType.allCases { print("program \(t): \(Features.programType(t))") }
         for t in MapType.allCases { print("map \(t): \(Features.mapType(t))") }
         #expect(Features.programType(.socketFilter) == .supported)
         #expect(Features.programType(.tracepoint) == .supported)
@@ -24,7 +25,7 @@ struct SysFeatureTests {
         #expect(Features.helper(999_999, programType: .tracepoint) != .supported)
         #expect(Features.perfEventLinks() == .supported)
         #expect(Features.uprobes() == .supported)
-        let kp = Features.kprobes(), fe = FeatureReport.fentry()
+        let kp = Features.kprobes(), fe = Features.fentry()
         print("kprobes: \(kp)\nfentry: \(fe)\ntracepoints: \(Features.tracepoints())")
         // This VM has neither; elsewhere they may exist, so only check the answer is explained.
         if !kp.isSupported { #expect(kp.description.contains("CONFIG_KPROBES")) }

@@ -52,11 +52,11 @@ struct SysMapTests {
             _ = try Sys.mapCreate(MapAttributes(type: .hash, keySize: 0, valueSize: 8, maxEntries: 1))
             Issue.record("zero key size accepted")
         } catch {
-            #expect(errnoOf(error) == EINVAL)
+            #expect(errnoOf(error) == .invalidArgument)
             #expect(error.description.contains("BPF_MAP_CREATE"))
             #expect(error.description.contains("EINVAL"))
         }
-        #expect(throws: BPFSysError.self) { _ = try Sys.mapCreate(MapAttributes(type: .hash, keySize: 4, valueSize: 8, maxEntries: 1, name: "bad name!")) }
+        #expect(throws: SysError.self) { _ = try Sys.mapCreate(MapAttributes(type: .hash, keySize: 4, valueSize: 8, maxEntries: 1, name: "bad name!")) }
     }
 
     @Test("hash: update, lookup, missing key, flags, iterate, delete")
@@ -72,11 +72,11 @@ struct SysMapTests {
             do {
                 try Sys.mapUpdate(m, key: UInt32(3), value: UInt64(1), flags: .noExist)
                 Issue.record("NOEXIST overwrote")
-            } catch { #expect(errnoOf(error) == EEXIST) }
+            } catch { #expect(errnoOf(error) == .fileExists) }
             do {
                 try Sys.mapUpdate(m, key: UInt32(9), value: UInt64(1), flags: .exist)
                 Issue.record("EXIST created")
-            } catch { #expect(errnoOf(error) == ENOENT) }
+            } catch { #expect(errnoOf(error) == .noSuchFileOrDirectory) }
             let keys = try Sys.mapKeys(m, keySize: 4).map { $0.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) } }
             #expect(keys.sorted() == [1, 2, 3, 4, 5])
             #expect(try Sys.mapDelete(m, key: [3, 0, 0, 0]))
@@ -161,7 +161,7 @@ struct SysMapTests {
                 }
                 Issue.record("queue batch lookup succeeded")
             } catch {
-                guard case .unsupported? = error as? BPFSysError else { Issue.record("expected .unsupported, got \(error)"); return }
+                guard case .unsupported? = error as? SysError else { Issue.record("expected .unsupported, got \(error)"); return }
                 #expect("\(error)".contains("not supported"))
             }
         }
@@ -199,7 +199,7 @@ struct SysMapTests {
             do {
                 try Sys.mapUpdate(m, key: UInt32(0), value: UInt64(1))
                 Issue.record("frozen map accepted a write")
-            } catch { #expect(errnoOf(error) == EPERM) }
+            } catch { #expect(errnoOf(error) == .notPermitted) }
             #expect(try Sys.mapLookup(m, key: UInt32(0), as: UInt64.self) == 9)
         }
     }
@@ -221,7 +221,7 @@ struct SysMapTests {
             let again = try Sys.objGet(path: path)
             #expect(try Sys.mapInfo(again).id == Sys.mapInfo(m).id)
             #expect(unlink(path) == 0)
-            #expect(throws: BPFSysError.self) { _ = try Sys.objGet(path: path) }
+            #expect(throws: SysError.self) { _ = try Sys.objGet(path: path) }
         }
     }
 

@@ -34,7 +34,7 @@ struct SysProgramTests {
                 Issue.record("expected verifierRejected, got \(error)")
                 return
             }
-            #expect(e == EACCES)
+            #expect(e == .permissionDenied)
             #expect(name == "bad")
             #expect(log.contains("R0 !read_ok"))
             #expect(error.description.contains("R0 !read_ok"))
@@ -48,7 +48,7 @@ struct SysProgramTests {
             #expect(!truncated)
             #expect(log.contains("R0 !read_ok"))
         }
-        #expect(throws: BPFSysError.self) { _ = try Sys.progLoad(ProgramAttributes(type: .socketFilter, instructions: [1, 2, 3])) }
+        #expect(throws: SysError.self) { _ = try Sys.progLoad(ProgramAttributes(type: .socketFilter, instructions: [1, 2, 3])) }
     }
 
     @Test("BTF: a minimal blob loads; a corrupt one is rejected with the kernel's log")
@@ -116,7 +116,7 @@ struct SysProgramTests {
                 try Sys.linkDetach(link)
                 Issue.record("perf event link detached in place")
             } catch {
-                guard case .unsupported? = error as? BPFSysError else { Issue.record("\(error)"); return }
+                guard case .unsupported? = error as? SysError else { Issue.record("\(error)"); return }
             }
             _ = consume link
             let before = try readCounter(counter)
@@ -145,7 +145,7 @@ struct SysProgramTests {
             _ = try Sys.rawTracepointOpen(prog, name: "no_such_tracepoint_plumb")
             Issue.record("attached to a missing raw tracepoint")
         } catch {
-            #expect(errnoOf(error) == ENOENT)
+            #expect(errnoOf(error) == .noSuchFileOrDirectory)
         }
     }
 
@@ -211,7 +211,7 @@ struct SysProgramTests {
             #expect(c == "syscalls" && n == "sys_enter_plumb_nonexistent")
             #expect(error.description.contains("does not exist"))
         }
-        #expect(throws: BPFSysError.self) { _ = try Tracefs.tracepointID(category: "..", name: "x") }
+        #expect(throws: SysError.self) { _ = try Tracefs.tracepointID(category: "..", name: "x") }
     }
 }
 
@@ -234,7 +234,7 @@ func fileOffset(ofSymbol name: String) -> (String, UInt64)? {
 
 private func readAll(_ path: String) throws -> [UInt8] {
     let fd = open(path, O_RDONLY)
-    guard fd >= 0 else { throw BPFSysError.file(path: path, errno: errno) }
+    guard fd >= 0 else { throw SysError.file(path: path, errno: .current) }
     defer { close(fd) }
     var out: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 65536)

@@ -85,9 +85,9 @@ func rawGetpid() {
     _ = getpid()
 }
 
-/// The errno of a BPFSysError (tests catch untyped errors inside closures).
-func errnoOf(_ error: any Error) -> Int32? {
-    (error as? BPFSysError)?.errno
+/// The errno of a SysError (tests catch untyped errors inside closures).
+func errnoOf(_ error: any Error) -> Errno? {
+    (error as? SysError)?.errno
 }
 
 /// The id of syscalls:sys_enter_getpid, or nil (the test skipping, and saying why) without it.
@@ -103,5 +103,20 @@ func bpffsOrSkip() -> String? {
     do { return try BPFFS.path() } catch {
         _ = TestEnv.kernelAvailable("bpffs: \(error)")
         return nil
+    }
+}
+
+@Suite struct ErrnoTests {
+    @Test("Errno has swift-system's names and prints as NAME (strerror)")
+    func namesAndDescriptions() {
+        #expect(Errno.notPermitted.rawValue == EPERM && Errno.permissionDenied.rawValue == EACCES)
+        #expect(Errno.noSuchFileOrDirectory.rawValue == ENOENT && Errno.invalidArgument.rawValue == EINVAL)
+        #expect(Errno.notPermitted.description == "EPERM (Operation not permitted)")
+        #expect(Errno.kernelNotSupported.description == "ENOTSUPP (Operation not supported)")
+        #expect(Errno(rawValue: 4095).name == "errno 4095")
+        #expect(Errno.notSupported.isNotSupported && Errno.kernelNotSupported.isNotSupported && !Errno.fileExists.isNotSupported)
+        let e = SysError.verifierRejected(errno: .permissionDenied, program: "p", log: "0: (95) exit\nR0 !read_ok", truncated: false)
+        #expect(e.errno == .permissionDenied && e.verifierLog?.contains("R0 !read_ok") == true)
+        #expect(SysError.invalidArgument("x").errno == nil)
     }
 }

@@ -201,9 +201,26 @@ func stripAnnotation(_ s: String) -> String {
         #expect(ProgramKind(section: "uprobe.s/libc.so.6:free")?.sleepable == true)
     }
 
+    @Test func attachPointsAreParsedWithTheSectionName() throws {
+        func point(_ section: String) -> AttachPoint? { ProgramKind(section: section)?.attachPoint }
+        #expect(point("tracepoint/syscalls/sys_enter_openat") == .tracepoint(category: "syscalls", name: "sys_enter_openat"))
+        #expect(point("tracepoint/sys_enter_openat") == .malformed(expected: "tracepoint/<category>/<name>"))
+        #expect(point("raw_tp/sys_enter") == .rawTracepoint("sys_enter"))
+        #expect(point("tp_btf/sched_switch") == .btf)
+        #expect(point("uprobe/libc.so.6:malloc+8") == .uprobe(try #require(UprobeSectionTarget("libc.so.6:malloc+8")), retprobe: false))
+        #expect(point("uretprobe//bin/bash:0x40") == .uprobe(try #require(UprobeSectionTarget("/bin/bash:0x40")), retprobe: true))
+        #expect(point("kretprobe/do_sys_openat2+0x10") == .kprobe(function: "do_sys_openat2", offset: 16, retprobe: true))
+        #expect(point("perf_event") == .perfEvent)
+        #expect(point("uprobe") == .unspecified)
+        #expect(point("usdt/postgres:postgresql:query__start") == .unsupported(.usdt))
+        #expect(point("socket") == AttachPoint.none)
+        #expect(point("uprobe")?.isAutomatic == false && point("perf_event")?.isAutomatic == true)
+        #expect(ProgramKind(section: "tp/sched/sched_switch")?.section == "tp/sched/sched_switch")
+    }
+
     @Test func badObjectsGiveTypedErrors() throws {
-        #expect(throws: ObjectError.self) { try ObjectSpec(path: "/nonexistent.o") }
-        #expect(throws: ObjectError.self) { try ObjectSpec(path: "/bin/ls") } // not BPF
+        #expect(throws: BPFError.self) { try ObjectSpec(path: "/nonexistent.o") }
+        #expect(throws: BPFError.self) { try ObjectSpec(path: "/bin/ls") } // not BPF
         // Mutations of a real object: every outcome is an error value or a spec, never a crash.
         let original = try Bytes.read(path: fixture("objects.bpfel.o"))
         let bytes = original.array(0..<original.count)

@@ -132,7 +132,8 @@ final class BackgroundRun {
         guard TestEnv.kernelAvailable(bpfUsable()) else { return }
         let path = try fixturePath("basic.bpfel.o")
         // A child that calls getpid in a loop while plumb runs.
-        let r = TestEnv.run("/bin/sh", ["-c", "\(TestEnv.plumb) object run \(path) --duration 1500ms --set seen_value=0x2a & sleep 0.7; for i in 1 2 3 4 5; do /bin/true; done; python3 -c 'import os; [os.getpid() for _ in range(3)]'; wait"])
+        let r = TestEnv.run("/bin/sh", ["-c", whileAttached("\(TestEnv.plumb) object run \(path) --set seen_value=0x2a",
+            "for i in 1 2 3 4 5; do /bin/true; done; python3 -c 'import os; [os.getpid() for _ in range(3)]'")])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("attached on_getpid: tracepoint syscalls/sys_enter_getpid"))
         #expect(r.stdout.contains(".kind = 1, .value = 42, .comm = "), "typed records with the --set value: \(r.stdout.prefix(600))")
@@ -147,7 +148,7 @@ final class BackgroundRun {
     @Test func execsnoopDemoPrintsTypedExecEvents() throws {
         guard TestEnv.kernelAvailable(bpfUsable()) else { return }
         let path = try fixturePath("execsnoop.bpfel.o")
-        let r = TestEnv.run("/bin/sh", ["-c", "\(TestEnv.plumb) object run \(path) --duration 1500ms & sleep 0.8; /bin/true; echo shell=$$; wait"])
+        let r = TestEnv.run("/bin/sh", ["-c", whileAttached("\(TestEnv.plumb) object run \(path)", "/bin/true; echo shell=$$")])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("attached handle_exec: tp_btf sched_process_exec"))
         // The event for /bin/true, its parent being the shell, read through CO-RE'd task fields.
@@ -212,4 +213,16 @@ final class BackgroundRun {
         let kprobe = r.stdout.split(separator: "\n").first { $0.hasPrefix("kprobe/kretprobe") }
         #expect(kprobe != nil)
     }
+}
+
+/// A shell script that starts `command` in the background, waits (up to 30 s, however loaded
+/// the machine is) until it prints its first `attached` line, runs `workload`, gives the
+/// events a moment to arrive, then ends the run with SIGINT and prints its output.
+func whileAttached(_ command: String, _ workload: String) -> String {
+    """
+    out=$(mktemp); \(command) >"$out" & p=$!
+    for i in $(seq 600); do grep -q '^attached' "$out" && break; sleep 0.05; done
+    \(workload)
+    sleep 0.3; kill -INT $p; wait $p; s=$?; cat "$out"; rm -f "$out"; exit $s
+    """
 }

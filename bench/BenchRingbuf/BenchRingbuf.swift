@@ -76,7 +76,7 @@ func producerThread(_ raw: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?
 
         let rate: Double, received: UInt64, drops: UInt64, elapsed: Double
         do {
-            let object = try BPFObject(path: args[1])
+            let object = try Object(path: args[1])
             let program = try object.program("produce")
             let events = try object.map("events")
             let stats = try object.map("stats")
