@@ -5,7 +5,7 @@ import TestSupport
 
 @Suite struct USDTSpecTests {
     func reg(_ name: String) -> USDTRegister { USDTRegister.named(name)! }
-    func parse(_ spec: String, symbols: [String: UInt64] = [:]) throws -> USDTArgument {
+    func parse(_ spec: String, symbols: [String: UInt64] = [:]) throws(ELFError) -> USDTArgument {
         try USDT.parseArgument(spec, probe: "p:n") { name in symbols[name] }
     }
 
@@ -76,7 +76,7 @@ import TestSupport
         }
     }
 
-    @Test func rejectsMalformedSpecsWithTypedErrors() {
+    @Test func rejectsMalformedSpecsWithTypedErrors() throws {
         let bad = ["3@%rax", "16@%rax", "-@%rax", "4@", "4@%", "4@%foo", "4@$", "4@$x+", "4@(%rax", "4@()", "4@(%rax,%rbx,3)",
                    "4@(%ax)", "4@(%rax,%rip)", "4@sym(%rbx,%rcx,4)x", "4@12", "4@%rax)", "4@$99999999999999999999",
                    "4@0x(%rax)", "4@sym(%rip,%rax)", "4@+5", "@%rax", "4@%eax extra"]
@@ -139,7 +139,8 @@ import TestSupport
         for size in [8, 4] {
             let d = descriptor(pc: 0x1234, base: 0x2000, sema: 0x4048, ["prov", "name", "-4@%edi 8@(%rax)"], addressSize: size)
             let n = try USDT.parseNote(view(d), addressSize: size)
-            #expect(n == USDT.RawNote(pc: 0x1234, base: 0x2000, semaphore: 0x4048, provider: "prov", name: "name", arguments: "-4@%edi 8@(%rax)"))
+            #expect(n.pc == 0x1234 && n.base == 0x2000 && n.semaphore == 0x4048)
+            #expect(n.provider == "prov" && n.name == "name" && n.arguments == "-4@%edi 8@(%rax)")
         }
         // No argument string at all is accepted (an argument-less probe).
         let bare = try USDT.parseNote(view(descriptor(pc: 1, base: 2, sema: 0, ["p", "n"])), addressSize: 8)
@@ -247,8 +248,8 @@ import TestSupport
     @Test func prelinkedBaseMovesSitesAndSemaphores() throws {
         let fixtures: USDTFixtures
         do { fixtures = try USDTFixtures.build() } catch { print("SKIP: \(error)"); return }
-        // Rewrite every note's base as if prelink had moved .stapsdt.base up by 0x1000 (and so the
-        // image): the recorded pc/semaphore are 0x1000 stale, so the adjusted ones are 0x1000 lower.
+        // Raise every note's recorded base by 8, as if prelink had moved the image (and .stapsdt.base)
+        // down by 8 after the notes were written: the adjusted pc and semaphore are 8 lower.
         var b = try Array(Data(contentsOf: URL(fileURLWithPath: fixtures.pie)))
         let elf = try ELFFile(bytes: Bytes(b))
         let section = try #require(elf.section(named: ".note.stapsdt"))
@@ -258,16 +259,17 @@ import TestSupport
         while o + 12 <= end {
             let namesz = Int(elf.view.u32(o)!), descsz = Int(elf.view.u32(o + 4)!)
             let desc = o + 12 + ((namesz + 3) & ~3)
-            let base = elf.view.u64(desc + 8)! + 0x1000
+            let base = elf.view.u64(desc + 8)! + 8
             for i in 0..<8 { b[desc + 8 + i] = UInt8(truncatingIfNeeded: base >> (8 * UInt64(i))) }
             o = desc + ((descsz + 3) & ~3)
         }
         let moved = try USDT.probes(in: try ELFFile(bytes: Bytes(b)))
         #expect(moved.count == original.count)
         for (m, p) in zip(moved, original) {
-            #expect(m.address == p.address - 0x1000)
+            #expect(m.address == p.address - 8)
             #expect(m.noteAddress == p.noteAddress)
-            #expect(m.semaphoreAddress == p.semaphoreAddress.map { $0 - 0x1000 })
+            #expect(m.semaphoreAddress == p.semaphoreAddress.map { $0 - 8 })
+            #expect(m.fileOffset == p.fileOffset - 8)
         }
     }
 
