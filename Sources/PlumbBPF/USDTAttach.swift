@@ -87,7 +87,10 @@ public enum USDTResolver {
         guard stat(path, &target) == 0 else { throw .system(.file(path: path, errno: errno), context: "load bias of \(path)") }
         let maps = "/proc/\(pid)/maps"
         let text: String
-        do { text = String(decoding: try Bytes.read(path: maps).buffer, as: UTF8.self) } catch {
+        do {
+            let bytes = try Bytes.read(path: maps)
+            text = withExtendedLifetime(bytes) { String(decoding: bytes.buffer, as: UTF8.self) }
+        } catch {
             throw .invalidArgument("cannot read \(maps): \(error); is process \(pid) running?")
         }
         for line in text.split(separator: "\n") {
