@@ -10,12 +10,60 @@ public struct USDTSite: Sendable {
     public var cookie: UInt64
 }
 
-/// A program attached to every site of one or more USDT probes: one uprobe (and bpf link) per
-/// site, all owned by `link`. Releasing the link (or `link.detach()`) detaches every site and
-/// lowers the semaphores again.
-public struct USDTAttachment: Sendable {
-    public let link: Link
+/// A program attached to every site of one or more USDT probes: one uprobe (perf event and bpf
+/// link) per site, `links[i]` for `sites[i]`. `detach()` — or releasing this object — detaches
+/// every site and lowers the semaphores again. Sites are detached in parallel: the kernel waits
+/// for an RCU grace period per uprobe it removes (~0.1 s), and concurrent waits share one.
+public final class USDTAttachment: CustomStringConvertible, @unchecked Sendable {
+    public let links: [Link]
     public let sites: [USDTSite]
+    /// E.g. "usdt /usr/bin/postgres:postgresql:* (71 sites)".
+    public let description: String
+
+    init(links: [Link], sites: [USDTSite], description: String) {
+        self.links = links
+        self.sites = sites
+        self.description = description
+    }
+
+    public var isAttached: Bool { links.contains { $0.isAttached } }
+
+    /// Detaches every site now. Throws `.detached` when already detached.
+    public func detach() throws(BPFError) {
+        guard isAttached else { throw .detached(description) }
+        Self.detachConcurrently(links)
+    }
+
+    deinit { Self.detachConcurrently(links) }
+
+    /// One thread per link (at most 64 at a time) so the kernel's grace-period waits overlap.
+    static func detachConcurrently(_ links: [Link]) {
+        let live = links.filter(\.isAttached)
+        guard live.count > 1 else { for l in live { try? l.detach() }; return }
+        var start = 0
+        while start < live.count {
+            let batch = live[start..<min(start + 64, live.count)]
+            start += batch.count
+            var threads: [pthread_t] = []
+            for link in batch {
+                let context = Unmanaged.passRetained(link).toOpaque()
+                var thread = pthread_t()
+                let rc = pthread_create(&thread, nil, { p in
+                    guard let p else { return nil }
+                    try? Unmanaged<Link>.fromOpaque(p).takeRetainedValue().detach()
+                    return nil
+                }, context)
+                if rc == 0 {
+                    threads.append(thread)
+                } else {
+                    // No thread to spare: detach here, in turn.
+                    Unmanaged<Link>.fromOpaque(context).release()
+                    try? link.detach()
+                }
+            }
+            for t in threads { pthread_join(t, nil) }
+        }
+    }
 }
 
 /// One USDT probe of a binary as `-l` lists it: all sites of provider:name together.
@@ -147,14 +195,17 @@ extension Program {
             throw .unsupported(feature: "USDT semaphores", reason: "the uprobe PMU has no ref_ctr_offset format (kernels before 4.20)",
                                suggestion: "attach to probes without semaphores")
         }
-        let link = Link(kind: .uprobe, program: self,
-                        description: "usdt \(path):\(wanted) (\(sites.count) site\(sites.count == 1 ? "" : "s"))\(pid >= 0 ? " pid \(pid)" : "")")
+        let description = "usdt \(path):\(wanted) (\(sites.count) site\(sites.count == 1 ? "" : "s"))\(pid >= 0 ? " pid \(pid)" : "")"
+        var links: [Link] = []
         var attached: [USDTSite] = []
+        links.reserveCapacity(sites.count)
         attached.reserveCapacity(sites.count)
+        // A failure part-way detaches the sites attached so far.
+        var done = false
+        defer { if !done { USDTAttachment.detachConcurrently(links) } }
         for (i, probe) in sites.enumerated() {
             let c = cookie(i, probe)
             let what = "usdt \(path):\(probe.qualifiedName) site \(i) (offset 0x\(String(probe.fileOffset, radix: 16)))"
-            // A failure part-way leaves `link` to detach the sites attached so far.
             let event = try sys("opening \(what)") { () throws(BPFSysError) in
                 try Perf.openUprobe(path: path, offset: probe.fileOffset, refCounterOffset: probe.semaphoreFileOffset ?? 0,
                                     pid: pid < 0 ? -1 : pid, cpu: pid < 0 ? 0 : -1)
@@ -162,9 +213,12 @@ extension Program {
             let bpfLink = try sys("attaching '\(label)' to \(what)") { () throws(BPFSysError) in
                 try Sys.linkCreatePerfEvent(fd, perfEvent: event, cookie: c)
             }
+            let link = Link(kind: .uprobe, program: self, description: what + " cookie \(c)" + (pid >= 0 ? " pid \(pid)" : ""))
             link.add(link: bpfLink, perfEvent: event)
+            links.append(link)
             attached.append(USDTSite(path: path, probe: probe, cookie: c))
         }
-        return USDTAttachment(link: link, sites: attached)
+        done = true
+        return USDTAttachment(links: links, sites: attached, description: description)
     }
 }

@@ -214,12 +214,13 @@ enum USDTAsm {
 
                 let exe = try prog.attachUSDT(binary: binary, provider: "plumb", name: "*", pid: child.pid)
                 let lib = try prog.attachUSDT(binary: fx.library, name: "w?rk", pid: child.pid) { i, _ in UInt64(20 + i) }
-                leaks.track(exe.link); leaks.track(lib.link)
-                #expect(exe.link.count == 6 && exe.link.linkIDs.count == 6)
+                for l in exe.links + lib.links { leaks.track(l) }
+                #expect(exe.links.count == 6 && exe.links.allSatisfy { $0.linkIDs.count == 1 })
                 #expect(exe.sites.map(\.cookie) == Array(0..<6))
                 #expect(exe.sites.map(\.probe) == exeSites)
                 #expect(lib.sites.map(\.cookie) == [20])
-                #expect(exe.link.description.contains("usdt \(binary):plumb:* (6 sites) pid \(child.pid)"))
+                #expect(exe.description == "usdt \(binary):plumb:* (6 sites) pid \(child.pid)")
+                #expect(exe.links[0].description.contains("usdt \(binary):plumb:tick site 0 (offset 0x"))
 
                 // Another process of the same binary is not counted (pid filter).
                 let other = TestEnv.run(binary, ["40"], stdin: Data("r".utf8))
@@ -257,7 +258,7 @@ enum USDTAsm {
             let prog = try Program.load(ProgramAttributes(type: .kprobe, instructions: try Asm.counter(hits, tid: nil), name: "usdt_gate"))
             leaks.track(prog)
             var attachment: USDTAttachment? = try prog.attachUSDT(binary: fx.pie, provider: "plumb", name: "gated")
-            leaks.track(attachment!.link)
+            for l in attachment?.links ?? [] { leaks.track(l) }
             #expect(attachment?.sites.count == 1)
             #expect(attachment?.sites.first?.probe.semaphoreFileOffset != nil)
             #expect(before.round().open == n, "raised in a process started before attaching")
@@ -265,7 +266,8 @@ enum USDTAsm {
             let after = try USDTChild(fx.pie, iterations: n)
             #expect(after.round().open == n, "raised in a process started after attaching")
             #expect(try count(hits) == UInt64(2 * n))
-            try attachment?.link.detach()
+            try attachment?.detach()
+            #expect(attachment?.isAttached == false)
             attachment = nil
             #expect(before.round().open == 0, "lowered again on detach")
             #expect(after.round().open == 0, "lowered again on detach")
@@ -319,11 +321,12 @@ enum USDTAsm {
             let t0 = clock.now
             let a = try prog.attachUSDT(binary: path, provider: "postgresql", name: "*")
             let t1 = clock.now
-            leaks.track(a.link)
+            for l in a.links { leaks.track(l) }
             #expect(a.sites.count == 71)
             #expect(Set(a.sites.map(\.probe.qualifiedName)).count == 57)
-            #expect(a.link.linkIDs.count == 71)
-            try a.link.detach()
+            #expect(Set(a.links.flatMap(\.linkIDs)).count == 71)
+            #expect(a.sites.allSatisfy { $0.probe.semaphoreFileOffset != nil })
+            try a.detach()
             let t2 = clock.now
             print("USDT postgres: attach 71 sites \(t1 - t0), detach \(t2 - t1)")
         }
