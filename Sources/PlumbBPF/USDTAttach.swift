@@ -10,10 +10,12 @@ public struct USDTSite: Sendable {
     public var cookie: UInt64
 }
 
-/// A program attached to every site of one or more USDT probes: one uprobe (perf event and bpf
-/// link) per site, `links[i]` for `sites[i]`. `detach()` — or releasing this object — detaches
-/// every site and lowers the semaphores again. Sites are detached in parallel: the kernel waits
-/// for an RCU grace period per uprobe it removes (~0.1 s), and concurrent waits share one.
+/// A program attached to every site of one or more USDT probes: either one uprobe_multi link for
+/// all sites (programs loaded with expected attach type `.traceUprobeMulti`), or one uprobe
+/// (perf event and bpf link) per site, `links[i]` for `sites[i]`. `detach()` — or releasing this
+/// object — detaches every site and lowers the semaphores again. Per-site links are detached in
+/// parallel, though the kernel still waits a grace period per uprobe (~0.1 s each, serialized);
+/// a uprobe_multi link waits once for all of them.
 public final class USDTAttachment: CustomStringConvertible, @unchecked Sendable {
     public let links: [Link]
     public let sites: [USDTSite]
@@ -195,7 +197,19 @@ extension Program {
             throw .unsupported(feature: "USDT semaphores", reason: "the uprobe PMU has no ref_ctr_offset format (kernels before 4.20)",
                                suggestion: "attach to probes without semaphores")
         }
-        let description = "usdt \(path):\(wanted) (\(sites.count) site\(sites.count == 1 ? "" : "s"))\(pid >= 0 ? " pid \(pid)" : "")"
+        let multi = expectedAttachType == .traceUprobeMulti
+        let description = "usdt \(path):\(wanted) (\(sites.count) site\(sites.count == 1 ? "" : "s")\(multi ? ", uprobe_multi" : ""))\(pid >= 0 ? " pid \(pid)" : "")"
+        if multi {
+            let cookies = sites.enumerated().map { cookie($0.offset, $0.element) }
+            let fd = try sys("attaching '\(label)' to \(description)") { () throws(BPFSysError) in
+                try Sys.linkCreateUprobeMulti(self.fd, path: path, offsets: sites.map(\.fileOffset),
+                                              refCounterOffsets: sites.map { $0.semaphoreFileOffset ?? 0 }, cookies: cookies, pid: pid)
+            }
+            let link = Link(kind: .uprobe, program: self, description: description)
+            link.add(link: fd)
+            return USDTAttachment(links: [link], sites: zip(sites, cookies).map { USDTSite(path: path, probe: $0, cookie: $1) },
+                                  description: description)
+        }
         var links: [Link] = []
         var attached: [USDTSite] = []
         links.reserveCapacity(sites.count)

@@ -316,7 +316,7 @@ public enum USDT {
                 if s.eat("+") {   // N+SYM(%rip)
                     guard let (sym, more) = try s.symbolTerm(fail) else { throw fail("expected a symbol after '+'") }
                     name = sym
-                    guard let d = Int64Add(displacement, more) else { throw fail("displacement overflows 64 bits") }
+                    guard let d = checkedAdd(displacement, more) else { throw fail("displacement overflows 64 bits") }
                     displacement = d
                 }
             } else if let (sym, offset) = try s.symbolTerm(fail) {
@@ -364,7 +364,7 @@ public enum USDT {
     }
 }
 
-private func Int64Add(_ a: Int64, _ b: Int64) -> Int64? {
+private func checkedAdd(_ a: Int64, _ b: Int64) -> Int64? {
     let (r, o) = a.addingReportingOverflow(b)
     return o ? nil : r
 }

@@ -189,7 +189,7 @@ enum USDTAsm {
     @Test("every site of every probe, by cookie: exact hits and argument values (registers, %ah, memory, RIP-relative, indexed, constants), PIE, non-PIE and a shared library")
     func sitesAndArguments() throws {
         guard TestEnv.kernelAvailable(Self.unavailable()), let fx = fixtures() else { return }
-        for binary in [fx.pie, fx.nopie] {
+        for (binary, multi) in [(fx.pie, false), (fx.nopie, false), (fx.pie, true), (fx.nopie, true)] {
             try withRuntimeLeakCheck { leaks in
                 let n = 300
                 let child = try USDTChild(binary, iterations: n)
@@ -209,18 +209,18 @@ enum USDTAsm {
                 for (i, p) in exeSites.enumerated() { table.append((UInt64(i), try #require(p.arguments), exeBias)) }
                 for (i, p) in libSites.enumerated() { table.append((UInt64(20 + i), try #require(p.arguments), libBias)) }
                 let prog = try Program.load(ProgramAttributes(type: .kprobe, instructions: try USDTAsm.program(sites: table, hits: hits, sums: sums),
-                                                              name: "usdt_args"))
+                                                              name: "usdt_args", expectedAttachType: multi ? .traceUprobeMulti : nil))
                 leaks.track(prog)
 
                 let exe = try prog.attachUSDT(binary: binary, provider: "plumb", name: "*", pid: child.pid)
                 let lib = try prog.attachUSDT(binary: fx.library, name: "w?rk", pid: child.pid) { i, _ in UInt64(20 + i) }
                 for l in exe.links + lib.links { leaks.track(l) }
-                #expect(exe.links.count == 6 && exe.links.allSatisfy { $0.linkIDs.count == 1 })
+                #expect(exe.links.count == (multi ? 1 : 6) && exe.links.allSatisfy { $0.linkIDs.count == 1 })
                 #expect(exe.sites.map(\.cookie) == Array(0..<6))
                 #expect(exe.sites.map(\.probe) == exeSites)
                 #expect(lib.sites.map(\.cookie) == [20])
-                #expect(exe.description == "usdt \(binary):plumb:* (6 sites) pid \(child.pid)")
-                #expect(exe.links[0].description.contains("usdt \(binary):plumb:tick site 0 (offset 0x"))
+                #expect(exe.description == "usdt \(binary):plumb:* (6 sites\(multi ? ", uprobe_multi" : "")) pid \(child.pid)")
+                if !multi { #expect(exe.links[0].description.contains("usdt \(binary):plumb:tick site 0 (offset 0x")) }
 
                 // Another process of the same binary is not counted (pid filter).
                 let other = TestEnv.run(binary, ["40"], stdin: Data("r".utf8))
@@ -234,7 +234,7 @@ enum USDTAsm {
                 for site in exe.sites + lib.sites {
                     var key = site.probe.name
                     if key == "twice" { key += "@\(twiceSeen)"; twiceSeen += 1 }
-                    #expect(try count(hits, key: UInt32(site.cookie)) == UInt64(n), "\(binary) \(key)")
+                    #expect(try count(hits, key: UInt32(site.cookie)) == UInt64(n), "\(binary) \(key) multi \(multi)")
                     let expected = Self.expectedSums(key, n: n)
                     #expect(expected.count == site.probe.arguments?.count, "\(key)")
                     for (k, want) in expected.enumerated() {
@@ -249,13 +249,14 @@ enum USDTAsm {
     @Test("a semaphore-gated probe fires only while attached, in processes started before and after attaching")
     func semaphoreGate() throws {
         guard TestEnv.kernelAvailable(Self.unavailable()), let fx = fixtures() else { return }
-        try withRuntimeLeakCheck { leaks in
+        for multi in [false, true] { try withRuntimeLeakCheck { leaks in
             let n = 50
             let before = try USDTChild(fx.pie, iterations: n)
             #expect(before.round().open == 0, "closed before attaching")
             let hits = try counterMap("usdt_gate", slots: 1)
             leaks.track(hits)
-            let prog = try Program.load(ProgramAttributes(type: .kprobe, instructions: try Asm.counter(hits, tid: nil), name: "usdt_gate"))
+            let prog = try Program.load(ProgramAttributes(type: .kprobe, instructions: try Asm.counter(hits, tid: nil), name: "usdt_gate",
+                                                          expectedAttachType: multi ? .traceUprobeMulti : nil))
             leaks.track(prog)
             var attachment: USDTAttachment? = try prog.attachUSDT(binary: fx.pie, provider: "plumb", name: "gated")
             for l in attachment?.links ?? [] { leaks.track(l) }
@@ -273,7 +274,7 @@ enum USDTAsm {
             #expect(after.round().open == 0, "lowered again on detach")
             #expect(try count(hits) == UInt64(2 * n))
             #expect(before.finish() == 0 && after.finish() == 0)
-        }
+        } }
     }
 
     @Test("listing and attach errors")
@@ -312,10 +313,11 @@ enum USDTAsm {
             return
         }
         guard TestEnv.kernelAvailable(Self.unavailable()) else { return }
-        try withRuntimeLeakCheck { leaks in
+        for multi in [false, true] { try withRuntimeLeakCheck { leaks in
             let hits = try counterMap("usdt_pg", slots: 1)
             leaks.track(hits)
-            let prog = try Program.load(ProgramAttributes(type: .kprobe, instructions: try Asm.counter(hits, tid: nil), name: "usdt_pg"))
+            let prog = try Program.load(ProgramAttributes(type: .kprobe, instructions: try Asm.counter(hits, tid: nil), name: "usdt_pg",
+                                                          expectedAttachType: multi ? .traceUprobeMulti : nil))
             leaks.track(prog)
             let clock = ContinuousClock()
             let t0 = clock.now
@@ -324,11 +326,11 @@ enum USDTAsm {
             for l in a.links { leaks.track(l) }
             #expect(a.sites.count == 71)
             #expect(Set(a.sites.map(\.probe.qualifiedName)).count == 57)
-            #expect(Set(a.links.flatMap(\.linkIDs)).count == 71)
+            #expect(Set(a.links.flatMap(\.linkIDs)).count == (multi ? 1 : 71))
             #expect(a.sites.allSatisfy { $0.probe.semaphoreFileOffset != nil })
             try a.detach()
             let t2 = clock.now
-            print("USDT postgres: attach 71 sites \(t1 - t0), detach \(t2 - t1)")
-        }
+            print("USDT postgres (\(multi ? "one uprobe_multi link" : "71 perf-event links")): attach 71 sites \(t1 - t0), detach \(t2 - t1)")
+        } }
     }
 }
