@@ -28,3 +28,27 @@ extension Sys {
         return try callFD(.linkCreate, &attr, context: "uprobe_multi link on \(path) (\(offsets.count) offsets; needs Linux 6.6+)")
     }
 }
+
+extension Features {
+    /// uprobe_multi links (6.6+), libbpf's way: a program loaded for BPF_TRACE_UPROBE_MULTI and a
+    /// link on "/" (a directory, so the kernel answers EBADF once it parsed the request).
+    public static func uprobeMultiLinks() -> FeatureSupport {
+        let prog: OwnedFD
+        do {
+            prog = try Sys.progLoad(ProgramAttributes(type: .kprobe, instructions: returnZero, expectedAttachType: .traceUprobeMulti))
+        } catch {
+            return error.errno == EPERM ? .unknown("loading a kprobe program: permission denied (EPERM)")
+                : .unsupported("kprobe programs for BPF_TRACE_UPROBE_MULTI do not load (errno \(error.errno ?? 0)): Linux 6.6+ needed")
+        }
+        do {
+            _ = try Sys.linkCreateUprobeMulti(prog, path: "/", offsets: [0], refCounterOffsets: [0], cookies: [0])
+            return .supported
+        } catch {
+            switch error.errno {
+            case EBADF?: return .supported
+            case EPERM?: return .unknown("uprobe_multi link: permission denied (EPERM)")
+            default: return .unsupported("uprobe_multi link rejected with errno \(error.errno ?? 0) (Linux 6.6+ with CONFIG_UPROBES needed)")
+            }
+        }
+    }
+}

@@ -277,6 +277,11 @@ enum USDTAsm {
         } }
     }
 
+    @Test func uprobeMultiLinksAreDetected() {
+        guard TestEnv.kernelAvailable(Self.unavailable()) else { return }
+        #expect(Features.uprobeMultiLinks() == .supported, "Linux 6.18 has uprobe_multi links")
+    }
+
     @Test("listing and attach errors")
     func listingAndErrors() throws {
         guard let fx = fixtures() else { return }
