@@ -44,64 +44,10 @@ final class USDTChild {
     deinit { if process.isRunning { process.terminate() } }
 }
 
-/// Code that fetches USDT arguments from pt_regs and user memory, as generated code would: the
-/// program dispatches on the attach cookie and adds each argument (extended to 64 bits by its
-/// signedness) into sums[cookie * 12 + index], and counts hits into hits[cookie].
+/// A program as generated code would build it: it dispatches on the attach cookie, fetches each
+/// argument with `USDTArgument.emitLoad` and adds it into sums[cookie * 12 + index], and counts
+/// hits into hits[cookie]. Odd cookies get their load bias from a register (r9), even ones as a constant.
 enum USDTAsm {
-    static func extend(_ b: inout ProgramBuilder, _ r: PlumbAsm.Register, size: Int, signed: Bool) {
-        guard size < 8 else { return }
-        let shift = Int32(64 - 8 * size)
-        b.emit(.lsh64(r, shift))
-        b.emit(signed ? .alu64(.arsh, r, shift) : .rsh64(r, shift))
-    }
-
-    /// r3 = r3 + the full 64-bit register `reg`.
-    static func addRegister(_ b: inout ProgramBuilder, _ reg: USDTRegister, scale: UInt8 = 1) {
-        b.emit(.load(.r4, .r6, offset: Int16(reg.register.ptRegsOffset), size: .doubleWord))
-        if reg.width == 4 { b.emit(.lsh64(.r4, 32)); b.emit(.rsh64(.r4, 32)) }
-        if scale > 1 { b.emit(.mul64(.r4, Int32(scale))) }
-        b.emit(.add64(.r3, .r4))
-    }
-
-    /// r8 = the argument's value.
-    static func fetch(_ b: inout ProgramBuilder, _ arg: USDTArgument, bias: UInt64) throws {
-        func symbolAddress(_ s: USDTSymbol, _ offset: Int64) throws -> Int64 {
-            let a = try #require(s.address, "symbol \(s.name) unresolved")
-            return Int64(bitPattern: a &+ bias &+ UInt64(bitPattern: offset))
-        }
-        var memory = true
-        switch arg.location {
-        case .constant(let v):
-            b.emit(.loadImm64(.r8, v))
-            memory = false
-        case .symbolAddress(let s, let off):
-            b.emit(.loadImm64(.r8, try symbolAddress(s, off)))
-            memory = false
-        case .register(let r):
-            b.emit(.load(.r8, .r6, offset: Int16(r.register.ptRegsOffset), size: .doubleWord))
-            if r.byteShift > 0 { b.emit(.rsh64(.r8, Int32(8 * r.byteShift))) }
-            memory = false
-        case .memory(let base, let off):
-            b.emit(.loadImm64(.r3, off))
-            addRegister(&b, base)
-        case .global(let s, let off):
-            b.emit(.loadImm64(.r3, try symbolAddress(s, off)))
-        case .effectiveAddress(let base, let index, let scale, let off, let s):
-            b.emit(.loadImm64(.r3, try s.map { try symbolAddress($0, off) } ?? off))
-            if let base { addRegister(&b, base) }
-            if let index { addRegister(&b, index, scale: scale) }
-        }
-        if memory {
-            b.emit(.store(.r10, offset: -8, imm: 0, size: .doubleWord))
-            b.emit(.mov64(.r1, .r10))
-            b.emit(.add64(.r1, -8))
-            b.emit(.mov64(.r2, Int32(arg.size)))
-            b.emit(.call(helper: Int32(HelperID.probeReadUser)))
-            b.emit(.load(.r8, .r10, offset: -8, size: .doubleWord))
-        }
-        extend(&b, .r8, size: arg.size, signed: arg.isSigned)
-    }
-
     /// map[key in r2's slot] += r8; key given as a constant.
     static func add(_ b: inout ProgramBuilder, map: Map, key: Int32) {
         let done = b.newLabel()
@@ -128,7 +74,12 @@ enum USDTAsm {
             b.emit(.mov64(.r8, 1))
             add(&b, map: hits, key: Int32(site.cookie))
             for (i, arg) in site.args.enumerated() {
-                try fetch(&b, arg, bias: site.bias)
+                if site.cookie % 2 == 1 {
+                    b.emit(.loadImm64(.r9, Int64(bitPattern: site.bias)))
+                    try arg.emitLoad(into: &b, context: .r6, destination: .r8, loadBias: .register(.r9), stackOffset: -24)
+                } else {
+                    try arg.emitLoad(into: &b, context: .r6, destination: .r8, loadBias: .constant(site.bias))
+                }
                 add(&b, map: sums, key: Int32(site.cookie) * 12 + Int32(i))
             }
             b.goto(out)
