@@ -9,6 +9,10 @@ public enum USDTLoadBias: Sendable, Equatable {
     case constant(UInt64)
     /// Computed by the program itself (e.g. looked up per process), held in a callee-saved register (r6–r9).
     case register(PlumbAsm.Register)
+    /// Computed from the instruction pointer: a uprobe handler sees pt_regs->ip at the site's
+    /// run-time address, so the bias is ip - `siteAddress` (the probe's `address`) in whichever
+    /// process hit the probe — no per-process lookup needed.
+    case instructionPointer(siteAddress: UInt64)
 }
 
 extension USDTArgument {
@@ -35,11 +39,22 @@ extension USDTArgument {
                 throw .invalidArgument("USDT argument '\(text)' refers to \(s.name), which is in neither .symtab nor .dynsym of the binary (stripped?)")
             }
             var v = a &+ UInt64(bitPattern: offset)
-            if case .constant(let bias) = loadBias { v = v &+ bias }
+            switch loadBias {
+            case .constant(let bias): v = v &+ bias
+            case .instructionPointer(let site): v = v &- site   // + ip, added by addBias
+            case .register: break
+            }
             return Int64(bitPattern: v)
         }
         func addBias(_ r: PlumbAsm.Register) {
-            if case .register(let bias) = loadBias { b.emit(.add64(r, bias)) }
+            switch loadBias {
+            case .register(let bias): b.emit(.add64(r, bias))
+            case .instructionPointer:
+                let scratch: PlumbAsm.Register = r == .r5 ? .r4 : .r5
+                b.emit(.load(scratch, context, offset: Int16(X86Register.rip.ptRegsOffset), size: .doubleWord))
+                b.emit(.add64(r, scratch))
+            case .constant: break
+            }
         }
         /// r3 += the 64-bit (or zero-extended 32-bit) address register, times `scale`.
         func addAddressRegister(_ reg: USDTRegister, scale: UInt8 = 1) {

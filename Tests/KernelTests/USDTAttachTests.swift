@@ -46,7 +46,8 @@ final class USDTChild {
 
 /// A program as generated code would build it: it dispatches on the attach cookie, fetches each
 /// argument with `USDTArgument.emitLoad` and adds it into sums[cookie * 12 + index], and counts
-/// hits into hits[cookie]. Odd cookies get their load bias from a register (r9), even ones as a constant.
+/// hits into hits[cookie]. The load bias comes as a constant, from a register (r9), or from the
+/// instruction pointer, as `biasMode` says.
 enum USDTAsm {
     /// map[key in r2's slot] += r8; key given as a constant.
     static func add(_ b: inout ProgramBuilder, map: Map, key: Int32) {
@@ -62,7 +63,10 @@ enum USDTAsm {
     }
 
     /// sites: (cookie, arguments, load bias of the site's binary).
-    static func program(sites: [(cookie: UInt64, args: [USDTArgument], bias: UInt64)], hits: Map, sums: Map) throws -> [UInt8] {
+    enum BiasMode: CaseIterable { case constant, register, instructionPointer }
+
+    static func program(sites: [(cookie: UInt64, args: [USDTArgument], bias: UInt64, address: UInt64)], biasMode: BiasMode,
+                        hits: Map, sums: Map) throws -> [UInt8] {
         var b = ProgramBuilder()
         let out = b.newLabel("out")
         b.emit(.mov64(.r6, .r1))
@@ -74,11 +78,14 @@ enum USDTAsm {
             b.emit(.mov64(.r8, 1))
             add(&b, map: hits, key: Int32(site.cookie))
             for (i, arg) in site.args.enumerated() {
-                if site.cookie % 2 == 1 {
+                switch biasMode {
+                case .register:
                     b.emit(.loadImm64(.r9, Int64(bitPattern: site.bias)))
                     try arg.emitLoad(into: &b, context: .r6, destination: .r8, loadBias: .register(.r9), stackOffset: -24)
-                } else {
+                case .constant:
                     try arg.emitLoad(into: &b, context: .r6, destination: .r8, loadBias: .constant(site.bias))
+                case .instructionPointer:
+                    try arg.emitLoad(into: &b, context: .r6, destination: .r8, loadBias: .instructionPointer(siteAddress: site.address))
                 }
                 add(&b, map: sums, key: Int32(site.cookie) * 12 + Int32(i))
             }
@@ -140,7 +147,11 @@ enum USDTAsm {
     @Test("every site of every probe, by cookie: exact hits and argument values (registers, %ah, memory, RIP-relative, indexed, constants), PIE, non-PIE and a shared library")
     func sitesAndArguments() throws {
         guard TestEnv.kernelAvailable(Self.unavailable()), let fx = fixtures() else { return }
-        for (binary, multi) in [(fx.pie, false), (fx.nopie, false), (fx.pie, true), (fx.nopie, true)] {
+        var configurations: [(String, Bool, USDTAsm.BiasMode)] = []
+        for (i, mode) in USDTAsm.BiasMode.allCases.enumerated() {
+            configurations += [(fx.pie, i % 2 == 0, mode), (fx.nopie, i % 2 == 1, mode)]
+        }
+        for (binary, multi, biasMode) in configurations {
             try withRuntimeLeakCheck { leaks in
                 let n = 300
                 let child = try USDTChild(binary, iterations: n)
@@ -156,10 +167,11 @@ enum USDTAsm {
 
                 let hits = try counterMap("usdt_hits", slots: 32), sums = try counterMap("usdt_sums", slots: 32 * 12)
                 leaks.track(hits); leaks.track(sums)
-                var table: [(cookie: UInt64, args: [USDTArgument], bias: UInt64)] = []
-                for (i, p) in exeSites.enumerated() { table.append((UInt64(i), try #require(p.arguments), exeBias)) }
-                for (i, p) in libSites.enumerated() { table.append((UInt64(20 + i), try #require(p.arguments), libBias)) }
-                let prog = try Program.load(ProgramAttributes(type: .kprobe, instructions: try USDTAsm.program(sites: table, hits: hits, sums: sums),
+                var table: [(cookie: UInt64, args: [USDTArgument], bias: UInt64, address: UInt64)] = []
+                for (i, p) in exeSites.enumerated() { table.append((UInt64(i), try #require(p.arguments), exeBias, p.address)) }
+                for (i, p) in libSites.enumerated() { table.append((UInt64(20 + i), try #require(p.arguments), libBias, p.address)) }
+                let code = try USDTAsm.program(sites: table, biasMode: biasMode, hits: hits, sums: sums)
+                let prog = try Program.load(ProgramAttributes(type: .kprobe, instructions: code,
                                                               name: "usdt_args", expectedAttachType: multi ? .traceUprobeMulti : nil))
                 leaks.track(prog)
 
@@ -185,12 +197,12 @@ enum USDTAsm {
                 for site in exe.sites + lib.sites {
                     var key = site.probe.name
                     if key == "twice" { key += "@\(twiceSeen)"; twiceSeen += 1 }
-                    #expect(try count(hits, key: UInt32(site.cookie)) == UInt64(n), "\(binary) \(key) multi \(multi)")
+                    #expect(try count(hits, key: UInt32(site.cookie)) == UInt64(n), "\(binary) \(key) multi \(multi) \(biasMode)")
                     let expected = Self.expectedSums(key, n: n)
                     #expect(expected.count == site.probe.arguments?.count, "\(key)")
                     for (k, want) in expected.enumerated() {
                         let got = try count(sums, key: UInt32(site.cookie) * 12 + UInt32(k))
-                        #expect(got == want, "\(binary) \(key) arg \(k) \(site.probe.arguments?[k].text ?? ""): got \(Int64(bitPattern: got)), want \(Int64(bitPattern: want))")
+                        #expect(got == want, "\(binary) \(biasMode) \(key) arg \(k) \(site.probe.arguments?[k].text ?? ""): got \(Int64(bitPattern: got)), want \(Int64(bitPattern: want))")
                     }
                 }
             }

@@ -26,6 +26,9 @@ import PlumbAsm
         #expect(global.contains(.call(helper: 112)))
         let viaRegister = try code("8@g(%rip)", bias: .register(.r9), symbols: ["g": 0x40])
         #expect(Array(viaRegister.prefix(2)) == [.loadImm64(.r3, 0x40), .add64(.r3, .r9)])
+        // Bias from the instruction pointer: symbol + offset - site, plus pt_regs->ip.
+        let viaIP = try code("8@g+8(%rip)", bias: .instructionPointer(siteAddress: 0x1100), symbols: ["g": 0x4000])
+        #expect(Array(viaIP.prefix(3)) == [.loadImm64(.r3, 0x4000 + 8 - 0x1100), .load(.r5, .r6, offset: 128, size: .doubleWord), .add64(.r3, .r5)])
         let indexed = try code("4@(%rax,%rdx,4)")
         #expect(indexed.contains(.mul64(.r4, 4)))
     }
