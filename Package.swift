@@ -38,6 +38,7 @@ let package = Package(
         .executableTarget(name: "FuzzBTF", dependencies: ["PlumbBTF", "PlumbELF", "FuzzSupport"], path: "fuzz/FuzzBTF"),
         .executableTarget(name: "FuzzELF", dependencies: ["PlumbELF", "FuzzSupport"], path: "fuzz/FuzzELF"),
         .executableTarget(name: "FuzzLang", dependencies: ["PlumbLang", "FuzzSupport"], path: "fuzz/FuzzLang"),
+        .executableTarget(name: "FuzzUSDT", dependencies: ["PlumbELF", "FuzzSupport"], path: "fuzz/FuzzUSDT"),
         .executableTarget(name: "FuzzObject", dependencies: ["PlumbBPF", "PlumbELF", "FuzzSupport"], path: "fuzz/FuzzObject"),
         // Benchmarks beside libbpf (bench/*.sh print the ratios).
         .executableTarget(name: "BenchBTF", dependencies: ["PlumbBTF"], path: "bench/BenchBTF"),

@@ -7,7 +7,10 @@ command -v bpftool >/dev/null 2>&1 || [ -x /usr/sbin/bpftool ] || need+=(bpftool
 [ -f /usr/include/bpf/libbpf.h ] || need+=(libbpf-dev)
 [ -f /usr/include/libelf.h ] || need+=(libelf-dev)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
-[ -f /usr/include/sys/sdt.h ] || need+=(systemtap-sdt-dev)
+# Debian puts sdt.h under the multiarch folder.
+[ -f /usr/include/sys/sdt.h ] || [ -f "/usr/include/$(uname -m)-linux-gnu/sys/sdt.h" ] || need+=(systemtap-sdt-dev)
+# PostgreSQL 15 carries 71 USDT sites: the USDT tests parse and attach them all.
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 command -v bpftrace >/dev/null 2>&1 || need+=(bpftrace)
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
 if [ ${#need[@]} -gt 0 ]; then

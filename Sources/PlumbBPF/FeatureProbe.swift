@@ -276,3 +276,27 @@ public struct FeatureReport: Sendable {
         return out
     }
 }
+
+extension Features {
+    /// uprobe_multi links (6.6+), libbpf's way: a program loaded for BPF_TRACE_UPROBE_MULTI and a
+    /// link on "/" (a directory, so the kernel answers EBADF once it parsed the request).
+    public static func uprobeMultiLinks() -> FeatureSupport {
+        let prog: OwnedFD
+        do {
+            prog = try Sys.progLoad(ProgramAttributes(type: .kprobe, instructions: probeProgram(), expectedAttachType: .traceUprobeMulti))
+        } catch {
+            return error.errno == .notPermitted ? .unknown("loading a kprobe program: permission denied (EPERM)")
+                : .unsupported("kprobe programs for BPF_TRACE_UPROBE_MULTI do not load (\(error.errno.map(\.description) ?? "no errno")): Linux 6.6+ needed")
+        }
+        do {
+            _ = try Sys.linkCreateUprobeMulti(prog, path: "/", offsets: [0], refCounterOffsets: [0], cookies: [0])
+            return .supported
+        } catch {
+            switch error.errno {
+            case .badFileDescriptor?: return .supported
+            case .notPermitted?: return .unknown("uprobe_multi link: permission denied (EPERM)")
+            default: return .unsupported("uprobe_multi link rejected with \(error.errno.map(\.description) ?? "no errno") (Linux 6.6+ with CONFIG_UPROBES needed)")
+            }
+        }
+    }
+}

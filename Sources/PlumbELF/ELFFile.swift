@@ -14,6 +14,10 @@ public enum ELFError: Error, CustomStringConvertible, Sendable, Equatable {
     case noSuchSection(String)
     case badSymbol(index: Int, reason: String)
     case badRelocation(section: String, index: Int, reason: String)
+    /// A `.note.stapsdt` note (by its index among the section's notes) is malformed.
+    case badUSDTNote(index: Int, reason: String)
+    /// A USDT argument spec (`SIZE@OPERAND`) of `probe` could not be parsed.
+    case badUSDTArgument(probe: String, argument: String, reason: String)
 
     public var description: String {
         switch self {
@@ -29,6 +33,10 @@ public enum ELFError: Error, CustomStringConvertible, Sendable, Equatable {
         case .noSuchSection(let n): return "ELF file has no section named \(n)"
         case .badSymbol(let i, let r): return "ELF symbol #\(i) is malformed: \(r)"
         case .badRelocation(let s, let i, let r): return "relocation #\(i) in \(s) is malformed: \(r)"
+        case .badUSDTNote(let i, let r):
+            return "USDT note #\(i) in .note.stapsdt is malformed: \(r); compare with `readelf -n`"
+        case .badUSDTArgument(let p, let a, let r):
+            return "USDT argument '\(a)'\(p.isEmpty ? "" : " of \(p)") cannot be parsed: \(r); the probe can still be attached without reading its arguments"
         }
     }
 }

@@ -143,6 +143,23 @@ struct cbpf_link_create_attr {
     cbpf_aligned_u64 tracing_cookie;
 };
 
+/* BPF_LINK_CREATE for BPF_TRACE_UPROBE_MULTI (6.6+): many uprobes of one file in one link.
+ * offsets, ref_ctr_offsets (may be 0) and cookies (may be 0) point at cnt u64s each. */
+struct cbpf_link_create_uprobe_multi_attr {
+    uint32_t prog_fd;
+    uint32_t target_fd;
+    uint32_t attach_type;
+    uint32_t flags;
+    cbpf_aligned_u64 path;
+    cbpf_aligned_u64 offsets;
+    cbpf_aligned_u64 ref_ctr_offsets;
+    cbpf_aligned_u64 cookies;
+    uint32_t cnt;
+    uint32_t uprobe_multi_flags;
+    uint32_t pid;
+    uint32_t _pad0;
+};
+
 /* BPF_LINK_DETACH */
 struct cbpf_link_detach_attr {
     uint32_t link_fd;
