@@ -26,9 +26,8 @@ if [ -z "${PLUMB:-}" ]; then
   PLUMB=$(swift build -c release --show-bin-path)/plumb
 fi
 # bpftrace prints through per-CPU perf buffers: make them hold the whole flood (no drops).
-# 8192 pages (32 MiB a CPU) is about the most the locked-memory limit allows here; when its
-# rings cannot be mapped (the limit is per user, shared with whatever else runs as root)
-# bpftrace prints nothing and says nothing, so a run with no record printed is retried.
+# 8192 pages (32 MiB a CPU): larger rings exceed the locked-memory limit here (bpftrace
+# then prints nothing, silently). A run that printed nothing is retried.
 export BPFTRACE_PERF_RB_PAGES=${BPFTRACE_PERF_RB_PAGES:-8192}
 
 fifo=$out/printer.fifo
@@ -53,6 +52,8 @@ run() {
   local tracer_pid=$!
   for _ in $(seq 300); do grep -q "$ready" "$text" 2>/dev/null && break; sleep 0.05; done
   grep -q "$ready" "$text" || { echo "$tracer did not attach: $(cat "$out/printer.err")" >&2; kill "$tracer_pid" "$trigger" 2>/dev/null; exit 1; }
+  # bpftrace says "Attaching" before it attaches: give both a moment (not timed).
+  sleep 1
   echo go >"$fifo"
   wait "$trigger"
   # Done when the file has not grown for 0.5 s; its mtime is then the last record's write.

@@ -34,8 +34,7 @@ public final class EventLoop: @unchecked Sendable {
             } else if m.type == .perfEventArray {
                 let name = m.name
                 perfs.append(try PerfBuffer(map: map, sample: { [output] _, data in
-                    format.append(data, to: &output.bytes)
-                    output.flushIfFull()
+                    format.append(data, to: output)
                 }, lost: { [output] cpu, n in
                     output.append("\(name): lost \(n) records on CPU \(cpu)\n")
                 }))
@@ -95,8 +94,7 @@ public final class EventLoop: @unchecked Sendable {
             // With perf buffers too, the wait is split so neither side waits long.
             let t = perfs.isEmpty ? timeout : min(timeout, 10)
             total += try ring.poll(timeout: t) { index, record in
-                formats[index].append(record, to: &output.bytes)
-                output.flushIfFull()
+                formats[index].append(record, to: output)
             }
         }
         for p in perfs {
@@ -112,8 +110,7 @@ public final class EventLoop: @unchecked Sendable {
         let output = self.output
         if let ring {
             try ring.consume { index, record in
-                formats[index].append(record, to: &output.bytes)
-                output.flushIfFull()
+                formats[index].append(record, to: output)
             }
         }
         for p in perfs { try p.consume() }

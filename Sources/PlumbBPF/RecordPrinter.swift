@@ -141,19 +141,43 @@ public final class RecordFormat: @unchecked Sendable {
         self.type = type
     }
 
-    /// Appends the record's line to `out`.
+    /// Writes the record's line into `output`: the hot path of a trace.
     @inline(__always)
+    public func append(_ record: UnsafeRawBufferPointer, to output: OutputBuffer) {
+        let plan = self.plan(for: record.count)
+        let body = plan?.maxLength(forBytes: record.count) ?? 3 * record.count
+        output.write(reserving: prefix.count + body + 1) { p in
+            prefix.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: $0.count) }
+            var n = prefix.count
+            if let plan {
+                n += plan.write(record, to: p + n)
+            } else {
+                n += ValueFormatter.writeHex(record, to: p + n)
+            }
+            p[n] = 0x0a
+            return n + 1
+        }
+    }
+
+    /// Appends the record's line to `out`.
     public func append(_ record: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         out.append(contentsOf: prefix)
-        if let type {
-            type.append(record, to: &out)
+        if let plan = plan(for: record.count) {
+            plan.append(record, to: &out)
         } else {
-            if record.count != lastSize {
-                lastSize = record.count
-                lastPlan = printer.plan(size: record.count)
-            }
-            if let plan = lastPlan { plan.append(record, to: &out) } else { ValueFormatter.appendHex(record, to: &out) }
+            ValueFormatter.appendHex(record, to: &out)
         }
         out.append(0x0a)
+    }
+
+    /// The map's type, else the plan for records of this size (nil: hex).
+    @inline(__always)
+    func plan(for size: Int) -> FormatPlan? {
+        if let type { return type }
+        if size != lastSize {
+            lastSize = size
+            lastPlan = printer.plan(size: size)
+        }
+        return lastPlan
     }
 }

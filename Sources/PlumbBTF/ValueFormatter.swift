@@ -41,21 +41,32 @@ public struct ValueFormatter: Sendable {
     /// `hex(_:)`, written into `out`.
     public static func appendHex(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
         guard !bytes.isEmpty else { return }
-        out.reserveCapacity(out.count + bytes.count * 3)
-        let digits = Text.hexDigits
-        for (i, b) in bytes.enumerated() {
-            if i > 0 { out.append(0x20) }
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 3 * bytes.count) { scratch in
+            guard let base = scratch.baseAddress else { return }
+            var cursor = Cursor(base)
+            cursor.hexBytes(bytes)
+            out.append(contentsOf: UnsafeBufferPointer(start: base, count: cursor.p - base))
         }
+    }
+
+    /// `hex(_:)` at `destination`, which has room for 3 bytes per byte; returns the length.
+    public static func writeHex(_ bytes: UnsafeRawBufferPointer, to destination: UnsafeMutablePointer<UInt8>) -> Int {
+        var cursor = Cursor(destination)
+        cursor.hexBytes(bytes)
+        return cursor.p - destination
     }
 }
 
 /// How to print values of one BTF type: steps over fixed offsets, built by
 /// `ValueFormatter.plan(for:)`.
+///
+/// The steps write through a raw cursor, with no capacity check per byte: `maxLength`
+/// bounds what a value can take (every number at its longest, every string byte escaped),
+/// and callers reserve that much first (`write(_:to:)`'s contract).
 public struct FormatPlan: Sendable {
-    /// One step. Offsets are relative to the value being printed (an array element's plan
-    /// runs once per element, at the element's offset).
+    /// One step. Offsets are relative to the value being printed (an array element's steps
+    /// run once per element, at the element's offset). While building, `skip` and the array
+    /// ranges count within one plan; `Builder.finish` makes them indices into `steps`.
     enum Step: Sendable {
         /// Literal text: literals[start..<start+count].
         case literal(start: Int, count: Int)
@@ -83,20 +94,44 @@ public struct FormatPlan: Sendable {
         case bitfield(bitOffset: Int, bits: Int, signed: Bool, limit: Int)
         /// Hex bytes (length -1: to the end of the bytes given).
         case hex(offset: Int, length: Int)
-        /// `[a, b, ...]`: plan `plan` once per element that fits.
-        case array(offset: Int, count: Int, stride: Int, plan: Int)
+        /// `[a, b, ...]`: steps[start..<end] once per element that fits.
+        case array(offset: Int, count: Int, stride: Int, start: Int, end: Int)
     }
 
-    /// plans[0] is the value's; arrays' element plans follow.
-    let plans: [[Step]]
+    /// Every plan's steps, the value's first (steps[0..<rootEnd]), then arrays' element plans.
+    let steps: [Step]
+    let rootEnd: Int
     let literals: [UInt8]
     /// Enumerator names by value (as literal ranges), per enum type met.
     let enums: [[UInt64: (start: Int, count: Int)]]
+    /// maxLength = fixedLength + lengthPerByte * (bytes given).
+    let fixedLength: Int
+    let lengthPerByte: Int
+
+    /// The most bytes `write` can produce for a value of `count` bytes.
+    @inline(__always)
+    public func maxLength(forBytes count: Int) -> Int { fixedLength &+ lengthPerByte &* count }
+
+    /// Writes the value in `bytes` (UTF-8, no newline) at `destination` and returns the bytes
+    /// written. `destination` must have room for `maxLength(forBytes: bytes.count)`.
+    @inline(__always)
+    public func write(_ bytes: UnsafeRawBufferPointer, to destination: UnsafeMutablePointer<UInt8>) -> Int {
+        steps.withUnsafeBufferPointer { steps in
+            literals.withUnsafeBufferPointer { lit in
+                var cursor = Cursor(destination)
+                run(steps, 0, rootEnd, base: 0, bytes, lit, &cursor)
+                return cursor.p - destination
+            }
+        }
+    }
 
     /// Writes the value in `bytes` (UTF-8, no newline) at the end of `out`.
     public func append(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        literals.withUnsafeBytes { lit in
-            run(0, base: 0, bytes, lit, &out)
+        let bound = maxLength(forBytes: bytes.count)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: max(bound, 1)) { scratch in
+            guard let base = scratch.baseAddress else { return }
+            let n = write(bytes, to: base)
+            out.append(contentsOf: UnsafeBufferPointer(start: base, count: n))
         }
     }
 
@@ -107,76 +142,79 @@ public struct FormatPlan: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private func run(_ index: Int, base: Int, _ bytes: UnsafeRawBufferPointer, _ lit: UnsafeRawBufferPointer,
-                     _ out: inout [UInt8]) {
-        let steps = plans[index]
+    private func run(_ steps: UnsafeBufferPointer<Step>, _ first: Int, _ end: Int, base: Int, _ bytes: UnsafeRawBufferPointer,
+                     _ lit: UnsafeBufferPointer<UInt8>, _ out: inout Cursor) {
+        guard let literalBase = lit.baseAddress ?? UnsafePointer(bitPattern: 1) else { return }
         let count = bytes.count
         // Bit d: the aggregate open at depth d has printed an item (the next needs ", ").
         var started: UInt64 = 0
-        var i = 0
-        while i < steps.count {
+        var i = first
+        while i < end {
             switch steps[i] {
             case .literal(let start, let n):
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: lit[start ..< start + n]))
+                out.put(literalBase + start, n)
             case .open(let start, let n, let depth):
                 started &= ~(1 << UInt64(depth))
-                out.append(contentsOf: UnsafeRawBufferPointer(rebasing: lit[start ..< start + n]))
+                out.put(literalBase + start, n)
             case .item(let end, let skip, let depth, let start, let n):
                 if base + end > count { i = skip; continue }
                 let bit: UInt64 = 1 << UInt64(depth)
-                if started & bit != 0 { out.append(0x2c); out.append(0x20) }
+                if started & bit != 0 { out.put(0x2c); out.put(0x20) }
                 started |= bit
-                if n > 0 { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: lit[start ..< start + n])) }
+                out.put(literalBase + start, n)
             case .unsigned(let offset, let size):
-                Text.appendDecimal(Self.integer(bytes, base + offset, size, signed: false), to: &out)
+                out.decimal(Self.integer(bytes, base + offset, size, signed: false))
             case .signed(let offset, let size):
-                Text.appendSigned(Int64(bitPattern: Self.integer(bytes, base + offset, size, signed: true)), to: &out)
+                out.signed(Int64(bitPattern: Self.integer(bytes, base + offset, size, signed: true)))
             case .bool(let offset, let size):
-                let v = Self.integer(bytes, base + offset, size, signed: false)
-                out.append(contentsOf: v == 0 ? Text.falseBytes : Text.trueBytes)
+                if Self.integer(bytes, base + offset, size, signed: false) == 0 {
+                    out.put(0x66); out.put(0x61); out.put(0x6c); out.put(0x73); out.put(0x65)   // false
+                } else {
+                    out.put(0x74); out.put(0x72); out.put(0x75); out.put(0x65)   // true
+                }
             case .wide(let offset, let signed):
                 let at = base + offset
                 if at >= 0, count - at >= 16 {
                     let lo = bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)
                     let hi = bytes.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self)
                     if hi == 0 {
-                        Text.appendDecimal(lo, to: &out)
+                        out.decimal(lo)
                     } else {
-                        out.append(0x30); out.append(0x78)
-                        Text.appendHexNumber(hi, to: &out)
-                        Text.appendHexNumber(lo, to: &out, width: 16)
+                        out.put(0x30); out.put(0x78)
+                        out.hexNumber(hi)
+                        out.hexNumber(lo, width: 16)
                     }
                 } else {
                     let v = Self.integer(bytes, at, 16, signed: signed)
-                    if signed { Text.appendSigned(Int64(bitPattern: v), to: &out) } else { Text.appendDecimal(v, to: &out) }
+                    if signed { out.signed(Int64(bitPattern: v)) } else { out.decimal(v) }
                 }
             case .enumeration(let offset, let size, let signed, let table):
                 let raw = Self.integer(bytes, base + offset, size, signed: signed)
                 if let name = enums[table][raw] {
-                    out.append(contentsOf: UnsafeRawBufferPointer(rebasing: lit[name.start ..< name.start + name.count]))
+                    out.put(literalBase + name.start, name.count)
                 } else if signed {
-                    Text.appendSigned(Int64(bitPattern: raw), to: &out)
+                    out.signed(Int64(bitPattern: raw))
                 } else {
-                    Text.appendDecimal(raw, to: &out)
+                    out.decimal(raw)
                 }
             case .pointer(let offset, let size):
-                out.append(0x30); out.append(0x78)
-                Text.appendHexNumber(Self.integer(bytes, base + offset, size, signed: false), to: &out)
+                out.put(0x30); out.put(0x78)
+                out.hexNumber(Self.integer(bytes, base + offset, size, signed: false))
             case .float(let offset, let size, let sliceLength):
                 let at = base + offset
                 if size == 8, at >= 0, count - at >= 8 {
-                    out.append(contentsOf: "\(bytes.loadUnaligned(fromByteOffset: at, as: Double.self))".utf8)
+                    out.text("\(bytes.loadUnaligned(fromByteOffset: at, as: Double.self))")
                 } else if size == 4, at >= 0, count - at >= 4 {
-                    out.append(contentsOf: "\(bytes.loadUnaligned(fromByteOffset: at, as: Float.self))".utf8)
+                    out.text("\(bytes.loadUnaligned(fromByteOffset: at, as: Float.self))")
                 } else {
-                    Self.appendHexSlice(bytes, at, sliceLength, &out)
+                    out.hexBytes(Self.slice(bytes, at, sliceLength))
                 }
             case .text(let offset, let n):
-                Text.appendQuoted(Self.cString(bytes, base + offset, n), to: &out)
+                out.quoted(Self.cString(bytes, base + offset, n))
             case .textIfPrintable(let offset, let n, let skip):
                 let s = Self.cString(bytes, base + offset, n)
                 if s.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) {
-                    Text.appendQuoted(s, to: &out)
+                    out.quoted(s)
                     i = skip
                     continue
                 }
@@ -190,21 +228,21 @@ public struct FormatPlan: Sendable {
                     if bytes[byte] & (1 << UInt8(bit % 8)) != 0 { v |= 1 << UInt64(b) }
                 }
                 if signed, bits < 64, v & (1 << UInt64(bits - 1)) != 0 {
-                    Text.appendSigned(Int64(bitPattern: v | (~0 << UInt64(bits))), to: &out)
+                    out.signed(Int64(bitPattern: v | (~0 << UInt64(bits))))
                 } else {
-                    Text.appendDecimal(v, to: &out)
+                    out.decimal(v)
                 }
             case .hex(let offset, let length):
-                Self.appendHexSlice(bytes, base + offset, length, &out)
-            case .array(let offset, let n, let stride, let plan):
-                out.append(0x5b)
+                out.hexBytes(Self.slice(bytes, base + offset, length))
+            case .array(let offset, let n, let stride, let start, let stop):
+                out.put(0x5b)
                 for e in 0 ..< n {
-                    let start = base + offset + e * stride
-                    guard start + stride <= count else { break }
-                    if e > 0 { out.append(0x2c); out.append(0x20) }
-                    run(plan, base: start, bytes, lit, &out)
+                    let at = base + offset + e * stride
+                    guard at + stride <= count else { break }
+                    if e > 0 { out.put(0x2c); out.put(0x20) }
+                    run(steps, start, stop, base: at, bytes, lit, &out)
                 }
-                out.append(0x5d)
+                out.put(0x5d)
             }
             i += 1
         }
@@ -233,16 +271,16 @@ public struct FormatPlan: Sendable {
 
     /// Up to `n` bytes at `at`, ending before the first NUL.
     static func cString(_ bytes: UnsafeRawBufferPointer, _ at: Int, _ n: Int) -> UnsafeRawBufferPointer {
-        guard at >= 0, at < bytes.count else { return UnsafeRawBufferPointer(start: nil, count: 0) }
-        let slice = UnsafeRawBufferPointer(rebasing: bytes[at ..< at + min(n, bytes.count - at)])
-        let end = slice.firstIndex(of: 0) ?? slice.count
-        return UnsafeRawBufferPointer(rebasing: slice[0 ..< end])
+        let s = slice(bytes, at, n)
+        let end = s.firstIndex(of: 0) ?? s.count
+        return UnsafeRawBufferPointer(rebasing: s[0 ..< end])
     }
 
-    static func appendHexSlice(_ bytes: UnsafeRawBufferPointer, _ at: Int, _ length: Int, _ out: inout [UInt8]) {
-        guard at >= 0, at < bytes.count else { return }
+    /// `length` bytes at `at` (-1: to the end), those there are.
+    static func slice(_ bytes: UnsafeRawBufferPointer, _ at: Int, _ length: Int) -> UnsafeRawBufferPointer {
+        guard at >= 0, at < bytes.count else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         let end = length < 0 ? bytes.count : min(bytes.count, at + length)
-        ValueFormatter.appendHex(UnsafeRawBufferPointer(rebasing: bytes[at ..< end]), to: &out)
+        return UnsafeRawBufferPointer(rebasing: bytes[at ..< end])
     }
 }
 
@@ -271,7 +309,79 @@ extension FormatPlan {
             var steps: [Step] = []
             emit(type, offset: 0, slice: nil, depth: 0, into: &steps)
             plans[0] = steps
-            return FormatPlan(plans: plans, literals: literals, enums: enums)
+            return finish()
+        }
+
+        /// One step list for all plans (indices made absolute), and the length bound.
+        func finish() -> FormatPlan {
+            var starts: [Int] = []
+            var total = 0
+            for p in plans { starts.append(total); total += p.count }
+            var all: [Step] = []
+            all.reserveCapacity(total)
+            for (index, plan) in plans.enumerated() {
+                let base = starts[index]
+                for step in plan {
+                    switch step {
+                    case .item(let end, let skip, let depth, let start, let count):
+                        all.append(.item(end: end, skip: base + skip, depth: depth, start: start, count: count))
+                    case .textIfPrintable(let offset, let count, let skip):
+                        all.append(.textIfPrintable(offset: offset, count: count, skip: base + skip))
+                    case .array(let offset, let count, let stride, let plan, _):   // start: the plan's index
+                        all.append(.array(offset: offset, count: count, stride: stride, start: starts[plan], end: starts[plan] + plans[plan].count))
+                    default:
+                        all.append(step)
+                    }
+                }
+            }
+            // Bounds: a plan's after those of the element plans it uses (deeper, so no cycle).
+            var bounds = [(fixed: Int, perByte: Int)?](repeating: nil, count: plans.count)
+            func compute(_ index: Int) -> (fixed: Int, perByte: Int) {
+                if let known = bounds[index] { return known }
+                let b = bound(plans[index], compute)
+                bounds[index] = b
+                return b
+            }
+            let root = compute(0)
+            let limit = 1 << 40
+            if root.fixed >= limit || root.perByte >= limit {
+                // Absurd BTF (arrays of arrays of billions): print the bytes instead.
+                return FormatPlan(steps: [.hex(offset: 0, length: -1)], rootEnd: 1, literals: [], enums: [], fixedLength: 0, lengthPerByte: 3)
+            }
+            return FormatPlan(steps: all, rootEnd: plans[0].count, literals: literals, enums: enums,
+                              fixedLength: root.fixed, lengthPerByte: root.perByte)
+        }
+
+        /// The most one plan writes: fixed + perByte * (bytes given). Saturates instead of
+        /// overflowing.
+        func bound(_ plan: [Step], _ elementBound: (Int) -> (fixed: Int, perByte: Int)) -> (fixed: Int, perByte: Int) {
+            var fixed = 0, perByte = 0
+            func add(_ n: Int) { fixed = min(fixed &+ n, 1 << 50) }
+            for step in plan {
+                switch step {
+                case .literal(_, let n), .open(_, let n, _): add(n)
+                case .item(_, _, _, _, let n): add(2 + n)
+                case .unsigned, .signed, .bitfield: add(20 + 1)
+                case .bool: add(5)
+                case .wide: add(2 + 32)
+                case .enumeration(_, _, _, let table):
+                    add(max(21, enums[table].values.map(\.count).max() ?? 0))
+                case .pointer: add(2 + 16)
+                case .float(_, _, let length):
+                    // Swift's shortest Double text is under 32 bytes; else hex "xx " per byte.
+                    if length < 0 { add(32); perByte += 3 } else { add(max(32, 3 * length)) }
+                case .text(_, let n): add(2 + 4 * n)   // every byte escaped: \xNN
+                case .textIfPrintable(_, let n, _): add(2 + n)
+                case .hex(_, let length):
+                    if length < 0 { perByte += 3 } else { add(3 * length) }
+                case .array(_, let n, _, let plan, _):
+                    let element = elementBound(plan)
+                    // Elements are sized: their bound has no per-byte part.
+                    let (each, o1) = (2 + element.fixed).multipliedReportingOverflow(by: n)
+                    add(o1 ? 1 << 50 : 2 + each)
+                }
+            }
+            return (fixed, perByte)
         }
 
         mutating func literal(_ s: String) -> (start: Int, count: Int) {
@@ -327,10 +437,10 @@ extension FormatPlan {
                 case .bytes:
                     let at = steps.count
                     steps.append(.textIfPrintable(offset: offset, count: count, skip: 0))
-                    steps.append(.array(offset: offset, count: count, stride: elementSize, plan: elementPlan(a.elementType, size: elementSize, depth: depth + 1)))
+                    steps.append(.array(offset: offset, count: count, stride: elementSize, start: elementPlan(a.elementType, size: elementSize, depth: depth + 1), end: 0))
                     steps[at] = .textIfPrintable(offset: offset, count: count, skip: steps.count)
                 case .none:
-                    steps.append(.array(offset: offset, count: count, stride: elementSize, plan: elementPlan(a.elementType, size: elementSize, depth: depth + 1)))
+                    steps.append(.array(offset: offset, count: count, stride: elementSize, start: elementPlan(a.elementType, size: elementSize, depth: depth + 1), end: 0))
                 }
             case .struct, .union:
                 if depth == maxDepth { append("{...}", to: &steps); return }
@@ -421,96 +531,133 @@ extension FormatPlan {
     }
 }
 
-/// Byte-level text writing: decimal and hex digits from tables, C-style string quoting.
-enum Text {
-    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
-    static let trueBytes: [UInt8] = Array("true".utf8)
-    static let falseBytes: [UInt8] = Array("false".utf8)
+/// Where a plan writes: a pointer moved past each byte written. Capacity is the caller's
+/// (see `FormatPlan.maxLength`); nothing here checks it.
+struct Cursor {
+    var p: UnsafeMutablePointer<UInt8>
+
+    init(_ p: UnsafeMutablePointer<UInt8>) { self.p = p }
+
+    static let hexDigits: StaticString = "0123456789abcdef"
     /// "00" "01" ... "99": two digits per division.
-    static let digitPairs: [UInt8] = {
-        var t: [UInt8] = []
-        for i in 0 ..< 100 { t.append(UInt8(48 + i / 10)); t.append(UInt8(48 + i % 10)) }
-        return t
-    }()
+    static let digitPairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
 
     @inline(__always)
-    static func appendDecimal(_ value: UInt64, to out: inout [UInt8]) {
-        if value < 10 { out.append(48 &+ UInt8(truncatingIfNeeded: value)); return }
-        // 20 digits at most, written right to left into a stack buffer.
-        var buffer: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        withUnsafeMutableBytes(of: &buffer) { b in
-            var i = 24
-            var v = value
-            digitPairs.withUnsafeBufferPointer { pairs in
-                while v >= 100 {
-                    let r = Int(v % 100)
-                    v /= 100
-                    i -= 2
-                    b[i] = pairs[2 * r]
-                    b[i + 1] = pairs[2 * r + 1]
-                }
-                if v >= 10 {
-                    i -= 2
-                    b[i] = pairs[2 * Int(v)]
-                    b[i + 1] = pairs[2 * Int(v) + 1]
-                } else {
-                    i -= 1
-                    b[i] = 48 &+ UInt8(truncatingIfNeeded: v)
-                }
-            }
-            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: b[i ..< 24]))
-        }
+    mutating func put(_ b: UInt8) {
+        p.initialize(to: b)
+        p += 1
     }
 
     @inline(__always)
-    static func appendSigned(_ value: Int64, to out: inout [UInt8]) {
-        if value < 0 {
-            out.append(0x2d)
-            appendDecimal(0 &- UInt64(bitPattern: value), to: &out)
+    mutating func put(_ source: UnsafePointer<UInt8>, _ n: Int) {
+        if n <= 0 { return }
+        p.update(from: source, count: n)
+        p += n
+    }
+
+    mutating func text(_ s: String) {
+        for b in s.utf8 { put(b) }
+    }
+
+    /// Decimal digits, two at a time from a table, written right to left.
+    @inline(__always)
+    mutating func decimal(_ value: UInt64) {
+        if value < 10 { put(48 &+ UInt8(truncatingIfNeeded: value)); return }
+        let n = Cursor.digits(value)
+        let pairs = Cursor.digitPairs.utf8Start
+        var end = p + n
+        var v = value
+        while v >= 100 {
+            let r = Int(truncatingIfNeeded: v % 100)
+            v /= 100
+            end -= 2
+            end[0] = pairs[2 * r]
+            end[1] = pairs[2 * r + 1]
+        }
+        if v >= 10 {
+            end -= 2
+            end[0] = pairs[2 * Int(v)]
+            end[1] = pairs[2 * Int(v) + 1]
         } else {
-            appendDecimal(UInt64(value), to: &out)
+            end -= 1
+            end[0] = 48 &+ UInt8(truncatingIfNeeded: v)
+        }
+        p += n
+    }
+
+    @inline(__always)
+    static func digits(_ v: UInt64) -> Int {
+        var n = 1
+        var limit: UInt64 = 10
+        while n < 20 && v >= limit {
+            n += 1
+            limit = limit &* 10
+        }
+        return n
+    }
+
+    @inline(__always)
+    mutating func signed(_ value: Int64) {
+        if value < 0 {
+            put(0x2d)
+            decimal(0 &- UInt64(bitPattern: value))
+        } else {
+            decimal(UInt64(value))
         }
     }
 
     /// Lowercase hex without leading zeros (at least `width` digits).
-    static func appendHexNumber(_ value: UInt64, to out: inout [UInt8], width: Int = 1) {
-        let digits = max(width, (64 - value.leadingZeroBitCount + 3) / 4, 1)
-        for d in stride(from: digits - 1, through: 0, by: -1) {
-            out.append(hexDigits[Int((value >> (4 * UInt64(d))) & 15)])
+    mutating func hexNumber(_ value: UInt64, width: Int = 1) {
+        let digits = Cursor.hexDigits.utf8Start
+        let n = max(width, (64 - value.leadingZeroBitCount + 3) / 4, 1)
+        for d in stride(from: n - 1, through: 0, by: -1) {
+            put(digits[Int((value >> (4 * UInt64(d))) & 15)])
+        }
+    }
+
+    /// Hex bytes separated by spaces.
+    mutating func hexBytes(_ bytes: UnsafeRawBufferPointer) {
+        let digits = Cursor.hexDigits.utf8Start
+        for (i, b) in bytes.enumerated() {
+            if i > 0 { put(0x20) }
+            put(digits[Int(b >> 4)])
+            put(digits[Int(b & 15)])
         }
     }
 
     /// `"..."`: printable ASCII and valid UTF-8 sequences as they are; quotes, backslashes and
     /// every other byte escaped as C writes them (\n, \t, \r, \", \\, else \xNN).
-    static func appendQuoted(_ s: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        out.append(0x22)
+    mutating func quoted(_ s: UnsafeRawBufferPointer) {
+        put(0x22)
+        guard let base = s.baseAddress?.assumingMemoryBound(to: UInt8.self) else { put(0x22); return }
+        let digits = Cursor.hexDigits.utf8Start
         var run = 0
         var i = 0
         let n = s.count
         while i < n {
-            let b = s[i]
+            let b = base[i]
             if b >= 0x20 && b < 0x7f && b != 0x22 && b != 0x5c { i += 1; continue }
             if b >= 0x80 {
-                let length = utf8SequenceLength(s, i)
+                let length = Cursor.utf8SequenceLength(s, i)
                 if length > 0 { i += length; continue }
             }
-            if run < i { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: s[run ..< i])) }
-            out.append(0x5c)
+            put(base + run, i - run)
+            put(0x5c)
             switch b {
-            case 0x0a: out.append(0x6e)
-            case 0x09: out.append(0x74)
-            case 0x0d: out.append(0x72)
-            case 0x22, 0x5c: out.append(b)
+            case 0x0a: put(0x6e)
+            case 0x09: put(0x74)
+            case 0x0d: put(0x72)
+            case 0x22, 0x5c: put(b)
             default:
-                out.append(0x78)
-                out.append(hexDigits[Int(b >> 4)])
-                out.append(hexDigits[Int(b & 15)])
+                put(0x78)
+                put(digits[Int(b >> 4)])
+                put(digits[Int(b & 15)])
             }
             i += 1
             run = i
         }
-        if run < n { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: s[run ..< n])) }
-        out.append(0x22)
+        put(base + run, n - run)
+        put(0x22)
     }
 
     /// The length of the well-formed UTF-8 sequence starting at `i` (RFC 3629: no overlong

@@ -50,6 +50,11 @@ struct FormatterTypes {
         // Up to the first NUL; all 8 bytes when there is none.
         #expect(try text([0x61, 0, 0x62]) == "\"a\"")
         #expect(try text(Array("12345678".utf8)) == "\"12345678\"")
+        // Every byte escaped is the longest a char array prints: within the plan's bound.
+        let t = try FormatterTypes()
+        let worst = ValueFormatter(btf: t.btf).format([UInt8](repeating: 1, count: 8), as: t.comm)
+        #expect(worst.utf8.count == 2 + 8 * 4)
+        #expect(worst.utf8.count <= ValueFormatter(btf: t.btf).plan(for: t.comm).maxLength(forBytes: 8))
     }
 
     @Test func byteArraysAreStringsOnlyWhenPrintable() throws {
@@ -112,6 +117,8 @@ struct FormatterTypes {
                     let bytes = (0 ..< length).map { _ in printable ? UInt8(0x20 + rng.next() % 95) : UInt8(truncatingIfNeeded: rng.next()) }
                     let ours = plan.format(bytes, as: id), theirs = reference.format(bytes, as: id)
                     #expect(ours == theirs, "type [\(id)] \(btf.cTypeName(id)), \(length) bytes")
+                    // The bound callers reserve holds what was written.
+                    #expect(ours.utf8.count <= plan.plan(for: id).maxLength(forBytes: length), "type [\(id)] over its bound")
                     compared += 1
                 }
             }
@@ -156,9 +163,12 @@ struct ReferenceFormatter {
     }
 
     func quoted(_ chars: UnsafeRawBufferPointer.SubSequence) -> String {
-        var out: [UInt8] = []
-        Text.appendQuoted(UnsafeRawBufferPointer(rebasing: chars), to: &out)
-        return String(decoding: out, as: UTF8.self)
+        let chars = UnsafeRawBufferPointer(rebasing: chars)
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 2 + 4 * chars.count) { scratch in
+            var cursor = Cursor(scratch.baseAddress!)
+            cursor.quoted(chars)
+            return String(decoding: UnsafeBufferPointer(start: scratch.baseAddress, count: cursor.p - scratch.baseAddress!), as: UTF8.self)
+        }
     }
 
     func format(_ bytes: UnsafeRawBufferPointer, type id: TypeID, depth: Int) -> String {
