@@ -8,6 +8,12 @@ import PlumbBTF
 public struct MapPrinter {
     public let object: BPFObject
     let formatter: ValueFormatter?
+    /// Plans by type: a map's entries share their key and value types.
+    private let plans = PlanCache()
+
+    final class PlanCache {
+        var plans: [TypeID: FormatPlan] = [:]
+    }
 
     public init(object: BPFObject) {
         self.object = object
@@ -68,6 +74,7 @@ public struct MapPrinter {
 
     func format(_ bytes: [UInt8], _ type: TypeID) -> String {
         guard let formatter, type != 0 else { return bytes.withUnsafeBytes { ValueFormatter.hex($0) } }
-        return formatter.format(bytes, as: type)
+        if plans.plans[type] == nil { plans.plans[type] = formatter.plan(for: type) }
+        return plans.plans[type]?.format(bytes) ?? ""
     }
 }

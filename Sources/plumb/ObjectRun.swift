@@ -69,6 +69,7 @@ extension ObjectCommand {
             for name in loaded.spec.programs.map(\.name) {
                 if let p = loaded.programs[name] { output.append("loaded \(name): \(p.type) program, id \(p.id)\n") }
             }
+            output.flush()
 
             // Attach everything that names its target; a stop request ends this early.
             var links: [Link] = []
