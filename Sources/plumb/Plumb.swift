@@ -17,7 +17,10 @@ struct Plumb: ParsableCommand {
     static func main() {
         StopSignal.install()
         let arguments = Array(CommandLine.arguments.dropFirst())
-        if arguments == ["--version"] {
+        // `--version` after subcommand names too (`plumb object --version`): the full text,
+        // not the parser's bare number.
+        let subcommands: Set<String> = ["btf", "object", "features", "dump", "show", "run"]
+        if arguments.contains("--version"), arguments.allSatisfy({ $0 == "--version" || subcommands.contains($0) }) {
             StopSignal.makeFatal()
             Output.write(PlumbVersion.description + "\n")
             return
