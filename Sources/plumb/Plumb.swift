@@ -1,31 +1,51 @@
 import ArgumentParser
 import Plumb
+import Glibc
 
 @main
 struct Plumb: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plumb",
         abstract: "Type-checked eBPF tracing: BTF, BPF objects, and a tracer.",
+        version: PlumbVersion.number,
         subcommands: [BTFCommand.self, ObjectCommand.self, FeaturesCommand.self]
     )
-}
 
-/// Writes to stdout directly (dumps are megabytes; event lines must not wait in a buffer).
-struct Output {
-    static func write(_ s: String) {
-        var s = s
-        s.withUTF8 { buf in
-            var p = buf.baseAddress
-            var left = buf.count
-            while left > 0, let base = p {
-                let n = Glibc.write(1, base, left)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                p = base + n
-                left -= n
-            }
+    /// ArgumentParser's main, with signals handled from the first instant: a command that
+    /// loads and attaches stops cleanly on SIGINT/SIGTERM (even one sent while it starts);
+    /// the others die of them as usual.
+    static func main() {
+        StopSignal.install()
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        // `--version` after subcommand names too (`plumb object --version`): the full text,
+        // not the parser's bare number.
+        let subcommands: Set<String> = ["btf", "object", "features", "dump", "show", "run"]
+        if arguments.contains("--version"), arguments.allSatisfy({ $0 == "--version" || subcommands.contains($0) }) {
+            StopSignal.makeFatal()
+            Output.write(PlumbVersion.description + "\n")
+            return
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            if !(command is ObjectCommand.Run) { StopSignal.makeFatal() }
+            try command.run()
+        } catch let error as ValidationError {
+            // Thrown by a command's run(): the message alone (usage is for parse errors).
+            exit(withError: RunError(message: error.message))
+        } catch {
+            exit(withError: error)
         }
     }
 }
 
-import Glibc
+struct RunError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
+
+/// Writes to stdout directly (dumps are megabytes and print once; nothing to batch).
+struct Output {
+    static func write(_ s: String) {
+        OutputBuffer.writeAll(1, s)
+    }
+}
