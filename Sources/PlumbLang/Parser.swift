@@ -51,6 +51,8 @@ public struct Parser {
     private var inPredicate = false
     /// Set when the nesting limit was hit: parsing stops there (the rest would only cascade).
     private var tooDeep = false
+    /// The probe start (offset) whose "unexpected" error is already out, so the blocks it ends say nothing more.
+    private var boundaryReported = -1
 
     /// Thrown to abandon the current statement or probe header after its diagnostic is recorded.
     struct Abandon: Error {}
@@ -91,6 +93,7 @@ public struct Parser {
 
     /// "syntax error, unexpected X, expecting Y" at the current token, then abandon.
     private mutating func unexpected(expecting: String?, notes: [Diagnostic.Note] = []) -> Abandon {
+        if atProbeStart() { boundaryReported = tok.range.start }
         if case .invalid = tok.kind { return Abandon() }  // the lexer already said what is wrong
         var m = "syntax error, unexpected \(tok)"
         if let e = expecting { m += ", expecting \(e)" }
@@ -177,7 +180,7 @@ public struct Parser {
                 try expect("=")
                 let value = try expression()
                 script.config.append((name, value))
-                if !isPunct("}") { try expect(";") }
+                if !isPunct("}"), tok.kind != .eof { try expect(";") }
             } catch {
                 synchronize()
             }
@@ -207,7 +210,7 @@ public struct Parser {
             do {
                 try fieldDeclaration(into: &fields)
             } catch {
-                synchronize()
+                synchronize(blockEndsStatement: false)
             }
         }
         guard accept("}") else {
@@ -228,7 +231,6 @@ public struct Parser {
         }
         while true {
             var depth = 0
-            let declStart = tok.range.start
             while accept("*") { depth += 1 }
             if isPunct("(") {
                 error("function pointer fields are not supported; use a pointer such as 'void *'", tok.range)
@@ -252,8 +254,8 @@ public struct Parser {
             var type = base
             type.pointerDepth = depth
             type.arrayLength = length
-            type.range = SourceRange(base.range.start, lastEnd)
-            _ = declStart
+            // The base's range: where an unknown type name would be pointed at.
+            type.range = base.range
             fields.append((type, name, nameRange))
             if accept(",") { continue }
             if isPunct("}") { throw unexpected(expecting: "';'") }
@@ -284,6 +286,10 @@ public struct Parser {
         let start = tok.range.start
         if w == "struct" || w == "union" || w == "enum" {
             advance()
+            if isPunct("{") {
+                error("anonymous \(w) definitions are not supported; define the type separately and name it", SourceRange(start, tok.range.end))
+                throw Abandon()
+            }
             guard let name = tok.identifier else { throw unexpected(expecting: "a \(w) name") }
             advance()
             return TypeName(base: "\(w) \(name)", range: SourceRange(start, lastEnd))
@@ -362,6 +368,7 @@ public struct Parser {
             // Skip to this probe's body so its statements are still checked.
             var depth = 0
             while tok.kind != .eof, !(isPunct("{") && depth == 0) {
+                if tok.range.start > start, atProbeStart() { return nil }
                 if isPunct("(") || isPunct("[") { depth += 1 }
                 if isPunct(")") || isPunct("]") { depth = max(0, depth - 1) }
                 advance()
@@ -396,13 +403,18 @@ public struct Parser {
 
     /// Skips to the end of the broken statement: past its `;`, or up to the `}` closing the
     /// enclosing block (balanced brackets in between are skipped whole).
-    private mutating func synchronize() {
+    private mutating func synchronize(blockEndsStatement: Bool = true) {
+        // Only braces count: a stray `(` in broken code must not swallow the block's `}`.
         var depth = 0
-        while tok.kind != .eof {
+        while tok.kind != .eof, !atProbeStart() {
             if depth == 0, isPunct(";") { advance(); return }
-            if depth == 0, isPunct("}") { return }
-            if isPunct("(") || isPunct("[") || isPunct("{") { depth += 1 }
-            if isPunct(")") || isPunct("]") || isPunct("}") { depth = max(0, depth - 1) }
+            if isPunct("}") {
+                if depth == 0 { return }
+                depth -= 1
+                // A block closed during the skip ended the broken statement (`if`, `for` ...).
+                if depth == 0, blockEndsStatement { advance(); return }
+            }
+            if isPunct("{") { depth += 1 }
             advance()
         }
     }
@@ -427,21 +439,41 @@ public struct Parser {
                 error("syntax error, unexpected end of file, expecting '}'", tok.range, notes: [.init("to match this '{'", range: open)])
                 throw Abandon()
             }
+            if atProbeStart() {
+                // A probe header at the start of a line: this block's '}' is missing (or an
+                // unterminated string ate it); end the probe here and parse the next one.
+                if boundaryReported != tok.range.start {
+                    error("syntax error, unexpected \(tok), expecting '}'", tok.range, notes: [.init("to match this '{'", range: open)])
+                    boundaryReported = tok.range.start
+                }
+                throw Abandon()
+            }
             if accept(";") { continue }
             do {
                 let s = try statement()
                 statements.append(s)
-                if endsWithBlock(s) || isPunct("}") { continue }
+                if endsWithBlock(s) || isPunct("}") || tok.kind == .eof { continue }
                 if !accept(";") {
                     throw unexpected(expecting: "';' or '}'")
                 }
             } catch {
                 if tooDeep { throw error }
                 synchronize()
+                if atProbeStart() { continue }
             }
         }
         advance()
         return Block(statements, range: SourceRange(open.start, lastEnd))
+    }
+
+    /// Is the current token, at the start of a line, something that can only begin a probe
+    /// (`kprobe:...`, `BEGIN`)? Recovery stops there, so one broken probe does not hide the next.
+    private func atProbeStart() -> Bool {
+        guard let w = tok.identifier, Parser.providerAliases[w] != nil else { return false }
+        let s = tok.range.start
+        guard s == 0 || lexer.bytes[s - 1] == 10 else { return false }
+        if tok.range.end < lexer.bytes.count, lexer.bytes[tok.range.end] == UInt8(ascii: ":") { return true }
+        return w == "BEGIN" || w == "END"
     }
 
     private func endsWithBlock(_ s: Stmt) -> Bool {
