@@ -327,6 +327,7 @@ public struct Lexer: Sendable {
         }
         let range = SourceRange(start, i + 1)
         guard value.count == 1 else {
+            if value.isEmpty, bytes[start + 1] == UInt8(ascii: "\\") { return Token(.integer(0), range) }  // bad escape, reported
             report("a character literal holds exactly one byte", range)
             return Token(.integer(0), range)
         }
