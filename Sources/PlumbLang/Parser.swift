@@ -121,7 +121,7 @@ public struct Parser {
             case .directive(let d):
                 directive(d, range: tok.range, into: &script, afterProbe: sawProbe)
                 advance()
-            case .punct(";"):
+            case .punct(";"), .invalid:  // an invalid character is already diagnosed
                 advance()
             case .punct("}"):
                 error("syntax error, unexpected '}', expecting attach point", tok.range)
@@ -387,10 +387,11 @@ public struct Parser {
         }
         guard let provider = Parser.providerAliases[name] else {
             var notes: [Diagnostic.Note] = []
-            let candidates = Set(Parser.providerAliases.keys.filter { $0.count > 2 })
-            if let best = candidates.sorted().min(by: { editDistance($0, name) < editDistance($1, name) }),
-               editDistance(best, name) <= max(1, name.count / 3) {
-                notes.append(.init("did you mean '\(best)'?"))
+            if name.utf8.count <= 32 {
+                let scored = Parser.providerAliases.keys.filter { $0.count > 2 }.sorted().map { ($0, editDistance($0, name)) }
+                if let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(1, name.count / 3) {
+                    notes.append(.init("did you mean '\(best.0)'?"))
+                }
             }
             let nameRange = SourceRange(ap.range.start, ap.range.start + name.utf8.count)
             error("unknown probe type '\(name)'", nameRange, notes: notes)
