@@ -217,7 +217,7 @@ public struct Parser {
             _ = unexpected(expecting: "'}'", notes: [.init("to match this '{'", range: open)])
             return nil
         }
-        if !accept(";") { _ = unexpected(expecting: "';' after the definition of '\(tag) \(name)'") }
+        _ = accept(";")  // optional, as in bpftrace (`struct S { int y[4]; } uprobe:...`)
         if tag == "enum" { return nil }
         return StructDecl(name: name, isUnion: tag == "union", fields: fields, range: SourceRange(start, lastEnd))
     }

@@ -431,23 +431,6 @@ struct ParserDiagnosticTests {
         """#)
     }
 
-    @Test func structWithoutSemicolon() {
-        let r = parseText(#"""
-        struct S { int a; }
-        BEGIN { }
-        """#)
-        #expect(r.diagnostics == #"""
-        t.bt:2:1: error: syntax error, unexpected identifier 'BEGIN', expecting ';' after the definition of 'struct S'
-        BEGIN { }
-        ^~~~~
-
-        """#)
-        #expect(r.sexpr == #"""
-        (struct S (int a))
-        BEGIN { }
-        """#)
-    }
-
     @Test func unsupportedFields() {
         let r = parseText(#"""
         struct S { int a : 3; struct { int b; } c; int (*f)(void); int d[2][3]; int; };

@@ -25,6 +25,12 @@ struct ParserConstructTests {
         """)
     }
 
+    @Test func structSemicolonIsOptional() {
+        // As in bpftrace's own examples: `struct MyStruct { int y[4]; } uprobe:...`.
+        #expect(tree("struct MyStruct { int y[4]; } uprobe:./bin:f { @x = ((struct MyStruct *)arg0)->y[0]; }") ==
+            "(struct MyStruct (int[4] y))\nuprobe:./bin:f { (= @x ([] (-> (cast struct MyStruct * arg0) y) 0)) }")
+    }
+
     @Test func structFieldRanges() {
         let r = parseText("struct S { int a; char *b; };\nBEGIN {}")
         let s = r.script.structs[0]
