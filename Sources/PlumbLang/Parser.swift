@@ -27,7 +27,7 @@ public struct Parser {
         "software": "software", "s": "software", "hardware": "hardware", "h": "hardware",
         "watchpoint": "watchpoint", "w": "watchpoint", "asyncwatchpoint": "asyncwatchpoint", "aw": "asyncwatchpoint",
         "kfunc": "kfunc", "f": "kfunc", "fentry": "kfunc", "kretfunc": "kretfunc", "fr": "kretfunc", "fexit": "kretfunc",
-        "iter": "iter", "it": "iter", "process": "process",
+        "iter": "iter", "it": "iter", "lsm": "lsm", "process": "process",
     ]
 
     /// Words that begin a type in a cast, `sizeof` or `offsetof`.
@@ -375,7 +375,7 @@ public struct Parser {
             }
             if tok.kind == .eof { return nil }
         }
-        guard let body = try? block() else { return nil }
+        guard let body = try? block(), !points.isEmpty else { return nil }
         return Probe(attachPoints: points, predicate: predicate, body: body, range: SourceRange(start, lastEnd))
     }
 
@@ -383,6 +383,10 @@ public struct Parser {
         let name = ap.parts[0]
         if name.isEmpty || !name.utf8.allSatisfy({ Lexer.isIdentChar($0) || $0 == UInt8(ascii: "-") }) {
             error("invalid attach point '\(ap.text)'", ap.range)
+            return nil
+        }
+        if name == "fn" || name == "macro" || name == "import" {
+            error("'\(name)' is not supported: scripts are probes and their preamble", SourceRange(ap.range.start, ap.range.start + name.utf8.count))
             return nil
         }
         guard let provider = Parser.providerAliases[name] else {
@@ -562,6 +566,17 @@ public struct Parser {
             case "else":
                 error("'else' without a matching 'if'", tok.range)
                 throw Abandon()
+            case "let":
+                // Current bpftrace's declarations (`let $x: uint8 = 1;`): not in the tree yet.
+                let next = peek()
+                if case .variable = next.kind {
+                    error("'let' declarations are not supported; assign the variable directly ('$x = ...')", tok.range.union(next.range))
+                    throw Abandon()
+                }
+                if case .map = next.kind {
+                    error("map declarations ('let @m = ...') are not supported; maps are created by assigning to them", tok.range.union(next.range))
+                    throw Abandon()
+                }
             default: break
             }
         }

@@ -317,7 +317,7 @@ struct ParserDiagnosticTests {
 
         """#)
         #expect(r.sexpr == #"""
-         { }
+
         """#)
     }
 
@@ -332,7 +332,7 @@ struct ParserDiagnosticTests {
 
         """#)
         #expect(r.sexpr == #"""
-         { (= $x 1) }
+
         """#)
     }
 
@@ -348,7 +348,7 @@ struct ParserDiagnosticTests {
 
         """#)
         #expect(r.sexpr == #"""
-         { }
+
         """#)
     }
 
@@ -364,7 +364,7 @@ struct ParserDiagnosticTests {
 
         """#)
         #expect(r.sexpr == #"""
-         { }
+
         """#)
     }
 
@@ -380,7 +380,7 @@ struct ParserDiagnosticTests {
 
         """#)
         #expect(r.sexpr == #"""
-         { }
+
         """#)
     }
 
@@ -395,7 +395,7 @@ struct ParserDiagnosticTests {
 
         """#)
         #expect(r.sexpr == #"""
-         { }
+
         """#)
     }
 
@@ -893,6 +893,44 @@ struct ParserDiagnosticTests {
         t.bt:2:10: error: syntax error, unexpected ';'
         	$x = 1 +;
         	        ^
+
+        """#)
+        #expect(r.sexpr == #"""
+        BEGIN { }
+        """#)
+    }
+
+    @Test func letDeclarations() {
+        let r = parseText(#"""
+        BEGIN { let $x: uint8 = 1; let @m = hash(10); $y = 2; }
+        """#)
+        #expect(r.diagnostics == #"""
+        t.bt:1:9: error: 'let' declarations are not supported; assign the variable directly ('$x = ...')
+        BEGIN { let $x: uint8 = 1; let @m = hash(10); $y = 2; }
+                ^~~~~~
+        t.bt:1:28: error: map declarations ('let @m = ...') are not supported; maps are created by assigning to them
+        BEGIN { let $x: uint8 = 1; let @m = hash(10); $y = 2; }
+                                   ^~~~~~
+
+        """#)
+        #expect(r.sexpr == #"""
+        BEGIN { (= $y 2) }
+        """#)
+    }
+
+    @Test func functionsAndMacros() {
+        let r = parseText(#"""
+        fn f($a: int64): int64 { return $a; }
+        macro m(x) { x }
+        BEGIN { }
+        """#)
+        #expect(r.diagnostics == #"""
+        t.bt:1:1: error: 'fn' is not supported: scripts are probes and their preamble
+        fn f($a: int64): int64 { return $a; }
+        ^~
+        t.bt:2:1: error: 'macro' is not supported: scripts are probes and their preamble
+        macro m(x) { x }
+        ^~~~~
 
         """#)
         #expect(r.sexpr == #"""

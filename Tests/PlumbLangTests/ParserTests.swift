@@ -110,6 +110,11 @@ struct ParserConstructTests {
         ("iter:task", "iter", ["task"]),
         ("it:task_file", "iter", ["task_file"]),
         ("process:begin", "process", ["begin"]),
+        ("lsm:perf_event_open", "lsm", ["perf_event_open"]),
+        ("watchpoint::0x10000000:8:rw", "watchpoint", ["", "0x10000000", "8", "rw"]),
+        ("software:faults:", "software", ["faults", ""]),
+        ("uprobe:./testprogs/array_access:test_struct", "uprobe", ["./testprogs/array_access", "test_struct"]),
+        ("uprobe:$1:main", "uprobe", ["$1", "main"]),
         ("kprobe:vfs_*read?", "kprobe", ["vfs_*read?"]),
     ])
     func attachPoints(text: String, provider: String, fields: [String]) throws {
