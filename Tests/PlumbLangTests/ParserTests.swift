@@ -39,17 +39,6 @@ struct ParserConstructTests {
         #expect(s.fields.map(\.type.range) == [SourceRange(11, 14), SourceRange(18, 22)])
     }
 
-    @Test func defineIsIgnoredWithAWarning() {
-        let r = parseText("#define N 3\nBEGIN { }")
-        #expect(r.diagnostics == """
-        t.bt:1:1: warning: '#define' is ignored: the script is not run through a C preprocessor
-        #define N 3
-        ^~~~~~~~~~~
-
-        """)
-        #expect(r.sexpr == "BEGIN { }")
-    }
-
     @Test func probesAndPredicates() {
         #expect(tree("""
         BEGIN { }
