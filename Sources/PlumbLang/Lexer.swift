@@ -249,7 +249,7 @@ public struct Lexer: Sendable {
     }
 
     /// Decodes one escape after a backslash at `i`; returns the bytes and the offset after it.
-    private mutating func escape(_ i: Int, literalStart: Int) -> ([UInt8], Int) {
+    private mutating func escape(_ i: Int) -> ([UInt8], Int) {
         let c = byte(i + 1)
         switch c {
         case UInt8(ascii: "n"): return ([10], i + 2)
@@ -298,7 +298,7 @@ public struct Lexer: Sendable {
             let c = bytes[i]
             if c == UInt8(ascii: "\"") { break }
             if c == UInt8(ascii: "\\") {
-                let (b, next) = escape(i, literalStart: start)
+                let (b, next) = escape(i)
                 out += b; i = next
                 continue
             }
@@ -318,7 +318,7 @@ public struct Lexer: Sendable {
             }
             if bytes[i] == UInt8(ascii: "'") { break }
             if bytes[i] == UInt8(ascii: "\\") {
-                let (b, next) = escape(i, literalStart: start)
+                let (b, next) = escape(i)
                 value += b; i = next
             } else {
                 value.append(bytes[i]); i += 1
