@@ -304,7 +304,13 @@ public struct Lexer: Sendable {
             }
             out.append(c); i += 1
         }
-        return Token(.string(String(decoding: out, as: UTF8.self)), SourceRange(start, i + 1))
+        let range = SourceRange(start, i + 1)
+        guard let text = String(validating: out, as: UTF8.self) else {
+            // The tree holds text; a byte such as \xff would silently become U+FFFD.
+            report("escapes make this string invalid UTF-8; escapes above \\x7f must form UTF-8 sequences", range)
+            return Token(.string(String(decoding: out, as: UTF8.self)), range)
+        }
+        return Token(.string(text), range)
     }
 
     /// `'a'`, `'\n'`: the character's code as an integer.
