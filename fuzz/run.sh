@@ -1,40 +1,49 @@
 #!/usr/bin/env bash
-# Builds a libFuzzer target with coverage and AddressSanitizer, seeds its corpus from the
-# fixtures, and fuzzes for a while: fuzz/run.sh btf|elf|object|usdt [seconds]
+# Builds a libFuzzer target with coverage and AddressSanitizer, seeds its corpus, and fuzzes
+# for a while: fuzz/run.sh btf|elf|object|usdt|lang [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: fuzz/run.sh btf|elf|object|usdt [seconds]}
+target=${1:?usage: fuzz/run.sh btf|elf|object|usdt|lang [seconds]}
 secs=${2:-60}
 # Inputs longer than max_len are cut: btf's holds the whole vmlinux seed (~5.5 MB), the
-# others the fixture objects.
+# others the fixture objects or scripts.
+extra=()
 case $target in
   btf) product=FuzzBTF; max_len=$((8 << 20)) ;;
   elf) product=FuzzELF; max_len=$((1 << 20)) ;;
   object) product=FuzzObject; max_len=$((1 << 20)) ;;
   usdt) product=FuzzUSDT; max_len=$((1 << 20)) ;;
+  lang) product=FuzzLang; max_len=65536; extra=(-dict=fuzz/lang.dict) ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 swift build -c release --product "$product" --scratch-path .build-fuzz \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
-bash Tests/Fixtures/build.sh .build/fixtures
 corpus=fuzz/out/$target-corpus
 mkdir -p "$corpus"
-if [ "$target" = usdt ]; then
-  # Binaries with stapsdt notes (the USDT fixtures) and an argument string.
-  src=Tests/Fixtures/usdt out=.build/fixtures/usdt
-  mkdir -p "$out"
-  gcc -g -O2 -fPIC -shared -o "$out/libplumbusdt.so" "$src/lib.c"
-  gcc -g -O2 -fPIE -pie -o "$out/target-pie" "$src/target.c" "$src/gated.c" -L "$out" -lplumbusdt
-  cp "$out/libplumbusdt.so" "$out/target-pie" "$corpus/"
-  printf '%s' '-4@40+CheckpointStats(%rip) -4@(%rax,%rdx,4) 1@%ah 8@$0x10 -4@g_table(,%rax,4)' > "$corpus/specs.txt"
-fi
-for o in .build/fixtures/*.o; do
-  [ "$target" = usdt ] && break
-  if [ "$target" = btf ]; then
-    "$(dirname "$(readlink -f "$(command -v swift)")")/llvm-objcopy" --dump-section .BTF="$corpus/$(basename "$o").btf" "$o" 2>/dev/null || true
-  else
-    cp "$o" "$corpus/"
-  fi
-done
-[ "$target" = btf ] && [ -r /sys/kernel/btf/vmlinux ] && cp /sys/kernel/btf/vmlinux "$corpus/vmlinux.btf" || true
-exec ".build-fuzz/release/$product" -max_total_time="$secs" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 "$corpus"
+case $target in
+  usdt)
+    # Binaries with stapsdt notes (the USDT fixtures) and an argument string.
+    src=Tests/Fixtures/usdt out=.build/fixtures/usdt
+    mkdir -p "$out"
+    gcc -g -O2 -fPIC -shared -o "$out/libplumbusdt.so" "$src/lib.c"
+    gcc -g -O2 -fPIE -pie -o "$out/target-pie" "$src/target.c" "$src/gated.c" -L "$out" -lplumbusdt
+    cp "$out/libplumbusdt.so" "$out/target-pie" "$corpus/"
+    printf '%s' '-4@40+CheckpointStats(%rip) -4@(%rax,%rdx,4) 1@%ah 8@$0x10 -4@g_table(,%rax,4)' > "$corpus/specs.txt"
+    ;;
+  lang)
+    # Seeds: the scripts in the repository and the parser tests' corpus.
+    find Tests/Scripts fuzz/seeds/lang -name '*.bt' -exec cp {} "$corpus/" \; 2>/dev/null || true
+    ;;
+  *)
+    bash Tests/Fixtures/build.sh .build/fixtures
+    for o in .build/fixtures/*.o; do
+      if [ "$target" = btf ]; then
+        "$(dirname "$(readlink -f "$(command -v swift)")")/llvm-objcopy" --dump-section .BTF="$corpus/$(basename "$o").btf" "$o" 2>/dev/null || true
+      else
+        cp "$o" "$corpus/"
+      fi
+    done
+    [ "$target" = btf ] && [ -r /sys/kernel/btf/vmlinux ] && cp /sys/kernel/btf/vmlinux "$corpus/vmlinux.btf" || true
+    ;;
+esac
+exec ".build-fuzz/release/$product" -max_total_time="$secs" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 ${extra[@]+"${extra[@]}"} "$corpus"
