@@ -98,6 +98,15 @@ final class BackgroundRun {
         let noType = plumb(["btf", "show", "no_such_type_at_all"])
         #expect(noType.status != 0)
         #expect(noType.stderr.contains("no_such_type_at_all"))
+        let empty = plumb(["btf", "show", ""])
+        #expect(empty.status == 1)
+        #expect(empty.stderr.contains("the type name is empty"))
+        // Device files are refused, not read forever.
+        for args in [["btf", "dump", "/dev/zero"], ["object", "dump", "/dev/zero"]] {
+            let r = plumb(args)
+            #expect(r.status != 0)
+            #expect(r.stderr.contains("/dev/zero is not a regular file"), "\(args): \(r.stderr)")
+        }
     }
 }
 
