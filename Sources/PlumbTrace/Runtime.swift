@@ -44,6 +44,8 @@ public struct TraceOptions: Sendable {
     public var printMapsAtExit = true
     /// Report runtime error counters as they grow (-k) at exit.
     public var reportErrors = false
+    /// Called once every probe is attached (tests trigger their events here).
+    public var onAttached: (@Sendable () -> Void)?
     public init() {}
 }
 
@@ -102,6 +104,9 @@ public final class TraceRuntime {
 
     /// How many probes bpftrace would announce (BEGIN and END count).
     public var probeCount: Int { plan.probes.count }
+
+    /// Ends the event loop as Ctrl-C does (async-signal-safe: one store).
+    public static func requestStop() { traceStopRequested = 1 }
 
     static func announce(_ n: Int) -> String { "Attaching \(n) probe\(n == 1 ? "" : "s")...\n" }
 
@@ -187,7 +192,8 @@ public final class TraceRuntime {
     /// One ring-buffer record: its action id, then the arguments.
     func handle(_ record: UnsafeRawBufferPointer, printer: MapPrinter) {
         let id = Raw.uint(record, 0, 8)
-        guard id < UInt64(plan.actions.count) else { return }
+        // After exit() the rest of the batch is dropped, as bpftrace stops reading.
+        guard !exitRequested, id < UInt64(plan.actions.count) else { return }
         let index = Int(id)
         let values = printer.values
         switch plan.actions[index] {
@@ -418,6 +424,7 @@ public final class TraceRuntime {
         }
         if gate.write >= 0 { close(gate.write) }
         out.flush()
+        options.onAttached?()
 
         while !exitRequested && traceStopRequested == 0 {
             var n = 0
