@@ -35,7 +35,9 @@ public struct TraceOptions: Sendable {
     /// `-p PID`: uprobes with no pid of their own trace this process.
     public var pid: Int32?
     /// `-c CMD`: run under /bin/sh once everything is attached; tracing stops when it exits.
+    /// (Or `child`, started earlier so the compiler could know its pid.)
     public var command: String?
+    public var child: GatedChild?
     /// Print `__BPFTRACE_NOTIFY_PROBES_ATTACHED` on stderr once attached.
     public var notifyAttached = false
     /// Allows system().
@@ -86,8 +88,6 @@ public final class TraceRuntime {
     var object: BPFObject?
     var links: [Link] = []
     var exitRequested = false
-    var child: pid_t = 0
-    var childStatus: Int32?
     public private(set) var attachedCount = 0
 
     public init(plan: TracePlan, options: TraceOptions = TraceOptions()) {
@@ -397,18 +397,10 @@ public final class TraceRuntime {
             }
         }
 
-        // -c: the command is started now, held at a gate until every probe is attached.
-        var gate: (read: Int32, write: Int32) = (-1, -1)
-        if let command = options.command {
-            var fds: [Int32] = [0, 0]
-            guard pipe(&fds) == 0 else { throw .command("pipe: \(String(cString: strerror(errno)))") }
-            gate = (fds[0], fds[1])
-            _ = fcntl(gate.write, F_SETFD, FD_CLOEXEC)
-            child = TraceRuntime.runShell(command, wait: false, gate: gate.read)
-            close(gate.read)
-            guard child > 0 else { close(gate.write); throw .command("could not run '\(command)'") }
-        }
-        let targetPID = options.pid ?? (child > 0 ? child : nil)
+        // -c: the command starts now (unless started already), held at a gate until every probe is attached.
+        var gated = options.child
+        if gated == nil, let command = options.command { gated = try GatedChild(command: command) }
+        let targetPID = options.pid ?? gated?.pid
 
         try testRun(.begin)
         drain()
@@ -422,7 +414,7 @@ public final class TraceRuntime {
             out.flush()
             FileHandleStderr.write("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n")
         }
-        if gate.write >= 0 { close(gate.write) }
+        gated?.release()
         out.flush()
         options.onAttached?()
 
@@ -434,10 +426,7 @@ public final class TraceRuntime {
                 usleep(100_000)
             }
             if n == 0 { out.flush() }
-            if child > 0 {
-                var status: Int32 = 0
-                if waitpid(child, &status, WNOHANG) == child { childStatus = status; child = 0; break }
-            }
+            if let gated, gated.exited() { break }
         }
         // Probes stop before END runs, as in bpftrace.
         links.removeAll()
@@ -452,11 +441,7 @@ public final class TraceRuntime {
         }
         out.flush()
         reportCounters(object)
-        if child > 0 {
-            kill(child, SIGTERM)
-            var status: Int32 = 0
-            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
-        }
+        gated?.terminate()
         return 0
     }
 
@@ -497,4 +482,48 @@ enum FileHandleStderr {
             }
         }
     }
+}
+
+/// A `-c` command started under /bin/sh that waits at a pipe until `release()`, so its pid is
+/// known (for the compiler's cpid and uprobe filters) before it runs a single instruction.
+public final class GatedChild: @unchecked Sendable {
+    public let pid: pid_t
+    private var gate: Int32
+    private var status: Int32?
+
+    public init(command: String) throws(TraceError) {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw .command("pipe: \(String(cString: strerror(errno)))") }
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        let pid = TraceRuntime.runShell(command, wait: false, gate: fds[0])
+        close(fds[0])
+        guard pid > 0 else { close(fds[1]); throw .command("could not run '\(command)'") }
+        self.pid = pid
+        gate = fds[1]
+    }
+
+    /// Lets the command run.
+    public func release() {
+        if gate >= 0 { close(gate); gate = -1 }
+    }
+
+    /// Whether it has exited (reaped here).
+    public func exited() -> Bool {
+        if status != nil { return true }
+        var s: Int32 = 0
+        if waitpid(pid, &s, WNOHANG) == pid { status = s; return true }
+        return false
+    }
+
+    /// Ends it if still running (tracing stopped first), and reaps it.
+    public func terminate() {
+        release()
+        guard !exited() else { return }
+        kill(pid, SIGTERM)
+        var s: Int32 = 0
+        while waitpid(pid, &s, 0) < 0 && errno == EINTR {}
+        status = s
+    }
+
+    deinit { release() }
 }
