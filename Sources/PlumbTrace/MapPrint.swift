@@ -116,6 +116,8 @@ public struct MapPrinter: Sendable {
     /// bpftrace's order: by value for numbers, by average for avg/stats, by total count for
     /// histograms, by key otherwise. Ties keep key order (bpftrace leaves them in hash order).
     public func sorted(_ s: MapSnapshot) -> [(key: [UInt8], value: MapReading)] {
+        // bpftrace 0.17 shows a keyless count() that never ran as 0 (no other kind).
+        if s.entries.isEmpty, s.map.keys.isEmpty, case .count = s.map.value { return [([UInt8](repeating: 0, count: 8), .scalar(0))] }
         let byKey = s.entries.enumerated().sorted { l, r in
             compareKeys(l.element.key, r.element.key, s.map.keys) || (!compareKeys(r.element.key, l.element.key, s.map.keys) && l.offset < r.offset)
         }.map(\.element)

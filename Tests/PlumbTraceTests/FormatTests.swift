@@ -50,6 +50,19 @@ func twoCPUs(_ v: [UInt8]) -> [[UInt8]] { [v, [UInt8](repeating: 0, count: v.cou
         #expect(printer.text(MapSnapshot(map: e, raw: [(le(UInt64(0)), [le(Int64(0)) + le(UInt64(0))])])) == "\n")
     }
 
+    // Maps a script declares but never writes: "\n" each, except a keyless count() which is 0.
+    // BEGIN { exit() } tracepoint:syscalls:sys_enter_getpid /0/ { @c = count(); @s = sum(1); @k[1] = count(); }
+    @Test func unwrittenMaps() {
+        let c = PlannedMap(name: "@c", mapName: "c", keys: [], keySize: 8, value: .count)
+        #expect(printer.text(MapSnapshot(map: c, raw: [])) == "@c: 0\n")
+        #expect(printer.json(MapSnapshot(map: c, raw: [])) == "{\"type\": \"map\", \"data\": {\"@c\": 0}}\n")
+        let s = PlannedMap(name: "@s", mapName: "s", keys: [], keySize: 8, value: .sum(signed: true))
+        #expect(printer.text(MapSnapshot(map: s, raw: [])) == "\n")
+        let k = PlannedMap(name: "@k", mapName: "k", keys: u64Key, keySize: 8, value: .count)
+        #expect(printer.text(MapSnapshot(map: k, raw: [])) == "\n")
+        #expect(printer.json(MapSnapshot(map: k, raw: [])) == "")
+    }
+
     // @x[1]=3;@x[2]=1;@x[3]=2; print(@x,2); print(@x, 0, 2)
     @Test func topAndDivisor() {
         let m = PlannedMap(name: "@x", mapName: "x", keys: i64Key, keySize: 8, value: .value(.integer(size: 8, signed: true)))
