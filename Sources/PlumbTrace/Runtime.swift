@@ -4,6 +4,7 @@ import PlumbLang
 import PlumbBPF
 import PlumbBTF
 import PlumbSys
+import PlumbELF
 import Glibc
 
 public enum TraceError: Error, CustomStringConvertible, Sendable {
@@ -318,10 +319,15 @@ public final class TraceRuntime {
                 return try program.attachKprobe(function: function, offset: offset, retprobe: isReturn)
             case .uprobe(let path, let symbol, let address, let isReturn, let probePID):
                 let p = probePID ?? pid ?? -1
-                if let symbol {
-                    return try program.attachUprobe(binary: path, symbol: symbol, offset: address, retprobe: isReturn, pid: p)
+                // `address` is the probed virtual address (the symbol's, plus any offset); 0 leaves it to the symbol.
+                if address == 0, let symbol {
+                    return try program.attachUprobe(binary: path, symbol: symbol, retprobe: isReturn, pid: p)
                 }
-                return try program.attachUprobe(binary: path, fileOffset: address, retprobe: isReturn, pid: p)
+                let resolved = try UprobeResolver.resolveBinary(path)
+                guard let elf = try? ELFFile(path: resolved), let offset = elf.fileOffset(ofVirtualAddress: address) else {
+                    throw TraceError.attach(probe: probe.name, reason: "address 0x\(String(address, radix: 16)) is in no loadable segment of \(resolved)")
+                }
+                return try program.attachUprobe(binary: resolved, fileOffset: offset, retprobe: isReturn, pid: p)
             case .interval(let ns):
                 let cpu = ((try? CPUs.online()) ?? []).first ?? 0
                 return try program.attachPerfEvent(.cpuClock, rate: .period(max(1, ns)), cpus: [cpu])
@@ -414,8 +420,8 @@ public final class TraceRuntime {
             out.flush()
             FileHandleStderr.write("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n")
         }
-        gated?.release()
         out.flush()
+        gated?.release()
         options.onAttached?()
 
         while !exitRequested && traceStopRequested == 0 {
@@ -495,11 +501,39 @@ public final class GatedChild: @unchecked Sendable {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw .command("pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-        let pid = TraceRuntime.runShell(command, wait: false, gate: fds[0])
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        // A plain command runs as itself (so probes see only it, as with bpftrace); one that
+        // needs a shell's syntax runs under /bin/sh.
+        let words = command.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+        let needsShell = command.contains { "|&;<>()$`\\\"'*?[#~=%{}\n".contains($0) }
+        let pid: pid_t
+        if needsShell || words.isEmpty {
+            pid = TraceRuntime.runShell(command, wait: false, gate: fds[0])
+        } else {
+            pid = GatedChild.forkExec(words, gate: fds[0], writeEnd: fds[1])
+        }
         close(fds[0])
         guard pid > 0 else { close(fds[1]); throw .command("could not run '\(command)'") }
         self.pid = pid
         gate = fds[1]
+    }
+
+    /// fork, wait in the child for the gate to close, then execvp: only async-signal-safe calls
+    /// between fork and exec (everything is prepared before the fork).
+    static func forkExec(_ words: [String], gate: Int32, writeEnd: Int32) -> pid_t {
+        guard let file = strdup(words[0]) else { return -1 }
+        var argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+        defer { free(file); for p in argv { free(p) } }
+        let pid = fork()
+        if pid == 0 {
+            close(writeEnd) // or the read below never sees EOF
+            var byte: UInt8 = 0
+            while read(gate, &byte, 1) < 0 && errno == EINTR {}
+            close(gate)
+            argv.withUnsafeMutableBufferPointer { if let base = $0.baseAddress { _ = execvp(file, base) } }
+            _exit(127)
+        }
+        return pid
     }
 
     /// Lets the command run.

@@ -28,7 +28,14 @@ struct SymbolTable: Sendable {
     var segments: [(offset: UInt64, vaddr: UInt64, size: UInt64)] = []
 
     init(_ entries: [(UInt64, String, UInt64)]) {
-        let sorted = entries.sorted { $0.0 < $1.0 }
+        // Stable by address, so aliases keep file order; lookups take the last of a run,
+        // except position-independent `__pi_` copies (bpftrace shows `_text`, not `__pi__text`).
+        let sorted = entries.enumerated().sorted { l, r in
+            if l.element.0 != r.element.0 { return l.element.0 < r.element.0 }
+            let lp = l.element.1.hasPrefix("__pi_"), rp = r.element.1.hasPrefix("__pi_")
+            if lp != rp { return lp }
+            return l.offset < r.offset
+        }.map(\.element)
         addresses = sorted.map(\.0); names = sorted.map(\.1); sizes = sorted.map(\.2)
     }
 
