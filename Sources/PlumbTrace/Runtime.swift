@@ -6,6 +6,7 @@ import PlumbBTF
 import PlumbSys
 import PlumbELF
 import Glibc
+import Synchronization
 
 public enum TraceError: Error, CustomStringConvertible, Sendable {
     case load(String)
@@ -47,8 +48,8 @@ public struct TraceOptions: Sendable {
     public var printMapsAtExit = true
     /// Report runtime error counters as they grow (-k) at exit.
     public var reportErrors = false
-    /// Called once every probe is attached (tests trigger their events here).
-    public var onAttached: (@Sendable () -> Void)?
+    /// Called once every probe is attached (tests trigger their events here, then `stop()`).
+    public var onAttached: (@Sendable (TraceRuntime) -> Void)?
     public init() {}
 }
 
@@ -80,7 +81,7 @@ final class OutputBuffer {
     }
 }
 
-public final class TraceRuntime {
+public final class TraceRuntime: @unchecked Sendable {
     public let plan: TracePlan
     public let options: TraceOptions
     let out: OutputBuffer
@@ -106,8 +107,10 @@ public final class TraceRuntime {
     /// How many probes bpftrace would announce (BEGIN and END count).
     public var probeCount: Int { plan.probes.count }
 
-    /// Ends the event loop as Ctrl-C does (async-signal-safe: one store).
-    public static func requestStop() { traceStopRequested = 1 }
+    private let stopFlag = Atomic<Bool>(false)
+
+    /// Ends this runtime's event loop as Ctrl-C does (from any thread).
+    public func stop() { stopFlag.store(true, ordering: .relaxed) }
 
     static func announce(_ n: Int) -> String { "Attaching \(n) probe\(n == 1 ? "" : "s")...\n" }
 
@@ -422,9 +425,9 @@ public final class TraceRuntime {
         }
         out.flush()
         gated?.release()
-        options.onAttached?()
+        options.onAttached?(self)
 
-        while !exitRequested && traceStopRequested == 0 {
+        while !exitRequested && traceStopRequested == 0 && !stopFlag.load(ordering: .relaxed) {
             var n = 0
             if let ring {
                 n = (try? ring.poll(timeout: 100) { _, record in handle(record, printer: printer) }) ?? 0
@@ -499,9 +502,8 @@ public final class GatedChild: @unchecked Sendable {
 
     public init(command: String) throws(TraceError) {
         var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw .command("pipe: \(String(cString: strerror(errno)))") }
-        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        // Close-on-exec from the start: other threads may spawn processes meanwhile.
+        guard GatedChild.cloexecPipe(&fds) == 0 else { throw .command("pipe: \(String(cString: strerror(errno)))") }
         // A plain command runs as itself (so probes see only it, as with bpftrace); one that
         // needs a shell's syntax runs under /bin/sh.
         let words = command.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
@@ -516,6 +518,19 @@ public final class GatedChild: @unchecked Sendable {
         guard pid > 0 else { close(fds[1]); throw .command("could not run '\(command)'") }
         self.pid = pid
         gate = fds[1]
+    }
+
+    /// pipe2(O_CLOEXEC) (a _GNU_SOURCE call Swift's Glibc module leaves out, so looked up).
+    static func cloexecPipe(_ fds: inout [Int32]) -> Int32 {
+        typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+        if let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2") {
+            let f = unsafeBitCast(sym, to: Pipe2.self)
+            return fds.withUnsafeMutableBufferPointer { b in b.baseAddress.map { f($0, O_CLOEXEC) } ?? -1 }
+        }
+        guard pipe(&fds) == 0 else { return -1 }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        return 0
     }
 
     /// fork, wait in the child for the gate to close, then execvp: only async-signal-safe calls

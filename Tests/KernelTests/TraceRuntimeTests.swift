@@ -156,9 +156,9 @@ func readTraceOutput(_ path: String) throws -> [UInt8] {
                              actions: [.printf(format: "end\n", args: [])], eventsMap: "events")
         try withRuntimeLeakCheck { _ in
             let (code, text) = try runPlan(plan) { o in
-                o.onAttached = {
+                o.onAttached = { runtime in
                     for _ in 0..<17 { rawGetpid() }
-                    TraceRuntime.requestStop()
+                    runtime.stop()
                 }
             }
             #expect(code == 0)
