@@ -48,6 +48,8 @@ public struct TraceOptions: Sendable {
     public var printMapsAtExit = true
     /// Report runtime error counters as they grow (-k) at exit.
     public var reportErrors = false
+    /// `-B none`/`line`: write each event's output at once instead of when idle.
+    public var flushEachEvent = false
     /// Called once every probe is attached (tests trigger their events here, then `stop()`).
     public var onAttached: (@Sendable (TraceRuntime) -> Void)?
     public init() {}
@@ -430,7 +432,11 @@ public final class TraceRuntime: @unchecked Sendable {
         while !exitRequested && traceStopRequested == 0 && !stopFlag.load(ordering: .relaxed) {
             var n = 0
             if let ring {
-                n = (try? ring.poll(timeout: 100) { _, record in handle(record, printer: printer) }) ?? 0
+                let each = options.flushEachEvent
+                n = (try? ring.poll(timeout: 100) { _, record in
+                    handle(record, printer: printer)
+                    if each { out.flush() }
+                }) ?? 0
             } else {
                 usleep(100_000)
             }
@@ -443,13 +449,13 @@ public final class TraceRuntime: @unchecked Sendable {
         exitRequested = false
         try testRun(.end)
         drain()
+        reportCounters(object)
 
         if options.printMapsAtExit {
             out.write("\n\n")
             for m in plan.maps.sorted(by: { $0.name < $1.name }) { printMap(m, top: 0, divisor: 1, printer: printer) }
         }
         out.flush()
-        reportCounters(object)
         gated?.terminate()
         return 0
     }
@@ -467,13 +473,22 @@ public final class TraceRuntime: @unchecked Sendable {
             }
             guard total > 0 else { continue }
             let what: String
+            if counter == .ringBufferFull {
+                // As bpftrace reports perf buffer losses: in the output stream.
+                switch options.format {
+                case .text: out.write("Lost \(total) events\n")
+                case .json: out.write("{\"type\": \"lost_events\", \"data\": {\"events\": \(total)}}\n")
+                }
+                out.flush()
+                continue
+            }
             switch counter {
-            case .ringBufferFull: what = "Lost \(total) events (the ring buffer was full; raise BPFTRACE_PERF_RB_PAGES)"
+            case .ringBufferFull: what = ""
             case .mapUpdateFailed: what = "WARNING: \(total) map updates failed (a map was full; raise BPFTRACE_MAP_KEYS_MAX)"
             case .probeReadFailed: what = "WARNING: \(total) probe reads failed"
             case .helperFailed: what = "WARNING: \(total) helper calls failed"
             }
-            if counter == .ringBufferFull || options.reportErrors { FileHandleStderr.write(what + "\n") }
+            if options.reportErrors { FileHandleStderr.write(what + "\n") }
         }
     }
 }

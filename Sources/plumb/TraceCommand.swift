@@ -328,6 +328,7 @@ struct TraceCLI {
         options.child = child
         options.unsafe = a.unsafe
         options.reportErrors = a.helperChecks > 0
+        options.flushEachEvent = a.buffering == "none" || a.buffering == "line"
         options.notifyAttached = getenv("__BPFTRACE_NOTIFY_PROBES_ATTACHED") != nil
         var outputFD: Int32 = 1
         if let path = a.outputFile {
