@@ -82,7 +82,8 @@ extension Compiler {
         let types = knowledge.maps[name]?.keys ?? vals.map { keyType($0.type) }
         let layout = keyLayout(types, histogram: histogram)
         let o = frame.allocate(layout.size)
-        if vals.isEmpty || layout.size > layout.offsets.count * 8 { zero(slot: o, size: layout.size) }
+        // Every key byte must be written (the verifier rejects uninitialized stack reads).
+        if vals.isEmpty || !types.allSatisfy(\.isScalar) { zero(slot: o, size: layout.size) }
         for (i, v) in vals.enumerated() where i < types.count {
             let t = types[i]
             if t.isScalar {

@@ -329,13 +329,14 @@ final class Compiler {
     /// Key elements at 8-aligned offsets (ints as 8 bytes); hist maps add a u64 bucket.
     func keyLayout(_ keys: [SType], histogram: Bool) -> (offsets: [Int], size: Int) {
         var offsets: [Int] = []
-        var at = 0
+        // No keys: the one u64 zero key (a histogram's bucket follows it).
+        var at = keys.isEmpty ? 8 : 0
         for k in keys {
             offsets.append(at)
             at += keyElementSize(k)
         }
         if histogram { at += 8 }
-        return (offsets, max(8, at))
+        return (offsets, at)
     }
 
     func keyElementSize(_ t: SType) -> Int {

@@ -207,20 +207,7 @@ func hasUserTag(_ id: TypeID, btf: BTF) -> Bool {
     return false
 }
 
-/// Edit distance for "did you mean" notes.
-func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a.utf8), b = Array(b.utf8)
-    if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
-    var prev = Array(0...b.count), cur = prev
-    for i in 1...a.count {
-        cur[0] = i
-        for j in 1...b.count {
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        swap(&prev, &cur)
-    }
-    return prev[b.count]
-}
+// editDistance(_:_:) is the parser's (Parser.swift).
 
 /// The closest candidate within a distance that makes sense for the name's length.
 func nearest(_ name: String, in candidates: [String]) -> String? {

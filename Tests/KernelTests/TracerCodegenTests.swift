@@ -1,0 +1,88 @@
+// The tracer's compiler against the real kernel: scripts are parsed and compiled, the
+// plan's object loads (the verifier accepts every generated program), tracepoint programs
+// attach and fill maps with exact counts for this thread's getpid calls.
+import PlumbBPF
+import PlumbLang
+import PlumbSys
+import PlumbBTF
+import Glibc
+import Testing
+import TestSupport
+
+/// Parses and compiles a script; a failure names the diagnostics.
+func compileScript(_ text: String, options: CompileOptions = CompileOptions()) throws -> TracePlan {
+    let file = SourceFile(name: "test.bt", text: text)
+    let (script, parseDiagnostics) = parse(file)
+    let printer = DiagnosticPrinter(file: file)
+    if parseDiagnostics.contains(where: { $0.severity == .error }) {
+        throw CompileFailure(printer.render(parseDiagnostics))
+    }
+    let (plan, diagnostics) = compile(script, file: file, environment: .system(), options: options)
+    guard let plan else { throw CompileFailure(printer.render(diagnostics)) }
+    return plan
+}
+
+/// Sum of a per-CPU u64 slot over CPUs.
+func perCPUSum(_ map: Map, key: [UInt8], offset: Int = 0) throws -> UInt64? {
+    guard let values = try map.lookupPerCPU(key) else { return nil }
+    return values.reduce(0) { acc, v in
+        acc &+ v[offset..<offset + 8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    }
+}
+
+func u64Key(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+
+@Suite("Tracer: generated programs load and run", .serialized)
+struct TracerCodegenTests {
+    @Test("BEGIN with printf, maps and builtins loads; test-run fills a map")
+    func beginLoads() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let plan = try compileScript("""
+        BEGIN {
+          printf("hello %s %d\\n", comm, pid);
+          @start = nsecs;
+          @n = count();
+          $x = 5 * 3 + 1;
+          @v[1, "a"] = $x;
+          if ($x > 10) { @big = 1; } else { @big = 0; }
+        }
+        """)
+        let object = try plan.object.load()
+        #expect(plan.probes.count == 1)
+        #expect(plan.probes[0].target == .begin)
+        let prog = try object.program(plan.probes[0].program)
+        _ = try prog.testRun()
+        let big = try object.map(plan.maps.first { $0.name == "@big" }!.mapName)
+        #expect(try big.lookup(u64Key(0)).map { $0.prefix(8) } == ArraySlice(u64Key(1)))
+    }
+
+    @Test("tracepoint:syscalls:sys_enter_getpid counts this thread's calls")
+    func tracepointCount() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()), getpidTracepointOrSkip() != nil else { return }
+        let tid = currentTID()
+        let plan = try compileScript("""
+        tracepoint:syscalls:sys_enter_getpid /tid == \(tid)/ {
+          @calls = count();
+          @bytid[tid] = count();
+          @total = sum(2);
+          @h = hist(5);
+          @last = args.__syscall_nr;
+        }
+        """)
+        let object = try plan.object.load()
+        let link = try object.program(plan.probes[0].program).attachTracepoint(category: "syscalls", name: "sys_enter_getpid")
+        for _ in 0..<7 { rawGetpid() }
+        _ = link
+        let calls = try object.map(plan.maps.first { $0.name == "@calls" }!.mapName)
+        #expect(try perCPUSum(calls, key: u64Key(0)) == 7)
+        let byTid = try object.map(plan.maps.first { $0.name == "@bytid" }!.mapName)
+        #expect(try perCPUSum(byTid, key: u64Key(UInt64(tid))) == 7)
+        let total = try object.map(plan.maps.first { $0.name == "@total" }!.mapName)
+        #expect(try perCPUSum(total, key: u64Key(0)) == 14)
+        let hist = try object.map(plan.maps.first { $0.name == "@h" }!.mapName)
+        // 5 is in bucket 2 + floor(log2 5) = 4.
+        #expect(try perCPUSum(hist, key: u64Key(0) + u64Key(4)) == 7)
+        let last = try object.map(plan.maps.first { $0.name == "@last" }!.mapName)
+        #expect(try last.lookup(u64Key(0)).map { Array($0.prefix(8)) } == u64Key(UInt64(sysGetpid)))
+    }
+}
