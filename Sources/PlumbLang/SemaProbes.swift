@@ -30,7 +30,15 @@ extension Compiler {
                 return []
             }
             if let btf, let proto = try? btf.rawTracepointProto(name) {
-                let params = proto.params.map { (name: $0.name, type: stype(fromBTF: $0.type, btf: btf, space: .btf)) }
+                // The typedef's prototype has no parameter names; the tracepoint's __bpf_trace_<name>
+                // function has the same parameters, named.
+                var named = proto.params
+                if let f = try? btf.functionProto(named: "__bpf_trace_" + name), f.params.count == proto.params.count + 1 {
+                    named = Array(f.params.dropFirst())
+                }
+                let params = named.enumerated().map { (i, p) in
+                    (name: p.name.isEmpty ? "arg\(i)" : p.name, type: stype(fromBTF: p.type, btf: btf, space: .btf))
+                }
                 return [(.btfTracepoint(name: name), "rawtracepoint:" + name, kind("tp_btf/" + name), .btf(params: params, returnType: nil))]
             }
             if env.tracepoints().contains(where: { $0.name == name }) {
