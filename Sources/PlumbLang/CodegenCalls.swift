@@ -75,6 +75,10 @@ extension Compiler {
                 emitRecord(.printMap(map: "@" + m, top: nums.first ?? 0, divisor: nums.count > 1 ? nums[1] : 0), args: [])
                 return Val(type: .none, loc: .imm(0))
             }
+            if case .map(_, let keys) = args[0].kind, !keys.isEmpty {
+                error("The map passed to print() should not be indexed by a key", e.range)
+                return .poison
+            }
             guard args.count == 1 else { error("print() of a non-map value takes one argument", e.range); return .poison }
             let v = expr(args[0])
             if v.isPoison { return .poison }
@@ -240,6 +244,8 @@ extension Compiler {
         }
         let vals = args.dropFirst().map { expr($0) }
         defer { vals.forEach(release) }
+        // An argument already reported is not reported again as a format mismatch.
+        if vals.contains(where: \.isPoison) { return }
         let specs: [FormatSpecifier]
         switch FormatParser.parse(format) {
         case .success(let s): specs = s

@@ -438,7 +438,11 @@ extension Compiler {
         // Strings compare by content.
         if a.type.isString || c.type.isString {
             guard a.type.isString, c.type.isString, op == .equal || op == .notEqual else {
-                error("invalid operands to binary expression ('\(a.type)' and '\(c.type)')", e.range)
+                if a.type.isString != c.type.isString {
+                    error("Type mismatch for '\(op.rawValue)': comparing '\(a.type)' with '\(c.type)'", e.range)
+                } else {
+                    error("invalid operator '\(op.rawValue)' for strings; strings compare with == and !=", e.range)
+                }
                 release(a); release(c)
                 return .poison
             }
@@ -466,8 +470,8 @@ extension Compiler {
         }
         let signed = a.type.isSigned && c.type.isSigned || (type.isSigned && !comparison.contains(op))
         if isFinalPass, comparison.contains(op), a.type.isInteger, c.type.isInteger, a.type.isSigned != c.type.isSigned,
-           a.constant == nil, c.constant == nil {
-            warning("comparison of integers of different signs: '\(a.type)' and '\(c.type)'", e.range)
+           a.constant == nil, c.constant == nil, a.type != .bool, c.type != .bool {
+            warning("comparison of integers of different signs: '\(a.type)' and '\(c.type)' can lead to undefined behavior", e.range)
         }
         // Constant folding.
         if let x = a.constant, let y = c.constant, let v = fold(op, x, y &* scaleRight, signed: signed) {

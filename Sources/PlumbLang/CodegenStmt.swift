@@ -143,7 +143,6 @@ extension Compiler {
                 release(v)
                 return
             }
-            if case .int = t { t = widen(t) }
             if case .record = t {
                 error("cannot assign a struct to a variable; assign a pointer to it or one of its members", value.range)
                 release(v)
@@ -161,16 +160,17 @@ extension Compiler {
                     release(v)
                     return
                 }
-                if isFinalPass, case .int(let es, let esg) = existing.type, case .int(let ns, _) = v.type, ns > es || (!esg && v.type.isSigned && es < 8) {
-                    warning("assignment to '$\(name)' (\(existing.type)) truncates a value of type '\(v.type)'", range)
+                if isFinalPass, case .int(let es, _) = existing.type, case .int(let ns, _) = v.type, ns > es,
+                   !(v.constant.map { fits($0, existing.type) } ?? false) {
+                    warning("assignment to '$\(name)' of type '\(existing.type)' truncates a value of type '\(v.type)'", range)
                 }
-                store(v, as: existing.type, toSlot: existing.slot)
+                storeVariable(v, as: existing.type, slot: existing.slot)
             } else {
                 if t.isString { t = .string(size: max(t.size, options.stringLength)) }
                 let slot = variableSlot(name, type: t, range: target.range)
                 definedVariables.insert(name)
                 variableRanges[name] = target.range
-                store(v, as: variables[name]?.type ?? t, toSlot: slot)
+                storeVariable(v, as: variables[name]?.type ?? t, slot: slot)
             }
             release(v)
         case .map(let name, let keys):
@@ -185,6 +185,23 @@ extension Compiler {
         default:
             error("only $variables and @maps can be assigned to", target.range)
         }
+    }
+
+    /// Scalars fill the whole 8-byte slot, converted to the variable's type.
+    func storeVariable(_ v: Val, as type: SType, slot: Int) {
+        if type.isScalar {
+            let r = load(v, into: .r0)
+            if v.type != type { convert(r, to: type) }
+            b.emit(.store(.r10, offset: Int16(slot), r, size: .doubleWord))
+        } else {
+            store(v, as: type, toSlot: slot)
+        }
+    }
+
+    func fits(_ c: Int64, _ t: SType) -> Bool {
+        guard case .int(let s, let signed) = t, s < 8 else { return true }
+        let bits = Int64(s * 8)
+        return signed ? c >= -(1 << (bits - 1)) && c < (1 << (bits - 1)) : c >= 0 && c < (1 << bits)
     }
 
     /// `x++`, `++x`, `x--`, `--x` on a variable or a map element.
