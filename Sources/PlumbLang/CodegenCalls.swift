@@ -323,6 +323,10 @@ extension Compiler {
             let off = layout.offsets[i]
             if let src = sources[i] {
                 copy(from: .r10, src, to: .r0, off, carrier: .r1, size: (t.size + 7) / 8 * 8)
+            } else if case .reg(let r) = v.loc {
+                b.emit(.store(.r0, offset: Int16(off), r, size: .doubleWord))
+            } else if let c = v.constant, let i = Int32(exactly: c) {
+                b.emit(.store(.r0, offset: Int16(off), imm: i, size: .doubleWord))
             } else {
                 let r = load(v, into: .r1)
                 b.emit(.store(.r0, offset: Int16(off), r, size: .doubleWord))
@@ -349,19 +353,31 @@ extension Compiler {
         }
     }
 
+    /// Bumps an error counter through the program's shared counting subprogram (two
+    /// instructions per site; the subprogram is appended once).
     func bumpCounter(_ c: RuntimeCounter) {
         usesCounters = true
-        let key = frame.allocate(8)
-        b.emit(.store(.r10, offset: Int16(key), imm: Int32(c.rawValue), size: .doubleWord))
+        let stub = counterStub ?? b.newLabel("count_error")
+        counterStub = stub
+        b.emit(.mov64(.r1, Int32(c.rawValue)))
+        b.call(stub)
+    }
+
+    /// The subprogram behind bumpCounter: counters[r1] += 1.
+    func emitCounterStub(_ stub: Label, line: SourceRange) {
+        b.bind(stub)
+        subprogramStarts.append(b.pending.count)
+        markLine(line)
+        b.emit(.store(.r10, offset: -8, .r1, size: .doubleWord))
         references[b.pending.count] = .map(Compiler.countersMap)
         b.emit(.loadImm64(.r1, 0))
-        address(ofSlot: key, into: .r2)
+        address(ofSlot: -8, into: .r2)
         b.emit(.call(helper: H.mapLookup))
-        let skip = b.newLabel()
-        b.jump(.jeq, .r0, imm: 0, to: skip)
+        b.emit(.jump(.jeq, .r0, imm: 0, offset: 2))
         b.emit(.mov64(.r1, 1))
         b.emit(.atomic(.add, .r0, offset: 0, .r1, size: .doubleWord))
-        b.bind(skip)
+        b.emit(.mov64(.r0, 0))
+        b.emit(.exit())
     }
 
     /// str(p[, n]): a NUL-terminated string read with the helper the pointer's space calls for.

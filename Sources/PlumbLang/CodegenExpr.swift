@@ -161,8 +161,8 @@ extension Compiler {
             let r = load(Val(type: .u64, loc: base), into: .r1)
             b.emit(.load(.r0, r, offset: Int16(offset), size: sz))
         } else {
+            // The read helper writes the whole buffer (zeros on failure): no initialization needed.
             let s = frame.allocate(8)
-            b.emit(.store(.r10, offset: Int16(s), imm: 0, size: .doubleWord))
             read(into: s, size: size, base: base, offset: offset, space: space)
             b.emit(.load(.r0, .r10, offset: Int16(s), size: sz))
         }
@@ -324,8 +324,41 @@ extension Compiler {
             let r = load(v, into: .r0)
             b.emit(.store(.r10, offset: Int16(o), r, size: Size(bytes: min(8, max(1, type.size))) ?? .doubleWord))
         } else {
-            let src = buffer(v, size: type.size)
-            if src != o { copy(from: .r10, src, to: .r10, o, size: type.size) }
+            storeAggregate(v, size: type.size, padded: type.size, toSlot: o)
+        }
+    }
+
+    /// Writes an aggregate straight to slot `o`: `size` bytes of it (strings cut keep their NUL),
+    /// zeros up to `padded`. Every byte of the destination is written once.
+    func storeAggregate(_ v: Val, size: Int, padded: Int, toSlot o: Int) {
+        switch v.loc {
+        case .literal(let bytes):
+            writeLiteral(bytes, toSlot: o, size: padded)
+            return
+        case .slot(let src):
+            let n = min(size, v.type.size)
+            if src != o { copy(from: .r10, src, to: .r10, o, size: n) }
+            if v.type.isString, n == size, v.type.size > size {
+                b.emit(.store(.r10, offset: Int16(o + size - 1), imm: 0, size: .byte))
+            }
+            zeroBytes(slot: o, from: n, to: padded)
+        case .memory(let base, let off, let space):
+            let n = min(size, v.type.size)
+            read(into: o, size: n, base: base, offset: off, space: space == .btf ? .kernel : space)
+            zeroBytes(slot: o, from: n, to: padded)
+        default:
+            zeroBytes(slot: o, from: 0, to: padded)
+            if v.type.isScalar { b.emit(.store(.r10, offset: Int16(o), load(v, into: .r0), size: .doubleWord)) }
+        }
+    }
+
+    /// Zeroes bytes [from, to) of slot `o` with the widest stores that fit.
+    func zeroBytes(slot o: Int, from: Int, to: Int) {
+        var i = from
+        while i < to {
+            let chunk = (i % 8 == 0 && to - i >= 8) ? 8 : (i % 4 == 0 && to - i >= 4) ? 4 : (i % 2 == 0 && to - i >= 2) ? 2 : 1
+            b.emit(.store(.r10, offset: Int16(o + i), imm: 0, size: Size(bytes: chunk) ?? .byte))
+            i += chunk
         }
     }
 

@@ -61,7 +61,7 @@ extension Compiler {
 
     /// Key types as stored: integers widen to 64 bits, strings to the string length.
     func keyType(_ t: SType) -> SType {
-        if t.isString { return .string(size: max(t.size, options.stringLength)) }
+        if t.isString { return t }
         if case .int = t { return widen(t) }
         return t
     }
@@ -81,15 +81,20 @@ extension Compiler {
     func buildKey(_ name: String, _ vals: [Val], histogram: Bool) -> (slot: Int, size: Int) {
         let types = knowledge.maps[name]?.keys ?? vals.map { keyType($0.type) }
         let layout = keyLayout(types, histogram: histogram)
+        // One aggregate key already on the stack at its exact size is the key itself.
+        if !histogram, vals.count == 1, !types[0].isScalar, case .slot(let s) = vals[0].loc,
+           vals[0].type.size == layout.size, types[0].size == layout.size {
+            return (s, layout.size)
+        }
         let o = frame.allocate(layout.size)
         // Every key byte must be written (the verifier rejects uninitialized stack reads).
-        if vals.isEmpty || !types.allSatisfy(\.isScalar) { zero(slot: o, size: layout.size) }
+        if vals.isEmpty { zero(slot: o, size: 8) }
         for (i, v) in vals.enumerated() where i < types.count {
             let t = types[i]
             if t.isScalar {
                 b.emit(.store(.r10, offset: Int16(o + layout.offsets[i]), load(v, into: .r0), size: .doubleWord))
             } else {
-                store(v, as: t, toSlot: o + layout.offsets[i])
+                storeAggregate(v, size: t.size, padded: keyElementSize(t), toSlot: o + layout.offsets[i])
             }
             release(v)
         }
@@ -172,7 +177,6 @@ extension Compiler {
         knowledge.mapWrites.insert(name)
         guard let vals = evaluateKeys(keys) else { release(value); return }
         var vt = value.type
-        if vt.isString { vt = .string(size: max(vt.size, options.stringLength)) }
         if case .int = vt { vt = widen(vt) }
         guard vt != .none, vt != .args, vt != .ctx else {
             error("a value of type '\(value.type)' cannot be stored in a map", range)
@@ -246,19 +250,26 @@ extension Compiler {
         let isHist: Bool = { if case .hist = kind { return true }; if case .lhist = kind { return true }; return false }()
         let key = buildKey(name, vals, histogram: isHist)
         // The argument's value goes to a slot so helper calls keep it.
-        let xs = frame.allocate(8)
-        if let v = x { b.emit(.store(.r10, offset: Int16(xs), load(v, into: .r0), size: .doubleWord)); release(v) }
-        else { b.emit(.store(.r10, offset: Int16(xs), imm: 1, size: .doubleWord)) }
+        // The argument's value goes to a slot so helper calls keep it (count and hist add 1: no slot).
+        var xs = 0
+        if let v = x {
+            xs = frame.allocate(8)
+            b.emit(.store(.r10, offset: Int16(xs), load(v, into: .r0), size: .doubleWord))
+            release(v)
+        }
         if isHist {
             b.emit(.load(.r0, .r10, offset: Int16(xs), size: .doubleWord))
             bucket(kind, signed: signed)
             b.emit(.store(.r10, offset: Int16(key.slot + key.size - 8), .r0, size: .doubleWord))
-            b.emit(.store(.r10, offset: Int16(xs), imm: 1, size: .doubleWord))
+        }
+        let addsOne = kind == .count || isHist
+        func loadX(_ r: Register) {
+            if addsOne { b.emit(.mov64(r, 1)) } else { b.emit(.load(r, .r10, offset: Int16(xs), size: .doubleWord)) }
         }
         let initLabel = b.newLabel(), done = b.newLabel()
         lookup(name, key: key.slot)
         b.jump(.jeq, .r0, imm: 0, to: initLabel)
-        b.emit(.load(.r1, .r10, offset: Int16(xs), size: .doubleWord))
+        loadX(.r1)
         switch kind {
         case .count, .sum, .hist, .lhist:
             b.emit(.atomic(.add, .r0, offset: 0, .r1, size: .doubleWord))
@@ -283,10 +294,14 @@ extension Compiler {
         }
         b.goto(done)
         b.bind(initLabel)
-        let vs = frame.allocate(16)
-        b.emit(.load(.r1, .r10, offset: Int16(xs), size: .doubleWord))
-        b.emit(.store(.r10, offset: Int16(vs), .r1, size: .doubleWord))
-        b.emit(.store(.r10, offset: Int16(vs + 8), imm: 1, size: .doubleWord))
+        let vs = frame.allocate(kind.valueSize)
+        if addsOne {
+            b.emit(.store(.r10, offset: Int16(vs), imm: 1, size: .doubleWord))
+        } else {
+            loadX(.r1)
+            b.emit(.store(.r10, offset: Int16(vs), .r1, size: .doubleWord))
+        }
+        if kind.valueSize > 8 { b.emit(.store(.r10, offset: Int16(vs + 8), imm: 1, size: .doubleWord)) }
         update(name, key: key.slot, value: vs)
         b.bind(done)
     }

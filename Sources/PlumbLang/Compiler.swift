@@ -126,6 +126,11 @@ final class Compiler {
     var loops: [(breakLabel: Label, continueLabel: Label)] = []
     var exitLabel: Label?
     var programIndex = 0
+    /// The error-counting subprogram of this program, when some site needs it.
+    var counterStub: Label?
+    /// Instruction indices where subprograms start (each gets func_info).
+    var subprogramStarts: [Int] = []
+    var counterFunctionID: TypeID = 0
     /// The binary of the uprobe being compiled (for uaddr).
     var currentBinary: String?
 
@@ -142,6 +147,9 @@ final class Compiler {
         let voidPtr = planBTF.add(BTFType(kind: .pointer, sizeOrType: 0))
         funcProtoID = planBTF.add(BTFType(kind: .functionProto, sizeOrType: intID, payload: .params([BTFParam(name: "ctx", type: voidPtr)])))
         fileNameOffset = planBTF.addString(file.name)
+        let u64 = planBTF.add(BTFType(kind: .int, name: "unsigned long", sizeOrType: 8, payload: .int(BTFInt(encoding: [], offset: 0, bits: 64))))
+        let counterProto = planBTF.add(BTFType(kind: .functionProto, sizeOrType: intID, payload: .params([BTFParam(name: "counter", type: u64)])))
+        counterFunctionID = planBTF.add(BTFType(kind: .function, name: "count_error", sizeOrType: counterProto, payload: .functionLinkage(BTFLinkage.static.rawValue)))
     }
 
     var btf: BTF? {
@@ -204,6 +212,8 @@ final class Compiler {
         programKind = kind
         if case .uprobe(let path, _, _, _, _) = target { currentBinary = path } else { currentBinary = nil }
         loops = []
+        counterStub = nil
+        subprogramStarts = []
         let exit = b.newLabel("exit")
         exitLabel = exit
         let index = programIndex
@@ -236,6 +246,7 @@ final class Compiler {
         b.bind(exit)
         b.emit(.mov64(.r0, 0))
         b.emit(.exit())
+        if let stub = counterStub { emitCounterStub(stub, line: probe.range) }
 
         if frame.maxDepth > 512 {
             error("the probe needs \(frame.maxDepth) bytes of BPF stack, more than the 512 the kernel allows; use fewer or shorter strings (BPFTRACE_STRLEN) at once", probe.range)
@@ -256,7 +267,8 @@ final class Compiler {
         var spec = ProgramSpec(name: progName, kind: kind, instructions: instructions, references: references)
         spec.section = kind.sectionName
         let fn = planBTF.add(BTFType(kind: .function, name: progName, sizeOrType: funcProtoID, payload: .functionLinkage(BTFLinkage.global.rawValue)))
-        spec.functionInfo = [FunctionInfo(slot: 0, type: fn)]
+        spec.functionInfo = [FunctionInfo(slot: 0, type: fn)] + subprogramStarts.map { FunctionInfo(slot: $0, type: counterFunctionID) }
+        if !subprogramStarts.isEmpty { spec.functions.append(("count_error", subprogramStarts[0])) }
         spec.lineInfo = lineInfo
         programs.append(spec)
         planned.append(PlannedProbe(program: progName, target: target, name: name, range: attachPoint.range))

@@ -53,3 +53,27 @@ struct TracerLoadTests {
         _ = try plan.object.load()
     }
 }
+
+/// Scripts whose translated size is compared with bpftrace 0.17's (bench notes in the report).
+let sizeScripts: [(script: String, bpftrace: Int)] = [
+    (#"tracepoint:syscalls:sys_enter_getpid { @c = count(); }"#, 30),
+    (#"tracepoint:syscalls:sys_enter_getpid { @[comm] = count(); }"#, 31),
+    (#"tracepoint:syscalls:sys_enter_getpid { @[tid] = sum(2); @h = hist(pid); }"#, 87),
+    (#"tracepoint:syscalls:sys_enter_getpid /pid > 100/ { @x[pid, comm] = max(nsecs); }"#, 44),
+    (#"tracepoint:syscalls:sys_enter_getpid { printf("%d\n", curtask->real_parent->pid); }"#, 31),
+]
+
+@Suite("Tracer: program sizes")
+struct TracerSizeTests {
+    @Test("translated instruction counts stay within 1.75x of bpftrace 0.17's (printf pays for ring-buffer reserve and the full-buffer counter)", arguments: sizeScripts.indices)
+    func size(_ i: Int) throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let (script, reference) = sizeScripts[i]
+        let plan = try compileScript(script)
+        let object = try plan.object.load()
+        let info = try object.program(plan.probes[0].program).info()
+        let count = Int(info.xlatedLength) / 8
+        print("size: \(count) (bpftrace \(reference)) \(script)")
+        #expect(count * 4 <= reference * 7, "\(count) instructions; bpftrace needs \(reference)")
+    }
+}
