@@ -86,3 +86,23 @@ struct TracerCodegenTests {
         #expect(try last.lookup(u64Key(0)).map { Array($0.prefix(8)) } == u64Key(UInt64(sysGetpid)))
     }
 }
+
+@Suite("Tracer: BTF line info")
+struct TracerLineInfoTests {
+    @Test("bpftool prog dump xlated shows the script's lines")
+    func lineInfo() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        guard access("/usr/sbin/bpftool", X_OK) == 0 else { return }
+        let plan = try compileScript("""
+        BEGIN {
+          @hits = count();
+          printf("pid %d\\n", pid);
+        }
+        """)
+        let object = try plan.object.load()
+        let id = try object.program(plan.probes[0].program).info().id
+        let r = TestEnv.run("/usr/sbin/bpftool", ["prog", "dump", "xlated", "id", "\(id)"])
+        #expect(r.stdout.contains("; @hits = count(); [file:test.bt line_num:2") || r.stdout.contains("@hits = count();"))
+        #expect(r.stdout.contains("printf(\"pid %d\\n\", pid);"))
+    }
+}
