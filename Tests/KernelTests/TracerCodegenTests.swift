@@ -6,6 +6,7 @@ import PlumbLang
 import PlumbSys
 import PlumbBTF
 import Glibc
+import Foundation
 import Testing
 import TestSupport
 
@@ -104,5 +105,53 @@ struct TracerLineInfoTests {
         let r = TestEnv.run("/usr/sbin/bpftool", ["prog", "dump", "xlated", "id", "\(id)"])
         #expect(r.stdout.contains("; @hits = count(); [file:test.bt line_num:2") || r.stdout.contains("@hits = count();"))
         #expect(r.stdout.contains("printf(\"pid %d\\n\", pid);"))
+    }
+}
+
+/// Little-endian u64 at `offset`.
+func u64(_ bytes: [UInt8], _ offset: Int) -> UInt64 {
+    (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) }
+}
+
+@Suite("Tracer: ring buffer records", .serialized)
+struct TracerRecordTests {
+    @Test("printf records carry the action id and arguments at the plan's offsets")
+    func printfRecord() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()), getpidTracepointOrSkip() != nil else { return }
+        let tid = currentTID()
+        let plan = try compileScript("""
+        tracepoint:syscalls:sys_enter_getpid /tid == \(tid)/ {
+          printf("%d %s %d %s\\n", tid, comm, 42 - 50, "lit");
+          print(@n);
+          @n = count();
+          exit();
+        }
+        """)
+        guard case .printf(let format, let fields) = plan.actions[0] else { Issue.record("first action is \(plan.actions[0])"); return }
+        #expect(format == "%d %s %d %s\n")
+        #expect(fields.map(\.offset) == [8, 16, 32, 40])
+        #expect(fields[1].type == .string(size: 16))
+        #expect(plan.actions[1] == .printMap(map: "@n", top: 0, divisor: 0))
+        #expect(plan.actions[2] == .exit)
+        let object = try plan.object.load()
+        var records: [[UInt8]] = []
+        let ring = try RingBuffer(map: try object.map(plan.eventsMap)) { records.append(Array($0)) }
+        let link = try object.program(plan.probes[0].program).attachTracepoint(category: "syscalls", name: "sys_enter_getpid")
+        rawGetpid()
+        _ = link
+        _ = try ring.consume()
+        #expect(records.count == 3)
+        guard records.count == 3 else { return }
+        let r = records[0]
+        #expect(u64(r, 0) == 0)
+        #expect(u64(r, 8) == UInt64(tid))
+        let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines) ?? ""
+        var comm = Array(name.utf8)
+        comm += [UInt8](repeating: 0, count: 16 - comm.count)
+        #expect(Array(r[16..<32]) == comm)
+        #expect(Int64(bitPattern: u64(r, 32)) == -8)
+        #expect(Array(r[40..<44]) == Array("lit\0".utf8))
+        #expect(u64(records[1], 0) == 1)
+        #expect(u64(records[2], 0) == 2)
     }
 }
