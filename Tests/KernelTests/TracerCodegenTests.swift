@@ -155,3 +155,52 @@ struct TracerRecordTests {
         #expect(u64(records[2], 0) == 2)
     }
 }
+
+@Suite("Tracer: BTF tracepoints and uprobes", .serialized)
+struct TracerProbeKindTests {
+    @Test("rawtracepoint:sys_enter compiles as tp_btf: named BTF args, direct loads through pt_regs")
+    func btfTracepoint() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let tid = currentTID()
+        let plan = try compileScript("""
+        rawtracepoint:sys_enter /tid == \(tid) && args.id == \(sysGetpid)/ {
+          @calls[args.id] = count();
+          @ax = args.regs->orig_ax;
+          @comm = curtask->comm;
+        }
+        """)
+        #expect(plan.probes[0].target == .btfTracepoint(name: "sys_enter"))
+        #expect(plan.object.programs[0].kind.type == .tracing)
+        let object = try plan.object.load()
+        let link = try object.program(plan.probes[0].program).attachTracing()
+        for _ in 0..<4 { rawGetpid() }
+        _ = link
+        let calls = try object.map(plan.maps.first { $0.name == "@calls" }!.mapName)
+        #expect(try perCPUSum(calls, key: u64Key(UInt64(sysGetpid))) == 4)
+        let ax = try object.map(plan.maps.first { $0.name == "@ax" }!.mapName)
+        #expect(try ax.lookup(u64Key(0)).map { u64($0, 0) } == UInt64(sysGetpid))
+    }
+
+    @Test("uprobe:libc:getpid counts this thread's calls; uretprobe sees the return value")
+    func uprobe() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let tid = currentTID()
+        let plan = try compileScript("""
+        uprobe:libc:getpid /tid == \(tid)/ { @calls = count(); }
+        uretprobe:libc:getpid /tid == \(tid)/ { @ret = retval; }
+        """)
+        guard case .uprobe(let path, let symbol, _, false, _) = plan.probes[0].target, let symbol else {
+            Issue.record("target \(plan.probes[0].target)")
+            return
+        }
+        let object = try plan.object.load()
+        let l1 = try object.program(plan.probes[0].program).attachUprobe(binary: path, symbol: symbol)
+        let l2 = try object.program(plan.probes[1].program).attachUprobe(binary: path, symbol: symbol, retprobe: true)
+        for _ in 0..<3 { rawGetpid() }
+        _ = (l1, l2)
+        let calls = try object.map(plan.maps.first { $0.name == "@calls" }!.mapName)
+        #expect(try perCPUSum(calls, key: u64Key(0)) == 3)
+        let ret = try object.map(plan.maps.first { $0.name == "@ret" }!.mapName)
+        #expect(try ret.lookup(u64Key(0)).map { u64($0, 0) } == UInt64(getpid()))
+    }
+}
