@@ -207,14 +207,30 @@ func hasUserTag(_ id: TypeID, btf: BTF) -> Bool {
     return false
 }
 
-// editDistance(_:_:) is the parser's (Parser.swift).
+/// Edit distance counting a swap of neighbours as one edit (`pdi` is one from `pid`), for
+/// "did you mean" notes: typos swap letters more often than they replace them.
+func suggestionDistance(_ a: String, _ b: String) -> Int {
+    let x = Array(a.utf8), y = Array(b.utf8)
+    if x.isEmpty || y.isEmpty { return max(x.count, y.count) }
+    var d = [[Int]](repeating: [Int](repeating: 0, count: y.count + 1), count: x.count + 1)
+    for i in 0...x.count { d[i][0] = i }
+    for j in 0...y.count { d[0][j] = j }
+    for i in 1...x.count {
+        for j in 1...y.count {
+            let cost = x[i - 1] == y[j - 1] ? 0 : 1
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1, j > 1, x[i - 1] == y[j - 2], x[i - 2] == y[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
+        }
+    }
+    return d[x.count][y.count]
+}
 
 /// The closest candidate within a distance that makes sense for the name's length.
 func nearest(_ name: String, in candidates: [String]) -> String? {
     var best: (String, Int)?
     for c in candidates where !c.isEmpty {
-        let d = editDistance(name, c)
-        if d <= max(1, name.count / 3), best == nil || d < best!.1 { best = (c, d) }
+        let d = suggestionDistance(name, c)
+        if d <= max(2, name.count / 3), d < name.count, best == nil || d < best!.1 { best = (c, d) }
     }
     return best?.0
 }
