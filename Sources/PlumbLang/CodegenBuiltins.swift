@@ -101,7 +101,8 @@ extension Compiler {
                 return .poison
             }
         case "ctx":
-            return Val(type: .ctx, loc: .reg(.r6))
+            // A copy: r6 must never be changed by an operator working in place.
+            return result(.ctx, from: .r6)
         default:
             if name.hasPrefix("arg"), let n = Int(name.dropFirst(3)) { return argN(n, e) }
             if name.hasPrefix("sarg"), let n = Int(name.dropFirst(4)) { return stackArg(n, e) }

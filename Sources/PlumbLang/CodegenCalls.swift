@@ -483,7 +483,7 @@ extension Compiler {
         zero(slot: o, size: 24)
         if v.type.isInteger {
             b.emit(.store(.r10, offset: Int16(o), imm: Int32(family ?? 2), size: .doubleWord))
-            b.emit(.store(.r10, offset: Int16(o + 8), load(v, into: .r0), size: .word))
+            storeScalar(v, slot: o + 8, size: .word)
             release(v)
         } else if case .array(let el, let count) = v.type, el.size * count == 4 || el.size * count == 16 {
             b.emit(.store(.r10, offset: Int16(o), imm: Int32(family ?? (el.size * count == 4 ? 2 : 10)), size: .doubleWord))
@@ -515,7 +515,7 @@ extension Compiler {
         let id = actions.count
         actions.append(.join(delimiter: delim, count: count, size: size))
         let arr = frame.allocate(8), rec = frame.allocate(8), ptr = frame.allocate(8)
-        b.emit(.store(.r10, offset: Int16(arr), load(v, into: .r0), size: .doubleWord))
+        storeScalar(v, slot: arr, size: .doubleWord)
         release(v)
         let failed = b.newLabel(), done = b.newLabel()
         references[b.pending.count] = .map(Compiler.eventsMap)

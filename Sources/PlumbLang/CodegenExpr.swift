@@ -53,13 +53,29 @@ extension Compiler {
 
     /// A new value holding what is in scratch register `r` (moved to a pool register or a slot).
     func result(_ type: SType, from r: Register) -> Val {
-        if let p = pool.take() {
-            b.emit(.mov64(p, r))
+        if let p = pool.take(preferring: r) {
+            if p != r { b.emit(.mov64(p, r)) }
             return Val(type: type, loc: .reg(p))
         }
         let s = frame.allocate(8)
         b.emit(.store(.r10, offset: Int16(s), r, size: .doubleWord))
         return Val(type: type, loc: .slot(s))
+    }
+
+    /// The register holding scalar `v`: its own when it has one (the caller may then change it
+    /// only if `v` is consumed), else `scratch` loaded with it.
+    func value(_ v: Val, scratch: Register) -> Register {
+        if case .reg(let r) = v.loc { return r }
+        return load(v, into: scratch)
+    }
+
+    /// *(u64/size *)(r10 + slot) = v, with an immediate store for small constants.
+    func storeScalar(_ v: Val, slot: Int, size: Size = .doubleWord) {
+        if let c = v.constant, let i = Int32(exactly: c) {
+            b.emit(.store(.r10, offset: Int16(slot), imm: i, size: size))
+        } else {
+            b.emit(.store(.r10, offset: Int16(slot), value(v, scratch: .r0), size: size))
+        }
     }
 
     func release(_ v: Val) {
@@ -123,7 +139,7 @@ extension Compiler {
         default:
             let n = frame.allocate(padded)
             zero(slot: n, size: padded)
-            if v.type.isScalar { b.emit(.store(.r10, offset: Int16(n), load(v, into: .r0), size: .doubleWord)) }
+            if v.type.isScalar { storeScalar(v, slot: n, size: .doubleWord) }
             return n
         }
     }
@@ -158,7 +174,7 @@ extension Compiler {
         let size = max(1, min(8, type.size))
         let sz = Size(bytes: size) ?? .doubleWord
         if space == .btf {
-            let r = load(Val(type: .u64, loc: base), into: .r1)
+            let r = value(Val(type: .u64, loc: base), scratch: .r1)
             b.emit(.load(.r0, r, offset: Int16(offset), size: sz))
         } else {
             // The read helper writes the whole buffer (zeros on failure): no initialization needed.
@@ -321,8 +337,11 @@ extension Compiler {
     /// Writes `v` as `type` at stack slot `o` (scalars 8 bytes; aggregates their size).
     func store(_ v: Val, as type: SType, toSlot o: Int) {
         if type.isScalar {
-            let r = load(v, into: .r0)
-            b.emit(.store(.r10, offset: Int16(o), r, size: Size(bytes: min(8, max(1, type.size))) ?? .doubleWord))
+            if let c = v.constant, let i = Int32(exactly: c) {
+                b.emit(.store(.r10, offset: Int16(o), imm: i, size: Size(bytes: min(8, max(1, type.size))) ?? .doubleWord))
+            } else {
+                b.emit(.store(.r10, offset: Int16(o), value(v, scratch: .r0), size: Size(bytes: min(8, max(1, type.size))) ?? .doubleWord))
+            }
         } else {
             storeAggregate(v, size: type.size, padded: type.size, toSlot: o)
         }
@@ -348,7 +367,7 @@ extension Compiler {
             zeroBytes(slot: o, from: n, to: padded)
         default:
             zeroBytes(slot: o, from: 0, to: padded)
-            if v.type.isScalar { b.emit(.store(.r10, offset: Int16(o), load(v, into: .r0), size: .doubleWord)) }
+            if v.type.isScalar { storeScalar(v, slot: o, size: .doubleWord) }
         }
     }
 
@@ -439,9 +458,9 @@ extension Compiler {
         case .logicalNot:
             guard v.type.isScalar else { return typeError(op.rawValue, v, e) }
             if let c = v.constant { return Val(type: .bool, loc: .imm(c == 0 ? 1 : 0)) }
-            load(v, into: .r0); release(v)
+            let rv = value(v, scratch: .r0); release(v)
             b.emit(.mov64(.r1, 1))
-            b.emit(.jump(.jeq, .r0, imm: 0, offset: 1))
+            b.emit(.jump(.jeq, rv, imm: 0, offset: 1))
             b.emit(.mov64(.r1, 0))
             return result(.bool, from: .r1)
         case .bitwiseNot, .negate, .plus:
@@ -449,9 +468,9 @@ extension Compiler {
             let t: SType = op == .plus ? v.type : (v.type == .bool ? .i64 : widen(v.type))
             if let c = v.constant { return Val(type: t, loc: .imm(op == .negate ? 0 &- c : op == .bitwiseNot ? ~c : c)) }
             if op == .plus { return v }
-            load(v, into: .r0); release(v)
-            if op == .negate { b.emit(.neg64(.r0)) } else { b.emit(.alu64(.xor, .r0, -1)) }
-            return result(t, from: .r0)
+            let rv = value(v, scratch: .r0); release(v)
+            if op == .negate { b.emit(.neg64(rv)) } else { b.emit(.alu64(.xor, rv, -1)) }
+            return result(t, from: rv)
         case .addressOf:
             return .poison
         }
@@ -514,7 +533,7 @@ extension Compiler {
             error("division by zero", r.range)
             return .poison
         }
-        let ra = load(a, into: .r0)
+        let ra = value(a, scratch: .r0)
         var imm: Int32?
         if let y = c.constant, let i = Int32(exactly: y &* scaleRight) { imm = i }
         if imm == nil {
@@ -602,14 +621,14 @@ extension Compiler {
         let isAnd = op == .logicalAnd
         b.emit(.store(.r10, offset: Int16(out), imm: isAnd ? 0 : 1, size: .doubleWord))
         if !a.isPoison {
-            let ra = load(a, into: .r0)
+            let ra = value(a, scratch: .r0)
             b.jump(isAnd ? .jeq : .jne, ra, imm: 0, to: done)
         }
         release(a)
         let c = expr(r)
         guard c.isPoison || c.type.isScalar else { return typeError(op.rawValue, c, e) }
         if !c.isPoison {
-            let rc = load(c, into: .r0)
+            let rc = value(c, scratch: .r0)
             b.jump(isAnd ? .jeq : .jne, rc, imm: 0, to: done)
         }
         release(c)
@@ -658,7 +677,7 @@ extension Compiler {
         guard c.type.isScalar else { return typeError("?:", c, e) }
         if let k = c.constant { return expr(k != 0 ? t : f) }
         let elseLabel = b.newLabel(), done = b.newLabel()
-        let rc = load(c, into: .r0)
+        let rc = value(c, scratch: .r0)
         release(c)
         b.jump(.jeq, rc, imm: 0, to: elseLabel)
         // Both arms write the same place: a slot sized for the larger value.
@@ -698,7 +717,7 @@ extension Compiler {
         if case .array(let elem, let count) = t, v.type.isInteger {
             // (int8[8])$x: the integer's bytes as an array.
             let o = frame.allocate(8)
-            b.emit(.store(.r10, offset: Int16(o), load(v, into: .r0), size: .doubleWord))
+            storeScalar(v, slot: o, size: .doubleWord)
             release(v)
             return Val(type: .array(elem, count: count), loc: .slot(o))
         }
@@ -724,7 +743,7 @@ extension Compiler {
             }
             return Val(type: target, loc: .imm(value))
         }
-        let r = load(v, into: .r0)
+        let r = value(v, scratch: .r0)
         release(v)
         convert(r, to: target)
         return result(target, from: r)

@@ -92,7 +92,7 @@ extension Compiler {
         for (i, v) in vals.enumerated() where i < types.count {
             let t = types[i]
             if t.isScalar {
-                b.emit(.store(.r10, offset: Int16(o + layout.offsets[i]), load(v, into: .r0), size: .doubleWord))
+                storeScalar(v, slot: o + layout.offsets[i], size: .doubleWord)
             } else {
                 storeAggregate(v, size: t.size, padded: keyElementSize(t), toSlot: o + layout.offsets[i])
             }
@@ -254,7 +254,7 @@ extension Compiler {
         var xs = 0
         if let v = x {
             xs = frame.allocate(8)
-            b.emit(.store(.r10, offset: Int16(xs), load(v, into: .r0), size: .doubleWord))
+            storeScalar(v, slot: xs, size: .doubleWord)
             release(v)
         }
         if isHist {

@@ -28,13 +28,8 @@ extension Compiler {
                 error("an if condition must be an integer, bool or pointer, not '\(c.type)'", cond.range)
                 return
             }
-            if let k = c.constant {
-                // A constant condition keeps only the branch taken (still checked, both of them).
-                if k != 0 { block(then) } else if let o = otherwise { block(o) }
-                return
-            }
             let elseLabel = b.newLabel(), done = b.newLabel()
-            let r = load(c, into: .r0)
+            let r = value(c, scratch: .r0)
             release(c)
             b.jump(.jeq, r, imm: 0, to: elseLabel)
             frame.commit()
@@ -65,7 +60,7 @@ extension Compiler {
             let c = expr(cond)
             guard c.isPoison || c.type.isScalar else { error("a while condition must be an integer", cond.range); return }
             if !c.isPoison {
-                b.jump(.jeq, load(c, into: .r0), imm: 0, to: done)
+                b.jump(.jeq, value(c, scratch: .r0), imm: 0, to: done)
                 release(c)
             }
             frame.commit()
@@ -84,8 +79,8 @@ extension Compiler {
             let slot = variableSlot(name, type: .i64, range: vr)
             definedVariables.insert(name)
             let endSlot = frame.allocate(8)
-            b.emit(.store(.r10, offset: Int16(endSlot), load(z, into: .r0), size: .doubleWord))
-            b.emit(.store(.r10, offset: Int16(slot), load(a, into: .r0), size: .doubleWord))
+            storeScalar(z, slot: endSlot, size: .doubleWord)
+            storeScalar(a, slot: slot, size: .doubleWord)
             release(a); release(z)
             frame.commit()
             let top = b.here(), next = b.newLabel(), done = b.newLabel()
@@ -190,8 +185,12 @@ extension Compiler {
     /// Scalars fill the whole 8-byte slot, converted to the variable's type.
     func storeVariable(_ v: Val, as type: SType, slot: Int) {
         if type.isScalar {
-            let r = load(v, into: .r0)
-            if v.type != type { convert(r, to: type) }
+            if v.constant != nil && fits(v.constant!, type) || v.type == type {
+                storeScalar(v, slot: slot)
+                return
+            }
+            let r = value(v, scratch: .r0)
+            convert(r, to: type)
             b.emit(.store(.r10, offset: Int16(slot), r, size: .doubleWord))
         } else {
             store(v, as: type, toSlot: slot)
@@ -227,14 +226,14 @@ extension Compiler {
             let old = mapRead(name, keys: keys, target)
             if old.isPoison && knowledge.maps[name] != nil { return .poison }
             let oldSlot = frame.allocate(8)
-            if !old.isPoison { b.emit(.store(.r10, offset: Int16(oldSlot), load(old, into: .r0), size: .doubleWord)); release(old) }
+            if !old.isPoison { storeScalar(old, slot: oldSlot, size: .doubleWord); release(old) }
             else { b.emit(.store(.r10, offset: Int16(oldSlot), imm: 0, size: .doubleWord)) }
             _ = one
             b.emit(.load(.r0, .r10, offset: Int16(oldSlot), size: .doubleWord))
             b.emit(.add64(.r0, isDecrement ? -1 : 1))
             let newValue = result(.i64, from: .r0)
             let newSlot = frame.allocate(8)
-            b.emit(.store(.r10, offset: Int16(newSlot), load(newValue, into: .r0), size: .doubleWord))
+            storeScalar(newValue, slot: newSlot, size: .doubleWord)
             mapAssign(name, keys: keys, value: newValue, range: target.range)
             b.emit(.load(.r0, .r10, offset: Int16(isPrefix ? newSlot : oldSlot), size: .doubleWord))
             return result(.i64, from: .r0)

@@ -234,7 +234,7 @@ final class Compiler {
             markLine(pred.range)
             let v = expr(pred)
             if v.type.isScalar {
-                let r = load(v, into: .r0)
+                let r = value(v, scratch: .r0)
                 b.jump(.jeq, r, imm: 0, to: exit)
             } else {
                 error("a predicate must be an integer or a pointer, not \(v.type)", pred.range)
@@ -395,6 +395,11 @@ struct Frame {
 struct RegisterPool {
     private var free: [Register] = [.r9, .r8, .r7]
     mutating func take() -> Register? { free.popLast() }
+    /// `r` itself when it is a free pool register (no move needed), else any.
+    mutating func take(preferring r: Register) -> Register? {
+        if let i = free.firstIndex(of: r) { return free.remove(at: i) }
+        return free.popLast()
+    }
     mutating func give(_ r: Register) {
         // Only pool registers come back (r6, the context, is never handed out).
         if [Register.r7, .r8, .r9].contains(r), !free.contains(r) { free.append(r) }
