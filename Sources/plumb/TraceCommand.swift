@@ -306,8 +306,8 @@ struct TraceCLI {
         let shown = a.noWarnings ? compiled.diagnostics.filter { $0.severity == .error } : compiled.diagnostics
         if !shown.isEmpty { stderr(printer.render(shown)) }
         guard let plan = compiled.plan, !compiled.diagnostics.contains(where: { $0.severity == .error }) else {
-            if compiled.diagnostics.isEmpty { stderr("ERROR: \(name) has no compiler in this build yet (PlumbLang codegen); only --check of the syntax works\n") }
-            return a.check != nil && compiled.diagnostics.isEmpty ? 0 : 1
+            if compiled.diagnostics.isEmpty { stderr("ERROR: the compiler produced no plan and said nothing about why\n") }
+            return 1
         }
         if a.check != nil { return 0 }
         if a.debug > 0 {
@@ -345,18 +345,13 @@ struct TraceCLI {
         }
     }
 
-    /// The compiler's entry point. Until PlumbLang's code generator is in this build, there is
-    /// nothing to call: the result is no plan and no diagnostics.
+    /// The compiler, against the running system.
     static func compileScript(_ script: Script, source: SourceFile, positional: [String], unsafe: Bool,
                               stringLength: Int, mapKeys: Int, childPID: Int32?) -> (plan: TracePlan?, diagnostics: [Diagnostic]) {
-        #if PLUMB_HAS_CODEGEN
         let options = CompileOptions(stringLength: stringLength, positionalParameters: positional, unsafe: unsafe,
                                      mapKeysMax: mapKeys, childPID: childPID)
         let (plan, diagnostics) = compile(script, file: source, environment: ProbeEnvironment.system(), options: options)
         return (plan, diagnostics)
-        #else
-        return (nil, [])
-        #endif
     }
 
     /// `-d`: every program's instructions.

@@ -1,0 +1,206 @@
+// The tracer's compiler against the real kernel: scripts are parsed and compiled, the
+// plan's object loads (the verifier accepts every generated program), tracepoint programs
+// attach and fill maps with exact counts for this thread's getpid calls.
+import PlumbBPF
+import PlumbLang
+import PlumbSys
+import PlumbBTF
+import Glibc
+import Foundation
+import Testing
+import TestSupport
+
+/// Parses and compiles a script; a failure names the diagnostics.
+func compileScript(_ text: String, options: CompileOptions = CompileOptions()) throws -> TracePlan {
+    let file = SourceFile(name: "test.bt", text: text)
+    let (script, parseDiagnostics) = parse(file)
+    let printer = DiagnosticPrinter(file: file)
+    if parseDiagnostics.contains(where: { $0.severity == .error }) {
+        throw CompileFailure(printer.render(parseDiagnostics))
+    }
+    let (plan, diagnostics) = compile(script, file: file, environment: .system(), options: options)
+    guard let plan else { throw CompileFailure(printer.render(diagnostics)) }
+    return plan
+}
+
+/// Sum of a per-CPU u64 slot over CPUs.
+func perCPUSum(_ map: Map, key: [UInt8], offset: Int = 0) throws -> UInt64? {
+    guard let values = try map.lookupPerCPU(key) else { return nil }
+    return values.reduce(0) { acc, v in
+        acc &+ v[offset..<offset + 8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    }
+}
+
+func u64Key(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+
+@Suite("Tracer: generated programs load and run", .serialized)
+struct TracerCodegenTests {
+    @Test("BEGIN with printf, maps and builtins loads; test-run fills a map")
+    func beginLoads() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let plan = try compileScript("""
+        BEGIN {
+          printf("hello %s %d\\n", comm, pid);
+          @start = nsecs;
+          @n = count();
+          $x = 5 * 3 + 1;
+          @v[1, "a"] = $x;
+          if ($x > 10) { @big = 1; } else { @big = 0; }
+        }
+        """)
+        let object = try plan.object.load()
+        #expect(plan.probes.count == 1)
+        #expect(plan.probes[0].target == .begin)
+        let prog = try object.program(plan.probes[0].program)
+        _ = try prog.testRun()
+        let big = try object.map(plan.maps.first { $0.name == "@big" }!.mapName)
+        #expect(try big.lookup(u64Key(0)).map { $0.prefix(8) } == ArraySlice(u64Key(1)))
+    }
+
+    @Test("tracepoint:syscalls:sys_enter_getpid counts this thread's calls")
+    func tracepointCount() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()), getpidTracepointOrSkip() != nil else { return }
+        let tid = currentTID()
+        let plan = try compileScript("""
+        tracepoint:syscalls:sys_enter_getpid /tid == \(tid)/ {
+          @calls = count();
+          @bytid[tid] = count();
+          @total = sum(2);
+          @h = hist(5);
+          @last = args.__syscall_nr;
+        }
+        """)
+        let object = try plan.object.load()
+        let link = try object.program(plan.probes[0].program).attachTracepoint(category: "syscalls", name: "sys_enter_getpid")
+        for _ in 0..<7 { rawGetpid() }
+        _ = link
+        let calls = try object.map(plan.maps.first { $0.name == "@calls" }!.mapName)
+        #expect(try perCPUSum(calls, key: u64Key(0)) == 7)
+        let byTid = try object.map(plan.maps.first { $0.name == "@bytid" }!.mapName)
+        #expect(try perCPUSum(byTid, key: u64Key(UInt64(tid))) == 7)
+        let total = try object.map(plan.maps.first { $0.name == "@total" }!.mapName)
+        #expect(try perCPUSum(total, key: u64Key(0)) == 14)
+        let hist = try object.map(plan.maps.first { $0.name == "@h" }!.mapName)
+        // 5 is in bucket 2 + floor(log2 5) = 4.
+        #expect(try perCPUSum(hist, key: u64Key(0) + u64Key(4)) == 7)
+        let last = try object.map(plan.maps.first { $0.name == "@last" }!.mapName)
+        #expect(try last.lookup(u64Key(0)).map { Array($0.prefix(8)) } == u64Key(UInt64(sysGetpid)))
+    }
+}
+
+@Suite("Tracer: BTF line info")
+struct TracerLineInfoTests {
+    @Test("bpftool prog dump xlated shows the script's lines")
+    func lineInfo() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        guard access("/usr/sbin/bpftool", X_OK) == 0 else { return }
+        let plan = try compileScript("""
+        BEGIN {
+          @hits = count();
+          printf("pid %d\\n", pid);
+        }
+        """)
+        let object = try plan.object.load()
+        let id = try object.program(plan.probes[0].program).info().id
+        let r = TestEnv.run("/usr/sbin/bpftool", ["prog", "dump", "xlated", "id", "\(id)"])
+        #expect(r.stdout.contains("; @hits = count(); [file:test.bt line_num:2") || r.stdout.contains("@hits = count();"))
+        #expect(r.stdout.contains("printf(\"pid %d\\n\", pid);"))
+    }
+}
+
+/// Little-endian u64 at `offset`.
+func u64(_ bytes: [UInt8], _ offset: Int) -> UInt64 {
+    (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[offset + $1]) << (8 * UInt64($1)) }
+}
+
+@Suite("Tracer: ring buffer records", .serialized)
+struct TracerRecordTests {
+    @Test("printf records carry the action id and arguments at the plan's offsets")
+    func printfRecord() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()), getpidTracepointOrSkip() != nil else { return }
+        let tid = currentTID()
+        let plan = try compileScript("""
+        tracepoint:syscalls:sys_enter_getpid /tid == \(tid)/ {
+          printf("%d %s %d %s\\n", tid, comm, 42 - 50, "lit");
+          print(@n);
+          @n = count();
+          exit();
+        }
+        """)
+        guard case .printf(let format, let fields) = plan.actions[0] else { Issue.record("first action is \(plan.actions[0])"); return }
+        #expect(format == "%d %s %d %s\n")
+        #expect(fields.map(\.offset) == [8, 16, 32, 40])
+        #expect(fields[1].type == .string(size: 16))
+        #expect(plan.actions[1] == .printMap(map: "@n", top: 0, divisor: 0))
+        #expect(plan.actions[2] == .exit)
+        let object = try plan.object.load()
+        var records: [[UInt8]] = []
+        let ring = try RingBuffer(map: try object.map(plan.eventsMap)) { records.append(Array($0)) }
+        let link = try object.program(plan.probes[0].program).attachTracepoint(category: "syscalls", name: "sys_enter_getpid")
+        rawGetpid()
+        _ = link
+        _ = try ring.consume()
+        #expect(records.count == 3)
+        guard records.count == 3 else { return }
+        let r = records[0]
+        #expect(u64(r, 0) == 0)
+        #expect(u64(r, 8) == UInt64(tid))
+        let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines) ?? ""
+        var comm = Array(name.utf8)
+        comm += [UInt8](repeating: 0, count: 16 - comm.count)
+        #expect(Array(r[16..<32]) == comm)
+        #expect(Int64(bitPattern: u64(r, 32)) == -8)
+        #expect(Array(r[40..<44]) == Array("lit\0".utf8))
+        #expect(u64(records[1], 0) == 1)
+        #expect(u64(records[2], 0) == 2)
+    }
+}
+
+@Suite("Tracer: BTF tracepoints and uprobes", .serialized)
+struct TracerProbeKindTests {
+    @Test("rawtracepoint:sys_enter compiles as tp_btf: named BTF args, direct loads through pt_regs")
+    func btfTracepoint() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let tid = currentTID()
+        let plan = try compileScript("""
+        rawtracepoint:sys_enter /tid == \(tid) && args.id == \(sysGetpid)/ {
+          @calls[args.id] = count();
+          @ax = args.regs->orig_ax;
+          @comm = curtask->comm;
+        }
+        """)
+        #expect(plan.probes[0].target == .btfTracepoint(name: "sys_enter"))
+        #expect(plan.object.programs[0].kind.type == .tracing)
+        let object = try plan.object.load()
+        let link = try object.program(plan.probes[0].program).attachTracing()
+        for _ in 0..<4 { rawGetpid() }
+        _ = link
+        let calls = try object.map(plan.maps.first { $0.name == "@calls" }!.mapName)
+        #expect(try perCPUSum(calls, key: u64Key(UInt64(sysGetpid))) == 4)
+        let ax = try object.map(plan.maps.first { $0.name == "@ax" }!.mapName)
+        #expect(try ax.lookup(u64Key(0)).map { u64($0, 0) } == UInt64(sysGetpid))
+    }
+
+    @Test("uprobe:libc:getpid counts this thread's calls; uretprobe sees the return value")
+    func uprobe() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let tid = currentTID()
+        let plan = try compileScript("""
+        uprobe:libc:getpid /tid == \(tid)/ { @calls = count(); }
+        uretprobe:libc:getpid /tid == \(tid)/ { @ret = retval; }
+        """)
+        guard case .uprobe(let path, let symbol, _, false, _) = plan.probes[0].target, let symbol else {
+            Issue.record("target \(plan.probes[0].target)")
+            return
+        }
+        let object = try plan.object.load()
+        let l1 = try object.program(plan.probes[0].program).attachUprobe(binary: path, symbol: symbol)
+        let l2 = try object.program(plan.probes[1].program).attachUprobe(binary: path, symbol: symbol, retprobe: true)
+        for _ in 0..<3 { rawGetpid() }
+        _ = (l1, l2)
+        let calls = try object.map(plan.maps.first { $0.name == "@calls" }!.mapName)
+        #expect(try perCPUSum(calls, key: u64Key(0)) == 3)
+        let ret = try object.map(plan.maps.first { $0.name == "@ret" }!.mapName)
+        #expect(try ret.lookup(u64Key(0)).map { u64($0, 0) } == UInt64(getpid()))
+    }
+}
