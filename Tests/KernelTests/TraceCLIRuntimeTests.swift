@@ -101,3 +101,41 @@ func bpftraceLink() throws -> String {
         }
     }
 }
+
+@Suite struct TraceKillTests {
+    /// Programs named `name` (the kernel keeps 15 characters) alive now.
+    func programs(named name: String) -> Set<UInt32> {
+        let ids = (try? Sys.ids(.program)) ?? []
+        return Set(ids.filter { id in (try? Program(id: id))?.name == name })
+    }
+
+    // SIGKILL gives the tracer no chance to detach: the kernel must do it when its fds close.
+    @Test func sigkillLeavesNothingAttached() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let name = "p0_interval_s_7"              // interval:s:797's program, as the kernel truncates it
+        let before = programs(named: name)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestEnv.plumb)
+        p.arguments = ["-e", "interval:s:797 { @ticks = count(); }"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var ours = Set<UInt32>()
+        let deadline = monotonicNow() + 20
+        while ours.isEmpty && monotonicNow() < deadline && p.isRunning {
+            usleep(50_000)
+            ours = programs(named: name).subtracting(before)
+        }
+        try #require(!ours.isEmpty, "the tracer never loaded its program")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        // The kernel frees programs after an RCU grace period: give it a moment.
+        var left = ours
+        let gone = monotonicNow() + 5
+        while !left.isEmpty && monotonicNow() < gone {
+            usleep(50_000)
+            left = ours.intersection(programs(named: name))
+        }
+        #expect(left.isEmpty, "programs \(left) outlived the killed tracer")
+    }
+}
