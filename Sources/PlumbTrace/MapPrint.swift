@@ -181,7 +181,13 @@ public struct MapPrinter: Sendable {
     public func text(_ s: MapSnapshot, top: Int = 0, divisor: Int = 1) -> String {
         var entries = sorted(s)
         if top > 0 && entries.count > top { entries = Array(entries.suffix(top)) }
-        if entries.isEmpty { return "\n" }
+        if entries.isEmpty {
+            // An empty map is a blank line; avg/stats keep their own trailing one too.
+            switch s.map.value {
+            case .avg, .stats: return "\n\n"
+            default: return "\n"
+            }
+        }
         var out = ""
         switch s.map.value {
         case .hist, .lhist:

@@ -60,6 +60,10 @@ func twoCPUs(_ v: [UInt8]) -> [[UInt8]] { [v, [UInt8](repeating: 0, count: v.cou
         #expect(printer.text(MapSnapshot(map: s, raw: [])) == "\n")
         let k = PlannedMap(name: "@k", mapName: "k", keys: u64Key, keySize: 8, value: .count)
         #expect(printer.text(MapSnapshot(map: k, raw: [])) == "\n")
+        let a = PlannedMap(name: "@a", mapName: "a", keys: [], keySize: 8, value: .avg(signed: true))
+        #expect(printer.text(MapSnapshot(map: a, raw: [])) == "\n\n")
+        let h = PlannedMap(name: "@h", mapName: "h", keys: [], keySize: 16, value: .hist)
+        #expect(printer.text(MapSnapshot(map: h, raw: [])) == "\n")
         #expect(printer.json(MapSnapshot(map: k, raw: [])) == "")
     }
 
