@@ -260,16 +260,18 @@ public struct MapPrinter: Sendable {
         let nonzero = buckets.filter { $0.value != 0 }.keys
         guard let first = nonzero.min(), let last = nonzero.max() else { return "" }
         let div = UInt64(max(1, divisor))
-        let peak = (buckets.values.max() ?? 0) / div
+        // Bars scale with the raw counts; only the printed numbers are divided (as bpftrace).
+        let peak = buckets.values.max() ?? 0
         var out = ""
         for bucket in first...last {
-            let count = (buckets[bucket] ?? 0) / div
+            let raw = buckets[bucket] ?? 0
+            let count = raw / div
             var label = MapPrinter.label(bucket, kind)
             if label.count < 16 { label += String(repeating: " ", count: 16 - label.count) }
             var number = String(count)
             if number.count < 8 { number = String(repeating: " ", count: 8 - number.count) + number }
             let width = 52
-            let bar = peak == 0 ? 0 : Int(count.multipliedFullWidth(by: UInt64(width)).low / peak)
+            let bar = peak == 0 ? 0 : Int(raw.multipliedFullWidth(by: UInt64(width)).low / peak)
             let at = min(bar, width)
             out += label + number + " |" + String(repeating: "@", count: at) + String(repeating: " ", count: width - at) + "|\n"
         }

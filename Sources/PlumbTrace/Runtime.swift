@@ -228,9 +228,8 @@ public final class TraceRuntime: @unchecked Sendable {
             else { FileHandleStderr.write("ERROR: failed to open file '\(path)': \(String(cString: strerror(errno)))\n") }
         case .system(_, let args):
             guard options.unsafe, let f = printfFormats[index] else { return }
-            let command = f.format(record, args: args, printer: values)
-            out.flush()
-            _ = TraceRuntime.runShell(command, wait: true)
+            // Its output is captured and printed in order with ours (JSON: a "syscall" event).
+            emit(type: "syscall", text: TraceRuntime.captureShell(f.format(record, args: args, printer: values)))
         case .join(let delimiter, let count, let size):
             var parts: [String] = []
             for i in 0..<count {
@@ -273,6 +272,20 @@ public final class TraceRuntime: @unchecked Sendable {
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         }
         return pid
+    }
+
+    /// Runs `/bin/sh -c command` and returns what it wrote to stdout.
+    static func captureShell(_ command: String) -> String {
+        guard let f = popen(command, "r") else { return "" }
+        var data: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            if n <= 0 { break }
+            data += buf[0..<n]
+        }
+        pclose(f)
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func installSignalHandlers() {

@@ -124,6 +124,13 @@ func twoCPUs(_ v: [UInt8]) -> [[UInt8]] { [v, [UInt8](repeating: 0, count: v.cou
         #expect(printer.text(s) == expected)
     }
 
+    // @h = hist(5); @h = hist(500); print(@h, 0, 2): counts divided, bars from the raw counts
+    @Test func histogramDivisor() {
+        let m = PlannedMap(name: "@h", mapName: "h", keys: [], keySize: 16, value: .hist)
+        let text = printer.text(MapSnapshot(map: m, raw: MapTextTests.histRaw([4: 1, 10: 1], key: le(UInt64(0)))), divisor: 2)
+        #expect(text.hasPrefix("@h: \n[4, 8)                 0 |\(String(repeating: "@", count: 52))|\n[8, 16)                0 |\(String(repeating: " ", count: 52))|\n"))
+    }
+
     // @l=lhist(55,0,100,10); @l=lhist(75,0,100,10); @o=lhist(2048,1024,4096,1024); @l[1]: below and above
     @Test func linearHistograms() {
         let full = String(repeating: "@", count: 52), none = String(repeating: " ", count: 52)
