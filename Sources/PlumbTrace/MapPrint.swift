@@ -23,8 +23,9 @@ public struct MapSnapshot: Sendable {
 
     /// Builds a snapshot from raw kernel entries: `values` holds one slot per CPU for per-CPU
     /// maps (one slot for value maps). Hist entries are grouped by user key.
-    public init(map: PlannedMap, raw: [(key: [UInt8], values: [[UInt8]])]) {
+    public init(map: PlannedMap, raw unnormalized: [(key: [UInt8], values: [[UInt8]])]) {
         self.map = map
+        let raw = MapSnapshot.normalize(unnormalized, keys: map.keys)
         var out: [(key: [UInt8], value: MapReading)] = []
         func u64(_ b: [UInt8], _ o: Int) -> UInt64 { b.withUnsafeBytes { Raw.uint($0, o, 8) } }
         switch map.value {
@@ -68,6 +69,32 @@ public struct MapSnapshot: Sendable {
             for (key, values) in raw { out.append((key, .bytes(values.first ?? []))) }
         }
         entries = out
+    }
+}
+
+extension MapSnapshot {
+    /// String key elements compare up to their NUL: bytes after it (left over in a buffer
+    /// the program did not clear) would split one printed key into several. Entries whose
+    /// keys agree once those bytes are zeroed are merged (their per-CPU values pooled).
+    static func normalize(_ raw: [(key: [UInt8], values: [[UInt8]])], keys: [Field]) -> [(key: [UInt8], values: [[UInt8]])] {
+        let strings = keys.compactMap { f -> (Int, Int)? in
+            if case .string(let size) = f.type { return (f.offset, size) }
+            return nil
+        }
+        guard !strings.isEmpty else { return raw }
+        var out: [(key: [UInt8], values: [[UInt8]])] = []
+        var index: [[UInt8]: Int] = [:]
+        for (key, values) in raw {
+            var k = key
+            for (offset, size) in strings where offset >= 0 && offset < k.count {
+                let end = min(k.count, offset + size)
+                if let nul = k[offset..<end].firstIndex(of: 0) {
+                    for i in nul..<end { k[i] = 0 }
+                }
+            }
+            if let i = index[k] { out[i].values += values } else { index[k] = out.count; out.append((k, values)) }
+        }
+        return out
     }
 }
 

@@ -30,6 +30,13 @@ func twoCPUs(_ v: [UInt8]) -> [[UInt8]] { [v, [UInt8](repeating: 0, count: v.cou
         #expect(printer.text(s) == "@s[x]: -3\n@s[abc]: 5\n")
     }
 
+    // Keys equal up to their NUL are one key (leftover bytes after it must not split them).
+    @Test func stringKeysCompareUpToTheirEnd() {
+        let m = PlannedMap(name: "@", mapName: "m", keys: [Field(offset: 0, type: .string(size: 8))], keySize: 8, value: .count)
+        let a: [UInt8] = Array("ab".utf8) + [0, 9, 9, 9, 9, 9], b: [UInt8] = Array("ab".utf8) + [0, 0, 0, 0, 0, 0]
+        #expect(printer.text(MapSnapshot(map: m, raw: [(a, [le(UInt64(2))]), (b, [le(UInt64(3))])])) == "@[ab]: 5\n")
+    }
+
     // @t[1,"ab"]=count()  ->  @t[1, ab]: 1 ; @a=avg(3); @a=avg(4) -> "@a: 3" then a blank line
     @Test func tupleKeysAndAverages() {
         let t = PlannedMap(name: "@t", mapName: "t", keys: [Field(offset: 0, type: .integer(size: 8, signed: true)), Field(offset: 8, type: .string(size: 8))],
