@@ -58,7 +58,7 @@ public struct TraceOptions: Sendable {
 /// Set by SIGINT/SIGTERM; the event loop checks it between polls.
 nonisolated(unsafe) var traceStopRequested: sig_atomic_t = 0
 
-/// Buffered output to one fd, flushed when large, when idle and at exit.
+/// Buffered output to one fd, flushed when large, after each batch of events and at exit.
 final class OutputBuffer {
     let fd: Int32
     var bytes: [UInt8] = []
@@ -70,6 +70,7 @@ final class OutputBuffer {
     }
 
     func flush() {
+        if bytes.isEmpty { return }
         bytes.withUnsafeBytes { buf in
             var offset = 0
             while offset < buf.count, let base = buf.baseAddress {
@@ -443,17 +444,18 @@ public final class TraceRuntime: @unchecked Sendable {
         options.onAttached?(self)
 
         while !exitRequested && traceStopRequested == 0 && !stopFlag.load(ordering: .relaxed) {
-            var n = 0
             if let ring {
                 let each = options.flushEachEvent
-                n = (try? ring.poll(timeout: 100) { _, record in
+                _ = try? ring.poll(timeout: 100) { _, record in
                     handle(record, printer: printer)
                     if each { out.flush() }
-                }) ?? 0
+                }
             } else {
                 usleep(100_000)
             }
-            if n == 0 { out.flush() }
+            // Each batch is written when it is handled (as bpftrace flushes per event batch), so
+            // output interleaves with a -c command's own in time order.
+            out.flush()
             if let gated, gated.exited() { break }
         }
         // Probes stop before END runs, as in bpftrace.
