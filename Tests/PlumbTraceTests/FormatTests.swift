@@ -2,6 +2,7 @@
 import PlumbLang
 import PlumbTrace
 import Testing
+import Glibc
 
 func le(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
 func le(_ v: Int64) -> [UInt8] { le(UInt64(bitPattern: v)) }
@@ -252,6 +253,16 @@ func twoCPUs(_ v: [UInt8]) -> [[UInt8]] { [v, [UInt8](repeating: 0, count: v.cou
         let m = PlannedMap(name: "@k", mapName: "k", keys: [Field(offset: 0, type: .kernelStack(limit: 2, mode: .bpftrace))], keySize: 8, value: .count)
         let text = MapPrinter(values: ValuePrinter(symbols: symbols)).text(MapSnapshot(map: m, raw: [(le(UInt64(1)), [le(UInt64(1))])]))
         #expect(text == "@k[\n    __bpf_prog_test_run_raw_tp+106\n]: 1\n")
+    }
+
+    // strftime("%Y", nsecs): the monotonic clock's now is this year, wall-clock.
+    @Test func timestamps() {
+        var mono = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &mono)
+        let ns = UInt64(mono.tv_sec) * 1_000_000_000 + UInt64(mono.tv_nsec)
+        var now = time(nil), parts = tm()
+        localtime_r(&now, &parts)
+        #expect(run("%s", [(.timestamp(format: "%Y"), le(ns))]) == String(parts.tm_year + 1900))
     }
 
     @Test func symbolSources() {
