@@ -262,6 +262,7 @@ struct TraceCLI {
             source = SourceFile(name: path == "-" ? "stdin" : path, text: text)
         } else {
             stderr(TraceCLI.usage(name: name))
+            if !bpftraceMode { stderr("\nOTHER COMMANDS (plumb --help):\n    btf, object, features\n") }
             return 1
         }
 
