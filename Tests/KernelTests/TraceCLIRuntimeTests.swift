@@ -139,3 +139,29 @@ func bpftraceLink() throws -> String {
         #expect(left.isEmpty, "programs \(left) outlived the killed tracer")
     }
 }
+
+@Suite struct TraceScriptTests {
+    static let script = #"BEGIN { @c[1]=count(); @c[2]=count(); @c[2]=count(); @s["abc"]=sum(5); @s["x"]=sum(-3); @h = hist(5); @a = avg(4); printf("hi %d %s\n", 42, "x"); exit(); }"#
+
+    // Expected texts captured from bpftrace 0.17 running the same script.
+    @Test func scriptOutputMatchesBpftrace() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let bar = String(repeating: "@", count: 52)
+        let text = TestEnv.run(TestEnv.plumb, ["-e", TraceScriptTests.script])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout == "Attaching 1 probe...\nhi 42 x\n\n\n@a: 4\n\n@c[1]: 1\n@c[2]: 2\n@h: \n[4, 8)                 1 |\(bar)|\n\n@s[x]: -3\n@s[abc]: 5\n")
+        let json = TestEnv.run(try bpftraceLink(), ["-f", "json", "-e", TraceScriptTests.script])
+        #expect(json.status == 0, "\(json.stderr)")
+        #expect(json.stdout == """
+            {"type": "attached_probes", "data": {"probes": 1}}
+            {"type": "printf", "data": "hi 42 x\\n"}
+
+
+            {"type": "stats", "data": {"@a": 4}}
+            {"type": "map", "data": {"@c": {"1": 1, "2": 2}}}
+            {"type": "hist", "data": {"@h": [{"min": 4, "max": 7, "count": 1}]}}
+            {"type": "map", "data": {"@s": {"x": -3, "abc": 5}}}
+
+            """)
+    }
+}
