@@ -879,3 +879,89 @@ extension Compiler {
         }
     }
 }
+
+// MARK: Conditions
+
+extension Compiler {
+    /// The jump for `a op c` (signed when both sides are, or one is and the other a constant).
+    func jumpOp(_ op: BinaryOperator, _ a: Val, _ c: Val) -> JumpOp {
+        let isSigned = a.type.isSigned && c.type.isSigned || (a.type.isSigned && c.constant != nil) || (c.type.isSigned && a.constant != nil)
+        switch op {
+        case .equal: return .jeq
+        case .notEqual: return .jne
+        case .less: return isSigned ? .jslt : .jlt
+        case .lessEqual: return isSigned ? .jsle : .jle
+        case .greater: return isSigned ? .jsgt : .jgt
+        default: return isSigned ? .jsge : .jge
+        }
+    }
+
+    func inverse(_ j: JumpOp) -> JumpOp {
+        switch j {
+        case .jeq: return .jne
+        case .jne: return .jeq
+        case .jlt: return .jge
+        case .jge: return .jlt
+        case .jle: return .jgt
+        case .jgt: return .jle
+        case .jslt: return .jsge
+        case .jsge: return .jslt
+        case .jsle: return .jsgt
+        case .jsgt: return .jsle
+        default: return j
+        }
+    }
+
+    /// Jumps to `target` when `e` is false. Integer comparisons become one conditional jump
+    /// and `&&` a chain of them, instead of materializing booleans.
+    func branchIfFalse(_ e: Expr, to target: Label, what: String) {
+        let comparisons: Set<BinaryOperator> = [.equal, .notEqual, .less, .lessEqual, .greater, .greaterEqual]
+        if case .binary(.logicalAnd, let l, let r) = e.kind {
+            branchIfFalse(l, to: target, what: what)
+            branchIfFalse(r, to: target, what: what)
+            return
+        }
+        if case .binary(let op, let l, let r) = e.kind, comparisons.contains(op) {
+            let a = expr(l), c = expr(r)
+            if a.isPoison || c.isPoison { release(a); release(c); return }
+            if a.type.isScalar, c.type.isScalar, a.constant == nil || c.constant == nil {
+                if isFinalPass, a.type.isInteger, c.type.isInteger, a.type.isSigned != c.type.isSigned,
+                   a.constant == nil, c.constant == nil, a.type != .bool, c.type != .bool {
+                    warning("comparison of integers of different signs: '\(a.type)' and '\(c.type)' can lead to undefined behavior", e.range)
+                }
+                var x = a, y = c, o = op
+                if x.constant != nil {
+                    // Constant on the left: swap the sides and mirror the operator.
+                    swap(&x, &y)
+                    switch op {
+                    case .less: o = .greater
+                    case .lessEqual: o = .greaterEqual
+                    case .greater: o = .less
+                    case .greaterEqual: o = .lessEqual
+                    default: o = op
+                    }
+                }
+                let j = inverse(jumpOp(o, x, y))
+                let rx = value(x, scratch: .r0)
+                if let k = y.constant, let i = Int32(exactly: k) {
+                    b.jump(j, rx, imm: i, to: target)
+                } else {
+                    b.jump(j, rx, value(y, scratch: .r1), to: target)
+                }
+                release(a); release(c)
+                return
+            }
+            // Strings and other shapes: the general comparison.
+            release(a); release(c)
+        }
+        let v = expr(e)
+        if v.isPoison { return }
+        guard v.type.isScalar else {
+            error("\(what) must be an integer, bool or pointer, not '\(v.type)'", e.range)
+            release(v)
+            return
+        }
+        b.jump(.jeq, value(v, scratch: .r0), imm: 0, to: target)
+        release(v)
+    }
+}

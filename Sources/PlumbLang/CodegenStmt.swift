@@ -22,16 +22,8 @@ extension Compiler {
         case .assign(let target, let op, let value):
             assign(target, op: op, value: value, range: s.range)
         case .ifElse(let cond, let then, let otherwise):
-            let c = expr(cond)
-            if c.isPoison { block(then); otherwise.map(block); return }
-            guard c.type.isScalar else {
-                error("an if condition must be an integer, bool or pointer, not '\(c.type)'", cond.range)
-                return
-            }
             let elseLabel = b.newLabel(), done = b.newLabel()
-            let r = value(c, scratch: .r0)
-            release(c)
-            b.jump(.jeq, r, imm: 0, to: elseLabel)
+            branchIfFalse(cond, to: elseLabel, what: "an if condition")
             frame.commit()
             block(then)
             if let o = otherwise {
@@ -57,12 +49,7 @@ extension Compiler {
             for _ in 0..<n { block(body) }
         case .whileLoop(let cond, let body):
             let top = b.here(), done = b.newLabel()
-            let c = expr(cond)
-            guard c.isPoison || c.type.isScalar else { error("a while condition must be an integer", cond.range); return }
-            if !c.isPoison {
-                b.jump(.jeq, value(c, scratch: .r0), imm: 0, to: done)
-                release(c)
-            }
+            branchIfFalse(cond, to: done, what: "a while condition")
             frame.commit()
             loops.append((done, top))
             block(body)

@@ -232,14 +232,7 @@ final class Compiler {
         b.emit(.mov64(.r6, .r1))
         if let pred = probe.predicate {
             markLine(pred.range)
-            let v = expr(pred)
-            if v.type.isScalar {
-                let r = value(v, scratch: .r0)
-                b.jump(.jeq, r, imm: 0, to: exit)
-            } else {
-                error("a predicate must be an integer or a pointer, not \(v.type)", pred.range)
-            }
-            release(v)
+            branchIfFalse(pred, to: exit, what: "a predicate")
             frame.reset()
         }
         block(probe.body)
