@@ -88,6 +88,7 @@ extension Compiler {
         case "exit":
             guard arity(0...1) else { return .poison }
             emitRecord(.exit, args: [])
+            stopUsed.insert(exitLabel!)
             b.goto(exitLabel!)
             return Val(type: .none, loc: .imm(0))
         case "time":
@@ -367,6 +368,7 @@ extension Compiler {
     func emitCounterStub(_ stub: Label, line: SourceRange) {
         b.bind(stub)
         subprogramStarts.append(b.pending.count)
+        subprogramTypes.append(counterFunctionID)
         markLine(line)
         b.emit(.store(.r10, offset: -8, .r1, size: .doubleWord))
         references[b.pending.count] = .map(Compiler.countersMap)

@@ -41,6 +41,11 @@ let loadableScripts: [String] = [
     #"BEGIN { printf("%s\n", ksym(0xffffffff81000000)); printf("%s\n", usym(0x400000)); }"#,
     #"BEGIN { if (strncmp(comm, "swift", 5) == 0) { printf("s\n"); } if (has_key(@z, 1)) {} @z[1] = 1; }"#,
     #"END { printf("bye\n"); }"#,
+    #"BEGIN { exit(); @x = 1; }"#,
+    #"BEGIN { if (pid > 0) { return; } @y = 2; }"#,
+    #"BEGIN { $i = 0; while ($i < 5) { $i++; if ($i > 2) { continue; } @z = count(); } }"#,
+    #"BEGIN { @m[comm] = 1; for ($kv : @m) { printf("%s %d\n", $kv.0, $kv.1); if ($kv.1 > 0) { exit(); } } }"#,
+    #"BEGIN { @a[1, 2] = avg(5); for ($kv : @a) { @t = $kv.0; print($kv.1); } }"#,
     #"BEGIN { @v = (uint32)1; $x = @v; @w[comm, pid] = nsecs; @r = @w[comm, pid]; }"#,
 ]
 
