@@ -219,6 +219,29 @@ extension Compiler {
         case "join":
             guard arity(1...2) else { return .poison }
             return join(args, e)
+        case "kstack", "ustack":
+            // kstack([mode][, limit]): mode is bpftrace, perf or raw.
+            guard arity(0...2) else { return .poison }
+            var mode = StackMode.bpftrace
+            var limit = options.stackDepth
+            for a in args {
+                if case .builtin(let m) = a.kind, let sm = StackMode(rawValue: m) { mode = sm; continue }
+                if case .variable(let m) = a.kind, let sm = StackMode(rawValue: m) { mode = sm; continue }
+                if case .integer(let n) = a.kind, n >= 1, n <= UInt64(options.stackDepth) { limit = Int(n); continue }
+                error("\(name)() takes a mode (bpftrace, perf, raw) and a frame limit (1 to \(options.stackDepth))", a.range)
+                return .poison
+            }
+            return stack(user: name == "ustack", mode: mode, limit: limit, e)
+        case "len":
+            guard arity(1...1) else { return .poison }
+            guard case .map(let m, let keys) = args[0].kind, keys.isEmpty, knowledge.maps[m] != nil else {
+                if isFinalPass { error("len() expects a map such as @m", args[0].range) }
+                return .poison
+            }
+            return mapLength(m)
+        case "strftime":
+            error("strftime() is not supported yet; print nsecs or use time()", e.range)
+            return .poison
         default:
             let known = ["printf", "print", "exit", "time", "clear", "zero", "delete", "has_key", "count", "sum", "min", "max",
                          "avg", "stats", "hist", "lhist", "str", "buf", "ksym", "usym", "kaddr", "uaddr", "reg", "ntop",

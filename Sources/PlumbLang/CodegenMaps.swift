@@ -378,3 +378,24 @@ extension Compiler {
 extension Loc {
     var register: Register? { if case .reg(let r) = self { return r }; return nil }
 }
+
+extension Compiler {
+    /// len(@m): bpf_for_each_map_elem returns how many elements its (empty) callback saw.
+    func mapLength(_ name: String) -> Val {
+        let callback = b.newLabel("len")
+        mapPointer(name, into: .r1)
+        b.loadFunction(.r2, callback)
+        b.emit(.mov64(.r3, 0))
+        b.emit(.mov64(.r4, 0))
+        b.emit(.call(helper: H.forEachMapElem))
+        let line = lineInfo.last
+        pendingCallbacks.append((callback, { [self] in
+            subprogramStarts.append(b.pending.count)
+            subprogramTypes.append(callbackFunctionID)
+            if var l = line { l.slot = b.pending.count; lineInfo.append(l) }
+            b.emit(.mov64(.r0, 0))
+            b.emit(.exit())
+        }))
+        return result(.i64, from: .r0)
+    }
+}

@@ -67,6 +67,7 @@ struct TracerCodegenTests {
           for ($kv : @m) { @sum = sum($kv.1); @keys = sum($kv.0); }
           for ($kv : @c) { if ($kv.0 == "b") { @b = $kv.1; break; } }
           for ($i : 0..4) { @r = sum($i); }
+          @n = len(@m);
         }
         """)
         let object = try plan.object.load()
@@ -81,6 +82,7 @@ struct TracerCodegenTests {
         #expect(try value("@keys") == 6)
         #expect(try value("@b") == 2)
         #expect(try value("@r") == 6)
+        #expect(try value("@n") == 3)
     }
 
     @Test("tracepoint:syscalls:sys_enter_getpid counts this thread's calls")

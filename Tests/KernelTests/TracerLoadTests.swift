@@ -42,6 +42,8 @@ let loadableScripts: [String] = [
     #"BEGIN { if (strncmp(comm, "swift", 5) == 0) { printf("s\n"); } if (has_key(@z, 1)) {} @z[1] = 1; }"#,
     #"END { printf("bye\n"); }"#,
     #"BEGIN { exit(); @x = 1; }"#,
+    #"BEGIN { @m[1] = 1; @m[2] = 2; @n = len(@m); printf("%d\n", len(@m)); }"#,
+    #"profile:hz:99 { @[kstack(perf, 3)] = count(); @u[ustack(5)] = count(); }"#,
     #"tracepoint:syscalls:sys_enter_openat { printf("%s %s\n", comm, str(args->filename)); }"#,
     #"tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }"#,
     #"tracepoint:syscalls:sys_exit_read /args->ret/ { @[comm] = sum(args->ret); @h[comm] = hist(args->ret); }"#,
