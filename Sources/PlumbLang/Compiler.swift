@@ -310,11 +310,13 @@ final class Compiler {
         }
         var maps: [MapSpec] = []
         var plannedMaps: [PlannedMap] = []
+        var typeCache: [String: TypeID] = [:]
         for (name, m) in knowledge.maps.sorted(by: { $0.key < $1.key }) {
             let layout = keyLayout(m.keys, histogram: m.value == .hist || { if case .lhist = m.value { return true }; return false }())
             let type: MapType = m.value.isAggregation ? .percpuHash : .hash
+            let types = mapTypes(m, keySize: layout.size, valueSize: m.value.valueSize, cache: &typeCache)
             maps.append(MapSpec(name: m.kernelName, type: type, keySize: UInt32(layout.size), valueSize: UInt32(m.value.valueSize),
-                                maxEntries: UInt32(options.mapKeysMax)))
+                                maxEntries: UInt32(options.mapKeysMax), keyType: types.key, valueType: types.value))
             let value: MapValue = switch m.value {
             case .count: .count
             case .sum(let s): .sum(signed: s)

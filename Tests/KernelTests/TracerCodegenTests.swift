@@ -46,6 +46,7 @@ struct TracerCodegenTests {
           $x = 5 * 3 + 1;
           @v[1, "a"] = $x;
           if ($x > 10) { @big = 1; } else { @big = 0; }
+          @mn[comm] = min(3); @av = avg(2); @hh[1] = hist(3); @tu = (1, "ab", comm); @s = "str";
         }
         """)
         let object = try plan.object.load()
@@ -53,6 +54,11 @@ struct TracerCodegenTests {
         #expect(plan.probes[0].target == .begin)
         let prog = try object.program(plan.probes[0].program)
         _ = try prog.testRun()
+        // Every script map carries BTF key and value types the kernel accepted.
+        for m in plan.maps {
+            let map = try object.map(m.mapName)
+            #expect(map.btfKeyTypeID != 0 && map.btfValueTypeID != 0, "\(m.name) has no BTF types")
+        }
         let big = try object.map(plan.maps.first { $0.name == "@big" }!.mapName)
         #expect(try big.lookup(u64Key(0)).map { $0.prefix(8) } == ArraySlice(u64Key(1)))
     }
