@@ -57,7 +57,8 @@ public struct Lexer: Sendable {
     /// Problems found while lexing (unterminated strings, invalid characters, bad literals).
     /// The parser may lex one offset more than once; a diagnostic is recorded only once.
     public private(set) var diagnostics: [Diagnostic] = []
-    private var reported: Set<Int> = []
+    private struct Reported: Hashable { var start: Int; var message: String }
+    private var reported: Set<Reported> = []
 
     public init(_ file: SourceFile) { bytes = file.bytes }
     public init(bytes: [UInt8]) { self.bytes = bytes }
@@ -77,9 +78,7 @@ public struct Lexer: Sendable {
     }
 
     mutating func report(_ message: String, _ range: SourceRange) {
-        // Keyed by start and message length: cheap, and enough to tell a re-lex from a new problem.
-        let key = range.start &* 31 &+ message.utf8.count
-        if reported.insert(key).inserted { diagnostics.append(.error(message, at: range)) }
+        if reported.insert(Reported(start: range.start, message: message)).inserted { diagnostics.append(.error(message, at: range)) }
     }
 
     private func byte(_ i: Int) -> UInt8 { i < bytes.count ? bytes[i] : 0 }
@@ -161,7 +160,7 @@ public struct Lexer: Sendable {
             var i = start + 1
             while i < bytes.count, Lexer.isIdentChar(bytes[i]) { i += 1 }
             return Token(.map(text(start + 1, i)), SourceRange(start, i))
-        case UInt8(ascii: "#"):
+        case UInt8(ascii: "#") where atLineStart(start):
             // A preprocessor line, with backslash-newline continuations.
             var i = start
             while i < bytes.count, bytes[i] != 10 {
@@ -185,6 +184,13 @@ public struct Lexer: Sendable {
         let s = text(start, end)
         report("invalid character '\(s)'", SourceRange(start, end))
         return Token(.invalid(s), SourceRange(start, end))
+    }
+
+    /// Only blanks before `offset` on its line (where a preprocessor directive may begin).
+    private func atLineStart(_ offset: Int) -> Bool {
+        var i = offset - 1
+        while i >= 0, bytes[i] == 32 || bytes[i] == 9 { i -= 1 }
+        return i < 0 || bytes[i] == 10
     }
 
     private func text(_ s: Int, _ e: Int) -> String { String(decoding: bytes[s..<e], as: UTF8.self) }
@@ -305,18 +311,22 @@ public struct Lexer: Sendable {
     private mutating func char(_ start: Int) -> Token {
         var i = start + 1
         var value: [UInt8] = []
-        if byte(i) == UInt8(ascii: "\\") {
-            let (b, next) = escape(i, literalStart: start)
-            value = b; i = next
-        } else if i < bytes.count, bytes[i] != UInt8(ascii: "'"), bytes[i] != 10 {
-            value = [bytes[i]]; i += 1
-        }
-        guard byte(i) == UInt8(ascii: "'"), i < bytes.count else {
-            report("unterminated character literal", SourceRange(start, i))
-            return Token(.integer(0), SourceRange(start, i))
+        while true {
+            guard i < bytes.count, bytes[i] != 10 else {
+                report("unterminated character literal", SourceRange(start, i))
+                return Token(.integer(0), SourceRange(start, i))
+            }
+            if bytes[i] == UInt8(ascii: "'") { break }
+            if bytes[i] == UInt8(ascii: "\\") {
+                let (b, next) = escape(i, literalStart: start)
+                value += b; i = next
+            } else {
+                value.append(bytes[i]); i += 1
+            }
         }
         let range = SourceRange(start, i + 1)
-        if value.count != 1 {
+        guard value.count == 1 else {
+            if value.isEmpty, bytes[start + 1] == UInt8(ascii: "\\") { return Token(.integer(0), range) }  // bad escape, reported
             report("a character literal holds exactly one byte", range)
             return Token(.integer(0), range)
         }

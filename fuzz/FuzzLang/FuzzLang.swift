@@ -1,5 +1,5 @@
-// libFuzzer target for the tracing language front end: lexer, parser and (where it needs no
-// kernel) the checker. Build and run: fuzz/run.sh lang
+// libFuzzer target for the tracing language front end: lexer and parser (and, where it needs
+// no kernel, the checker). Build and run: fuzz/run.sh lang
 import PlumbLang
 import FuzzSupport
 
@@ -7,7 +7,37 @@ import FuzzSupport
 public func fuzzLang(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
     let file = SourceFile(name: "fuzz.bt", text: text)
-    _ = file.location(of: size / 2)
+    let (script, diagnostics) = parse(file)
+    // Walk what came back the way later passes do: ids unique, ranges inside the text,
+    // every diagnostic renderable.
+    var ids = Set<Int>()
+    func visit(_ e: Expr) {
+        precondition(ids.insert(e.id).inserted, "duplicate expression id \(e.id)")
+        precondition(e.range.start >= 0 && e.range.end <= file.bytes.count, "range \(e.range) outside the text")
+        e.kind.forEachChild(visit)
+    }
+    func visit(_ b: Block) {
+        for s in b.statements {
+            switch s.kind {
+            case .expression(let e): visit(e)
+            case .assign(let t, _, let v): visit(t); visit(v)
+            case .ifElse(let c, let t, let o): visit(c); visit(t); if let o { visit(o) }
+            case .unroll(let c, let b), .whileLoop(let c, let b): visit(c); visit(b)
+            case .forMap(_, _, let m, let b): visit(m); visit(b)
+            case .forRange(_, _, let s, let e, let b): visit(s); visit(e); visit(b)
+            case .returnStatement(let e): if let e { visit(e) }
+            case .breakStatement, .continueStatement: break
+            case .block(let b): visit(b)
+            }
+        }
+    }
+    for c in script.config { visit(c.value) }
+    for p in script.probes {
+        if let e = p.predicate { visit(e) }
+        visit(p.body)
+    }
+    _ = script.sexpr
+    _ = DiagnosticPrinter(file: file).render(diagnostics)
     return 0
 }
 
