@@ -50,6 +50,6 @@ let package = Package(
         .testTarget(name: "PlumbLangTests", dependencies: ["PlumbLang", "PlumbBTF", "PlumbBPF", "PlumbAsm", "TestSupport"]),
         .testTarget(name: "PlumbTraceTests", dependencies: ["PlumbTrace", "PlumbLang", "PlumbBPF", "PlumbBTF", "PlumbSys", "TestSupport"]),
         .testTarget(name: "PlumbCLITests", dependencies: ["PlumbSys", "TestSupport"]),
-        .testTarget(name: "KernelTests", dependencies: ["PlumbBPF", "PlumbSys", "PlumbBTF", "PlumbAsm", "PlumbLang", "TestSupport"]),
+        .testTarget(name: "KernelTests", dependencies: ["PlumbBPF", "PlumbSys", "PlumbBTF", "PlumbAsm", "PlumbLang", "PlumbTrace", "TestSupport"]),
     ]
 )
