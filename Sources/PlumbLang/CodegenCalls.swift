@@ -369,11 +369,11 @@ extension Compiler {
     func copy(from src: Register, _ so: Int, to dst: Register, _ dOff: Int, carrier: Register, size: Int) {
         var i = 0
         while i < size {
-            let chunk = size - i >= 8 ? 8 : size - i >= 4 ? 4 : size - i >= 2 ? 2 : 1
-            let sz = Size(bytes: chunk) ?? .byte
+            let w = chunk(so + i, dOff + i, remaining: size - i)
+            let sz = Size(bytes: w) ?? .byte
             b.emit(.load(carrier, src, offset: Int16(so + i), size: sz))
             b.emit(.store(dst, offset: Int16(dOff + i), carrier, size: sz))
-            i += chunk
+            i += w
         }
     }
 
@@ -483,6 +483,11 @@ extension Compiler {
         zero(slot: o, size: (8 + n + 7) / 8 * 8)
         b.emit(.store(.r10, offset: Int16(o), imm: Int32(n), size: .word))
         switch v.loc {
+        case .literal(let bytes):
+            // Data, not a C string: all n bytes, no NUL in place of the last.
+            writeLiteral(bytes, toSlot: o + 4, size: n + 1)
+        case _ where v.type.isString:
+            storeAggregate(v, size: min(n, v.type.size), padded: min(n, v.type.size), toSlot: o + 4)
         case .memory(let base, let off, let s):
             read(into: o + 4, size: n, base: base, offset: off, space: s == .btf ? .kernel : s)
         default:

@@ -231,7 +231,10 @@ extension Compiler {
         switch target.kind {
         case .variable(let name):
             let v = expr(valueExpr)
-            if v.isPoison { return }
+            if v.isPoison {
+                if !definedVariables.contains(name) { poisonedVariables.insert(name) }
+                return
+            }
             var t = v.type
             if t == .none || t == .args {
                 error("cannot assign a value of type '\(t)' to a variable", value.range)

@@ -118,6 +118,8 @@ final class Compiler {
     var usedVariables: Set<String> = []
     /// Variables assigned so far in this probe (slots may exist earlier, from the first pass).
     var definedVariables: Set<String> = []
+    /// Variables whose assignment failed to check: reading them reports nothing more.
+    var poisonedVariables: Set<String> = []
     var frame = Frame()
     var pool = RegisterPool()
     var context: ProbeContext = .none
@@ -216,6 +218,7 @@ final class Compiler {
         variableRanges = [:]
         usedVariables = []
         definedVariables = []
+        poisonedVariables = []
         frame = Frame()
         pool = RegisterPool()
         context = ctx
