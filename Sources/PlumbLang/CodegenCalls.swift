@@ -46,8 +46,7 @@ extension Compiler {
     func call(_ name: String, _ args: [Expr], _ e: Expr) -> Val {
         func arity(_ n: ClosedRange<Int>) -> Bool {
             if n.contains(args.count) { return true }
-            let want = n.lowerBound == n.upperBound ? "\(n.lowerBound)" : "\(n.lowerBound) to \(n.upperBound)"
-            error("\(name)() takes \(want) argument\(n.upperBound == 1 ? "" : "s") (\(args.count) given)", e.range)
+            error("\(name)() \(arityText(n, provided: args.count)) (\(args.count) provided)", e.range)
             return false
         }
         switch name {
@@ -147,7 +146,7 @@ extension Compiler {
             let v = expr(args[0])
             if v.isPoison { return .poison }
             guard v.type.isInteger || v.type.isPointer || v.type == .ksym else {
-                error("\(name)() expects an address, not '\(v.type)'", args[0].range)
+                error("\(name)() expects an integer or pointer argument", e.range)
                 return .poison
             }
             let r = load(v, into: .r0)
@@ -252,6 +251,14 @@ extension Compiler {
         }
     }
 
+    /// bpftrace's wording: "requires no arguments", "requires one argument", "takes up to 2 arguments".
+    func arityText(_ n: ClosedRange<Int>, provided: Int) -> String {
+        let words = [0: "no arguments", 1: "one argument"]
+        if n.lowerBound == n.upperBound { return "requires " + (words[n.lowerBound] ?? "\(n.lowerBound) arguments") }
+        if provided > n.upperBound { return "takes up to \(n.upperBound) argument\(n.upperBound == 1 ? "" : "s")" }
+        return "requires at least " + (words[n.lowerBound] ?? "\(n.lowerBound) arguments")
+    }
+
     /// How a value travels in a record: scalars as 8 bytes, strings their buffer.
     func recordType(_ t: SType) -> SType {
         switch t {
@@ -263,7 +270,10 @@ extension Compiler {
     /// printf/system/cat: the format checked against its arguments at compile time.
     func formatted(_ name: String, _ args: [Expr], _ e: Expr) {
         guard case .string(let format) = args[0].kind else {
-            error("\(name)() expects a string literal as its format", args[0].range)
+            let v = expr(args[0])
+            release(v)
+            let provided = v.isPoison ? "none" : v.type.isInteger ? "integer" : v.type.description
+            error("\(name)() expects a string literal (\(provided) provided)", e.range)
             return
         }
         let vals = args.dropFirst().map { expr($0) }

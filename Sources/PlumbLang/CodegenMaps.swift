@@ -201,10 +201,10 @@ extension Compiler {
     func aggregate(_ name: String, keys: [Expr], function fn: String, args: [Expr], _ call: Expr, range: SourceRange) {
         knowledge.mapWrites.insert(name)
         let arity: [String: ClosedRange<Int>] = ["count": 0...0, "sum": 1...1, "min": 1...1, "max": 1...1, "avg": 1...1,
-                                                 "stats": 1...1, "hist": 1...2, "lhist": 4...4]
+                                                 "stats": 1...1, "hist": 1...1, "lhist": 4...4]
         guard let allowed = arity[fn] else { return }
         guard allowed.contains(args.count) else {
-            error("\(fn)() requires \(allowed.lowerBound == allowed.upperBound ? "\(allowed.lowerBound)" : "\(allowed.lowerBound) or \(allowed.upperBound)") argument\(allowed.upperBound == 1 ? "" : "s") (\(args.count) provided)", call.range)
+            error("\(fn)() \(arityText(allowed, provided: args.count)) (\(args.count) provided)", call.range)
             return
         }
         var x: Val?
