@@ -69,7 +69,7 @@ extension Compiler {
             }
             return Val(type: .u32, loc: .imm(Int64(c)))
         case "kstack", "ustack":
-            return stack(user: name == "ustack", e)
+            return stack(user: name == "ustack", mode: .bpftrace, limit: options.stackDepth, e)
         case "func":
             switch context {
             case .registers(_, let user):
@@ -123,7 +123,7 @@ extension Compiler {
         return Val(type: .usym, loc: .slot(o))
     }
 
-    func stack(user: Bool, _ e: Expr) -> Val {
+    func stack(user: Bool, mode: StackMode, limit: Int, _ e: Expr) -> Val {
         if user { usesUstack = true } else { usesKstack = true }
         b.emit(.mov64(.r1, .r6))
         let map = user ? Compiler.ustackMap : Compiler.kstackMap
@@ -131,13 +131,13 @@ extension Compiler {
         b.emit(.loadImm64(.r2, 0))
         b.emit(.mov64(.r3, user ? Int32(1 << 8) : 0))
         b.emit(.call(helper: H.stackID))
-        if !user { return result(.kstack, from: .r0) }
+        if !user { return result(.kstack(mode: mode, limit: limit), from: .r0) }
         let o = frame.allocate(16)
         b.emit(.store(.r10, offset: Int16(o), .r0, size: .doubleWord))
         b.emit(.call(helper: H.pidTgid))
         b.emit(.rsh64(.r0, 32))
         b.emit(.store(.r10, offset: Int16(o + 8), .r0, size: .doubleWord))
-        return Val(type: .ustack, loc: .slot(o))
+        return Val(type: .ustack(mode: mode, limit: limit), loc: .slot(o))
     }
 
     func argN(_ n: Int, _ e: Expr) -> Val {

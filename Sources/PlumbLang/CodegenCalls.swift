@@ -46,8 +46,7 @@ extension Compiler {
     func call(_ name: String, _ args: [Expr], _ e: Expr) -> Val {
         func arity(_ n: ClosedRange<Int>) -> Bool {
             if n.contains(args.count) { return true }
-            let want = n.lowerBound == n.upperBound ? "\(n.lowerBound)" : "\(n.lowerBound) to \(n.upperBound)"
-            error("\(name)() takes \(want) argument\(n.upperBound == 1 ? "" : "s") (\(args.count) given)", e.range)
+            error("\(name)() \(arityText(n, provided: args.count)) (\(args.count) provided)", e.range)
             return false
         }
         switch name {
@@ -88,6 +87,7 @@ extension Compiler {
         case "exit":
             guard arity(0...1) else { return .poison }
             emitRecord(.exit, args: [])
+            stopUsed.insert(exitLabel!)
             b.goto(exitLabel!)
             return Val(type: .none, loc: .imm(0))
         case "time":
@@ -146,7 +146,7 @@ extension Compiler {
             let v = expr(args[0])
             if v.isPoison { return .poison }
             guard v.type.isInteger || v.type.isPointer || v.type == .ksym else {
-                error("\(name)() expects an address, not '\(v.type)'", args[0].range)
+                error("\(name)() expects an integer or pointer argument", e.range)
                 return .poison
             }
             let r = load(v, into: .r0)
@@ -218,6 +218,29 @@ extension Compiler {
         case "join":
             guard arity(1...2) else { return .poison }
             return join(args, e)
+        case "kstack", "ustack":
+            // kstack([mode][, limit]): mode is bpftrace, perf or raw.
+            guard arity(0...2) else { return .poison }
+            var mode = StackMode.bpftrace
+            var limit = options.stackDepth
+            for a in args {
+                if case .builtin(let m) = a.kind, let sm = StackMode(rawValue: m) { mode = sm; continue }
+                if case .variable(let m) = a.kind, let sm = StackMode(rawValue: m) { mode = sm; continue }
+                if case .integer(let n) = a.kind, n >= 1, n <= UInt64(options.stackDepth) { limit = Int(n); continue }
+                error("\(name)() takes a mode (bpftrace, perf, raw) and a frame limit (1 to \(options.stackDepth))", a.range)
+                return .poison
+            }
+            return stack(user: name == "ustack", mode: mode, limit: limit, e)
+        case "len":
+            guard arity(1...1) else { return .poison }
+            guard case .map(let m, let keys) = args[0].kind, keys.isEmpty, knowledge.maps[m] != nil else {
+                if isFinalPass { error("len() expects a map such as @m", args[0].range) }
+                return .poison
+            }
+            return mapLength(m)
+        case "strftime":
+            error("strftime() is not supported yet; print nsecs or use time()", e.range)
+            return .poison
         default:
             let known = ["printf", "print", "exit", "time", "clear", "zero", "delete", "has_key", "count", "sum", "min", "max",
                          "avg", "stats", "hist", "lhist", "str", "buf", "ksym", "usym", "kaddr", "uaddr", "reg", "ntop",
@@ -226,6 +249,14 @@ extension Compiler {
             args.forEach { release(expr($0)) }
             return .poison
         }
+    }
+
+    /// bpftrace's wording: "requires no arguments", "requires one argument", "takes up to 2 arguments".
+    func arityText(_ n: ClosedRange<Int>, provided: Int) -> String {
+        let words = [0: "no arguments", 1: "one argument"]
+        if n.lowerBound == n.upperBound { return "requires " + (words[n.lowerBound] ?? "\(n.lowerBound) arguments") }
+        if provided > n.upperBound { return "takes up to \(n.upperBound) argument\(n.upperBound == 1 ? "" : "s")" }
+        return "requires at least " + (words[n.lowerBound] ?? "\(n.lowerBound) arguments")
     }
 
     /// How a value travels in a record: scalars as 8 bytes, strings their buffer.
@@ -239,7 +270,10 @@ extension Compiler {
     /// printf/system/cat: the format checked against its arguments at compile time.
     func formatted(_ name: String, _ args: [Expr], _ e: Expr) {
         guard case .string(let format) = args[0].kind else {
-            error("\(name)() expects a string literal as its format", args[0].range)
+            let v = expr(args[0])
+            release(v)
+            let provided = v.isPoison ? "none" : v.type.isInteger ? "integer" : v.type.description
+            error("\(name)() expects a string literal (\(provided) provided)", e.range)
             return
         }
         let vals = args.dropFirst().map { expr($0) }
@@ -345,11 +379,11 @@ extension Compiler {
     func copy(from src: Register, _ so: Int, to dst: Register, _ dOff: Int, carrier: Register, size: Int) {
         var i = 0
         while i < size {
-            let chunk = size - i >= 8 ? 8 : size - i >= 4 ? 4 : size - i >= 2 ? 2 : 1
-            let sz = Size(bytes: chunk) ?? .byte
+            let w = chunk(so + i, dOff + i, remaining: size - i)
+            let sz = Size(bytes: w) ?? .byte
             b.emit(.load(carrier, src, offset: Int16(so + i), size: sz))
             b.emit(.store(dst, offset: Int16(dOff + i), carrier, size: sz))
-            i += chunk
+            i += w
         }
     }
 
@@ -367,6 +401,7 @@ extension Compiler {
     func emitCounterStub(_ stub: Label, line: SourceRange) {
         b.bind(stub)
         subprogramStarts.append(b.pending.count)
+        subprogramTypes.append(counterFunctionID)
         markLine(line)
         b.emit(.store(.r10, offset: -8, .r1, size: .doubleWord))
         references[b.pending.count] = .map(Compiler.countersMap)
@@ -458,6 +493,11 @@ extension Compiler {
         zero(slot: o, size: (8 + n + 7) / 8 * 8)
         b.emit(.store(.r10, offset: Int16(o), imm: Int32(n), size: .word))
         switch v.loc {
+        case .literal(let bytes):
+            // Data, not a C string: all n bytes, no NUL in place of the last.
+            writeLiteral(bytes, toSlot: o + 4, size: n + 1)
+        case _ where v.type.isString:
+            storeAggregate(v, size: min(n, v.type.size), padded: min(n, v.type.size), toSlot: o + 4)
         case .memory(let base, let off, let s):
             read(into: o + 4, size: n, base: base, offset: off, space: s == .btf ? .kernel : s)
         default:

@@ -104,14 +104,14 @@ extension Compiler {
     /// Copies `size` bytes between stack/map memory: from (src + so) to (dst + do), 8 bytes at a time
     /// then smaller, through r1... r0 used as the carrier; src/dst must not be r0.
     func copy(from src: Register, _ so: Int, to dst: Register, _ dOff: Int, size: Int) {
-        var i = 0
-        while i < size {
-            let chunk = size - i >= 8 ? 8 : size - i >= 4 ? 4 : size - i >= 2 ? 2 : 1
-            let sz = Size(bytes: chunk) ?? .byte
-            b.emit(.load(.r0, src, offset: Int16(so + i), size: sz))
-            b.emit(.store(dst, offset: Int16(dOff + i), .r0, size: sz))
-            i += chunk
-        }
+        copy(from: src, so, to: dst, dOff, carrier: .r0, size: size)
+    }
+
+    /// The widest access (8, 4, 2, 1) that keeps both offsets aligned and fits `remaining`:
+    /// the verifier rejects misaligned stack accesses.
+    func chunk(_ a: Int, _ c: Int, remaining: Int) -> Int {
+        for w in [8, 4, 2] where remaining >= w && a % w == 0 && c % w == 0 { return w }
+        return 1
     }
 
     /// The aggregate `v` in a stack buffer of exactly `size` bytes (padded with zeros or cut).
@@ -144,18 +144,25 @@ extension Compiler {
         }
     }
 
+    /// Writes the literal's bytes (a NUL at `size - 1` at the latest) and zeros up to `size`
+    /// rounded to the access width, at any (even misaligned) slot offset.
     func writeLiteral(_ bytes: [UInt8], toSlot o: Int, size: Int) {
         var i = 0
-        while i < size {
+        let end = o % 8 == 0 ? (size + 7) / 8 * 8 : size
+        while i < end {
+            let w = chunk(o + i, 0, remaining: end - i)
             var word: UInt64 = 0
-            for k in 0..<8 where i + k < bytes.count && i + k < size - 1 { word |= UInt64(bytes[i + k]) << (8 * k) }
-            if let small = Int32(exactly: Int64(bitPattern: word)) {
-                b.emit(.store(.r10, offset: Int16(o + i), imm: small, size: .doubleWord))
+            for k in 0..<w where i + k < bytes.count && i + k < size - 1 { word |= UInt64(bytes[i + k]) << (8 * k) }
+            let value = w == 8 ? Int64(bitPattern: word) : Int64(word)
+            if let small = Int32(exactly: value), w == 8 || small >= 0 {
+                b.emit(.store(.r10, offset: Int16(o + i), imm: w == 4 ? Int32(bitPattern: UInt32(word)) : small, size: Size(bytes: w) ?? .byte))
+            } else if w == 4 {
+                b.emit(.store(.r10, offset: Int16(o + i), imm: Int32(bitPattern: UInt32(word)), size: .word))
             } else {
-                b.emit(.loadImm64(.r0, Int64(bitPattern: word)))
-                b.emit(.store(.r10, offset: Int16(o + i), .r0, size: .doubleWord))
+                b.emit(.loadImm64(.r0, value))
+                b.emit(.store(.r10, offset: Int16(o + i), .r0, size: Size(bytes: w) ?? .byte))
             }
-            i += 8
+            i += w
         }
     }
 
@@ -235,6 +242,7 @@ extension Compiler {
             return Val(type: .i64, loc: .imm(Int64(options.positionalParameters.count)))
         case .variable(let name):
             usedVariables.insert(name)
+            if poisonedVariables.contains(name) { return .poison }
             guard let v = variables[name], definedVariables.contains(name) else {
                 error("undefined variable '$\(name)'", e.range,
                       notes: nearest(name, in: Array(definedVariables)).map { [.init("did you mean '$\($0)'?")] } ?? [])
@@ -520,7 +528,15 @@ extension Compiler {
             }
             type = .i64
         }
-        let signed = a.type.isSigned && c.type.isSigned || (type.isSigned && !comparison.contains(op))
+        var signed = a.type.isSigned && c.type.isSigned || (type.isSigned && !comparison.contains(op))
+        if op == .divide || op == .modulo {
+            // bpftrace divides unsigned (BPF had no signed division), warning about signed operands.
+            func risky(_ v: Val) -> Bool { v.type.isSigned && (v.constant.map { $0 < 0 } ?? true) }
+            if isFinalPass, risky(a) || risky(c) {
+                warning("signed operands for '\(op.rawValue)' can lead to undefined behavior (cast to unsigned to silence warning)", e.range)
+            }
+            signed = false
+        }
         if isFinalPass, comparison.contains(op), a.type.isInteger, c.type.isInteger, a.type.isSigned != c.type.isSigned,
            a.constant == nil, c.constant == nil, a.type != .bool, c.type != .bool {
             warning("comparison of integers of different signs: '\(a.type)' and '\(c.type)' can lead to undefined behavior", e.range)
@@ -570,7 +586,7 @@ extension Compiler {
         case .shiftLeft: alu = .lsh
         default: alu = type.isSigned ? .arsh : .rsh
         }
-        let signedDiv = (alu == .div || alu == .mod) && a.type.isSigned && c.type.isSigned
+        let signedDiv = false
         if let imm {
             var i = Instruction.alu64(alu, ra, imm)
             if signedDiv { i.offset = 1 }
@@ -877,5 +893,91 @@ extension Compiler {
             release(base); release(idx)
             return .poison
         }
+    }
+}
+
+// MARK: Conditions
+
+extension Compiler {
+    /// The jump for `a op c` (signed when both sides are, or one is and the other a constant).
+    func jumpOp(_ op: BinaryOperator, _ a: Val, _ c: Val) -> JumpOp {
+        let isSigned = a.type.isSigned && c.type.isSigned || (a.type.isSigned && c.constant != nil) || (c.type.isSigned && a.constant != nil)
+        switch op {
+        case .equal: return .jeq
+        case .notEqual: return .jne
+        case .less: return isSigned ? .jslt : .jlt
+        case .lessEqual: return isSigned ? .jsle : .jle
+        case .greater: return isSigned ? .jsgt : .jgt
+        default: return isSigned ? .jsge : .jge
+        }
+    }
+
+    func inverse(_ j: JumpOp) -> JumpOp {
+        switch j {
+        case .jeq: return .jne
+        case .jne: return .jeq
+        case .jlt: return .jge
+        case .jge: return .jlt
+        case .jle: return .jgt
+        case .jgt: return .jle
+        case .jslt: return .jsge
+        case .jsge: return .jslt
+        case .jsle: return .jsgt
+        case .jsgt: return .jsle
+        default: return j
+        }
+    }
+
+    /// Jumps to `target` when `e` is false. Integer comparisons become one conditional jump
+    /// and `&&` a chain of them, instead of materializing booleans.
+    func branchIfFalse(_ e: Expr, to target: Label, what: String) {
+        let comparisons: Set<BinaryOperator> = [.equal, .notEqual, .less, .lessEqual, .greater, .greaterEqual]
+        if case .binary(.logicalAnd, let l, let r) = e.kind {
+            branchIfFalse(l, to: target, what: what)
+            branchIfFalse(r, to: target, what: what)
+            return
+        }
+        if case .binary(let op, let l, let r) = e.kind, comparisons.contains(op) {
+            let a = expr(l), c = expr(r)
+            if a.isPoison || c.isPoison { release(a); release(c); return }
+            if a.type.isScalar, c.type.isScalar, a.constant == nil || c.constant == nil {
+                if isFinalPass, a.type.isInteger, c.type.isInteger, a.type.isSigned != c.type.isSigned,
+                   a.constant == nil, c.constant == nil, a.type != .bool, c.type != .bool {
+                    warning("comparison of integers of different signs: '\(a.type)' and '\(c.type)' can lead to undefined behavior", e.range)
+                }
+                var x = a, y = c, o = op
+                if x.constant != nil {
+                    // Constant on the left: swap the sides and mirror the operator.
+                    swap(&x, &y)
+                    switch op {
+                    case .less: o = .greater
+                    case .lessEqual: o = .greaterEqual
+                    case .greater: o = .less
+                    case .greaterEqual: o = .lessEqual
+                    default: o = op
+                    }
+                }
+                let j = inverse(jumpOp(o, x, y))
+                let rx = value(x, scratch: .r0)
+                if let k = y.constant, let i = Int32(exactly: k) {
+                    b.jump(j, rx, imm: i, to: target)
+                } else {
+                    b.jump(j, rx, value(y, scratch: .r1), to: target)
+                }
+                release(a); release(c)
+                return
+            }
+            // Strings and other shapes: the general comparison.
+            release(a); release(c)
+        }
+        let v = expr(e)
+        if v.isPoison { return }
+        guard v.type.isScalar else {
+            error("\(what) must be an integer, bool or pointer, not '\(v.type)'", e.range)
+            release(v)
+            return
+        }
+        b.jump(.jeq, value(v, scratch: .r0), imm: 0, to: target)
+        release(v)
     }
 }

@@ -201,10 +201,10 @@ extension Compiler {
     func aggregate(_ name: String, keys: [Expr], function fn: String, args: [Expr], _ call: Expr, range: SourceRange) {
         knowledge.mapWrites.insert(name)
         let arity: [String: ClosedRange<Int>] = ["count": 0...0, "sum": 1...1, "min": 1...1, "max": 1...1, "avg": 1...1,
-                                                 "stats": 1...1, "hist": 1...2, "lhist": 4...4]
+                                                 "stats": 1...1, "hist": 1...1, "lhist": 4...4]
         guard let allowed = arity[fn] else { return }
         guard allowed.contains(args.count) else {
-            error("\(fn)() requires \(allowed.lowerBound == allowed.upperBound ? "\(allowed.lowerBound)" : "\(allowed.lowerBound) or \(allowed.upperBound)") argument\(allowed.upperBound == 1 ? "" : "s") (\(args.count) provided)", call.range)
+            error("\(fn)() \(arityText(allowed, provided: args.count)) (\(args.count) provided)", call.range)
             return
         }
         var x: Val?
@@ -377,4 +377,25 @@ extension Compiler {
 
 extension Loc {
     var register: Register? { if case .reg(let r) = self { return r }; return nil }
+}
+
+extension Compiler {
+    /// len(@m): bpf_for_each_map_elem returns how many elements its (empty) callback saw.
+    func mapLength(_ name: String) -> Val {
+        let callback = b.newLabel("len")
+        mapPointer(name, into: .r1)
+        b.loadFunction(.r2, callback)
+        b.emit(.mov64(.r3, 0))
+        b.emit(.mov64(.r4, 0))
+        b.emit(.call(helper: H.forEachMapElem))
+        let line = lineInfo.last
+        pendingCallbacks.append((callback, { [self] in
+            subprogramStarts.append(b.pending.count)
+            subprogramTypes.append(callbackFunctionID)
+            if var l = line { l.slot = b.pending.count; lineInfo.append(l) }
+            b.emit(.mov64(.r0, 0))
+            b.emit(.exit())
+        }))
+        return result(.i64, from: .r0)
+    }
 }

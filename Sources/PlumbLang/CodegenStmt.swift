@@ -5,7 +5,37 @@ import PlumbAsm
 
 extension Compiler {
     func block(_ blk: Block) {
-        for s in blk.statements { statement(s) }
+        var dead = false
+        for s in blk.statements {
+            if dead {
+                // After return/break/continue/exit nothing runs; the kernel rejects unreachable
+                // code, so it is only checked, into a builder that is thrown away.
+                let saved = (b, references, lineInfo, pendingCallbacks.count, counterStub)
+                b = ProgramBuilder()
+                statement(s)
+                (b, references, lineInfo) = (saved.0, saved.1, saved.2)
+                pendingCallbacks.removeLast(pendingCallbacks.count - saved.3)
+                counterStub = saved.4
+                continue
+            }
+            statement(s)
+            dead = terminates(s)
+        }
+    }
+
+    /// Whether control never falls through `s`.
+    func terminates(_ s: Stmt) -> Bool {
+        switch s.kind {
+        case .returnStatement, .breakStatement, .continueStatement: return true
+        case .expression(let e):
+            if case .call("exit", _) = e.kind { return true }
+            return false
+        case .block(let blk): return blk.statements.contains { terminates($0) }
+        case .ifElse(_, let t, let o):
+            guard let o else { return false }
+            return t.statements.contains { terminates($0) } && o.statements.contains { terminates($0) }
+        default: return false
+        }
     }
 
     func statement(_ s: Stmt) {
@@ -22,16 +52,8 @@ extension Compiler {
         case .assign(let target, let op, let value):
             assign(target, op: op, value: value, range: s.range)
         case .ifElse(let cond, let then, let otherwise):
-            let c = expr(cond)
-            if c.isPoison { block(then); otherwise.map(block); return }
-            guard c.type.isScalar else {
-                error("an if condition must be an integer, bool or pointer, not '\(c.type)'", cond.range)
-                return
-            }
             let elseLabel = b.newLabel(), done = b.newLabel()
-            let r = value(c, scratch: .r0)
-            release(c)
-            b.jump(.jeq, r, imm: 0, to: elseLabel)
+            branchIfFalse(cond, to: elseLabel, what: "an if condition")
             frame.commit()
             block(then)
             if let o = otherwise {
@@ -57,12 +79,7 @@ extension Compiler {
             for _ in 0..<n { block(body) }
         case .whileLoop(let cond, let body):
             let top = b.here(), done = b.newLabel()
-            let c = expr(cond)
-            guard c.isPoison || c.type.isScalar else { error("a while condition must be an integer", cond.range); return }
-            if !c.isPoison {
-                b.jump(.jeq, value(c, scratch: .r0), imm: 0, to: done)
-                release(c)
-            }
+            branchIfFalse(cond, to: done, what: "a while condition")
             frame.commit()
             loops.append((done, top))
             block(body)
@@ -97,13 +114,15 @@ extension Compiler {
             b.emit(.store(.r10, offset: Int16(slot), .r0, size: .doubleWord))
             b.goto(top)
             b.bind(done)
-        case .forMap(_, _, let map, _):
-            error("for loops over maps are not supported yet", map.range)
+        case .forMap(let name, let vr, let map, let body):
+            forMap(name, variableRange: vr, map: map, body: body, range: s.range)
         case .returnStatement(let v):
             if let v { release(expr(v)) }
+            stopUsed.insert(exitLabel!)
             b.goto(exitLabel!)
         case .breakStatement:
             guard let l = loops.last else { error("'break' outside of a loop", s.range); return }
+            stopUsed.insert(l.breakLabel)
             b.goto(l.breakLabel)
         case .continueStatement:
             guard let l = loops.last else { error("'continue' outside of a loop", s.range); return }
@@ -112,6 +131,87 @@ extension Compiler {
             frame.commit()
             block(blk)
         }
+    }
+
+    /// `for ($kv : @map) { }`: bpf_for_each_map_elem with the body as a callback subprogram.
+    /// `$kv` is the tuple (key, value); `break` stops the walk. The callback has its own frame:
+    /// the probe's variables are not visible inside it.
+    func forMap(_ name: String, variableRange vr: SourceRange, map: Expr, body: Block, range: SourceRange) {
+        guard case .map(let mapName, let keys) = map.kind, keys.isEmpty else {
+            error("for loops iterate over a whole map such as @m", map.range)
+            return
+        }
+        guard let m = knowledge.maps[mapName] else {
+            if isFinalPass { error("Undefined map: @\(mapName)", map.range) }
+            return
+        }
+        if case .hist = m.value { error("cannot iterate over the histogram @\(mapName)", map.range); return }
+        if case .lhist = m.value { error("cannot iterate over the histogram @\(mapName)", map.range); return }
+        let keyType: SType = m.keys.isEmpty ? .u64 : m.keys.count == 1 ? m.keys[0] : .tuple(m.keys)
+        let valueType = m.value.readType
+        let kv = SType.tuple([keyType, valueType])
+        let ctxSlot = frame.allocate(8)
+        b.emit(.store(.r10, offset: Int16(ctxSlot), .r6, size: .doubleWord))
+        let callback = b.newLabel("map_loop")
+        mapPointer(mapName, into: .r1)
+        b.loadFunction(.r2, callback)
+        address(ofSlot: ctxSlot, into: .r3)
+        b.emit(.mov64(.r4, 0))
+        b.emit(.call(helper: H.forEachMapElem))
+        let keyLayout = keyLayout(m.keys, histogram: false)
+        pendingCallbacks.append((callback, { [self] in
+            let saved = (variables, definedVariables, frame, pool, loops, exitLabel)
+            variables = [:]; definedVariables = []; frame = Frame(); pool = RegisterPool(); loops = []
+            subprogramStarts.append(b.pending.count)
+            subprogramTypes.append(callbackFunctionID)
+            markLine(range)
+            let stop = b.newLabel(), next = b.newLabel()
+            exitLabel = stop
+            b.emit(.load(.r6, .r4, offset: 0, size: .doubleWord))
+            let layout = kv.tupleLayout
+            let slot = variableSlot(name, type: kv, range: vr)
+            definedVariables.insert(name)
+            usedVariables.insert(name)
+            zero(slot: slot, size: layout.size)
+            // Key: one element is the key's bytes; several are laid out as in the map key.
+            if m.keys.count <= 1 {
+                copy(from: .r2, 0, to: .r10, slot + layout.offsets[0], carrier: .r0, size: min(keyType.size, 8 * max(1, keyLayout.size / 8)))
+            } else {
+                let t = keyType.tupleLayout
+                for (i, k) in m.keys.enumerated() {
+                    copy(from: .r2, keyLayout.offsets[i], to: .r10, slot + layout.offsets[0] + t.offsets[i], carrier: .r0, size: k.size)
+                }
+            }
+            if case .avg(let signed) = m.value {
+                b.emit(.load(.r0, .r3, offset: 0, size: .doubleWord))
+                b.emit(.load(.r1, .r3, offset: 8, size: .doubleWord))
+                let zeroCount = b.newLabel()
+                b.jump(.jeq, .r1, imm: 0, to: zeroCount)
+                b.emit(signed ? .sdiv64(.r0, .r1) : .alu64(.div, .r0, .r1))
+                b.bind(zeroCount)
+                b.emit(.store(.r10, offset: Int16(slot + layout.offsets[1]), .r0, size: .doubleWord))
+            } else {
+                copy(from: .r3, 0, to: .r10, slot + layout.offsets[1], carrier: .r0, size: valueType.isScalar ? 8 : valueType.size)
+            }
+            frame.commit()
+            loops.append((stop, next))
+            block(body)
+            loops.removeLast()
+            b.bind(next)
+            b.emit(.mov64(.r0, 0))
+            b.emit(.exit())
+            b.bind(stop)
+            if stopUsed.contains(stop) {
+                b.emit(.mov64(.r0, 1))
+                b.emit(.exit())
+            } else {
+                // Never jumped to: point the label at the last exit instead of unreachable code.
+            }
+            if frame.maxDepth > 512 {
+                error("the loop body needs \(frame.maxDepth) bytes of BPF stack, more than the 512 the kernel allows", range)
+            }
+            (variables, definedVariables, frame, pool, loops, exitLabel) = saved
+        }))
     }
 
     /// The slot of `$name`, declared with `type` if new; nil after a type mismatch.
@@ -131,7 +231,10 @@ extension Compiler {
         switch target.kind {
         case .variable(let name):
             let v = expr(valueExpr)
-            if v.isPoison { return }
+            if v.isPoison {
+                if !definedVariables.contains(name) { poisonedVariables.insert(name) }
+                return
+            }
             var t = v.type
             if t == .none || t == .args {
                 error("cannot assign a value of type '\(t)' to a variable", value.range)

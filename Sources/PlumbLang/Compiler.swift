@@ -118,6 +118,8 @@ final class Compiler {
     var usedVariables: Set<String> = []
     /// Variables assigned so far in this probe (slots may exist earlier, from the first pass).
     var definedVariables: Set<String> = []
+    /// Variables whose assignment failed to check: reading them reports nothing more.
+    var poisonedVariables: Set<String> = []
     var frame = Frame()
     var pool = RegisterPool()
     var context: ProbeContext = .none
@@ -131,6 +133,13 @@ final class Compiler {
     /// Instruction indices where subprograms start (each gets func_info).
     var subprogramStarts: [Int] = []
     var counterFunctionID: TypeID = 0
+    var callbackFunctionID: TypeID = 0
+    /// Loop bodies over maps, emitted as callback subprograms after the program's exit.
+    var pendingCallbacks: [(label: Label, emit: () -> Void)] = []
+    /// func_info type per subprogram start (parallel to subprogramStarts).
+    var subprogramTypes: [TypeID] = []
+    /// Labels some statement jumps to (break, return, exit()).
+    var stopUsed: Set<Label> = []
     /// The binary of the uprobe being compiled (for uaddr).
     var currentBinary: String?
 
@@ -149,6 +158,10 @@ final class Compiler {
         fileNameOffset = planBTF.addString(file.name)
         let u64 = planBTF.add(BTFType(kind: .int, name: "unsigned long", sizeOrType: 8, payload: .int(BTFInt(encoding: [], offset: 0, bits: 64))))
         let counterProto = planBTF.add(BTFType(kind: .functionProto, sizeOrType: intID, payload: .params([BTFParam(name: "counter", type: u64)])))
+        let voidPtr2 = planBTF.add(BTFType(kind: .pointer, sizeOrType: 0))
+        let callbackProto = planBTF.add(BTFType(kind: .functionProto, sizeOrType: intID, payload: .params(
+            ["map", "key", "value", "ctx"].map { BTFParam(name: $0, type: voidPtr2) })))
+        callbackFunctionID = planBTF.add(BTFType(kind: .function, name: "map_loop", sizeOrType: callbackProto, payload: .functionLinkage(BTFLinkage.static.rawValue)))
         counterFunctionID = planBTF.add(BTFType(kind: .function, name: "count_error", sizeOrType: counterProto, payload: .functionLinkage(BTFLinkage.static.rawValue)))
     }
 
@@ -205,6 +218,7 @@ final class Compiler {
         variableRanges = [:]
         usedVariables = []
         definedVariables = []
+        poisonedVariables = []
         frame = Frame()
         pool = RegisterPool()
         context = ctx
@@ -214,6 +228,8 @@ final class Compiler {
         loops = []
         counterStub = nil
         subprogramStarts = []
+        subprogramTypes = []
+        pendingCallbacks = []
         let exit = b.newLabel("exit")
         exitLabel = exit
         let index = programIndex
@@ -232,20 +248,18 @@ final class Compiler {
         b.emit(.mov64(.r6, .r1))
         if let pred = probe.predicate {
             markLine(pred.range)
-            let v = expr(pred)
-            if v.type.isScalar {
-                let r = value(v, scratch: .r0)
-                b.jump(.jeq, r, imm: 0, to: exit)
-            } else {
-                error("a predicate must be an integer or a pointer, not \(v.type)", pred.range)
-            }
-            release(v)
+            branchIfFalse(pred, to: exit, what: "a predicate")
             frame.reset()
         }
         block(probe.body)
         b.bind(exit)
         b.emit(.mov64(.r0, 0))
         b.emit(.exit())
+        while !pendingCallbacks.isEmpty {
+            let next = pendingCallbacks.removeFirst()
+            b.bind(next.label)
+            next.emit()
+        }
         if let stub = counterStub { emitCounterStub(stub, line: probe.range) }
 
         if frame.maxDepth > 512 {
@@ -267,8 +281,10 @@ final class Compiler {
         var spec = ProgramSpec(name: progName, kind: kind, instructions: instructions, references: references)
         spec.section = kind.sectionName
         let fn = planBTF.add(BTFType(kind: .function, name: progName, sizeOrType: funcProtoID, payload: .functionLinkage(BTFLinkage.global.rawValue)))
-        spec.functionInfo = [FunctionInfo(slot: 0, type: fn)] + subprogramStarts.map { FunctionInfo(slot: $0, type: counterFunctionID) }
-        if !subprogramStarts.isEmpty { spec.functions.append(("count_error", subprogramStarts[0])) }
+        spec.functionInfo = [FunctionInfo(slot: 0, type: fn)] + zip(subprogramStarts, subprogramTypes).map { FunctionInfo(slot: $0, type: $1) }
+        for (i, start) in subprogramStarts.enumerated() {
+            spec.functions.append((subprogramTypes[i] == counterFunctionID ? "count_error" : "map_loop_\(i)", start))
+        }
         spec.lineInfo = lineInfo
         programs.append(spec)
         planned.append(PlannedProbe(program: progName, target: target, name: name, range: attachPoint.range))
@@ -297,11 +313,13 @@ final class Compiler {
         }
         var maps: [MapSpec] = []
         var plannedMaps: [PlannedMap] = []
+        var typeCache: [String: TypeID] = [:]
         for (name, m) in knowledge.maps.sorted(by: { $0.key < $1.key }) {
             let layout = keyLayout(m.keys, histogram: m.value == .hist || { if case .lhist = m.value { return true }; return false }())
             let type: MapType = m.value.isAggregation ? .percpuHash : .hash
+            let types = mapTypes(m, keySize: layout.size, valueSize: m.value.valueSize, cache: &typeCache)
             maps.append(MapSpec(name: m.kernelName, type: type, keySize: UInt32(layout.size), valueSize: UInt32(m.value.valueSize),
-                                maxEntries: UInt32(options.mapKeysMax)))
+                                maxEntries: UInt32(options.mapKeysMax), keyType: types.key, valueType: types.value))
             let value: MapValue = switch m.value {
             case .count: .count
             case .sum(let s): .sum(signed: s)

@@ -57,7 +57,8 @@ public struct Lexer: Sendable {
     /// Problems found while lexing (unterminated strings, invalid characters, bad literals).
     /// The parser may lex one offset more than once; a diagnostic is recorded only once.
     public private(set) var diagnostics: [Diagnostic] = []
-    private var reported: Set<Int> = []
+    private struct Reported: Hashable { var start: Int; var message: String }
+    private var reported: Set<Reported> = []
 
     public init(_ file: SourceFile) { bytes = file.bytes }
     public init(bytes: [UInt8]) { self.bytes = bytes }
@@ -77,9 +78,7 @@ public struct Lexer: Sendable {
     }
 
     mutating func report(_ message: String, _ range: SourceRange) {
-        // Keyed by start and message length: cheap, and enough to tell a re-lex from a new problem.
-        let key = range.start &* 31 &+ message.utf8.count
-        if reported.insert(key).inserted { diagnostics.append(.error(message, at: range)) }
+        if reported.insert(Reported(start: range.start, message: message)).inserted { diagnostics.append(.error(message, at: range)) }
     }
 
     private func byte(_ i: Int) -> UInt8 { i < bytes.count ? bytes[i] : 0 }
@@ -327,6 +326,7 @@ public struct Lexer: Sendable {
         }
         let range = SourceRange(start, i + 1)
         guard value.count == 1 else {
+            if value.isEmpty, bytes[start + 1] == UInt8(ascii: "\\") { return Token(.integer(0), range) }  // bad escape, reported
             report("a character literal holds exactly one byte", range)
             return Token(.integer(0), range)
         }

@@ -14,6 +14,8 @@ public func parse(_ file: SourceFile) -> (Script, [Diagnostic]) {
 public struct Parser {
     /// Deepest expression or block nesting accepted.
     public static let maxNesting = 128
+    /// Most expression nodes macro expansion may produce in one script.
+    public static let maxMacroNodes = 10_000
 
     /// Canonical provider for every spelling bpftrace accepts.
     public static let providerAliases: [String: String] = [
@@ -27,7 +29,7 @@ public struct Parser {
         "software": "software", "s": "software", "hardware": "hardware", "h": "hardware",
         "watchpoint": "watchpoint", "w": "watchpoint", "asyncwatchpoint": "asyncwatchpoint", "aw": "asyncwatchpoint",
         "kfunc": "kfunc", "f": "kfunc", "fentry": "kfunc", "kretfunc": "kretfunc", "fr": "kretfunc", "fexit": "kretfunc",
-        "iter": "iter", "it": "iter", "process": "process",
+        "iter": "iter", "it": "iter", "lsm": "lsm", "process": "process",
     ]
 
     /// Words that begin a type in a cast, `sizeof` or `offsetof`.
@@ -49,6 +51,11 @@ public struct Parser {
     private var nesting = 0
     /// Inside `/predicate/`: a `/` followed by `{` ends the predicate instead of dividing.
     private var inPredicate = false
+    /// Expression nodes made by macro expansion so far (see `maxMacroNodes`).
+    private var macroNodes = 0
+    /// `#define`d constants (and the predefined ones), and the open conditionals.
+    private var macros = Parser.predefinedMacros
+    private var conditionals: [Conditional] = []
     /// Set when the nesting limit was hit: parsing stops there (the rest would only cascade).
     private var tooDeep = false
     /// The probe start (offset) whose "unexpected" error is already out, so the blocks it ends say nothing more.
@@ -110,18 +117,17 @@ public struct Parser {
     public mutating func parseScript() -> (Script, [Diagnostic]) {
         var script = Script()
         var sawProbe = false
-        var pos = 0
         // `#!/usr/bin/env bpftrace` on the first line.
         if lexer.bytes.starts(with: [35, 33]) {
-            pos = lexer.bytes.firstIndex(of: 10) ?? lexer.bytes.count
-            reset(to: pos)
+            reset(to: lexer.bytes.firstIndex(of: 10) ?? lexer.bytes.count)
         }
         while tok.kind != .eof, !tooDeep {
             switch tok.kind {
             case .directive(let d):
-                directive(d, range: tok.range, into: &script, afterProbe: sawProbe)
+                let range = tok.range
                 advance()
-            case .punct(";"):
+                directive(d, range: range, into: &script, afterProbe: sawProbe)
+            case .punct(";"), .invalid:  // an invalid character is already diagnosed
                 advance()
             case .punct("}"):
                 error("syntax error, unexpected '}', expecting attach point", tok.range)
@@ -136,8 +142,13 @@ public struct Parser {
                 if let p = probe() { script.probes.append(p) }
             }
         }
-        var all = lexer.diagnostics + diagnostics
-        all.sort { $0.range.start < $1.range.start }
+        if let open = conditionals.last {
+            error("'#if' without '#endif'", open.range)
+        }
+        // Source order; at one offset, the order they were found in (lexer first).
+        let all = (lexer.diagnostics + diagnostics).enumerated()
+            .sorted { ($0.element.range.start, $0.offset) < ($1.element.range.start, $1.offset) }
+            .map(\.element)
         return (script, all)
     }
 
@@ -149,19 +160,70 @@ public struct Parser {
     }
 
     private mutating func directive(_ d: String, range: SourceRange, into script: inout Script, afterProbe: Bool) {
-        let body = d.dropFirst().drop(while: { $0 == " " || $0 == "\t" })
-        if body.hasPrefix("include") {
-            let rest = body.dropFirst("include".count).trimmingSpaces()
+        let (word, rest) = Parser.splitDirective(d)
+        switch word {
+        case "include":
             if rest.count >= 2, (rest.first == "<" && rest.last == ">") || (rest.first == "\"" && rest.last == "\"") {
                 script.includes.append(String(rest.dropFirst().dropLast()))
             } else {
                 error("#include expects <file> or \"file\"", range)
             }
             if afterProbe { error("#include must come before the first probe", range) }
-        } else {
-            let word = body.prefix(while: { $0.isLetter })
-            diagnostics.append(.warning("'#\(word)' is ignored: the script is not run through a C preprocessor", at: range))
+        case "define":
+            let (name, macro, problem) = Parser.parseDefine(rest, range: range)
+            if let problem { diagnostics.append(name.isEmpty ? .error(problem, at: range) : .warning(problem, at: range)) }
+            if let macro { macros[name] = macro }
+        case "undef":
+            macros[String(rest.prefix(while: { $0.isLetter || $0.isNumber || $0 == "_" }))] = nil
+        case "if", "ifdef", "ifndef":
+            let taken: Bool
+            if word == "if" {
+                taken = condition(rest, range: range)
+            } else {
+                let name = String(rest.prefix(while: { $0.isLetter || $0.isNumber || $0 == "_" }))
+                if name.isEmpty { error("#\(word) expects a macro name", range) }
+                taken = (macros[name] != nil) == (word == "ifdef")
+            }
+            conditionals.append(Conditional(anyTaken: taken, elseSeen: false, range: range))
+            if !taken { skipInactive(after: range, stopAtElse: true) }
+        case "elif", "else":
+            guard var top = conditionals.popLast(), !top.elseSeen else {
+                error("#\(word) without #if", range)
+                return
+            }
+            if top.anyTaken {
+                // The branch before this one was compiled: skip the rest of the chain.
+                top.elseSeen = top.elseSeen || word == "else"
+                conditionals.append(top)
+                skipInactive(after: range, stopAtElse: false)
+                return
+            }
+            let taken = word == "else" || condition(rest, range: range)
+            top.anyTaken = taken
+            top.elseSeen = word == "else"
+            conditionals.append(top)
+            if !taken { skipInactive(after: range, stopAtElse: true) }
+        case "endif":
+            if conditionals.popLast() == nil { error("#endif without #if", range) }
+        case "error":
+            error("#error \(rest)", range)
+        default:
+            diagnostics.append(.warning("'#\(word)' is ignored: only #include, #define and conditionals are understood", at: range))
         }
+    }
+
+    /// A `#if`/`#elif` condition; false (with an error) when it cannot be evaluated.
+    private mutating func condition(_ text: Substring, range: SourceRange) -> Bool {
+        guard let v = Parser.evaluateCondition(text, macros: macros) else {
+            error("cannot evaluate '#if \(text)': use integers, defined(NAME), !, &&, || and comparisons", range)
+            return false
+        }
+        return v
+    }
+
+    /// Skips the lines of a branch not taken, up to the `#else`/`#elif`/`#endif` that ends it.
+    private mutating func skipInactive(after range: SourceRange, stopAtElse: Bool) {
+        reset(to: Parser.skipInactive(lexer.bytes, from: range.end, stopAtElse: stopAtElse))
     }
 
     private mutating func config(into script: inout Script, afterProbe: Bool) {
@@ -217,7 +279,7 @@ public struct Parser {
             _ = unexpected(expecting: "'}'", notes: [.init("to match this '{'", range: open)])
             return nil
         }
-        if !accept(";") { _ = unexpected(expecting: "';' after the definition of '\(tag) \(name)'") }
+        _ = accept(";")  // optional, as in bpftrace (`struct S { int y[4]; } uprobe:...`)
         if tag == "enum" { return nil }
         return StructDecl(name: name, isUnion: tag == "union", fields: fields, range: SourceRange(start, lastEnd))
     }
@@ -267,7 +329,10 @@ public struct Parser {
     /// `[N]` with a literal N.
     private mutating func arrayLength() throws -> Int {
         try expect("[")
-        guard case .integer(let v) = tok.kind else { throw unexpected(expecting: "an array length") }
+        var length: UInt64? = nil
+        if case .integer(let v) = tok.kind { length = v }
+        if let name = tok.identifier, case .integer(let v)? = macros[name]?.value { length = v }
+        guard let v = length else { throw unexpected(expecting: "an array length") }
         guard v <= 1 << 24 else {
             error("array length \(v) is too large", tok.range)
             throw Abandon()
@@ -375,7 +440,7 @@ public struct Parser {
             }
             if tok.kind == .eof { return nil }
         }
-        guard let body = try? block() else { return nil }
+        guard let body = try? block(), !points.isEmpty else { return nil }
         return Probe(attachPoints: points, predicate: predicate, body: body, range: SourceRange(start, lastEnd))
     }
 
@@ -385,12 +450,17 @@ public struct Parser {
             error("invalid attach point '\(ap.text)'", ap.range)
             return nil
         }
+        if name == "fn" || name == "macro" || name == "import" {
+            error("'\(name)' is not supported: scripts are probes and their preamble", SourceRange(ap.range.start, ap.range.start + name.utf8.count))
+            return nil
+        }
         guard let provider = Parser.providerAliases[name] else {
             var notes: [Diagnostic.Note] = []
-            let candidates = Set(Parser.providerAliases.keys.filter { $0.count > 2 })
-            if let best = candidates.sorted().min(by: { editDistance($0, name) < editDistance($1, name) }),
-               editDistance(best, name) <= max(1, name.count / 3) {
-                notes.append(.init("did you mean '\(best)'?"))
+            if name.utf8.count <= 32 {
+                let scored = Parser.providerAliases.keys.filter { $0.count > 2 }.sorted().map { ($0, editDistance($0, name)) }
+                if let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(1, name.count / 3) {
+                    notes.append(.init("did you mean '\(best.0)'?"))
+                }
             }
             let nameRange = SourceRange(ap.range.start, ap.range.start + name.utf8.count)
             error("unknown probe type '\(name)'", nameRange, notes: notes)
@@ -561,6 +631,17 @@ public struct Parser {
             case "else":
                 error("'else' without a matching 'if'", tok.range)
                 throw Abandon()
+            case "let":
+                // Current bpftrace's declarations (`let $x: uint8 = 1;`): not in the tree yet.
+                let next = peek()
+                if case .variable = next.kind {
+                    error("'let' declarations are not supported; assign the variable directly ('$x = ...')", tok.range.union(next.range))
+                    throw Abandon()
+                }
+                if case .map = next.kind {
+                    error("map declarations ('let @m = ...') are not supported; maps are created by assigning to them", tok.range.union(next.range))
+                    throw Abandon()
+                }
             default: break
             }
         }
@@ -600,7 +681,7 @@ public struct Parser {
         nextID += 1
         depths.append(depth)
         if depth > Parser.maxNesting {
-            error("expression is too deeply nested (more than \(Parser.maxNesting) levels)", range)
+            error("nesting is too deep (more than \(Parser.maxNesting) levels)", range)
             tooDeep = true
             throw Abandon()
         }
@@ -711,6 +792,41 @@ public struct Parser {
         return e
     }
 
+    /// A macro whose body is an expression: parsed on its own (without itself, so a recursive
+    /// definition stops), with ids from ours and every range on the macro's name.
+    private mutating func expand(_ name: String, body: String, at range: SourceRange) throws -> Expr {
+        var sub = Parser(SourceFile(name: name, text: body))
+        sub.macros = macros
+        sub.macros[name] = nil
+        sub.nesting = nesting
+        sub.macroNodes = macroNodes
+        let parsed = sub.parseMacroBody()
+        // Bounded, so macros doubling each other (`#define B (A+A)`, `#define C (B+B)`, ...) cannot explode.
+        macroNodes = sub.macroNodes + sub.nextID
+        if macroNodes > Parser.maxMacroNodes || sub.tooDeep {
+            // The sub-parser's own limit message (nesting, or a nested expansion's size), at the name here.
+            error(sub.tooDeep ? sub.diagnostics.last?.message ?? "" : "macro expansion is too large (more than \(Parser.maxMacroNodes) nodes)", range)
+            tooDeep = true
+            throw Abandon()
+        }
+        guard let e = parsed else {
+            error("macro '\(name)' does not expand to an expression here", range)
+            throw Abandon()
+        }
+        let expanded = e.relocated(to: range, nextID: &nextID)
+        // Keep the depth table in step with the ids just handed out (the sub-parser already
+        // held its tree to the limit; its deepest level stands for every node, conservatively).
+        let depth = sub.depths.max() ?? 1
+        while depths.count < nextID { depths.append(depth) }
+        return expanded
+    }
+
+    /// The whole text as one expression, or nil (for macro bodies).
+    mutating func parseMacroBody() -> Expr? {
+        guard let e = try? expression(), tok.kind == .eof, diagnostics.isEmpty, lexer.diagnostics.isEmpty else { return nil }
+        return e
+    }
+
     private mutating func arguments(close: String) throws -> [Expr] {
         var args: [Expr] = []
         if accept(close) { return args }
@@ -782,6 +898,15 @@ public struct Parser {
                     advance()
                     let args = try arguments(close: ")")
                     return try make(.call(name: w, args: args), SourceRange(t.range.start, lastEnd))
+                }
+                // A `#define`d constant stands for its value.
+                if let macro = macros[w] {
+                    switch macro.value {
+                    case .integer(let v)?: return try make(.integer(v), t.range)
+                    case .string(let v)?: return try make(.string(v), t.range)
+                    default: break
+                    }
+                    if let body = macro.expression { return try expand(w, body: body, at: t.range) }
                 }
                 return try make(.builtin(w), t.range)
             }

@@ -10,6 +10,9 @@ public struct TracefsField: Sendable, Equatable {
     public var signed: Bool
     /// `char comm[16]`: 16; nil when not an array.
     public var arrayLength: Int?
+    public init(type: String, name: String, offset: Int, size: Int, signed: Bool, arrayLength: Int?) {
+        self.type = type; self.name = name; self.offset = offset; self.size = size; self.signed = signed; self.arrayLength = arrayLength
+    }
     public var isDataLoc: Bool { type.hasPrefix("__data_loc") }
     public var isPointer: Bool { type.hasSuffix("*") }
 }

@@ -24,7 +24,9 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
     case record(id: TypeID, name: String, size: Int)
     case array(SType, count: Int)
     case tuple([SType])
-    case kstack, ustack
+    /// A stack id (kstack) / stack id and pid (ustack), printed in `mode` with at most `limit` frames.
+    case kstack(mode: StackMode, limit: Int)
+    case ustack(mode: StackMode, limit: Int)
     case ksym, usym, username, inet
     case buffer(capacity: Int)
     /// The tracepoint/raw tracepoint `args` record: fields resolved on access.
@@ -42,7 +44,7 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
     /// Values that fit a register.
     public var isScalar: Bool {
         switch self {
-        case .int, .bool, .pointer, .ksym, .username, .ctx: return true
+        case .int, .bool, .pointer, .ksym, .username, .ctx, .kstack: return true
         default: return false
         }
     }
@@ -102,8 +104,8 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
         case .record(_, let n, _): return n
         case .array(let e, let n): return "\(e.cSpelling)[\(n)]"
         case .tuple(let es): return "(" + es.map(\.description).joined(separator: ",") + ")"
-        case .kstack: return "kstack"
-        case .ustack: return "ustack"
+        case .kstack(let m, let l): return m == .bpftrace && l == 127 ? "kstack" : "kstack(\(m.rawValue), \(l))"
+        case .ustack(let m, let l): return m == .bpftrace && l == 127 ? "ustack" : "ustack(\(m.rawValue), \(l))"
         case .ksym: return "ksym"
         case .usym: return "usym"
         case .username: return "username"
@@ -138,8 +140,8 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
         case .tuple(let es):
             let l = tupleLayout
             return .tuple(zip(l.offsets, es).map { Field(offset: $0, type: $1.valueType(strlen: strlen)) }, size: l.size)
-        case .kstack: return .kernelStack(limit: 127, mode: .bpftrace)
-        case .ustack: return .userStack(limit: 127, mode: .bpftrace)
+        case .kstack(let m, let l): return .kernelStack(limit: l, mode: m)
+        case .ustack(let m, let l): return .userStack(limit: l, mode: m)
         case .ksym: return .kernelSymbol
         case .usym: return .userSymbol
         case .username: return .username

@@ -46,6 +46,7 @@ struct TracerCodegenTests {
           $x = 5 * 3 + 1;
           @v[1, "a"] = $x;
           if ($x > 10) { @big = 1; } else { @big = 0; }
+          @mn[comm] = min(3); @av = avg(2); @hh[1] = hist(3); @tu = (1, "ab", comm); @s = "str";
         }
         """)
         let object = try plan.object.load()
@@ -53,8 +54,41 @@ struct TracerCodegenTests {
         #expect(plan.probes[0].target == .begin)
         let prog = try object.program(plan.probes[0].program)
         _ = try prog.testRun()
+        // Every script map carries BTF key and value types the kernel accepted.
+        for m in plan.maps {
+            let map = try object.map(m.mapName)
+            #expect(map.btfKeyTypeID != 0 && map.btfValueTypeID != 0, "\(m.name) has no BTF types")
+        }
         let big = try object.map(plan.maps.first { $0.name == "@big" }!.mapName)
         #expect(try big.lookup(u64Key(0)).map { $0.prefix(8) } == ArraySlice(u64Key(1)))
+    }
+
+    @Test("for ($kv : @map) walks the map with a callback; break stops it")
+    func forMap() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let plan = try compileScript("""
+        BEGIN {
+          @m[1] = 10; @m[2] = 20; @m[3] = 30;
+          @c["a"] = count(); @c["b"] = count(); @c["b"] = count();
+          for ($kv : @m) { @sum = sum($kv.1); @keys = sum($kv.0); }
+          for ($kv : @c) { if ($kv.0 == "b") { @b = $kv.1; break; } }
+          for ($i : 0..4) { @r = sum($i); }
+          @n = len(@m);
+        }
+        """)
+        let object = try plan.object.load()
+        _ = try object.program(plan.probes[0].program).testRun()
+        func value(_ name: String) throws -> UInt64? {
+            let m = plan.maps.first { $0.name == name }!
+            let map = try object.map(m.mapName)
+            if case .value = m.value { return try map.lookup(u64Key(0)).map { u64($0, 0) } }
+            return try perCPUSum(map, key: u64Key(0))
+        }
+        #expect(try value("@sum") == 60)
+        #expect(try value("@keys") == 6)
+        #expect(try value("@b") == 2)
+        #expect(try value("@r") == 6)
+        #expect(try value("@n") == 3)
     }
 
     @Test("tracepoint:syscalls:sys_enter_getpid counts this thread's calls")

@@ -68,11 +68,7 @@ struct CodegenTests {
         call 0xe
         r0 >>= 0x20
         r7 = r0
-        r2 = 0x1
-        if r7 == 0x2a goto +0x1
-        r2 = 0x0
-        r7 = r2
-        if r7 == 0x0 goto
+        if r7 != 0x2a goto
         """))
     }
 

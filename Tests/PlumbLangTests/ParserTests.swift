@@ -25,23 +25,18 @@ struct ParserConstructTests {
         """)
     }
 
+    @Test func structSemicolonIsOptional() {
+        // As in bpftrace's own examples: `struct MyStruct { int y[4]; } uprobe:...`.
+        #expect(tree("struct MyStruct { int y[4]; } uprobe:./bin:f { @x = ((struct MyStruct *)arg0)->y[0]; }") ==
+            "(struct MyStruct (int[4] y))\nuprobe:./bin:f { (= @x ([] (-> (cast struct MyStruct * arg0) y) 0)) }")
+    }
+
     @Test func structFieldRanges() {
         let r = parseText("struct S { int a; char *b; };\nBEGIN {}")
         let s = r.script.structs[0]
         #expect(s.range == SourceRange(0, 29))
         #expect(s.fields.map(\.range) == [SourceRange(15, 16), SourceRange(24, 25)])
         #expect(s.fields.map(\.type.range) == [SourceRange(11, 14), SourceRange(18, 22)])
-    }
-
-    @Test func defineIsIgnoredWithAWarning() {
-        let r = parseText("#define N 3\nBEGIN { }")
-        #expect(r.diagnostics == """
-        t.bt:1:1: warning: '#define' is ignored: the script is not run through a C preprocessor
-        #define N 3
-        ^~~~~~~~~~~
-
-        """)
-        #expect(r.sexpr == "BEGIN { }")
     }
 
     @Test func probesAndPredicates() {
@@ -104,6 +99,11 @@ struct ParserConstructTests {
         ("iter:task", "iter", ["task"]),
         ("it:task_file", "iter", ["task_file"]),
         ("process:begin", "process", ["begin"]),
+        ("lsm:perf_event_open", "lsm", ["perf_event_open"]),
+        ("watchpoint::0x10000000:8:rw", "watchpoint", ["", "0x10000000", "8", "rw"]),
+        ("software:faults:", "software", ["faults", ""]),
+        ("uprobe:./testprogs/array_access:test_struct", "uprobe", ["./testprogs/array_access", "test_struct"]),
+        ("uprobe:$1:main", "uprobe", ["$1", "main"]),
         ("kprobe:vfs_*read?", "kprobe", ["vfs_*read?"]),
     ])
     func attachPoints(text: String, provider: String, fields: [String]) throws {

@@ -61,6 +61,26 @@ struct SemaProbeTests {
         """)
     }
 
+    @Test("kprobes, kfuncs and iterators produce their targets (the runtime reports what the kernel lacks)")
+    func btfProbes() {
+        guard kernelHasBTF else { return }
+        let r = check("kprobe:vfs_read+4 { @ = arg1; } kretprobe:vfs_read { @r = retval; } kfunc:vfs_read { @k = args.count; } kretfunc:vfs_read { @kr = retval; } iter:task { }")
+        #expect(r.diagnostics == "")
+        #expect(r.plan?.probes.map(\.target) == [
+            .kprobe(function: "vfs_read", offset: 4, isReturn: false), .kprobe(function: "vfs_read", offset: 0, isReturn: true),
+            .fentry(function: "vfs_read", isReturn: false), .fentry(function: "vfs_read", isReturn: true), .iter(name: "task")])
+        #expect(failures("kfunc:vfs_raed { }").contains("error: kernel function 'vfs_raed' not found in BTF"))
+        #expect(failures("kfunc:vfs_read { @ = args.cnt; }").contains("note: did you mean 'count'?"))
+    }
+
+    @Test("a probe needing more than 512 bytes of stack is an error naming the limit")
+    func stackLimit() {
+        let strings = (0..<10).map { "str(arg\($0 % 6))" }.joined(separator: ", ")
+        let fmt = String(repeating: "%s", count: 10)
+        let d = failures("uprobe:/bin/true:main { printf(\"\(fmt)\", \(strings)); }")
+        #expect(d.contains("bytes of BPF stack, more than the 512 the kernel allows"))
+    }
+
     @Test("builtins that need a probe kind say which")
     func contextBuiltins() {
         #expect(failures("BEGIN { @ = retval; }").contains("error: the retval builtin is only available in kretprobe, uretprobe and kretfunc probes"))

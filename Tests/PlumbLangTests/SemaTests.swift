@@ -35,6 +35,24 @@ struct SemaTests {
         #expect(check(#"BEGIN { printf("%-10s %5d %lu %llu %ld %lld %x %X %o %c %p %% %i %u\n", comm, 1, 2, 3, 4, 5, 6, 7, 8, 65, 0, 9, 10); }"#).diagnostics == "")
     }
 
+    @Test("wrong argument counts and kinds use bpftrace's wording")
+    func arity() {
+        #expect(failures("BEGIN { @x = count(1); }").contains("error: count() requires no arguments (1 provided)"))
+        #expect(failures("BEGIN { @x = hist(); }").contains("error: hist() requires one argument (0 provided)"))
+        #expect(failures("BEGIN { @x = lhist(1, 0, 10); }").contains("error: lhist() requires 4 arguments (3 provided)"))
+        #expect(failures("BEGIN { $a = str(1, 2, 3); }").contains("error: str() takes up to 2 arguments (3 provided)"))
+        #expect(failures("BEGIN { printf(1); }").contains("error: printf() expects a string literal (integer provided)"))
+        #expect(failures(#"BEGIN { @x = ksym("a"); }"#).contains("error: ksym() expects an integer or pointer argument"))
+        #expect(failures("BEGIN { @x = lhist(1, $y, 10, 1); }").contains("error: undefined variable '$y'"))
+    }
+
+    @Test("division warns about negative signed operands, as bpftrace 0.17")
+    func division() {
+        let r = check("BEGIN { @d = -5 / 2; @e = 10 / 3; }")
+        #expect(r.diagnostics.contains("warning: signed operands for '/' can lead to undefined behavior (cast to unsigned to silence warning)"))
+        #expect(r.diagnostics.components(separatedBy: "warning:").count == 2)
+    }
+
     @Test("map keys and values keep their types")
     func mapTypes() {
         #expect(failures(#"BEGIN { @m[1] = 1; @m["a"] = 2; }"#).contains("error: Argument mismatch for @m: trying to access with arguments: [string[2]] when map expects arguments: [int64]"))
