@@ -64,10 +64,13 @@ public final class SystemSymbols: @unchecked Sendable {
     public static func parseKallsyms(_ text: String) -> [(UInt64, String, UInt64)] {
         var out: [(UInt64, String, UInt64)] = []
         for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: true)
+            // "address type name" then, for modules, a tab and "[module]".
+            let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard parts.count >= 3, let a = UInt64(parts[0], radix: 16), a != 0 else { continue }
             let type = parts[1].lowercased()
             guard type == "t" || type == "w" else { continue }
+            // BPF programs' own symbols are left out, as bpftrace's symbolizer leaves them out.
+            if parts.count >= 4 && parts[3] == "[bpf]" { continue }
             out.append((a, String(parts[2]), 0))
         }
         return out

@@ -266,8 +266,9 @@ func twoCPUs(_ v: [UInt8]) -> [[UInt8]] { [v, [UInt8](repeating: 0, count: v.cou
     }
 
     @Test func symbolSources() {
-        let syms = SystemSymbols.parseKallsyms("ffffffff81000000 T _text\nffffffff81000100 t helper\n0000000000000000 T zero\nffffffff82000000 D data\n")
-        #expect(syms.map(\.1) == ["_text", "helper"])
+        let syms = SystemSymbols.parseKallsyms("ffffffff81000000 T _text\nffffffff81000100 t helper\n0000000000000000 T zero\nffffffff82000000 D data\n"
+            + "ffffffffc0001000 t ext4_fn\t[ext4]\nffffffffc0002000 t bpf_prog_0123456789abcdef_p0_BEGIN\t[bpf]\n")
+        #expect(syms.map(\.1) == ["_text", "helper", "ext4_fn"])
         #expect(SystemSymbols.parsePasswd("root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/:/usr/sbin/nologin\n") == [0: "root", 65534: "nobody"])
     }
 }
