@@ -50,6 +50,8 @@ public struct TraceOptions: Sendable {
     public var reportErrors = false
     /// `-B none`/`line`: write each event's output at once instead of when idle.
     public var flushEachEvent = false
+    /// BPFTRACE_NO_USER_SYMBOLS=1 turns user-space symbolization off (addresses print as hex).
+    public var userSymbols = true
     /// Called once every probe is attached (tests trigger their events here, then `stop()`).
     public var onAttached: (@Sendable (TraceRuntime) -> Void)?
     public init() {}
@@ -141,7 +143,7 @@ public final class TraceRuntime: @unchecked Sendable {
         }
         return ValuePrinter(symbols: Symbolizer(
             kernelSymbol: { symbols.kernelSymbol($0, withOffset: $1) },
-            userSymbol: { symbols.userSymbol($0, pid: $1, withOffset: $2) },
+            userSymbol: { [userSymbols = options.userSymbols] in userSymbols ? symbols.userSymbol($0, pid: $1, withOffset: $2) : nil },
             kernelStack: { stack(plan.kernelStackMap, $0) },
             userStack: { stack(plan.userStackMap, $0) },
             username: { symbols.username($0) },
@@ -432,6 +434,9 @@ public final class TraceRuntime: @unchecked Sendable {
         if !exitRequested {
             for probe in plan.probes {
                 if let link = try attach(probe, object: object, pid: targetPID) { links.append(link) }
+                // Attaching many probes takes a while: an exit() that fired meanwhile stops it.
+                drain()
+                if exitRequested { break }
             }
         }
         attachedCount = links.count

@@ -330,6 +330,7 @@ struct TraceCLI {
         options.unsafe = a.unsafe
         options.reportErrors = a.helperChecks > 0
         options.flushEachEvent = a.buffering == "none" || a.buffering == "line"
+        options.userSymbols = getenv("BPFTRACE_NO_USER_SYMBOLS").map { String(cString: $0) != "1" } ?? true
         options.notifyAttached = getenv("__BPFTRACE_NOTIFY_PROBES_ATTACHED") != nil
         var outputFD: Int32 = 1
         if let path = a.outputFile {
