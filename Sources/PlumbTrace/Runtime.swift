@@ -427,6 +427,7 @@ public final class TraceRuntime: @unchecked Sendable {
         // -c: the command starts now (unless started already), held at a gate until every probe is attached.
         var gated = options.child
         if gated == nil, let command = options.command { gated = try GatedChild(command: command) }
+        defer { if options.child == nil { gated?.terminate() } }
         let targetPID = options.pid ?? gated?.pid
 
         try testRun(.begin)
@@ -601,6 +602,8 @@ public final class GatedChild: @unchecked Sendable {
 
     /// Ends it if still running (tracing stopped first), and reaps it.
     public func terminate() {
+        // Never released (tracing failed to start): it must not run the command at all.
+        if gate >= 0 { kill(pid, SIGKILL) }
         release()
         guard !exited() else { return }
         kill(pid, SIGTERM)
@@ -609,5 +612,5 @@ public final class GatedChild: @unchecked Sendable {
         status = s
     }
 
-    deinit { release() }
+    deinit { terminate() }
 }
