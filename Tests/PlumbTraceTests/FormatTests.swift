@@ -265,6 +265,15 @@ func twoCPUs(_ v: [UInt8]) -> [[UInt8]] { [v, [UInt8](repeating: 0, count: v.cou
         #expect(run("%s", [(.timestamp(format: "%Y"), le(ns))]) == String(parts.tm_year + 1900))
     }
 
+    // usym of an address in this very process: /proc/self/maps, then libc's ELF symbols.
+    @Test func userSymbolsOfThisProcess() throws {
+        let address = try #require(dlsym(UnsafeMutableRawPointer(bitPattern: 0), "getpid"))
+        let a = UInt64(UInt(bitPattern: address))
+        let name = try #require(SystemSymbols().userSymbol(a, pid: getpid(), withOffset: true))
+        #expect(name.hasSuffix("getpid+0"), "\(name)")
+        #expect(SystemSymbols().userSymbol(1, pid: getpid(), withOffset: false) == nil)
+    }
+
     @Test func symbolSources() {
         let syms = SystemSymbols.parseKallsyms("ffffffff81000000 T _text\nffffffff81000100 t helper\n0000000000000000 T zero\nffffffff82000000 D data\n"
             + "ffffffffc0001000 t ext4_fn\t[ext4]\nffffffffc0002000 t bpf_prog_0123456789abcdef_p0_BEGIN\t[bpf]\n")
