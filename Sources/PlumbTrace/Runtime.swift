@@ -32,6 +32,8 @@ public struct TraceOptions: Sendable {
     public var format: OutputFormat = .text
     /// Where output goes (stdout unless -o).
     public var outputFD: Int32 = 1
+    /// Standard output: the two newlines before the maps at exit go here even with -o (as in bpftrace).
+    public var stdoutFD: Int32 = 1
     /// Print "Attaching N probes..." (bpftrace's -q turns it off).
     public var announceAttach = true
     /// `-p PID`: uprobes with no pid of their own trace this process.
@@ -473,7 +475,8 @@ public final class TraceRuntime: @unchecked Sendable {
         reportCounters(object)
 
         if options.printMapsAtExit {
-            out.write("\n\n")
+            // bpftrace writes these two newlines to stdout itself, even when -o sends the rest elsewhere.
+            if options.outputFD == options.stdoutFD { out.write("\n\n") } else { out.flush(); FileHandleStderr.write("\n\n", fd: options.stdoutFD) }
             for m in plan.maps.sorted(by: { $0.name < $1.name }) { printMap(m, top: 0, divisor: 1, printer: printer) }
         }
         out.flush()
@@ -515,12 +518,12 @@ public final class TraceRuntime: @unchecked Sendable {
 }
 
 enum FileHandleStderr {
-    static func write(_ s: String) {
+    static func write(_ s: String, fd: Int32 = 2) {
         var s = s
         s.withUTF8 { b in
             var off = 0
             while off < b.count, let base = b.baseAddress {
-                let n = Glibc.write(2, base + off, b.count - off)
+                let n = Glibc.write(fd, base + off, b.count - off)
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
                 off += n

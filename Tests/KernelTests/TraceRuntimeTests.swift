@@ -63,6 +63,7 @@ func runPlan(_ plan: TracePlan, format: OutputFormat = .text, configure: (inout 
     defer { close(fd); unlink(path) }
     var options = TraceOptions()
     options.outputFD = fd
+    options.stdoutFD = fd
     options.format = format
     configure(&options)
     let runtime = TraceRuntime(plan: plan, options: options)
