@@ -54,6 +54,8 @@ public struct TraceOptions: Sendable {
     public var flushEachEvent = false
     /// BPFTRACE_NO_USER_SYMBOLS=1 turns user-space symbolization off (addresses print as hex).
     public var userSymbols = true
+    /// BPFTRACE_CAT_BYTES_MAX: how much of a file cat() prints.
+    public var catBytesMax = 10240
     /// Called once every probe is attached (tests trigger their events here, then `stop()`).
     public var onAttached: (@Sendable (TraceRuntime) -> Void)?
     public init() {}
@@ -229,7 +231,10 @@ public final class TraceRuntime: @unchecked Sendable {
         case .cat(_, let args):
             guard let f = printfFormats[index] else { return }
             let path = f.format(record, args: args, printer: values)
-            if let text = readTextFile(path) { emit(type: "cat", text: text) }
+            if let text = readTextFile(path) {
+                let bytes = text.utf8
+                emit(type: "cat", text: bytes.count <= options.catBytesMax ? text : String(decoding: bytes.prefix(options.catBytesMax), as: UTF8.self))
+            }
             else { FileHandleStderr.write("ERROR: failed to open file '\(path)': \(String(cString: strerror(errno)))\n") }
         case .system(_, let args):
             guard options.unsafe, let f = printfFormats[index] else { return }

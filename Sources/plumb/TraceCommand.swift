@@ -266,13 +266,13 @@ struct TraceCLI {
             return 1
         }
 
-        let stringLength: Int, mapKeys: Int, maxProbes: Int
+        let stringLength: Int, mapKeys: Int, maxProbes: Int, catBytes: Int
         do {
             stringLength = try envNumber("BPFTRACE_STRLEN", 64)
             mapKeys = try envNumber("BPFTRACE_MAP_KEYS_MAX", 4096)
             maxProbes = try envNumber("BPFTRACE_MAX_PROBES", 512)
             _ = try envNumber("BPFTRACE_PERF_RB_PAGES", 64)
-            _ = try envNumber("BPFTRACE_CAT_BYTES_MAX", 10240)
+            catBytes = try envNumber("BPFTRACE_CAT_BYTES_MAX", 10240)
         } catch {
             if case .message(let m) = error { stderr(m + "\n") }
             return 1
@@ -330,6 +330,7 @@ struct TraceCLI {
         options.unsafe = a.unsafe
         options.reportErrors = a.helperChecks > 0
         options.flushEachEvent = a.buffering == "none" || a.buffering == "line"
+        options.catBytesMax = catBytes
         options.userSymbols = getenv("BPFTRACE_NO_USER_SYMBOLS").map { String(cString: $0) != "1" } ?? true
         options.notifyAttached = getenv("__BPFTRACE_NOTIFY_PROBES_ATTACHED") != nil
         var outputFD: Int32 = 1
