@@ -152,6 +152,12 @@ func twoCPUs(_ v: [UInt8]) -> [[UInt8]] { [v, [UInt8](repeating: 0, count: v.cou
         #expect(text == "@l[1]: \n(..., 0)               1 |\(full)|\n[0, 5)                 0 |\(none)|\n[5, 10)                0 |\(none)|\n[10, ...)              1 |\(full)|\n\n")
     }
 
+    @Test func impossibleBucketsAreDropped() {
+        let m = PlannedMap(name: "@h", mapName: "h", keys: [], keySize: 16, value: .hist)
+        let text = printer.text(MapSnapshot(map: m, raw: MapTextTests.histRaw([2: 1, 1 << 40: 5], key: le(UInt64(0)))))
+        #expect(text == "@h: \n[1]                    1 |\(String(repeating: "@", count: 52))|\n\n")
+    }
+
     // hist groups are ordered by their total count: @h[2] (1), @h[3] (1), @h[1] (2)
     @Test func histGroupsByTotal() {
         let m = PlannedMap(name: "@h", mapName: "h", keys: u64Key, keySize: 16, value: .hist)
