@@ -251,7 +251,7 @@ public struct MapPrinter: Sendable {
     /// A bucket's bounds: (lower, upper) where nil means unbounded; hist uses powers of two.
     static func bounds(_ bucket: Int, _ kind: MapValue) -> (lower: Int64?, upper: Int64?) {
         if case .lhist(let min, let max, let step) = kind {
-            let last = 1 + Int((max - min) / Swift.max(1, step))
+            let last = MapSnapshot.lastBucket(kind)
             if bucket <= 0 { return (nil, min) }
             if bucket >= last { return (max, nil) }
             let lo = min &+ Int64(bucket - 1) &* step
@@ -282,7 +282,7 @@ public struct MapPrinter: Sendable {
 
     static func label(_ bucket: Int, _ kind: MapValue) -> String {
         if case .lhist(let min, let max, let step) = kind {
-            let last = 1 + Int((max - min) / Swift.max(1, step))
+            let last = MapSnapshot.lastBucket(kind)
             if bucket <= 0 { return "(..., \(linearLabel(min)))" }
             if bucket >= last { return "[\(linearLabel(max)), ...)" }
             let lo = min &+ Int64(bucket - 1) &* step
