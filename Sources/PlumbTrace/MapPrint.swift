@@ -150,7 +150,7 @@ public struct MapPrinter: Sendable {
     }
 
     static func average(_ total: Int64, _ count: UInt64) -> Int64 {
-        count == 0 ? 0 : total / Int64(truncatingIfNeeded: count)
+        count == 0 ? 0 : total / Int64(clamping: count)
     }
 
     /// bpftrace's order: by value for numbers, by average for avg/stats, by total count for
