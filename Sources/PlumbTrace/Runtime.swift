@@ -552,6 +552,10 @@ public final class GatedChild: @unchecked Sendable {
         // needs a shell's syntax runs under /bin/sh.
         let words = command.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         let needsShell = command.contains { "|&;<>()$`\\\"'*?[#~=%{}\n".contains($0) }
+        if !needsShell, let program = words.first, GatedChild.executablePath(program) == nil {
+            close(fds[0]); close(fds[1])
+            throw .command("Failed to fork child: path '\(program)' does not exist or is not executable")
+        }
         let pid: pid_t
         if needsShell || words.isEmpty {
             pid = TraceRuntime.runShell(command, wait: false, gate: fds[0])
@@ -562,6 +566,17 @@ public final class GatedChild: @unchecked Sendable {
         guard pid > 0 else { close(fds[1]); throw .command("could not run '\(command)'") }
         self.pid = pid
         gate = fds[1]
+    }
+
+    /// `name` as execvp would find it (a path, or a search of PATH), if executable.
+    static func executablePath(_ name: String) -> String? {
+        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
+        for dir in path.split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
     }
 
     /// pipe2(O_CLOEXEC) (a _GNU_SOURCE call Swift's Glibc module leaves out, so looked up).

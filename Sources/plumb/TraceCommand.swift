@@ -298,7 +298,7 @@ struct TraceCLI {
         // -c: started (held) before compiling so `cpid` is known.
         var child: GatedChild?
         if let command = a.command, a.check == nil, a.debug == 0 {
-            do { child = try GatedChild(command: command) } catch { stderr("ERROR: \(error)\n"); return 1 }
+            do { child = try GatedChild(command: command) } catch { stderr("ERROR: \(error)\n"); return bpftraceMode ? 255 : 1 }
         }
         defer { child?.terminate() }
 

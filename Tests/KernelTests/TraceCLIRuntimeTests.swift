@@ -35,6 +35,9 @@ func bpftraceLink() throws -> String {
         #expect(noValue.status == 1 && noValue.stderr.hasPrefix("bpftrace: option requires an argument -- 'e'\nUSAGE:"))
         let format = TestEnv.run(bt, ["-f", "xml", "-e", "BEGIN { exit(); }"])
         #expect(format.status == 1 && format.stderr == "ERROR: Invalid output format \"xml\"\nValid formats: 'text', 'json'\n")
+        let noCommand = TestEnv.run(bt, ["-c", "/nonexistent/cmd", "-e", "BEGIN { printf(\"b\\n\"); }"])
+        #expect(noCommand.status == 255)
+        #expect(noCommand.stderr == "ERROR: Failed to fork child: path '/nonexistent/cmd' does not exist or is not executable\n")
         let usage = TestEnv.run(bt, [])
         #expect(usage.status == 1 && usage.stderr.contains("-l [search]    list probes"))
     }
