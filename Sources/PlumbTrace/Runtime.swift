@@ -470,6 +470,8 @@ public final class TraceRuntime: @unchecked Sendable {
             // output interleaves with a -c command's own in time order.
             out.flush()
             if let gated, gated.exited() { break }
+            // -p: tracing ends with the traced process, as in bpftrace.
+            if let pid = options.pid, kill(pid, 0) != 0, errno == ESRCH { break }
         }
         // Probes stop before END runs, as in bpftrace.
         links.removeAll()
