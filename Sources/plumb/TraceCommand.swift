@@ -289,10 +289,13 @@ struct TraceCLI {
             pid = n
         }
 
-        let printer = DiagnosticPrinter(file: source)
+        let swiftStyle = DiagnosticPrinter(file: source)
+        let render: ([Diagnostic]) -> String = { [bpftraceMode] diagnostics in
+            bpftraceMode ? diagnostics.map { TraceCLI.bpftraceStyle($0, source) }.joined() : swiftStyle.render(diagnostics)
+        }
         let (script, parseDiagnostics) = PlumbLang.parse(source)
         let warnings = a.noWarnings ? parseDiagnostics.filter { $0.severity == .error } : parseDiagnostics
-        if !warnings.isEmpty { stderr(printer.render(warnings)) }
+        if !warnings.isEmpty { stderr(render(warnings)) }
         if parseDiagnostics.contains(where: { $0.severity == .error }) { return 1 }
 
         // -c: started (held) before compiling so `cpid` is known.
@@ -305,7 +308,7 @@ struct TraceCLI {
         let compiled = TraceCLI.compileScript(script, source: source, positional: a.positional, unsafe: a.unsafe,
                                               stringLength: stringLength, mapKeys: mapKeys, childPID: child?.pid)
         let shown = a.noWarnings ? compiled.diagnostics.filter { $0.severity == .error } : compiled.diagnostics
-        if !shown.isEmpty { stderr(printer.render(shown)) }
+        if !shown.isEmpty { stderr(render(shown)) }
         guard let plan = compiled.plan, !compiled.diagnostics.contains(where: { $0.severity == .error }) else {
             if compiled.diagnostics.isEmpty { stderr("ERROR: the compiler produced no plan and said nothing about why\n") }
             return 1
@@ -346,6 +349,21 @@ struct TraceCLI {
             stderr("ERROR: \(error)\n")
             return 1
         }
+    }
+
+    /// bpftrace's own form: `stdin:1:9-14: ERROR: message`, the line, tildes under the range.
+    static func bpftraceStyle(_ d: Diagnostic, _ file: SourceFile) -> String {
+        let (line, column) = file.location(of: d.range.start)
+        let (endLine, endColumn) = file.location(of: max(d.range.start, d.range.end))
+        let severity = d.severity == .error ? "ERROR" : (d.severity == .warning ? "WARNING" : "NOTE")
+        let source = file.line(line)
+        var out = endLine == line
+            ? "\(file.name):\(line):\(column)-\(max(endColumn, column + 1)): \(severity): \(d.message)\n"
+            : "\(file.name):\(line)-\(endLine): \(severity): \(d.message)\n"
+        out += source + "\n"
+        let width = endLine == line ? max(1, endColumn - column) : max(1, source.utf8.count - column + 1)
+        out += String(repeating: " ", count: max(0, column - 1)) + String(repeating: "~", count: width) + "\n"
+        return out
     }
 
     /// The compiler, against the running system.

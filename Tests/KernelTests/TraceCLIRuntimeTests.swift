@@ -48,6 +48,11 @@ func bpftraceLink() throws -> String {
         #expect(r.stderr.contains("stdin:1:"), "file:line:col diagnostics: \(r.stderr)")
         #expect(r.stderr.contains("error:"))
         #expect(r.stdout.isEmpty)
+        // As bpftrace: its own layout (range, ERROR, tildes).
+        let bt = TestEnv.run(try bpftraceLink(), ["-e", "END { foo(); }"])
+        #expect(bt.status == 1)
+        #expect(bt.stderr.hasPrefix("stdin:1:7-"), "\(bt.stderr)")
+        #expect(bt.stderr.contains(": ERROR: Unknown function: foo\nEND { foo(); }\n      ~~~"), "\(bt.stderr)")
     }
 
     @Test func listsTracepoints() throws {
