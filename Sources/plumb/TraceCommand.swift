@@ -234,7 +234,7 @@ struct TraceCLI {
         }
         if a.help { TraceOutput.stdout(TraceCLI.usage(name: name)); return 0 }
         if a.version { TraceOutput.stdout(bpftraceMode ? "bpftrace v0.17.0\n" : "plumb (bpftrace v0.17.0 compatible)\n"); return 0 }
-        if a.info { TraceOutput.stdout(FeatureReport.probe(helpersFor: []).table()); return 0 }
+        if a.info { TraceOutput.stdout(TraceCLI.info()); return 0 }
         if a.list {
             TraceOutput.stdout(ProbeListing.list(a.listPattern, verbose: a.verbose))
             return 0
@@ -349,6 +349,23 @@ struct TraceCLI {
             stderr("ERROR: \(error)\n")
             return 1
         }
+    }
+
+    /// `--info` in bpftrace's layout: system, build, then what the kernel supports.
+    static func info() -> String {
+        var u = utsname()
+        uname(&u)
+        func field<T>(_ value: T) -> String {
+            withUnsafeBytes(of: value) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        let report = FeatureReport.probe(helpersFor: [])
+        func yes(_ f: FeatureSupport) -> String { f.isSupported ? "yes" : "no" }
+        var out = "System\n  OS: \(field(u.sysname)) \(field(u.release)) \(field(u.version))\n  Arch: \(field(u.machine))\n\n"
+        out += "Build\n  version: v0.17.0 (plumb)\n  LLVM: none (plumb generates BPF itself)\n\n"
+        out += "Map types\n" + report.mapTypes.map { "  \($0.0): \(yes($0.1))\n" }.joined() + "\n"
+        out += "Program types\n" + report.programTypes.map { "  \($0.0): \(yes($0.1))\n" }.joined() + "\n"
+        out += "Probe types\n" + report.attachKinds.map { "  \($0.0): \(yes($0.1))\n" }.joined()
+        return out
     }
 
     /// bpftrace's own form: `stdin:1:9-14: ERROR: message`, the line, tildes under the range.
