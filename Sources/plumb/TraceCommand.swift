@@ -121,8 +121,9 @@ struct TraceCLI {
     enum ParseFailure: Error { case message(String) }
 
     /// getopt_long with bpftrace's option string: flags may be combined (`-lv`), an option's
-    /// value may be attached (`-eprog`) or the next argument; the first other argument is the
-    /// script (unless -e), the rest its positional parameters.
+    /// value may be attached (`-eprog`) or the next argument, and options may come after other
+    /// arguments (GNU permutation); the first other argument is the script (unless -e), the
+    /// rest its positional parameters.
     static func parseArguments(_ args: [String], name: String) throws(ParseFailure) -> TraceArguments {
         var a = TraceArguments()
         var i = 0
@@ -198,9 +199,9 @@ struct TraceCLI {
                 i += 1
                 continue
             }
-            // The script, then its parameters: options stop here (positional params may look like flags).
-            rest += args[i...]
-            break
+            // The script or a parameter; like GNU getopt, options may still follow (`-- ` ends them).
+            rest.append(arg)
+            i += 1
         }
         if a.list {
             a.listPattern = rest.first
