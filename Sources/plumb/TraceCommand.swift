@@ -18,7 +18,8 @@ struct TraceCommand: ParsableCommand {
     var arguments: [String] = []
 
     func run() throws {
-        let code = TraceCLI(bpftraceMode: false).main(arguments)
+        // Under the name `bpftrace` (a symlink) it answers as bpftrace does.
+        let code = TraceCLI(bpftraceMode: TraceCLI.invokedAsBpftrace).main(arguments)
         if code != 0 { throw ExitCode(code) }
     }
 }
