@@ -11,11 +11,11 @@ import Testing
 import TestSupport
 
 /// A `bpftrace` symlink to the plumb binary (argv[0] decides the personality).
+/// (One folder per call: tests run concurrently.)
 func bpftraceLink() throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-bpftrace-\(getpid())")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-bpftrace-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     let link = dir.appendingPathComponent("bpftrace").path
-    unlink(link)
     try #require(symlink(TestEnv.plumb, link) == 0)
     return link
 }
