@@ -96,7 +96,10 @@ public final class TraceRuntime: @unchecked Sendable {
     let out: OutputBuffer
     let symbols = SystemSymbols()
     let printfFormats: [PrintfFormat?]
-    var object: BPFObject?
+    /// What was loaded (kept by name, not by the object's type: the library renames it).
+    var loadedMaps: [String: Map] = [:]
+    var loadedPrograms: [String: Program] = [:]
+    var keepAlive: AnyObject?
     var links: [Link] = []
     var exitRequested = false
     public private(set) var attachedCount = 0
@@ -127,11 +130,11 @@ public final class TraceRuntime: @unchecked Sendable {
 
     func valuePrinter() -> ValuePrinter {
         let symbols = self.symbols
-        let object = self.object
+        let maps = self.loadedMaps
         let plan = self.plan
         let kernelBTF = try? BTF.kernel()
         @Sendable func stack(_ mapName: String, _ id: UInt64) -> [UInt64] {
-            guard !mapName.isEmpty, let map = try? object?.map(mapName),
+            guard !mapName.isEmpty, let map = maps[mapName],
                   let v = try? map.lookup(withUnsafeBytes(of: UInt32(truncatingIfNeeded: id).littleEndian, Array.init)) else { return [] }
             var frames: [UInt64] = []
             v.withUnsafeBytes { b in
@@ -159,9 +162,8 @@ public final class TraceRuntime: @unchecked Sendable {
 
     /// A map's contents now.
     public func snapshot(_ planned: PlannedMap) throws(TraceError) -> MapSnapshot {
-        guard let object else { throw .load("not loaded") }
+        guard let map = loadedMaps[planned.mapName] else { throw .load("no map '\(planned.mapName)' for \(planned.name) in the loaded object") }
         do {
-            let map = try object.map(planned.mapName)
             if map.type.isPerCPU {
                 return MapSnapshot(map: planned, raw: try map.entriesPerCPU())
             }
@@ -180,7 +182,7 @@ public final class TraceRuntime: @unchecked Sendable {
     }
 
     func clearMap(_ planned: PlannedMap, zero: Bool) {
-        guard let map = try? object?.map(planned.mapName), let keys = try? map.keys() else { return }
+        guard let map = loadedMaps[planned.mapName], let keys = try? map.keys() else { return }
         for k in keys {
             if zero {
                 if map.type.isPerCPU {
@@ -331,9 +333,13 @@ public final class TraceRuntime: @unchecked Sendable {
         }
     }
 
-    func attach(_ probe: PlannedProbe, object: BPFObject, pid: Int32?) throws(TraceError) -> Link? {
-        let program: Program
-        do { program = try object.program(probe.program) } catch { throw .attach(probe: probe.name, reason: "\(error)") }
+    func program(_ probe: PlannedProbe) throws(TraceError) -> Program {
+        guard let p = loadedPrograms[probe.program] else { throw .attach(probe: probe.name, reason: "no program '\(probe.program)' in the loaded object") }
+        return p
+    }
+
+    func attach(_ probe: PlannedProbe, pid: Int32?) throws(TraceError) -> Link? {
+        let program = try self.program(probe)
         do {
             switch probe.target {
             case .begin, .end: return nil
@@ -384,10 +390,8 @@ public final class TraceRuntime: @unchecked Sendable {
     }
 
     func testRun(_ target: ProbeTarget) throws(TraceError) {
-        guard let object else { return }
         for probe in plan.probes where probe.target == target {
-            let program: Program
-            do { program = try object.program(probe.program) } catch { throw .attach(probe: probe.name, reason: "\(error)") }
+            let program = try self.program(probe)
             do {
                 _ = try program.testRun()
             } catch {
@@ -405,9 +409,12 @@ public final class TraceRuntime: @unchecked Sendable {
     public func run() throws(TraceError) -> Int32 {
         traceStopRequested = 0
         TraceRuntime.installSignalHandlers()
-        let object: BPFObject
-        do { object = try plan.object.load() } catch { throw .load("\(error)") }
-        self.object = object
+        do {
+            let object = try plan.object.load()
+            keepAlive = object
+            loadedMaps = object.maps
+            loadedPrograms = object.programs
+        } catch { throw .load("\(error)") }
         defer { links.removeAll(); out.flush() }
 
         let printer = MapPrinter(values: valuePrinter())
@@ -415,7 +422,8 @@ public final class TraceRuntime: @unchecked Sendable {
         if !plan.eventsMap.isEmpty {
             do {
                 let r = try RingBuffer()
-                try r.add(try object.map(plan.eventsMap)) { _ in }
+                guard let events = loadedMaps[plan.eventsMap] else { throw TraceError.load("no ring buffer map '\(plan.eventsMap)'") }
+                try r.add(events) { _ in }
                 ring = r
             } catch { throw .load("opening the ring buffer '\(plan.eventsMap)': \(error)") }
         }
@@ -441,7 +449,7 @@ public final class TraceRuntime: @unchecked Sendable {
         drain()
         if !exitRequested {
             for probe in plan.probes {
-                if let link = try attach(probe, object: object, pid: targetPID) { links.append(link) }
+                if let link = try attach(probe, pid: targetPID) { links.append(link) }
                 // Attaching many probes takes a while: an exit() that fired meanwhile stops it.
                 drain()
                 if exitRequested { break }
@@ -479,7 +487,7 @@ public final class TraceRuntime: @unchecked Sendable {
         exitRequested = false
         try testRun(.end)
         drain()
-        reportCounters(object)
+        reportCounters()
 
         if options.printMapsAtExit {
             // bpftrace writes these two newlines to stdout itself, even when -o sends the rest elsewhere.
@@ -492,8 +500,8 @@ public final class TraceRuntime: @unchecked Sendable {
     }
 
     /// The programs' own failure counts (ring full, map full, probe reads): told on stderr.
-    func reportCounters(_ object: BPFObject) {
-        guard !plan.errorCounterMap.isEmpty, let map = try? object.map(plan.errorCounterMap) else { return }
+    func reportCounters() {
+        guard !plan.errorCounterMap.isEmpty, let map = loadedMaps[plan.errorCounterMap] else { return }
         for counter in RuntimeCounter.allCases {
             let key = withUnsafeBytes(of: counter.rawValue.littleEndian, Array.init)
             var total: UInt64 = 0

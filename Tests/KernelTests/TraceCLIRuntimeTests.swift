@@ -75,7 +75,7 @@ func bpftraceLink() throws -> String {
         let child = try GatedChild(command: "/bin/true")
         var b = ProgramBuilder()
         let done = b.newLabel("done")
-        b.emit(.call(helper: Int32(HelperID.getCurrentPidTgid)))
+        b.emit(.call(helper: 14))                              // bpf_get_current_pid_tgid
         b.emit(.rsh64(.r0, 32))
         b.jump(.jne, .r0, imm: child.pid, to: done)
         b.emit(.store(.r10, offset: -8, imm: 0, size: .doubleWord))
@@ -88,7 +88,7 @@ func bpftraceLink() throws -> String {
         b.emit(.mov64(.r3, .r10))
         b.emit(.add64(.r3, -16))
         b.emit(.mov64(.r4, 0))
-        b.emit(.call(helper: Int32(HelperID.mapUpdateElem)))
+        b.emit(.call(helper: 2))                               // bpf_map_update_elem
         b.bind(done)
         b.emit(.mov64(.r0, 0))
         b.emit(.exit())
