@@ -86,7 +86,7 @@ extension Compiler {
                 b.emit(.load(.r0, .r6, offset: PtRegs.ax, size: .doubleWord))
                 return result(.i64, from: .r0)
             case .btf(let params, .some(let ret)):
-                b.emit(.load(.r0, .r6, offset: Int16(8 * params.count), size: .doubleWord))
+                b.emit(.load(.r0, .r6, offset: Int16(clamping: 8 * params.count), size: .doubleWord))
                 convert(.r0, to: ret)
                 return result(ret, from: .r0)
             default:
@@ -116,10 +116,10 @@ extension Compiler {
     /// usym: the address, then the pid that owns it.
     func userSymbol(from r: Register) -> Val {
         let o = frame.allocate(16)
-        b.emit(.store(.r10, offset: Int16(o), r, size: .doubleWord))
+        b.emit(.store(.r10, offset: Int16(clamping: o), r, size: .doubleWord))
         b.emit(.call(helper: H.pidTgid))
         b.emit(.rsh64(.r0, 32))
-        b.emit(.store(.r10, offset: Int16(o + 8), .r0, size: .doubleWord))
+        b.emit(.store(.r10, offset: Int16(clamping: o + 8), .r0, size: .doubleWord))
         return Val(type: .usym, loc: .slot(o))
     }
 
@@ -129,14 +129,14 @@ extension Compiler {
         let map = user ? Compiler.ustackMap : Compiler.kstackMap
         references[b.pending.count] = .map(map)
         b.emit(.loadImm64(.r2, 0))
-        b.emit(.mov64(.r3, user ? Int32(1 << 8) : 0))
+        b.emit(.mov64(.r3, user ? Int32(clamping: 1 << 8) : 0))
         b.emit(.call(helper: H.stackID))
         if !user { return result(.kstack(mode: mode, limit: limit), from: .r0) }
         let o = frame.allocate(16)
-        b.emit(.store(.r10, offset: Int16(o), .r0, size: .doubleWord))
+        b.emit(.store(.r10, offset: Int16(clamping: o), .r0, size: .doubleWord))
         b.emit(.call(helper: H.pidTgid))
         b.emit(.rsh64(.r0, 32))
-        b.emit(.store(.r10, offset: Int16(o + 8), .r0, size: .doubleWord))
+        b.emit(.store(.r10, offset: Int16(clamping: o + 8), .r0, size: .doubleWord))
         return Val(type: .ustack(mode: mode, limit: limit), loc: .slot(o))
     }
 
@@ -156,7 +156,7 @@ extension Compiler {
             return result(.u64, from: .r0)
         case .rawTracepoint:
             guard n >= 0, n < 12 else { error("arg\(n) is out of range for a raw tracepoint", e.range); return .poison }
-            b.emit(.load(.r0, .r6, offset: Int16(8 * n), size: .doubleWord))
+            b.emit(.load(.r0, .r6, offset: Int16(clamping: 8 * n), size: .doubleWord))
             return result(.u64, from: .r0)
         case .btf(let params, _):
             guard n >= 0, n < params.count else {
@@ -171,7 +171,7 @@ extension Compiler {
     }
 
     func btfArg(_ n: Int, _ t: SType) -> Val {
-        b.emit(.load(.r0, .r6, offset: Int16(8 * n), size: .doubleWord))
+        b.emit(.load(.r0, .r6, offset: Int16(clamping: 8 * n), size: .doubleWord))
         convert(.r0, to: t)
         if !t.isScalar { return result(.u64, from: .r0) }
         return result(t, from: .r0)
@@ -241,12 +241,12 @@ extension Compiler {
         switch t {
         case .string(let n) where f.isDataLoc:
             // __data_loc: u32 at the field, low 16 bits the offset in the record.
-            b.emit(.load(.r3, .r6, offset: Int16(f.offset), size: .word))
+            b.emit(.load(.r3, .r6, offset: Int16(clamping: f.offset), size: .word))
             b.emit(.and64(.r3, 0xffff))
             b.emit(.add64(.r3, .r6))
             let o = frame.allocate(n)
             address(ofSlot: o, into: .r1)
-            b.emit(.mov64(.r2, Int32(n)))
+            b.emit(.mov64(.r2, Int32(clamping: n)))
             b.emit(.call(helper: H.readKernelStr))
             return Val(type: t, loc: .slot(o))
         case .string(let n):
@@ -257,7 +257,7 @@ extension Compiler {
             return Val(type: t, loc: .memory(.reg(.r6), offset: f.offset, space: .kernel))
         default:
             let size = Size(bytes: max(1, min(8, f.size))) ?? .doubleWord
-            b.emit(.load(.r0, .r6, offset: Int16(f.offset), size: size))
+            b.emit(.load(.r0, .r6, offset: Int16(clamping: f.offset), size: size))
             if case .int = t { extend(.r0, t) }
             return result(t, from: .r0)
         }

@@ -348,22 +348,22 @@ extension Compiler {
         let failed = b.newLabel(), done = b.newLabel()
         references[b.pending.count] = .map(Compiler.eventsMap)
         b.emit(.loadImm64(.r1, 0))
-        b.emit(.mov64(.r2, Int32(layout.size)))
+        b.emit(.mov64(.r2, Int32(clamping: layout.size)))
         b.emit(.mov64(.r3, 0))
         b.emit(.call(helper: H.ringbufReserve))
         b.jump(.jeq, .r0, imm: 0, to: failed)
-        b.emit(.store(.r0, offset: 0, imm: Int32(id), size: .doubleWord))
+        b.emit(.store(.r0, offset: 0, imm: Int32(clamping: id), size: .doubleWord))
         for (i, (v, t)) in args.enumerated() {
             let off = layout.offsets[i]
             if let src = sources[i] {
                 copy(from: .r10, src, to: .r0, off, carrier: .r1, size: (t.size + 7) / 8 * 8)
             } else if case .reg(let r) = v.loc {
-                b.emit(.store(.r0, offset: Int16(off), r, size: .doubleWord))
+                b.emit(.store(.r0, offset: Int16(clamping: off), r, size: .doubleWord))
             } else if let c = v.constant, let i = Int32(exactly: c) {
-                b.emit(.store(.r0, offset: Int16(off), imm: i, size: .doubleWord))
+                b.emit(.store(.r0, offset: Int16(clamping: off), imm: i, size: .doubleWord))
             } else {
                 let r = load(v, into: .r1)
-                b.emit(.store(.r0, offset: Int16(off), r, size: .doubleWord))
+                b.emit(.store(.r0, offset: Int16(clamping: off), r, size: .doubleWord))
             }
         }
         b.emit(.mov64(.r1, .r0))
@@ -377,12 +377,13 @@ extension Compiler {
     }
 
     func copy(from src: Register, _ so: Int, to dst: Register, _ dOff: Int, carrier: Register, size: Int) {
+        guard size <= Compiler.maxValueSize else { tooLarge(size); return }
         var i = 0
         while i < size {
             let w = chunk(so + i, dOff + i, remaining: size - i)
             let sz = Size(bytes: w) ?? .byte
-            b.emit(.load(carrier, src, offset: Int16(so + i), size: sz))
-            b.emit(.store(dst, offset: Int16(dOff + i), carrier, size: sz))
+            b.emit(.load(carrier, src, offset: Int16(clamping: so + i), size: sz))
+            b.emit(.store(dst, offset: Int16(clamping: dOff + i), carrier, size: sz))
             i += w
         }
     }
@@ -393,7 +394,7 @@ extension Compiler {
         usesCounters = true
         let stub = counterStub ?? b.newLabel("count_error")
         counterStub = stub
-        b.emit(.mov64(.r1, Int32(c.rawValue)))
+        b.emit(.mov64(.r1, Int32(clamping: c.rawValue)))
         b.call(stub)
     }
 
@@ -428,7 +429,7 @@ extension Compiler {
             let n = expr(args[1])
             if let c = n.constant {
                 guard c > 0 else { error("str() length must be positive", args[1].range); return .poison }
-                size = min(Int(c) + 1, options.stringLength)
+                size = c < Int64(options.stringLength) ? Int(c) + 1 : options.stringLength
             } else if n.type.isInteger {
                 dynamicLength = n
             } else {
@@ -460,12 +461,12 @@ extension Compiler {
             release(n)
             b.emit(.add64(.r2, 1))
             let ok = b.newLabel()
-            b.jump(.jle, .r2, imm: Int32(size), to: ok)
-            b.emit(.mov64(.r2, Int32(size)))
+            b.jump(.jle, .r2, imm: Int32(clamping: size), to: ok)
+            b.emit(.mov64(.r2, Int32(clamping: size)))
             b.bind(ok)
             zero(slot: o, size: (size + 7) / 8 * 8)
         } else {
-            b.emit(.mov64(.r2, Int32(size)))
+            b.emit(.mov64(.r2, Int32(clamping: size)))
         }
         address(ofSlot: o, into: .r1)
         b.emit(.call(helper: space == .user ? H.readUserStr : H.readKernelStr))
@@ -491,7 +492,7 @@ extension Compiler {
         if case .registers(_, true) = context { space = .user }
         let o = frame.allocate(8 + n)
         zero(slot: o, size: (8 + n + 7) / 8 * 8)
-        b.emit(.store(.r10, offset: Int16(o), imm: Int32(n), size: .word))
+        b.emit(.store(.r10, offset: Int16(clamping: o), imm: Int32(clamping: n), size: .word))
         switch v.loc {
         case .literal(let bytes):
             // Data, not a C string: all n bytes, no NUL in place of the last.
@@ -522,11 +523,11 @@ extension Compiler {
         let o = frame.allocate(24)
         zero(slot: o, size: 24)
         if v.type.isInteger {
-            b.emit(.store(.r10, offset: Int16(o), imm: Int32(family ?? 2), size: .doubleWord))
+            b.emit(.store(.r10, offset: Int16(clamping: o), imm: Int32(clamping: family ?? 2), size: .doubleWord))
             storeScalar(v, slot: o + 8, size: .word)
             release(v)
         } else if case .array(let el, let count) = v.type, el.size * count == 4 || el.size * count == 16 {
-            b.emit(.store(.r10, offset: Int16(o), imm: Int32(family ?? (el.size * count == 4 ? 2 : 10)), size: .doubleWord))
+            b.emit(.store(.r10, offset: Int16(clamping: o), imm: Int32(clamping: family ?? (el.size * count == 4 ? 2 : 10)), size: .doubleWord))
             let src = buffer(v, size: el.size * count)
             copy(from: .r10, src, to: .r10, o + 8, carrier: .r0, size: el.size * count)
         } else {
@@ -560,34 +561,34 @@ extension Compiler {
         let failed = b.newLabel(), done = b.newLabel()
         references[b.pending.count] = .map(Compiler.eventsMap)
         b.emit(.loadImm64(.r1, 0))
-        b.emit(.mov64(.r2, Int32(8 + count * size)))
+        b.emit(.mov64(.r2, Int32(clamping: 8 + count * size)))
         b.emit(.mov64(.r3, 0))
         b.emit(.call(helper: H.ringbufReserve))
         b.jump(.jeq, .r0, imm: 0, to: failed)
-        b.emit(.store(.r0, offset: 0, imm: Int32(id), size: .doubleWord))
-        b.emit(.store(.r10, offset: Int16(rec), .r0, size: .doubleWord))
+        b.emit(.store(.r0, offset: 0, imm: Int32(clamping: id), size: .doubleWord))
+        b.emit(.store(.r10, offset: Int16(clamping: rec), .r0, size: .doubleWord))
         let stop = b.newLabel()
         for i in 0..<count {
             // Empty strings past the end: the runtime stops at the first one.
-            b.emit(.load(.r1, .r10, offset: Int16(rec), size: .doubleWord))
-            b.emit(.store(.r1, offset: Int16(8 + i * size), imm: 0, size: .byte))
+            b.emit(.load(.r1, .r10, offset: Int16(clamping: rec), size: .doubleWord))
+            b.emit(.store(.r1, offset: Int16(clamping: 8 + i * size), imm: 0, size: .byte))
         }
         for i in 0..<count {
-            b.emit(.store(.r10, offset: Int16(ptr), imm: 0, size: .doubleWord))
+            b.emit(.store(.r10, offset: Int16(clamping: ptr), imm: 0, size: .doubleWord))
             address(ofSlot: ptr, into: .r1)
             b.emit(.mov64(.r2, 8))
-            b.emit(.load(.r3, .r10, offset: Int16(arr), size: .doubleWord))
-            b.emit(.add64(.r3, Int32(8 * i)))
+            b.emit(.load(.r3, .r10, offset: Int16(clamping: arr), size: .doubleWord))
+            b.emit(.add64(.r3, Int32(clamping: 8 * i)))
             b.emit(.call(helper: space == .user ? H.readUser : H.readKernel))
-            b.emit(.load(.r3, .r10, offset: Int16(ptr), size: .doubleWord))
+            b.emit(.load(.r3, .r10, offset: Int16(clamping: ptr), size: .doubleWord))
             b.jump(.jeq, .r3, imm: 0, to: stop)
-            b.emit(.load(.r1, .r10, offset: Int16(rec), size: .doubleWord))
-            b.emit(.add64(.r1, Int32(8 + i * size)))
-            b.emit(.mov64(.r2, Int32(size)))
+            b.emit(.load(.r1, .r10, offset: Int16(clamping: rec), size: .doubleWord))
+            b.emit(.add64(.r1, Int32(clamping: 8 + i * size)))
+            b.emit(.mov64(.r2, Int32(clamping: size)))
             b.emit(.call(helper: space == .user ? H.readUserStr : H.readKernelStr))
         }
         b.bind(stop)
-        b.emit(.load(.r1, .r10, offset: Int16(rec), size: .doubleWord))
+        b.emit(.load(.r1, .r10, offset: Int16(clamping: rec), size: .doubleWord))
         b.emit(.mov64(.r2, 0))
         b.emit(.call(helper: H.ringbufSubmit))
         b.goto(done)

@@ -120,6 +120,9 @@ final class Compiler {
     var definedVariables: Set<String> = []
     /// Variables whose assignment failed to check: reading them reports nothing more.
     var poisonedVariables: Set<String> = []
+    /// The statement being compiled (for errors found deep in lowering).
+    var currentStatement = SourceRange(0, 0)
+    var reportedTooLarge = false
     var frame = Frame()
     var pool = RegisterPool()
     var context: ProbeContext = .none
@@ -219,6 +222,7 @@ final class Compiler {
         usedVariables = []
         definedVariables = []
         poisonedVariables = []
+        reportedTooLarge = false
         frame = Frame()
         pool = RegisterPool()
         context = ctx
@@ -299,7 +303,7 @@ final class Compiler {
             lineOffsets[line] = offset
         }
         let info = LineInfo(slot: b.pending.count, fileNameOffset: fileNameOffset, lineOffset: offset,
-                            line: UInt32(line), column: UInt32(column))
+                            line: UInt32(clamping: line), column: UInt32(clamping: column))
         if let last = lineInfo.last, last.slot == info.slot { lineInfo[lineInfo.count - 1] = info } else { lineInfo.append(info) }
     }
 
@@ -318,8 +322,8 @@ final class Compiler {
             let layout = keyLayout(m.keys, histogram: m.value == .hist || { if case .lhist = m.value { return true }; return false }())
             let type: MapType = m.value.isAggregation ? .percpuHash : .hash
             let types = mapTypes(m, keySize: layout.size, valueSize: m.value.valueSize, cache: &typeCache)
-            maps.append(MapSpec(name: m.kernelName, type: type, keySize: UInt32(layout.size), valueSize: UInt32(m.value.valueSize),
-                                maxEntries: UInt32(options.mapKeysMax), keyType: types.key, valueType: types.value))
+            maps.append(MapSpec(name: m.kernelName, type: type, keySize: UInt32(clamping: layout.size), valueSize: UInt32(clamping: m.value.valueSize),
+                                maxEntries: UInt32(clamping: options.mapKeysMax), keyType: types.key, valueType: types.value))
             let value: MapValue = switch m.value {
             case .count: .count
             case .sum(let s): .sum(signed: s)
@@ -336,10 +340,10 @@ final class Compiler {
         }
         if usesEvents { maps.append(MapSpec(name: Compiler.eventsMap, type: .ringbuf, keySize: 0, valueSize: 0, maxEntries: 1 << 20)) }
         if usesKstack || usesUstack {
-            if usesKstack { maps.append(MapSpec(name: Compiler.kstackMap, type: .stackTrace, keySize: 4, valueSize: UInt32(8 * options.stackDepth), maxEntries: 4096)) }
-            if usesUstack { maps.append(MapSpec(name: Compiler.ustackMap, type: .stackTrace, keySize: 4, valueSize: UInt32(8 * options.stackDepth), maxEntries: 4096)) }
+            if usesKstack { maps.append(MapSpec(name: Compiler.kstackMap, type: .stackTrace, keySize: 4, valueSize: UInt32(clamping: 8 * options.stackDepth), maxEntries: 4096)) }
+            if usesUstack { maps.append(MapSpec(name: Compiler.ustackMap, type: .stackTrace, keySize: 4, valueSize: UInt32(clamping: 8 * options.stackDepth), maxEntries: 4096)) }
         }
-        maps.append(MapSpec(name: Compiler.countersMap, type: .array, keySize: 4, valueSize: 8, maxEntries: UInt32(RuntimeCounter.allCases.count)))
+        maps.append(MapSpec(name: Compiler.countersMap, type: .array, keySize: 4, valueSize: 8, maxEntries: UInt32(clamping: RuntimeCounter.allCases.count)))
         var planBTFValue: BTF?
         let bytes = planBTF.encode()
         planBTFValue = try? BTF(bytes: Bytes(bytes))
