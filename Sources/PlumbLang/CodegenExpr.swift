@@ -436,7 +436,7 @@ extension Compiler {
             var id: TypeID?
             for (prefix, kind) in [("struct ", BTFKind.struct), ("union ", .union), ("enum ", .enum)] where n.hasPrefix(prefix) {
                 let name = String(n.dropFirst(prefix.count))
-                id = btf.firstID(named: name, kind: kind) ?? (kind == .enum ? btf.firstID(named: name, kind: .enum64) : nil)
+                id = scriptStructIDs[name] ?? btf.firstID(named: name, kind: kind) ?? (kind == .enum ? btf.firstID(named: name, kind: .enum64) : nil)
                 if id == nil {
                     let candidates = btf.ids(named: name).isEmpty ? [] : [name]
                     error("unknown type '\(n)'", tn.range, notes: candidates.map { .init("'\($0)' exists but is not a \(prefix.dropLast())") })

@@ -122,6 +122,8 @@ final class Compiler {
     var poisonedVariables: Set<String> = []
     /// The statement being compiled (for errors found deep in lowering).
     var currentStatement = SourceRange(0, 0)
+    /// The script's struct names -> their ids in `btf`.
+    var scriptStructIDs: [String: TypeID] = [:]
     var reportedTooLarge = false
     var frame = Frame()
     var pool = RegisterPool()
@@ -168,9 +170,11 @@ final class Compiler {
         counterFunctionID = planBTF.add(BTFType(kind: .function, name: "count_error", sizeOrType: counterProto, payload: .functionLinkage(BTFLinkage.static.rawValue)))
     }
 
+    /// Kernel types, plus the script's own structs when it defines any.
     var btf: BTF? {
         if let c = cachedBTF { return c }
-        let k = env.kernelBTF()
+        cachedBTF = .some(nil)
+        let k = buildTypeBTF(kernel: env.kernelBTF())
         cachedBTF = .some(k)
         return k
     }
@@ -187,9 +191,7 @@ final class Compiler {
     // MARK: Driver
 
     func run() {
-        for s in script.structs {
-            error("struct definitions in scripts are not supported yet; cast to a kernel type instead", s.range)
-        }
+        _ = btf
         for probe in script.probes {
             for ap in probe.attachPoints {
                 for (target, name, kind, ctx) in expand(ap) {
@@ -310,8 +312,11 @@ final class Compiler {
     // MARK: Output
 
     func finish() -> (TracePlan?, [Diagnostic]) {
-        let sorted = diagnostics.sorted { $0.range.start < $1.range.start }
-        if diagnostics.contains(where: { $0.severity == .error }) { return (nil, sorted) }
+        // A body compiled once per attach point reports its errors once.
+        var seen = Set<String>()
+        let unique = diagnostics.filter { seen.insert("\($0.severity)|\($0.range)|\($0.message)").inserted }
+        let sorted = unique.sorted { $0.range.start < $1.range.start }
+        if unique.contains(where: { $0.severity == .error }) { return (nil, sorted) }
         if programs.isEmpty {
             return (nil, sorted + [.error("the script has no probes", at: SourceRange(0, 0))])
         }

@@ -91,6 +91,26 @@ struct TracerCodegenTests {
         #expect(try value("@n") == 3)
     }
 
+    @Test("script structs: sizes and offsets as C lays them out")
+    func scriptStructs() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let plan = try compileScript("""
+        struct S { int a; char b[16]; struct S *next; unsigned long x, *y; }
+        union U { char c; long l; }
+        BEGIN { @sz = sizeof(struct S); @off = offsetof(struct S, next); @u = sizeof(union U); @x = offsetof(struct S, y);
+                $p = (struct S *)0; if ($p != 0) { @a = $p->next->a; } }
+        """)
+        let object = try plan.object.load()
+        _ = try object.program(plan.probes[0].program).testRun()
+        func value(_ name: String) throws -> UInt64? {
+            try object.map(plan.maps.first { $0.name == name }!.mapName).lookup(u64Key(0)).map { u64($0, 0) }
+        }
+        #expect(try value("@sz") == 48)
+        #expect(try value("@off") == 24)
+        #expect(try value("@u") == 8)
+        #expect(try value("@x") == 40)
+    }
+
     @Test("tracepoint:syscalls:sys_enter_getpid counts this thread's calls")
     func tracepointCount() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()), getpidTracepointOrSkip() != nil else { return }

@@ -122,6 +122,20 @@ struct SemaTests {
         #expect(failures("BEGIN { @a = sizeof(struct no_such_type); }").contains("error: unknown type 'struct no_such_type'"))
     }
 
+    @Test("script structs are laid out as C does and accessed like kernel ones")
+    func scriptStructs() {
+        let text = """
+        struct S { int a; char b[16]; struct S *next; unsigned long x, *y; }
+        union U { char c; long l; }
+        uprobe:/bin/true:main { $s = (struct S *)arg0; @a = $s->a; @b = $s->b; @n = $s->next->a;
+          @sz = sizeof(struct S); @off = offsetof(struct S, next); @u = sizeof(union U); }
+        """
+        let r = check(text)
+        #expect(r.diagnostics == "")
+        #expect(failures("struct S { int a; } BEGIN { @x = ((struct S *)0)->b; }").contains("error: 'struct S' has no member named 'b'"))
+        #expect(failures("struct S { struct Nope n; } BEGIN { }").contains("error: unknown type 'struct Nope'"))
+    }
+
     @Test("map layouts follow the plan contract")
     func layouts() {
         let r = check(#"BEGIN { @c[1, "ab"] = count(); @s = sum(-1); @m = min(1); @h[comm] = hist(3); @l = lhist(1, 0, 10, 2); @v = (1, "x"); }"#)
