@@ -194,8 +194,30 @@ final class Compiler {
         _ = btf
         for probe in script.probes {
             for ap in probe.attachPoints {
+                // One body compiled per wildcard match: an error at the same place in several
+                // matches is reported once, with a note saying how many more it hit.
+                let first = diagnostics.count
+                var seenRanges: [SourceRange: Int] = [:]
+                var repeats: [Int: Int] = [:]
                 for (target, name, kind, ctx) in expand(ap) {
+                    let start = diagnostics.count
                     compileProgram(probe: probe, attachPoint: ap, target: target, name: name, kind: kind, context: ctx)
+                    var kept: [Diagnostic] = []
+                    for d in diagnostics[start...] {
+                        if let i = seenRanges[d.range], diagnostics[i].severity == d.severity {
+                            repeats[i, default: 0] += diagnostics[i].message == d.message ? 0 : 1
+                            continue
+                        }
+                        kept.append(d)
+                    }
+                    diagnostics.removeSubrange(start...)
+                    for d in kept {
+                        seenRanges[d.range] = diagnostics.count
+                        diagnostics.append(d)
+                    }
+                }
+                for (i, n) in repeats where n > 0 && i >= first {
+                    diagnostics[i].notes.append(.init("\(n) more probe\(n == 1 ? "" : "s") matched by '\(ap.text)' \(n == 1 ? "has" : "have") the same error"))
                 }
             }
         }
