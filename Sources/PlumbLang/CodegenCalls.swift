@@ -276,10 +276,14 @@ extension Compiler {
             error("\(name)() expects a string literal (\(provided) provided)", e.range)
             return
         }
-        let vals = args.dropFirst().map { expr($0) }
-        defer { vals.forEach(release) }
+        // The arguments' types first, from code that is thrown away: the record is then
+        // reserved before the arguments are computed, so strings land in it directly.
+        let vals = dryRun { args.dropFirst().map { expr($0) } }
         // An argument already reported is not reported again as a format mismatch.
-        if vals.contains(where: \.isPoison) { return }
+        if vals.contains(where: \.isPoison) {
+            for a in args.dropFirst() { release(expr(a)) }
+            return
+        }
         let specs: [FormatSpecifier]
         switch FormatParser.parse(format) {
         case .success(let s): specs = s
@@ -322,7 +326,108 @@ extension Compiler {
         case "cat": .cat(format: format, args: typed)
         default: .printf(format: format, args: typed)
         }
-        emitRecord(action, args: fields, releasing: false)
+        emitRecordDirect(action, args: Array(args.dropFirst()), types: fields.map(\.1))
+    }
+
+    /// Runs `body` against a builder that is thrown away, keeping only what it returns (types).
+    func dryRun<T>(_ body: () -> T) -> T {
+        let saved = (b, references, lineInfo, pendingCallbacks.count, counterStub, frame, pool, actions.count)
+        b = ProgramBuilder()
+        let out = body()
+        (b, references, lineInfo, counterStub, frame, pool) = (saved.0, saved.1, saved.2, saved.4, saved.5, saved.6)
+        pendingCallbacks.removeLast(pendingCallbacks.count - saved.3)
+        actions.removeLast(actions.count - saved.7)
+        return out
+    }
+
+    /// A record reserved first, then each argument computed into it: `str()` and `comm` are
+    /// read by their helpers straight into the record (no stack copy), others stored.
+    func emitRecordDirect(_ action: AsyncAction, args: [Expr], types: [SType]) {
+        usesEvents = true
+        let id = actions.count
+        actions.append(action)
+        let layout = recordLayout(types)
+        // The record pointer lives in a callee-saved register when one is free, else in a slot.
+        let recReg = pool.take()
+        let rec = recReg == nil ? frame.allocate(8) : 0
+        if recReg == nil { frame.commit() }
+        func recordPointer(_ r: Register) -> Register {
+            if let recReg { return recReg }
+            b.emit(.load(r, .r10, offset: Int16(clamping: rec), size: .doubleWord))
+            return r
+        }
+        func recordAddress(_ off: Int) {
+            if let recReg { b.emit(.mov64(.r1, recReg)) } else { b.emit(.load(.r1, .r10, offset: Int16(clamping: rec), size: .doubleWord)) }
+            b.emit(.add64(.r1, Int32(clamping: off)))
+        }
+        let failed = b.newLabel(), done = b.newLabel()
+        references[b.pending.count] = .map(Compiler.eventsMap)
+        b.emit(.loadImm64(.r1, 0))
+        b.emit(.mov64(.r2, Int32(clamping: layout.size)))
+        b.emit(.mov64(.r3, 0))
+        b.emit(.call(helper: H.ringbufReserve))
+        b.jump(.jeq, .r0, imm: 0, to: failed)
+        b.emit(.store(.r0, offset: 0, imm: Int32(clamping: id), size: .doubleWord))
+        if let recReg { b.emit(.mov64(recReg, .r0)) } else { b.emit(.store(.r10, offset: Int16(clamping: rec), .r0, size: .doubleWord)) }
+        for (i, a) in args.enumerated() {
+            let off = layout.offsets[i], t = types[i]
+            if case .builtin("comm") = a.kind {
+                recordAddress(off)
+                b.emit(.mov64(.r2, 16))
+                b.emit(.call(helper: H.comm))
+                continue
+            }
+            if case .call("str", let sargs) = a.kind, case .string(let size) = t, let (ptr, space) = strSource(sargs) {
+                load(ptr, into: .r3)
+                release(ptr)
+                recordAddress(off)
+                b.emit(.mov64(.r2, Int32(clamping: size)))
+                b.emit(.call(helper: space == .user ? H.readUserStr : H.readKernelStr))
+                continue
+            }
+            let v = expr(a)
+            if v.isPoison { continue }
+            if t.isScalar {
+                if let c = v.constant, let k = Int32(exactly: c) {
+                    b.emit(.store(recordPointer(.r1), offset: Int16(clamping: off), imm: k, size: .doubleWord))
+                    continue
+                }
+                let r = value(v, scratch: .r2)
+                b.emit(.store(recordPointer(.r1), offset: Int16(clamping: off), r, size: .doubleWord))
+            } else {
+                let src = buffer(v, size: t.size)
+                copy(from: .r10, src, to: recordPointer(.r1), off, carrier: .r2, size: (t.size + 7) / 8 * 8)
+            }
+            release(v)
+        }
+        b.emit(.mov64(.r1, recordPointer(.r1)))
+        b.emit(.mov64(.r2, 0))
+        b.emit(.call(helper: H.ringbufSubmit))
+        if let recReg { pool.give(recReg) }
+        b.goto(done)
+        b.bind(failed)
+        bumpCounter(.ringBufferFull)
+        b.bind(done)
+    }
+
+    /// For `str(p)` / `str(p, constant)`: the pointer's value and the helper's address space;
+    /// nil when the argument is already a string or the length is not constant.
+    func strSource(_ args: [Expr]) -> (Val, AddressSpace)? {
+        guard args.count == 1 || (args.count == 2 && { if case .integer = args[1].kind { return true }; return false }()) else { return nil }
+        let probeType = dryRun { expr(args[0]) }
+        guard probeType.type.isScalar else { return nil }
+        let v = expr(args[0])
+        var space: AddressSpace = .kernel
+        switch v.type {
+        case .pointer(_, let s): space = s == .user ? .user : .kernel
+        default:
+            switch context {
+            case .registers(_, true): space = .user
+            case .tracepoint(let c, _, _) where c == "syscalls": space = .user
+            default: space = .kernel
+            }
+        }
+        return (v, space)
     }
 
     func recordLayout(_ types: [SType]) -> (offsets: [Int], size: Int) {

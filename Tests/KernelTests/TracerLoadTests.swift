@@ -42,6 +42,7 @@ let loadableScripts: [String] = [
     #"BEGIN { if (strncmp(comm, "swift", 5) == 0) { printf("s\n"); } if (has_key(@z, 1)) {} @z[1] = 1; }"#,
     #"END { printf("bye\n"); }"#,
     #"BEGIN { exit(); @x = 1; }"#,
+    #"uprobe:libc:malloc { printf("%s %s %s %s %s %s %s %s %s %s %d\n", str(arg0), str(arg1), str(arg2), str(arg3), str(arg4), str(arg5), str(arg0), comm, str(arg1), str(arg2), tid); }"#,
     #"BEGIN { @m[1] = 1; @m[2] = 2; @n = len(@m); printf("%d\n", len(@m)); }"#,
     #"profile:hz:99 { @[kstack(perf, 3)] = count(); @u[ustack(5)] = count(); }"#,
     #"tracepoint:syscalls:sys_enter_openat { printf("%s %s\n", comm, str(args->filename)); }"#,
@@ -82,6 +83,7 @@ let sizeScripts: [(script: String, bpftrace: Int)] = [
     (#"tracepoint:syscalls:sys_enter_getpid { @[tid] = sum(2); @h = hist(pid); }"#, 87),
     (#"tracepoint:syscalls:sys_enter_getpid /pid > 100/ { @x[pid, comm] = max(nsecs); }"#, 44),
     (#"tracepoint:syscalls:sys_enter_getpid { printf("%d\n", curtask->real_parent->pid); }"#, 31),
+    (#"tracepoint:syscalls:sys_enter_openat { printf("%s %s %d\n", comm, str(args->filename), pid); }"#, 56),
 ]
 
 @Suite("Tracer: program sizes")
@@ -95,6 +97,6 @@ struct TracerSizeTests {
         let info = try object.program(plan.probes[0].program).info()
         let count = Int(info.xlatedLength) / 8
         print("size: \(count) (bpftrace \(reference)) \(script)")
-        #expect(count * 4 <= reference * 7, "\(count) instructions; bpftrace needs \(reference)")
+        if reference > 0 { #expect(count * 4 <= reference * 7, "\(count) instructions; bpftrace needs \(reference)") }
     }
 }
