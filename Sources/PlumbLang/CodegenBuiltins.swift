@@ -76,6 +76,11 @@ extension Compiler {
                 b.emit(.load(.r0, .r6, offset: PtRegs.ip, size: .doubleWord))
                 if user { return userSymbol(from: .r0) }
                 return result(.ksym, from: .r0)
+            case .btf where programKind?.expectedAttachType == .traceFentry || programKind?.expectedAttachType == .traceFexit:
+                // fentry/fexit: the traced function's address from bpf_get_func_ip.
+                b.emit(.mov64(.r1, .r6))
+                b.emit(.call(helper: 173))
+                return result(.ksym, from: .r0)
             default:
                 error("the func builtin is only available in kprobe, uprobe and kfunc probes", e.range)
                 return .poison
