@@ -132,7 +132,9 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
         case .int(let s, let signed): return .integer(size: s, signed: signed)
         case .bool: return .boolean
         case .string(let s): return .string(size: s)
-        case .pointer: return .pointer
+        // bpftrace 0.17 prints pointers held in maps and records as signed integers (%p in
+        // printf still formats them as hex).
+        case .pointer: return .integer(size: 8, signed: true)
         case .record(let id, _, let s): return .record(type: id, size: s, inPlanBTF: false)
         case .array(let e, let n):
             if case .int = e { return .tuple((0..<n).map { Field(offset: $0 * e.size, type: e.valueType(strlen: strlen)) }, size: e.size * n) }
