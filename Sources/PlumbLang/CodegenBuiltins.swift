@@ -111,12 +111,44 @@ extension Compiler {
         default:
             if name.hasPrefix("arg"), let n = Int(name.dropFirst(3)) { return argN(n, e) }
             if name.hasPrefix("sarg"), let n = Int(name.dropFirst(4)) { return stackArg(n, e) }
+            if let c = constant(named: name) { return Val(type: .i64, loc: .imm(c)) }
             let known = ["pid", "tid", "uid", "gid", "comm", "nsecs", "elapsed", "cpu", "numaid", "curtask", "rand", "cgroup",
                          "func", "probe", "retval", "args", "kstack", "ustack", "username", "cpid", "ctx"]
             error("unknown builtin '\(name)'", e.range, notes: nearest(name, in: known).map { [.init("did you mean '\($0)'?")] } ?? [])
             return .poison
         }
     }
+
+    /// A named constant: an enumerator of the kernel's BTF (TCP_SYN_SENT, SKB_DROP_REASON_...),
+    /// else one of the macros tools take from C headers (AF_INET, TASK_RUNNING, ...).
+    func constant(named name: String) -> Int64? {
+        if let v = Compiler.headerMacros[name] { return v }
+        guard let btf else { return nil }
+        if enumerators == nil {
+            var table: [String: Int64] = [:]
+            for id in btf.ids where btf.kind(of: id).isEnum {
+                guard let t = try? btf.type(id) else { continue }
+                for en in t.enumerators where table[en.name] == nil {
+                    table[en.name] = t.isSignedEnum || t.kind == .enum && t.size < 8 && !t.isSignedEnum && en.value > UInt64(UInt32.max)
+                        ? Int64(Int32(truncatingIfNeeded: en.value)) : Int64(bitPattern: en.value)
+                }
+            }
+            enumerators = table
+        }
+        return enumerators?[name]
+    }
+
+    /// Macros from UAPI headers that bpftrace's tools use without BTF having them.
+    static let headerMacros: [String: Int64] = [
+        "AF_UNSPEC": 0, "AF_UNIX": 1, "AF_LOCAL": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16, "AF_PACKET": 17,
+        "TASK_RUNNING": 0, "TASK_INTERRUPTIBLE": 1, "TASK_UNINTERRUPTIBLE": 2, "__TASK_STOPPED": 4, "__TASK_TRACED": 8,
+        "EXIT_DEAD": 16, "EXIT_ZOMBIE": 32, "TASK_PARKED": 64, "TASK_DEAD": 128, "TASK_WAKEKILL": 256, "TASK_NOLOAD": 1024,
+        "TASK_NEW": 2048, "TASK_KILLABLE": 258, "TASK_IDLE": 1026,
+        "O_RDONLY": 0, "O_WRONLY": 1, "O_RDWR": 2, "O_CREAT": 0o100, "O_EXCL": 0o200, "O_TRUNC": 0o1000, "O_APPEND": 0o2000,
+        "O_NONBLOCK": 0o4000, "O_DIRECTORY": 0o200000, "O_CLOEXEC": 0o2000000,
+        "PAGE_SIZE": 4096, "PAGE_SHIFT": 12, "NSEC_PER_SEC": 1_000_000_000, "NSEC_PER_MSEC": 1_000_000, "NSEC_PER_USEC": 1000,
+        "SIGKILL": 9, "SIGTERM": 15, "SIGINT": 2, "SIGHUP": 1, "SIGSTOP": 19, "SIGCONT": 18, "SIGUSR1": 10, "SIGUSR2": 12,
+    ]
 
     /// usym: the address, then the pid that owns it.
     func userSymbol(from r: Register) -> Val {

@@ -218,6 +218,20 @@ extension Compiler {
         case "join":
             guard arity(1...2) else { return .poison }
             return join(args, e)
+        case "bswap":
+            guard arity(1...1) else { return .poison }
+            let v = expr(args[0])
+            if v.isPoison { return .poison }
+            guard case .int(let size, let signed) = v.type else {
+                error("bswap() expects an integer argument", e.range)
+                release(v)
+                return .poison
+            }
+            if size == 1 { return v }
+            let r = value(v, scratch: .r0)
+            release(v)
+            b.emit(.bswap(r, bits: Int32(size * 8)))
+            return result(.int(size: size, signed: signed), from: r)
         case "kstack", "ustack":
             // kstack([mode][, limit]): mode is bpftrace, perf or raw.
             guard arity(0...2) else { return .poison }
@@ -583,10 +597,20 @@ extension Compiler {
         let v = expr(args[0])
         if v.isPoison { return .poison }
         var n = options.stringLength
+        var dynamicLength: Val?
         if args.count == 2 {
             let len = expr(args[1])
-            guard let c = len.constant, c > 0 else { error("buf() length must be a positive constant", args[1].range); return .poison }
-            n = min(Int(c), options.stringLength)
+            if len.isPoison { release(v); return .poison }
+            if let c = len.constant {
+                guard c > 0 else { error("buf() length must be positive", args[1].range); return .poison }
+                n = c < Int64(options.stringLength) ? Int(c) : options.stringLength
+            } else if len.type.isInteger {
+                // A run-time length: the buffer holds up to BPFTRACE_STRLEN bytes.
+                dynamicLength = len
+            } else {
+                error("buf() length must be an integer", args[1].range)
+                return .poison
+            }
         } else if case .pointer(let p, _) = v.type, p.size > 0 {
             n = min(p.size, options.stringLength)
         } else if case .array(let el, let count) = v.type {
@@ -608,7 +632,21 @@ extension Compiler {
             read(into: o + 4, size: n, base: base, offset: off, space: s == .btf ? .kernel : s)
         default:
             guard v.type.isScalar else { error("buf() expects a pointer or an array", args[0].range); return .poison }
-            read(into: o + 4, size: n, base: v.loc, offset: 0, space: space)
+            if let len = dynamicLength {
+                // min(len, capacity) as an unsigned compare, so the verifier sees 0...n.
+                load(len, into: .r2)
+                release(len)
+                let ok = b.newLabel()
+                b.jump(.jle, .r2, imm: Int32(clamping: n), to: ok)
+                b.emit(.mov64(.r2, Int32(clamping: n)))
+                b.bind(ok)
+                b.emit(.store(.r10, offset: Int16(clamping: o), .r2, size: .word))
+                load(v, into: .r3)
+                address(ofSlot: o + 4, into: .r1)
+                b.emit(.call(helper: space == .user ? H.readUser : H.readKernel))
+            } else {
+                read(into: o + 4, size: n, base: v.loc, offset: 0, space: space)
+            }
             release(v)
         }
         return Val(type: .buffer(capacity: n), loc: .slot(o))
@@ -631,10 +669,11 @@ extension Compiler {
             b.emit(.store(.r10, offset: Int16(clamping: o), imm: Int32(clamping: family ?? 2), size: .doubleWord))
             storeScalar(v, slot: o + 8, size: .word)
             release(v)
-        } else if case .array(let el, let count) = v.type, el.size * count == 4 || el.size * count == 16 {
-            b.emit(.store(.r10, offset: Int16(clamping: o), imm: Int32(clamping: family ?? (el.size * count == 4 ? 2 : 10)), size: .doubleWord))
-            let src = buffer(v, size: el.size * count)
-            copy(from: .r10, src, to: .r10, o + 8, carrier: .r0, size: el.size * count)
+        } else if v.type.size == 4 || v.type.size == 16, v.type.isString || { if case .array = v.type { return true }; return false }() {
+            // Address bytes (u8[4], u8[16]; byte arrays type as strings).
+            let n = v.type.size
+            b.emit(.store(.r10, offset: Int16(clamping: o), imm: Int32(clamping: family ?? (n == 4 ? 2 : 10)), size: .doubleWord))
+            storeAggregate(Val(type: .array(.int(size: 1, signed: false), count: n), loc: v.loc), size: n, padded: n, toSlot: o + 8)
         } else {
             error("ntop() expects an integer (IPv4) or a 4- or 16-byte array, not '\(v.type)'", addrExpr.range)
             return .poison

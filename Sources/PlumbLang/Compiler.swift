@@ -124,6 +124,8 @@ final class Compiler {
     var currentStatement = SourceRange(0, 0)
     /// The script's struct names -> their ids in `btf`.
     var scriptStructIDs: [String: TypeID] = [:]
+    /// Enumerator name -> value over the kernel's BTF, built on first use.
+    var enumerators: [String: Int64]?
     var reportedTooLarge = false
     var frame = Frame()
     var pool = RegisterPool()

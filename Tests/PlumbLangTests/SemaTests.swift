@@ -136,6 +136,14 @@ struct SemaTests {
         #expect(failures("struct S { struct Nope n; } BEGIN { }").contains("error: unknown type 'struct Nope'"))
     }
 
+    @Test("kernel enumerators and common header macros are constants")
+    func namedConstants() throws {
+        guard kernelHasBTF else { return }
+        let r = check("BEGIN { @a = TCP_SYN_SENT; @b = AF_INET6; @c = TASK_RUNNING; @d = bswap((uint32)1); }")
+        #expect(r.diagnostics == "")
+        #expect(failures("BEGIN { @a = TCP_SYN_SNET; }").contains("error: unknown builtin 'TCP_SYN_SNET'"))
+    }
+
     @Test("map layouts follow the plan contract")
     func layouts() {
         let r = check(#"BEGIN { @c[1, "ab"] = count(); @s = sum(-1); @m = min(1); @h[comm] = hist(3); @l = lhist(1, 0, 10, 2); @v = (1, "x"); }"#)
