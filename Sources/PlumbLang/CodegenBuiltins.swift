@@ -105,6 +105,13 @@ extension Compiler {
                 error("the args builtin is only available in tracepoint, rawtracepoint and kfunc probes", e.range)
                 return .poison
             }
+        case "ctx" where programKind?.attach == .iterator:
+            // Iterators: ctx is `struct bpf_iter__<name>` (meta, then the object, maybe NULL).
+            if let btf, let k = programKind, let id = btf.firstID(named: "bpf_iter__" + k.target, kind: .struct) {
+                let t = SType.pointer(.record(id: id, name: "struct bpf_iter__" + k.target, size: (try? btf.size(of: id)) ?? 0), space: .context)
+                return result(t, from: .r6)
+            }
+            return result(.ctx, from: .r6)
         case "ctx":
             // A copy: r6 must never be changed by an operator working in place.
             return result(.ctx, from: .r6)

@@ -617,7 +617,7 @@ extension Compiler {
             n = min(el.size * count, options.stringLength)
         }
         var space: AddressSpace = .kernel
-        if case .pointer(_, let s) = v.type { space = s == .btf ? .kernel : s }
+        if case .pointer(_, let s) = v.type { space = s.readable }
         if case .registers(_, true) = context { space = .user }
         let o = frame.allocate(8 + n)
         zero(slot: o, size: (8 + n + 7) / 8 * 8)
@@ -629,7 +629,7 @@ extension Compiler {
         case _ where v.type.isString:
             storeAggregate(v, size: min(n, v.type.size), padded: min(n, v.type.size), toSlot: o + 4)
         case .memory(let base, let off, let s):
-            read(into: o + 4, size: n, base: base, offset: off, space: s == .btf ? .kernel : s)
+            read(into: o + 4, size: n, base: base, offset: off, space: s.readable)
         default:
             guard v.type.isScalar else { error("buf() expects a pointer or an array", args[0].range); return .poison }
             if let len = dynamicLength {
@@ -692,7 +692,7 @@ extension Compiler {
         if v.isPoison { return .poison }
         guard v.type.isScalar else { error("join() expects an array of string pointers (char **)", args[0].range); return .poison }
         var space: AddressSpace = .kernel
-        if case .pointer(_, let s) = v.type { space = s == .btf ? .kernel : s }
+        if case .pointer(_, let s) = v.type { space = s.readable }
         if case .tracepoint(let c, _, _) = context, c == "syscalls" { space = .user }
         if case .registers(_, true) = context { space = .user }
         let count = 16, size = options.stringLength

@@ -181,13 +181,15 @@ extension Compiler {
     func readScalar(_ type: SType, base: Loc, offset: Int, space: AddressSpace, bitfield: (offset: Int, bits: Int)? = nil) -> Val {
         let size = max(1, min(8, type.size))
         let sz = Size(bytes: size) ?? .doubleWord
-        if space == .btf {
+        // Pointers in an iterator's context may be NULL: the verifier forbids arithmetic on
+        // them, so they are read as plain numbers with the helper.
+        if space == .btf || (space == .context && !type.isPointer) {
             let r = value(Val(type: .u64, loc: base), scratch: .r1)
             b.emit(.load(.r0, r, offset: Int16(clamping: offset), size: sz))
         } else {
             // The read helper writes the whole buffer (zeros on failure): no initialization needed.
             let s = frame.allocate(8)
-            read(into: s, size: size, base: base, offset: offset, space: space)
+            read(into: s, size: size, base: base, offset: offset, space: space.readable)
             b.emit(.load(.r0, .r10, offset: Int16(clamping: s), size: sz))
         }
         if let bf = bitfield {
@@ -373,7 +375,7 @@ extension Compiler {
             zeroBytes(slot: o, from: n, to: padded)
         case .memory(let base, let off, let space):
             let n = min(size, v.type.size)
-            read(into: o, size: n, base: base, offset: off, space: space == .btf ? .kernel : space)
+            read(into: o, size: n, base: base, offset: off, space: space.readable)
             zeroBytes(slot: o, from: n, to: padded)
         default:
             zeroBytes(slot: o, from: 0, to: padded)
@@ -531,7 +533,7 @@ extension Compiler {
         var scaleRight: Int64 = 1
         if case .pointer(let p, let s) = a.type, op == .add || op == .subtract, c.type.isInteger {
             // Pointer arithmetic scales by the pointee's size; the result is no BTF pointer.
-            type = .pointer(p, space: s == .btf ? .kernel : s)
+            type = .pointer(p, space: s.readable)
             scaleRight = Int64(max(1, p.size))
         } else if a.type.isPointer || c.type.isPointer, !comparison.contains(op) {
             if !(a.type.isPointer && c.type.isPointer && op == .subtract) {
@@ -789,7 +791,7 @@ extension Compiler {
             return v
         case .string(let n):
             let o = frame.allocate(n)
-            read(into: o, size: n, base: base, offset: offset, space: space == .btf ? .kernel : space)
+            read(into: o, size: n, base: base, offset: offset, space: space == .user ? .user : .kernel)
             release(Val(type: .u64, loc: base))
             return Val(type: type, loc: .slot(o))
         case .record, .array:
@@ -837,7 +839,7 @@ extension Compiler {
             release(Val(type: .u64, loc: base))
             return .poison
         }
-        let t = stype(fromBTF: m.type, btf: btf, space: space == .user ? .user : space)
+        let t = stype(fromBTF: m.type, btf: btf, space: space == .context ? .kernel : space)
         let byte = Int(m.bitOffset / 8)
         if m.bitfieldSize > 0 {
             let startByte = Int(m.bitOffset / 8) & ~7
@@ -871,7 +873,7 @@ extension Compiler {
                 b.emit(.mul64(.r1, Int32(clamping: elem.size)))
                 b.emit(.add64(.r0, .r1))
                 let a = result(.u64, from: .r0)
-                return access(elem, base: a.loc, offset: off, space: space == .btf ? .kernel : space, e)
+                return access(elem, base: a.loc, offset: off, space: space.readable, e)
             case .slot(let o):
                 guard let k = idx.constant else {
                     error("arrays on the stack can only be indexed with constants", i.range)
@@ -891,7 +893,7 @@ extension Compiler {
             b.emit(.mul64(.r1, Int32(clamping: max(1, pointee.size))))
             b.emit(.add64(.r0, .r1))
             let a = result(.u64, from: .r0)
-            return access(pointee, base: a.loc, offset: 0, space: space == .btf ? .kernel : space, e)
+            return access(pointee, base: a.loc, offset: 0, space: space.readable, e)
         case .string(let n):
             guard let k = idx.constant, case .slot(let o) = base.loc else {
                 error("strings can only be indexed with constants", i.range)

@@ -11,6 +11,15 @@ public enum AddressSpace: Sendable, Equatable {
     case user
     /// A BTF-typed kernel pointer the verifier tracks (tp_btf/fentry args): direct loads.
     case btf
+    /// A program context described by a BTF struct (iterators' `ctx`): its fields load
+    /// directly, the pointers in it may be NULL and are read with the kernel helper.
+    case context
+}
+
+extension AddressSpace {
+    /// Where a computed address (pointer arithmetic, buffers) is read from: the verifier only
+    /// allows direct loads at fixed offsets of the pointers it tracks.
+    var readable: AddressSpace { self == .btf || self == .context ? .kernel : self }
 }
 
 public indirect enum SType: Sendable, Equatable, CustomStringConvertible {

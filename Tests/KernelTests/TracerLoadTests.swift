@@ -42,6 +42,7 @@ let loadableScripts: [String] = [
     #"BEGIN { if (strncmp(comm, "swift", 5) == 0) { printf("s\n"); } if (has_key(@z, 1)) {} @z[1] = 1; }"#,
     #"END { printf("bye\n"); }"#,
     #"BEGIN { exit(); @x = 1; }"#,
+    #"iter:task { printf("%s:%d\n", ctx->task->comm, ctx->task->pid); @n = count(); }"#,
     #"tracepoint:sched:sched_switch /args->prev_state == TASK_RUNNING/ { @[AF_INET6, TCP_SYN_SENT] = count(); @b = bswap((uint16)0x1234); }"#,
     #"rawtracepoint:sched_switch { $p = args->next; printf("%r\n", buf($p->comm, $p->pid & 7)); @a = ntop(AF_INET6, curtask->comm); }"#,
     #"uprobe:libc:malloc { printf("%s %s %s %s %s %s %s %s %s %s %d\n", str(arg0), str(arg1), str(arg2), str(arg3), str(arg4), str(arg5), str(arg0), comm, str(arg1), str(arg2), tid); }"#,
