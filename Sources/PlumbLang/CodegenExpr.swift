@@ -601,19 +601,8 @@ extension Compiler {
         case .shiftLeft: alu = .lsh
         default: alu = type.isSigned ? .arsh : .rsh
         }
-        let signedDiv = false
-        if let imm {
-            var i = Instruction.alu64(alu, ra, imm)
-            if signedDiv { i.offset = 1 }
-            b.emit(i)
-        } else {
-            if alu == .div || alu == .mod {
-                // The kernel's division by zero gives 0 (div) or the dividend (mod), as bpftrace documents.
-            }
-            var i = Instruction.alu64(alu, ra, .r1)
-            if signedDiv { i.offset = 1 }
-            b.emit(i)
-        }
+        // Division is unsigned (see above); by zero the kernel gives 0 (div) or the dividend (mod).
+        if let imm { b.emit(.alu64(alu, ra, imm)) } else { b.emit(.alu64(alu, ra, .r1)) }
         if a.type.isPointer, c.type.isPointer, op == .subtract, case .pointer(let p, _) = a.type, p.size > 1 {
             b.emit(.sdiv64(ra, Int32(clamping: p.size)))
         }
