@@ -70,6 +70,7 @@ struct SemaProbeTests {
             .kprobe(function: "vfs_read", offset: 4, isReturn: false), .kprobe(function: "vfs_read", offset: 0, isReturn: true),
             .fentry(function: "vfs_read", isReturn: false), .fentry(function: "vfs_read", isReturn: true), .iter(name: "task")])
         #expect(failures("kfunc:vfs_raed { }").contains("error: kernel function 'vfs_raed' not found in BTF"))
+        #expect(failures("kfunc:vfs_raed { }").contains("note: did you mean 'vfs_read'?"))
         #expect(failures("kfunc:vfs_read { @ = args.cnt; }").contains("note: did you mean 'count'?"))
     }
 
