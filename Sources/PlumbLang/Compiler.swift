@@ -276,6 +276,11 @@ final class Compiler {
 
         markLine(probe.range)
         b.emit(.mov64(.r6, .r1))
+        // Variables start zeroed: one assigned on only some paths reads as 0 elsewhere, and
+        // the verifier never sees an uninitialized stack read.
+        for (_, v) in variables.sorted(by: { $0.value.slot > $1.value.slot }) {
+            zero(slot: v.slot, size: max(8, (v.type.size + 7) / 8 * 8))
+        }
         if let pred = probe.predicate {
             markLine(pred.range)
             branchIfFalse(pred, to: exit, what: "a predicate")

@@ -42,6 +42,7 @@ let loadableScripts: [String] = [
     #"BEGIN { if (strncmp(comm, "swift", 5) == 0) { printf("s\n"); } if (has_key(@z, 1)) {} @z[1] = 1; }"#,
     #"END { printf("bye\n"); }"#,
     #"BEGIN { exit(); @x = 1; }"#,
+    #"BEGIN { if (pid > 1) { $x = 1; $s = comm; } printf("%d %s\n", $x, $s); }"#,
     #"iter:task { printf("%s:%d\n", ctx->task->comm, ctx->task->pid); @n = count(); }"#,
     #"tracepoint:sched:sched_switch /args->prev_state == TASK_RUNNING/ { @[AF_INET6, TCP_SYN_SENT] = count(); @b = bswap((uint16)0x1234); }"#,
     #"rawtracepoint:sched_switch { $p = args->next; printf("%r\n", buf($p->comm, $p->pid & 7)); @a = ntop(AF_INET6, curtask->comm); }"#,
