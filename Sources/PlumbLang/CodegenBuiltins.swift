@@ -186,7 +186,7 @@ extension Compiler {
 
     func argN(_ n: Int, _ e: Expr) -> Val {
         switch context {
-        case .registers(let isReturn, let user):
+        case .registers(let isReturn, _):
             if isReturn {
                 error("arg\(n) is not available in return probes; use retval", e.range)
                 return .poison
@@ -196,7 +196,6 @@ extension Compiler {
                 return .poison
             }
             b.emit(.load(.r0, .r6, offset: PtRegs.args[n], size: .doubleWord))
-            _ = user
             return result(.u64, from: .r0)
         case .rawTracepoint:
             guard n >= 0, n < 12 else { error("arg\(n) is out of range for a raw tracepoint", e.range); return .poison }
@@ -270,7 +269,7 @@ extension Compiler {
         }
         if let n = f.arrayLength {
             let elemSize = n > 0 ? f.size / n : f.size
-            if type.hasPrefix("char") || elemSize == 1 && (type.hasPrefix("u8") || type.hasPrefix("unsigned char")) && false {
+            if type.hasPrefix("char") {
                 return .string(size: f.size)
             }
             guard let sz = Size(bytes: elemSize), sz.bytes > 0 else { return .array(.int(size: 1, signed: false), count: f.size) }

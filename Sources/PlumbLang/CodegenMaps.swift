@@ -124,7 +124,7 @@ extension Compiler {
     // MARK: Reads
 
     func mapRead(_ name: String, keys: [Expr], _ e: Expr) -> Val {
-        if !isFinalPass || true { knowledge.mapReads.insert(name) }
+        knowledge.mapReads.insert(name)
         guard let vals = evaluateKeys(keys) else { return .poison }
         guard let m = knowledge.maps[name] else {
             if isFinalPass { error("Undefined map: @\(name)", e.range) }

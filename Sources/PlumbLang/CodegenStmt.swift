@@ -326,13 +326,11 @@ extension Compiler {
             b.emit(.store(.r10, offset: Int16(clamping: v.slot), .r1, size: .doubleWord))
             return result(v.type, from: isPrefix ? .r1 : .r0)
         case .map(let name, let keys):
-            let one = Expr(.integer(1), range: e.range, id: -1)
             let old = mapRead(name, keys: keys, target)
             if old.isPoison && knowledge.maps[name] != nil { return .poison }
             let oldSlot = frame.allocate(8)
             if !old.isPoison { storeScalar(old, slot: oldSlot, size: .doubleWord); release(old) }
             else { b.emit(.store(.r10, offset: Int16(clamping: oldSlot), imm: 0, size: .doubleWord)) }
-            _ = one
             b.emit(.load(.r0, .r10, offset: Int16(clamping: oldSlot), size: .doubleWord))
             b.emit(.add64(.r0, isDecrement ? -1 : 1))
             let newValue = result(.i64, from: .r0)

@@ -162,15 +162,12 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// C's usual arithmetic conversions on two integer types (bpftrace: ints are at least 64-bit
-/// in arithmetic; the result is 64-bit, signed unless either side is an unsigned 64-bit).
+/// The usual arithmetic conversions as bpftrace applies them: arithmetic is 64-bit; an
+/// unsigned 64-bit side makes it unsigned, otherwise it is signed when either side is.
 func promote(_ a: SType, _ b: SType) -> SType {
-    let sa = a.isSigned, sb = b.isSigned
     if case .int(8, false) = a { return .u64 }
     if case .int(8, false) = b { return .u64 }
-    // Narrow unsigned values fit in i64: C promotes them to the signed wider type.
-    _ = sa; _ = sb
-    return sa || sb ? .i64 : .u64
+    return a.isSigned || b.isSigned ? .i64 : .u64
 }
 
 /// Converts a kernel BTF type to the checker's, following typedefs and qualifiers. Char
@@ -180,10 +177,8 @@ func stype(fromBTF id: TypeID, btf: BTF, space: AddressSpace, depth: Int = 0) ->
     switch t.kind {
     case .unknown: return .none
     case .int:
-        let bits = Int(t.intInfo?.bits ?? 64)
         if t.intInfo?.encoding.contains(.bool) == true { return .bool }
         let size = max(1, Int(t.size))
-        _ = bits
         return .int(size: size, signed: t.intInfo?.encoding.contains(.signed) ?? false)
     case .enum, .enum64:
         return .int(size: max(1, Int(t.size)), signed: t.isSignedEnum)
