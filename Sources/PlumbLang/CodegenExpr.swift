@@ -233,10 +233,8 @@ extension Compiler {
             let bytes = Array(s.utf8)
             return Val(type: .string(size: bytes.count + 1), loc: .literal(bytes))
         case .positional(let n):
-            guard n >= 1, n <= options.positionalParameters.count else {
-                error("positional parameter $\(n) is not set; the script has \(options.positionalParameters.count)", e.range)
-                return .poison
-            }
+            // As bpftrace: a parameter not given is 0 (and an empty string to str()).
+            guard n >= 1, n <= options.positionalParameters.count else { return Val(type: .i64, loc: .imm(0)) }
             let text = options.positionalParameters[n - 1]
             if let v = Int64(text) { return Val(type: .i64, loc: .imm(v)) }
             if let v = parseInteger(text) { return Val(type: .u64, loc: .imm(Int64(bitPattern: v))) }
