@@ -245,7 +245,7 @@ extension Compiler {
             usedVariables.insert(name)
             if poisonedVariables.contains(name) { return .poison }
             guard let v = variables[name], definedVariables.contains(name) else {
-                error("undefined variable '$\(name)'", e.range,
+                error("Undefined or undeclared variable: $\(name)", e.range,
                       notes: nearest(name, in: Array(definedVariables)).map { [.init("did you mean '$\($0)'?")] } ?? [])
                 return .poison
             }
@@ -470,6 +470,12 @@ extension Compiler {
         if v.isPoison { return .poison }
         switch op {
         case .dereference:
+            if v.type.isInteger && v.type != .bool {
+                // An integer address reads 8 bytes, as bpftrace does (user memory in uprobes).
+                var space = AddressSpace.kernel
+                if case .registers(_, true) = context { space = .user }
+                return access(.i64, base: v.loc, offset: 0, space: space, e)
+            }
             guard case .pointer(let pointee, let space) = v.type else {
                 error("cannot dereference a value of type '\(v.type)'; only pointers can be dereferenced", e.range)
                 release(v)
@@ -498,7 +504,7 @@ extension Compiler {
     }
 
     func typeError(_ op: String, _ v: Val, _ e: Expr) -> Val {
-        error("invalid operand of type '\(v.type)' for operator '\(op)'", e.range)
+        error("The \(op) operator can not be used on expressions of type '\(v.type)'", e.range)
         release(v)
         return .poison
     }

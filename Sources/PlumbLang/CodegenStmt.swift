@@ -313,7 +313,7 @@ extension Compiler {
         case .variable(let name):
             usedVariables.insert(name)
             guard let v = variables[name], definedVariables.contains(name) else {
-                error("undefined variable '$\(name)'", target.range)
+                error("Undefined or undeclared variable: $\(name)", target.range)
                 return .poison
             }
             guard v.type.isInteger || v.type.isPointer else {

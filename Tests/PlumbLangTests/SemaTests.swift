@@ -43,7 +43,7 @@ struct SemaTests {
         #expect(failures("BEGIN { $a = str(1, 2, 3); }").contains("error: str() takes up to 2 arguments (3 provided)"))
         #expect(failures("BEGIN { printf(1); }").contains("error: printf() expects a string literal (integer provided)"))
         #expect(failures(#"BEGIN { @x = ksym("a"); }"#).contains("error: ksym() expects an integer or pointer argument"))
-        #expect(failures("BEGIN { @x = lhist(1, $y, 10, 1); }").contains("error: undefined variable '$y'"))
+        #expect(failures("BEGIN { @x = lhist(1, $y, 10, 1); }").contains("error: Undefined or undeclared variable: $y"))
     }
 
     @Test("division warns about negative signed operands, as bpftrace 0.17")
@@ -96,7 +96,7 @@ struct SemaTests {
 
     @Test("undefined variables, with the nearest defined one")
     func undefinedVariable() {
-        #expect(failures("BEGIN { $count = 1; @ = $cont; }").contains("error: undefined variable '$cont'"))
+        #expect(failures("BEGIN { $count = 1; @ = $cont; }").contains("error: Undefined or undeclared variable: $cont"))
         #expect(failures("BEGIN { $count = 1; @ = $cont; }").contains("note: did you mean '$count'?"))
     }
 
