@@ -290,7 +290,7 @@ extension Compiler {
             let o = frame.allocate(n)
             address(ofSlot: o, into: .r1)
             b.emit(.mov64(.r2, Int32(clamping: n)))
-            b.emit(.call(helper: H.readKernelStr))
+            callChecked(H.readKernelStr, .probeReadFailed)
             return Val(type: t, loc: .slot(o))
         case .string(let n):
             let o = frame.allocate(n)

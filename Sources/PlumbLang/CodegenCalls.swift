@@ -396,7 +396,7 @@ extension Compiler {
                 release(ptr)
                 recordAddress(off)
                 b.emit(.mov64(.r2, Int32(clamping: size)))
-                b.emit(.call(helper: space == .user ? H.readUserStr : H.readKernelStr))
+                callChecked(space == .user ? H.readUserStr : H.readKernelStr, .probeReadFailed)
                 continue
             }
             let v = expr(a)
@@ -517,6 +517,16 @@ extension Compiler {
         b.call(stub)
     }
 
+    /// Calls a helper; with -k, a negative result bumps `counter`.
+    func callChecked(_ helper: Int32, _ counter: RuntimeCounter) {
+        b.emit(.call(helper: helper))
+        guard options.reportHelperErrors else { return }
+        let ok = b.newLabel()
+        b.jump(.jsge, .r0, imm: 0, to: ok)
+        bumpCounter(counter)
+        b.bind(ok)
+    }
+
     /// The subprogram behind bumpCounter: counters[r1] += 1.
     func emitCounterStub(_ stub: Label, line: SourceRange) {
         b.bind(stub)
@@ -588,7 +598,7 @@ extension Compiler {
             b.emit(.mov64(.r2, Int32(clamping: size)))
         }
         address(ofSlot: o, into: .r1)
-        b.emit(.call(helper: space == .user ? H.readUserStr : H.readKernelStr))
+        callChecked(space == .user ? H.readUserStr : H.readKernelStr, .probeReadFailed)
         return Val(type: .string(size: size), loc: .slot(o))
     }
 
@@ -643,7 +653,7 @@ extension Compiler {
                 b.emit(.store(.r10, offset: Int16(clamping: o), .r2, size: .word))
                 load(v, into: .r3)
                 address(ofSlot: o + 4, into: .r1)
-                b.emit(.call(helper: space == .user ? H.readUser : H.readKernel))
+                callChecked(space == .user ? H.readUser : H.readKernel, .probeReadFailed)
             } else {
                 read(into: o + 4, size: n, base: v.loc, offset: 0, space: space)
             }
@@ -723,13 +733,13 @@ extension Compiler {
             b.emit(.mov64(.r2, 8))
             b.emit(.load(.r3, .r10, offset: Int16(clamping: arr), size: .doubleWord))
             b.emit(.add64(.r3, Int32(clamping: 8 * i)))
-            b.emit(.call(helper: space == .user ? H.readUser : H.readKernel))
+            callChecked(space == .user ? H.readUser : H.readKernel, .probeReadFailed)
             b.emit(.load(.r3, .r10, offset: Int16(clamping: ptr), size: .doubleWord))
             b.jump(.jeq, .r3, imm: 0, to: stop)
             b.emit(.load(.r1, .r10, offset: Int16(clamping: rec), size: .doubleWord))
             b.emit(.add64(.r1, Int32(clamping: 8 + i * size)))
             b.emit(.mov64(.r2, Int32(clamping: size)))
-            b.emit(.call(helper: space == .user ? H.readUserStr : H.readKernelStr))
+            callChecked(space == .user ? H.readUserStr : H.readKernelStr, .probeReadFailed)
         }
         b.bind(stop)
         b.emit(.load(.r1, .r10, offset: Int16(clamping: rec), size: .doubleWord))

@@ -174,7 +174,7 @@ extension Compiler {
         if offset != 0 { b.emit(.add64(.r3, Int32(clamping: offset))) }
         address(ofSlot: o, into: .r1)
         b.emit(.mov64(.r2, Int32(clamping: size)))
-        b.emit(.call(helper: space == .user ? H.readUser : H.readKernel))
+        callChecked(space == .user ? H.readUser : H.readKernel, .probeReadFailed)
     }
 
     /// Reads a scalar of `type` at base+offset; a BTF pointer is loaded directly.

@@ -118,7 +118,7 @@ extension Compiler {
         address(ofSlot: key, into: .r2)
         address(ofSlot: value, into: .r3)
         b.emit(.mov64(.r4, 0))
-        b.emit(.call(helper: H.mapUpdate))
+        callChecked(H.mapUpdate, .mapUpdateFailed)
     }
 
     // MARK: Reads

@@ -124,6 +124,8 @@ public struct CompileOptions: Sendable {
     public var childPID: Int32?
     /// Stack frames per kstack/ustack.
     public var stackDepth: Int
+    /// -k: programs count failed probe reads and map updates in the error counter map.
+    public var reportHelperErrors = false
     public init(stringLength: Int = 64, positionalParameters: [String] = [], unsafe: Bool = false,
                 mapKeysMax: Int = 4096, childPID: Int32? = nil, stackDepth: Int = 127) {
         self.stringLength = stringLength; self.positionalParameters = positionalParameters; self.unsafe = unsafe

@@ -145,6 +145,19 @@ struct TracerCodegenTests {
         }
     }
 
+    @Test("-k: failed probe reads are counted in the error counter map")
+    func helperErrors() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        var options = CompileOptions()
+        options.reportHelperErrors = true
+        let plan = try compileScript("BEGIN { @x = *(uint64 *)8; @s = str(16); @ok = curtask->pid; }", options: options)
+        let object = try plan.object.load()
+        _ = try object.program(plan.probes[0].program).testRun()
+        let counters = try object.map(plan.errorCounterMap)
+        let key = withUnsafeBytes(of: RuntimeCounter.probeReadFailed.rawValue.littleEndian) { Array($0) }
+        #expect(try counters.lookup(key).map { u64($0, 0) } == 2)
+    }
+
     @Test("tracepoint:syscalls:sys_enter_getpid counts this thread's calls")
     func tracepointCount() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()), getpidTracepointOrSkip() != nil else { return }

@@ -78,6 +78,14 @@ struct TracerLoadTests {
         let plan = try compileScript(script)
         _ = try plan.object.load()
     }
+
+    @Test("with -k (helper errors counted) too", arguments: loadableScripts)
+    func loadsCountingErrors(_ script: String) throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        var options = CompileOptions()
+        options.reportHelperErrors = true
+        _ = try compileScript(script, options: options).object.load()
+    }
 }
 
 /// Scripts whose translated size is compared with bpftrace 0.17's (bench notes in the report).
