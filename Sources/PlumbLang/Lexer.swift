@@ -249,7 +249,7 @@ public struct Lexer: Sendable {
     }
 
     /// Decodes one escape after a backslash at `i`; returns the bytes and the offset after it.
-    private mutating func escape(_ i: Int, literalStart: Int) -> ([UInt8], Int) {
+    private mutating func escape(_ i: Int) -> ([UInt8], Int) {
         let c = byte(i + 1)
         switch c {
         case UInt8(ascii: "n"): return ([10], i + 2)
@@ -298,13 +298,19 @@ public struct Lexer: Sendable {
             let c = bytes[i]
             if c == UInt8(ascii: "\"") { break }
             if c == UInt8(ascii: "\\") {
-                let (b, next) = escape(i, literalStart: start)
+                let (b, next) = escape(i)
                 out += b; i = next
                 continue
             }
             out.append(c); i += 1
         }
-        return Token(.string(String(decoding: out, as: UTF8.self)), SourceRange(start, i + 1))
+        let range = SourceRange(start, i + 1)
+        guard let text = String(validating: out, as: UTF8.self) else {
+            // The tree holds text; a byte such as \xff would silently become U+FFFD.
+            report("escapes make this string invalid UTF-8; escapes above \\x7f must form UTF-8 sequences", range)
+            return Token(.string(String(decoding: out, as: UTF8.self)), range)
+        }
+        return Token(.string(text), range)
     }
 
     /// `'a'`, `'\n'`: the character's code as an integer.
@@ -318,7 +324,7 @@ public struct Lexer: Sendable {
             }
             if bytes[i] == UInt8(ascii: "'") { break }
             if bytes[i] == UInt8(ascii: "\\") {
-                let (b, next) = escape(i, literalStart: start)
+                let (b, next) = escape(i)
                 value += b; i = next
             } else {
                 value.append(bytes[i]); i += 1

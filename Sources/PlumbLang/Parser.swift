@@ -58,7 +58,8 @@ public struct Parser {
     private var conditionals: [Conditional] = []
     /// Set when the nesting limit was hit: parsing stops there (the rest would only cascade).
     private var tooDeep = false
-    /// The probe start (offset) whose "unexpected" error is already out, so the blocks it ends say nothing more.
+    /// The probe start or end of file (offset) whose error is already out, so the other blocks
+    /// it ends say nothing more.
     private var boundaryReported = -1
 
     /// Thrown to abandon the current statement or probe header after its diagnostic is recorded.
@@ -104,9 +105,13 @@ public struct Parser {
         if case .invalid = tok.kind { return Abandon() }  // the lexer already said what is wrong
         var m = "syntax error, unexpected \(tok)"
         if let e = expecting { m += ", expecting \(e)" }
-        error(m, tok.range, notes: notes)
+        error(m, here, notes: notes)
         return Abandon()
     }
+
+    /// Where an error about the current token points: the token, or for the end of the file
+    /// the end of the last token (not a blank line after it).
+    private var here: SourceRange { tok.kind == .eof ? SourceRange(lastEnd, lastEnd) : tok.range }
 
     private mutating func expect(_ p: String, notes: [Diagnostic.Note] = []) throws {
         guard accept(p) else { throw unexpected(expecting: "'\(p)'", notes: notes) }
@@ -407,6 +412,7 @@ public struct Parser {
             }
             if let p = attachPoint(ap) { points.append(p) } else { headerOK = false }
             pos = ap.range.end
+            lastEnd = pos
             reset(to: pos)
             if isPunct(",") { pos = tok.range.end; continue }
             break
@@ -429,6 +435,7 @@ public struct Parser {
             _ = unexpected(expecting: points.isEmpty ? "attach point" : isPunct("/") ? "'{'" : "'{' or a predicate")
             headerOK = false
         }
+        if tooDeep { return nil }
         if !headerOK {
             // Skip to this probe's body so its statements are still checked.
             var depth = 0
@@ -471,8 +478,8 @@ public struct Parser {
 
     // MARK: Statements
 
-    /// Skips to the end of the broken statement: past its `;`, or up to the `}` closing the
-    /// enclosing block (balanced brackets in between are skipped whole).
+    /// Skips to the end of the broken statement: past its `;`, past a `{ }` block it contains,
+    /// or up to the `}` closing the enclosing block.
     private mutating func synchronize(blockEndsStatement: Bool = true) {
         // Only braces count: a stray `(` in broken code must not swallow the block's `}`.
         var depth = 0
@@ -506,7 +513,11 @@ public struct Parser {
         var statements: [Stmt] = []
         while !isPunct("}") {
             if tok.kind == .eof {
-                error("syntax error, unexpected end of file, expecting '}'", tok.range, notes: [.init("to match this '{'", range: open)])
+                // Said once, by the innermost block: the enclosing ones are open for the same reason.
+                if boundaryReported != tok.range.start {
+                    error("syntax error, unexpected end of file, expecting '}'", here, notes: [.init("to match this '{'", range: open)])
+                    boundaryReported = tok.range.start
+                }
                 throw Abandon()
             }
             if atProbeStart() {

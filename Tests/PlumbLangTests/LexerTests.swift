@@ -51,6 +51,13 @@ struct LexerTests {
         ])
     }
 
+    @Test func escapesMustFormUTF8() {
+        #expect(kinds(#""\xc3\xa9 \303\251""#) == [.string("\u{e9} \u{e9}"), .eof])
+        let (_, diags) = Lexer.tokens(SourceFile(name: "t.bt", text: #"x "\xff""#))
+        #expect(diags.map(\.message) == ["escapes make this string invalid UTF-8; escapes above \\x7f must form UTF-8 sequences"])
+        #expect(diags.map(\.range) == [SourceRange(2, 8)])
+    }
+
     @Test func lexicalErrors() {
         let file = SourceFile(name: "t.bt", text: "\"ab\\q\" 'xy' '' ` \u{e9} $ \"open\n/* never closed")
         let (_, diags) = Lexer.tokens(file)

@@ -900,6 +900,26 @@ struct ParserDiagnosticTests {
         """#)
     }
 
+    @Test func nestedBlocksOpenAtEnd() {
+        let r = parseText(#"""
+        BEGIN { if (1) { while (1) { $x = 1
+
+
+        """#)
+        #expect(r.diagnostics == #"""
+        t.bt:1:36: error: syntax error, unexpected end of file, expecting '}'
+        BEGIN { if (1) { while (1) { $x = 1
+                                           ^
+        t.bt:1:28: note: to match this '{'
+        BEGIN { if (1) { while (1) { $x = 1
+                                   ^
+
+        """#)
+        #expect(r.sexpr == #"""
+
+        """#)
+    }
+
     @Test func letDeclarations() {
         let r = parseText(#"""
         BEGIN { let $x: uint8 = 1; let @m = hash(10); $y = 2; }
