@@ -35,6 +35,9 @@ public struct MapSnapshot: Sendable {
             for (key, values) in raw {
                 let user = Array(key.prefix(userKeySize))
                 let bucket = Int(truncatingIfNeeded: u64(key, userKeySize))
+                // Bucket numbers the contract cannot produce are dropped (a bad one would have
+                // the printer walk billions of empty buckets).
+                guard bucket >= 0, bucket <= MapSnapshot.lastBucket(map.value) else { continue }
                 var sum: UInt64 = 0
                 for v in values { sum &+= u64(v, 0) }
                 let slot: Int
@@ -73,6 +76,16 @@ public struct MapSnapshot: Sendable {
 }
 
 extension MapSnapshot {
+    /// The highest bucket index a hist (2 + 63) or lhist (its overflow bucket) can hold.
+    static func lastBucket(_ kind: MapValue) -> Int {
+        if case .lhist(let min, let max, let step) = kind {
+            let (span, overflow) = max.subtractingReportingOverflow(min)
+            guard !overflow, span >= 0 else { return 1 }
+            return 1 + Int(span / Swift.max(1, step))
+        }
+        return 65
+    }
+
     /// String key elements compare up to their NUL: bytes after it (left over in a buffer
     /// the program did not clear) would split one printed key into several. Entries whose
     /// keys agree once those bytes are zeroed are merged (their per-CPU values pooled).
@@ -137,7 +150,7 @@ public struct MapPrinter: Sendable {
     }
 
     static func average(_ total: Int64, _ count: UInt64) -> Int64 {
-        count == 0 ? 0 : total / Int64(truncatingIfNeeded: count)
+        count == 0 ? 0 : total / Int64(clamping: count)
     }
 
     /// bpftrace's order: by value for numbers, by average for avg/stats, by total count for
@@ -238,7 +251,7 @@ public struct MapPrinter: Sendable {
     /// A bucket's bounds: (lower, upper) where nil means unbounded; hist uses powers of two.
     static func bounds(_ bucket: Int, _ kind: MapValue) -> (lower: Int64?, upper: Int64?) {
         if case .lhist(let min, let max, let step) = kind {
-            let last = 1 + Int((max - min) / Swift.max(1, step))
+            let last = MapSnapshot.lastBucket(kind)
             if bucket <= 0 { return (nil, min) }
             if bucket >= last { return (max, nil) }
             let lo = min &+ Int64(bucket - 1) &* step
@@ -269,7 +282,7 @@ public struct MapPrinter: Sendable {
 
     static func label(_ bucket: Int, _ kind: MapValue) -> String {
         if case .lhist(let min, let max, let step) = kind {
-            let last = 1 + Int((max - min) / Swift.max(1, step))
+            let last = MapSnapshot.lastBucket(kind)
             if bucket <= 0 { return "(..., \(linearLabel(min)))" }
             if bucket >= last { return "[\(linearLabel(max)), ...)" }
             let lo = min &+ Int64(bucket - 1) &* step

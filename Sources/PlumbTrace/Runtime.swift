@@ -32,6 +32,8 @@ public struct TraceOptions: Sendable {
     public var format: OutputFormat = .text
     /// Where output goes (stdout unless -o).
     public var outputFD: Int32 = 1
+    /// Standard output: the two newlines before the maps at exit go here even with -o (as in bpftrace).
+    public var stdoutFD: Int32 = 1
     /// Print "Attaching N probes..." (bpftrace's -q turns it off).
     public var announceAttach = true
     /// `-p PID`: uprobes with no pid of their own trace this process.
@@ -50,6 +52,10 @@ public struct TraceOptions: Sendable {
     public var reportErrors = false
     /// `-B none`/`line`: write each event's output at once instead of when idle.
     public var flushEachEvent = false
+    /// BPFTRACE_NO_USER_SYMBOLS=1 turns user-space symbolization off (addresses print as hex).
+    public var userSymbols = true
+    /// BPFTRACE_CAT_BYTES_MAX: how much of a file cat() prints.
+    public var catBytesMax = 10240
     /// Called once every probe is attached (tests trigger their events here, then `stop()`).
     public var onAttached: (@Sendable (TraceRuntime) -> Void)?
     public init() {}
@@ -90,7 +96,10 @@ public final class TraceRuntime: @unchecked Sendable {
     let out: OutputBuffer
     let symbols = SystemSymbols()
     let printfFormats: [PrintfFormat?]
-    var object: BPFObject?
+    /// What was loaded (kept by name, not by the object's type: the library renames it).
+    var loadedMaps: [String: Map] = [:]
+    var loadedPrograms: [String: Program] = [:]
+    var keepAlive: AnyObject?
     var links: [Link] = []
     var exitRequested = false
     public private(set) var attachedCount = 0
@@ -121,11 +130,11 @@ public final class TraceRuntime: @unchecked Sendable {
 
     func valuePrinter() -> ValuePrinter {
         let symbols = self.symbols
-        let object = self.object
+        let maps = self.loadedMaps
         let plan = self.plan
         let kernelBTF = try? BTF.kernel()
         @Sendable func stack(_ mapName: String, _ id: UInt64) -> [UInt64] {
-            guard !mapName.isEmpty, let map = try? object?.map(mapName),
+            guard !mapName.isEmpty, let map = maps[mapName],
                   let v = try? map.lookup(withUnsafeBytes(of: UInt32(truncatingIfNeeded: id).littleEndian, Array.init)) else { return [] }
             var frames: [UInt64] = []
             v.withUnsafeBytes { b in
@@ -141,7 +150,7 @@ public final class TraceRuntime: @unchecked Sendable {
         }
         return ValuePrinter(symbols: Symbolizer(
             kernelSymbol: { symbols.kernelSymbol($0, withOffset: $1) },
-            userSymbol: { symbols.userSymbol($0, pid: $1, withOffset: $2) },
+            userSymbol: { [userSymbols = options.userSymbols] in userSymbols ? symbols.userSymbol($0, pid: $1, withOffset: $2) : nil },
             kernelStack: { stack(plan.kernelStackMap, $0) },
             userStack: { stack(plan.userStackMap, $0) },
             username: { symbols.username($0) },
@@ -153,9 +162,8 @@ public final class TraceRuntime: @unchecked Sendable {
 
     /// A map's contents now.
     public func snapshot(_ planned: PlannedMap) throws(TraceError) -> MapSnapshot {
-        guard let object else { throw .load("not loaded") }
+        guard let map = loadedMaps[planned.mapName] else { throw .load("no map '\(planned.mapName)' for \(planned.name) in the loaded object") }
         do {
-            let map = try object.map(planned.mapName)
             if map.type.isPerCPU {
                 return MapSnapshot(map: planned, raw: try map.entriesPerCPU())
             }
@@ -174,7 +182,7 @@ public final class TraceRuntime: @unchecked Sendable {
     }
 
     func clearMap(_ planned: PlannedMap, zero: Bool) {
-        guard let map = try? object?.map(planned.mapName), let keys = try? map.keys() else { return }
+        guard let map = loadedMaps[planned.mapName], let keys = try? map.keys() else { return }
         for k in keys {
             if zero {
                 if map.type.isPerCPU {
@@ -225,7 +233,10 @@ public final class TraceRuntime: @unchecked Sendable {
         case .cat(_, let args):
             guard let f = printfFormats[index] else { return }
             let path = f.format(record, args: args, printer: values)
-            if let text = readTextFile(path) { emit(type: "cat", text: text) }
+            if let text = readTextFile(path) {
+                let bytes = text.utf8
+                emit(type: "cat", text: bytes.count <= options.catBytesMax ? text : String(decoding: bytes.prefix(options.catBytesMax), as: UTF8.self))
+            }
             else { FileHandleStderr.write("ERROR: failed to open file '\(path)': \(String(cString: strerror(errno)))\n") }
         case .system(_, let args):
             guard options.unsafe, let f = printfFormats[index] else { return }
@@ -322,9 +333,13 @@ public final class TraceRuntime: @unchecked Sendable {
         }
     }
 
-    func attach(_ probe: PlannedProbe, object: BPFObject, pid: Int32?) throws(TraceError) -> Link? {
-        let program: Program
-        do { program = try object.program(probe.program) } catch { throw .attach(probe: probe.name, reason: "\(error)") }
+    func program(_ probe: PlannedProbe) throws(TraceError) -> Program {
+        guard let p = loadedPrograms[probe.program] else { throw .attach(probe: probe.name, reason: "no program '\(probe.program)' in the loaded object") }
+        return p
+    }
+
+    func attach(_ probe: PlannedProbe, pid: Int32?) throws(TraceError) -> Link? {
+        let program = try self.program(probe)
         do {
             switch probe.target {
             case .begin, .end: return nil
@@ -375,10 +390,8 @@ public final class TraceRuntime: @unchecked Sendable {
     }
 
     func testRun(_ target: ProbeTarget) throws(TraceError) {
-        guard let object else { return }
         for probe in plan.probes where probe.target == target {
-            let program: Program
-            do { program = try object.program(probe.program) } catch { throw .attach(probe: probe.name, reason: "\(error)") }
+            let program = try self.program(probe)
             do {
                 _ = try program.testRun()
             } catch {
@@ -396,9 +409,12 @@ public final class TraceRuntime: @unchecked Sendable {
     public func run() throws(TraceError) -> Int32 {
         traceStopRequested = 0
         TraceRuntime.installSignalHandlers()
-        let object: BPFObject
-        do { object = try plan.object.load() } catch { throw .load("\(error)") }
-        self.object = object
+        do {
+            let object = try plan.object.load()
+            keepAlive = object
+            loadedMaps = object.maps
+            loadedPrograms = object.programs
+        } catch { throw .load("\(error)") }
         defer { links.removeAll(); out.flush() }
 
         let printer = MapPrinter(values: valuePrinter())
@@ -406,7 +422,8 @@ public final class TraceRuntime: @unchecked Sendable {
         if !plan.eventsMap.isEmpty {
             do {
                 let r = try RingBuffer()
-                try r.add(try object.map(plan.eventsMap)) { _ in }
+                guard let events = loadedMaps[plan.eventsMap] else { throw TraceError.load("no ring buffer map '\(plan.eventsMap)'") }
+                try r.add(events) { _ in }
                 ring = r
             } catch { throw .load("opening the ring buffer '\(plan.eventsMap)': \(error)") }
         }
@@ -425,13 +442,17 @@ public final class TraceRuntime: @unchecked Sendable {
         // -c: the command starts now (unless started already), held at a gate until every probe is attached.
         var gated = options.child
         if gated == nil, let command = options.command { gated = try GatedChild(command: command) }
+        defer { if options.child == nil { gated?.terminate() } }
         let targetPID = options.pid ?? gated?.pid
 
         try testRun(.begin)
         drain()
         if !exitRequested {
             for probe in plan.probes {
-                if let link = try attach(probe, object: object, pid: targetPID) { links.append(link) }
+                if let link = try attach(probe, pid: targetPID) { links.append(link) }
+                // Attaching many probes takes a while: an exit() that fired meanwhile stops it.
+                drain()
+                if exitRequested { break }
             }
         }
         attachedCount = links.count
@@ -457,6 +478,8 @@ public final class TraceRuntime: @unchecked Sendable {
             // output interleaves with a -c command's own in time order.
             out.flush()
             if let gated, gated.exited() { break }
+            // -p: tracing ends with the traced process, as in bpftrace.
+            if let pid = options.pid, kill(pid, 0) != 0, errno == ESRCH { break }
         }
         // Probes stop before END runs, as in bpftrace.
         links.removeAll()
@@ -464,10 +487,11 @@ public final class TraceRuntime: @unchecked Sendable {
         exitRequested = false
         try testRun(.end)
         drain()
-        reportCounters(object)
+        reportCounters()
 
         if options.printMapsAtExit {
-            out.write("\n\n")
+            // bpftrace writes these two newlines to stdout itself, even when -o sends the rest elsewhere.
+            if options.outputFD == options.stdoutFD { out.write("\n\n") } else { out.flush(); FileHandleStderr.write("\n\n", fd: options.stdoutFD) }
             for m in plan.maps.sorted(by: { $0.name < $1.name }) { printMap(m, top: 0, divisor: 1, printer: printer) }
         }
         out.flush()
@@ -476,8 +500,8 @@ public final class TraceRuntime: @unchecked Sendable {
     }
 
     /// The programs' own failure counts (ring full, map full, probe reads): told on stderr.
-    func reportCounters(_ object: BPFObject) {
-        guard !plan.errorCounterMap.isEmpty, let map = try? object.map(plan.errorCounterMap) else { return }
+    func reportCounters() {
+        guard !plan.errorCounterMap.isEmpty, let map = loadedMaps[plan.errorCounterMap] else { return }
         for counter in RuntimeCounter.allCases {
             let key = withUnsafeBytes(of: counter.rawValue.littleEndian, Array.init)
             var total: UInt64 = 0
@@ -509,12 +533,12 @@ public final class TraceRuntime: @unchecked Sendable {
 }
 
 enum FileHandleStderr {
-    static func write(_ s: String) {
+    static func write(_ s: String, fd: Int32 = 2) {
         var s = s
         s.withUTF8 { b in
             var off = 0
             while off < b.count, let base = b.baseAddress {
-                let n = Glibc.write(2, base + off, b.count - off)
+                let n = Glibc.write(fd, base + off, b.count - off)
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
                 off += n
@@ -538,6 +562,10 @@ public final class GatedChild: @unchecked Sendable {
         // needs a shell's syntax runs under /bin/sh.
         let words = command.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         let needsShell = command.contains { "|&;<>()$`\\\"'*?[#~=%{}\n".contains($0) }
+        if !needsShell, let program = words.first, GatedChild.executablePath(program) == nil {
+            close(fds[0]); close(fds[1])
+            throw .command("Failed to fork child: path '\(program)' does not exist or is not executable")
+        }
         let pid: pid_t
         if needsShell || words.isEmpty {
             pid = TraceRuntime.runShell(command, wait: false, gate: fds[0])
@@ -548,6 +576,17 @@ public final class GatedChild: @unchecked Sendable {
         guard pid > 0 else { close(fds[1]); throw .command("could not run '\(command)'") }
         self.pid = pid
         gate = fds[1]
+    }
+
+    /// `name` as execvp would find it (a path, or a search of PATH), if executable.
+    static func executablePath(_ name: String) -> String? {
+        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
+        for dir in path.split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
     }
 
     /// pipe2(O_CLOEXEC) (a _GNU_SOURCE call Swift's Glibc module leaves out, so looked up).
@@ -596,6 +635,8 @@ public final class GatedChild: @unchecked Sendable {
 
     /// Ends it if still running (tracing stopped first), and reaps it.
     public func terminate() {
+        // Never released (tracing failed to start): it must not run the command at all.
+        if gate >= 0 { kill(pid, SIGKILL) }
         release()
         guard !exited() else { return }
         kill(pid, SIGTERM)
@@ -604,5 +645,5 @@ public final class GatedChild: @unchecked Sendable {
         status = s
     }
 
-    deinit { release() }
+    deinit { terminate() }
 }

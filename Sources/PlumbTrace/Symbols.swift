@@ -64,10 +64,13 @@ public final class SystemSymbols: @unchecked Sendable {
     public static func parseKallsyms(_ text: String) -> [(UInt64, String, UInt64)] {
         var out: [(UInt64, String, UInt64)] = []
         for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: true)
+            // "address type name" then, for modules, a tab and "[module]".
+            let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard parts.count >= 3, let a = UInt64(parts[0], radix: 16), a != 0 else { continue }
             let type = parts[1].lowercased()
             guard type == "t" || type == "w" else { continue }
+            // BPF programs' own symbols are left out, as bpftrace's symbolizer leaves them out.
+            if parts.count >= 4 && parts[3] == "[bpf]" { continue }
             out.append((a, String(parts[2]), 0))
         }
         return out
@@ -89,10 +92,19 @@ public final class SystemSymbols: @unchecked Sendable {
         if let t = files.withLock({ $0[path] }) { return t }
         var entries: [(UInt64, String, UInt64)] = []
         if let elf = try? ELFFile(path: path) {
-            for dynamic in [false, true] {
-                for s in (try? elf.symbols(dynamic: dynamic)) ?? [] where s.type == ELFSymbol.STT_FUNC && s.value != 0 && !s.name.isEmpty {
-                    entries.append((s.value, s.name, s.size))
+            func functions(_ file: ELFFile) {
+                for dynamic in [false, true] {
+                    for s in (try? file.symbols(dynamic: dynamic)) ?? []
+                    where (s.type == ELFSymbol.STT_FUNC || s.type == ELFSymbol.STT_GNU_IFUNC) && s.value != 0 && !s.name.isEmpty {
+                        entries.append((s.value, s.name, s.size))
+                    }
                 }
+            }
+            functions(elf)
+            // Stripped files (ld.so, distribution binaries): the separate debug file by build id.
+            if let id = SystemSymbols.buildID(elf), id.count > 1,
+               let debug = try? ELFFile(path: "/usr/lib/debug/.build-id/\(id.prefix(2))/\(id.dropFirst(2)).debug") {
+                functions(debug)
             }
             // Symbol values are virtual addresses; remember the segments to map file offsets back.
             let loads = elf.programHeaders.filter { $0.type == ELFProgramHeader.PT_LOAD }
@@ -106,12 +118,29 @@ public final class SystemSymbols: @unchecked Sendable {
         return t
     }
 
-    func mappings(_ pid: Int32) -> [(start: UInt64, end: UInt64, offset: UInt64, path: String)] {
-        if let m = processMaps.withLock({ $0[pid] }) { return m }
+    /// The NT_GNU_BUILD_ID note as lowercase hex.
+    static func buildID(_ elf: ELFFile) -> String? {
+        for section in elf.sections where section.type == ELFSection.SHT_NOTE {
+            for note in (try? elf.notes(in: section)) ?? [] where note.name == "GNU" && note.type == 3 {
+                var hex = ""
+                for i in 0..<note.descriptor.count {
+                    guard let b = note.descriptor.u8(i) else { return nil }
+                    hex += (b < 16 ? "0" : "") + String(b, radix: 16)
+                }
+                return hex
+            }
+        }
+        return nil
+    }
+
+    func mappings(_ pid: Int32, fresh: Bool = false) -> [(start: UInt64, end: UInt64, offset: UInt64, path: String)] {
+        if !fresh, let m = processMaps.withLock({ $0[pid] }) { return m }
         var out: [(start: UInt64, end: UInt64, offset: UInt64, path: String)] = []
         for line in (readTextFile("/proc/\(pid)/maps") ?? "").split(separator: "\n") {
             let parts = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
-            guard parts.count == 6, parts[1].contains("x") else { continue }
+            // Every file mapping: a library being loaded may still be read-only while its code runs
+            // through another mapping of the same pages.
+            guard parts.count == 6 else { continue }
             let range = parts[0].split(separator: "-")
             guard range.count == 2, let s = UInt64(range[0], radix: 16), let e = UInt64(range[1], radix: 16),
                   let off = UInt64(parts[2], radix: 16) else { continue }
@@ -125,7 +154,10 @@ public final class SystemSymbols: @unchecked Sendable {
     }
 
     public func userSymbol(_ address: UInt64, pid: Int32, withOffset: Bool) -> String? {
-        for m in mappings(pid) where address >= m.start && address < m.end {
+        // Processes map libraries as they go: an address outside what was read re-reads the maps.
+        var maps = mappings(pid)
+        if !maps.contains(where: { address >= $0.start && address < $0.end }) { maps = mappings(pid, fresh: true) }
+        for m in maps where address >= m.start && address < m.end {
             let t = table(for: m.path)
             let fileOffset = address - m.start + m.offset
             var vaddr = fileOffset

@@ -4,6 +4,7 @@
 import PlumbLang
 import PlumbBTF
 import PlumbBPF
+import Glibc
 
 /// Little-endian reads that never trap: bytes past the end read as zero.
 enum Raw {
@@ -132,6 +133,23 @@ public struct ValuePrinter: Sendable {
         return s
     }
 
+    /// CLOCK_MONOTONIC nanoseconds as local time, formatted by strftime (the offset between
+    /// the two clocks taken now, as bpftrace takes it at start).
+    static func wallClock(monotonicNanoseconds ns: UInt64, format: String) -> String {
+        var mono = timespec(), real = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &mono)
+        clock_gettime(CLOCK_REALTIME, &real)
+        let monoNow = Int64(mono.tv_sec) &* 1_000_000_000 &+ Int64(mono.tv_nsec)
+        let realNow = Int64(real.tv_sec) &* 1_000_000_000 &+ Int64(real.tv_nsec)
+        let wall = realNow &- monoNow &+ Int64(bitPattern: ns)
+        var seconds = time_t(wall / 1_000_000_000)
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        var buf = [CChar](repeating: 0, count: 512)
+        let n = strftime(&buf, buf.count, format, &parts)
+        return String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// The value at `offset` of `bytes` as text.
     public func text(_ type: ValueType, _ b: UnsafeRawBufferPointer, at offset: Int, context: ValueContext = .value) -> String {
         switch type {
@@ -166,6 +184,8 @@ public struct ValuePrinter: Sendable {
             return ValuePrinter.ntop(Raw.uint(b, offset, 8), Raw.bytes(b, offset + 8, 16))
         case .tuple(let fields, _):
             return "(" + fields.map { text($0.type, b, at: offset + $0.offset, context: context) }.joined(separator: ", ") + ")"
+        case .timestamp(let format):
+            return ValuePrinter.wallClock(monotonicNanoseconds: Raw.uint(b, offset, 8), format: format)
         case .record(let id, let size, let inPlan), .enumeration(let id, let size, let inPlan):
             let bytes = Raw.bytes(b, offset, size)
             return symbols.record(bytes, id, inPlan) ?? bytes.withUnsafeBytes { ValueFormatter.hex($0) }

@@ -9,12 +9,6 @@ struct Plumb: ParsableCommand {
         subcommands: [TraceCommand.self, BTFCommand.self, ObjectCommand.self, FeaturesCommand.self],
         defaultSubcommand: TraceCommand.self
     )
-
-    /// Under the name `bpftrace` (a symlink), the tracer's command line is the whole tool.
-    static func main() {
-        if TraceCLI.invokedAsBpftrace { Glibc.exit(TraceCLI(bpftraceMode: true).main(Array(CommandLine.arguments.dropFirst()))) }
-        main(nil)
-    }
 }
 
 /// Writes to stdout directly (dumps are megabytes; event lines must not wait in a buffer).

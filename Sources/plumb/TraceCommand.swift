@@ -18,7 +18,8 @@ struct TraceCommand: ParsableCommand {
     var arguments: [String] = []
 
     func run() throws {
-        let code = TraceCLI(bpftraceMode: false).main(arguments)
+        // Under the name `bpftrace` (a symlink) it answers as bpftrace does.
+        let code = TraceCLI(bpftraceMode: TraceCLI.invokedAsBpftrace).main(arguments)
         if code != 0 { throw ExitCode(code) }
     }
 }
@@ -121,8 +122,9 @@ struct TraceCLI {
     enum ParseFailure: Error { case message(String) }
 
     /// getopt_long with bpftrace's option string: flags may be combined (`-lv`), an option's
-    /// value may be attached (`-eprog`) or the next argument; the first other argument is the
-    /// script (unless -e), the rest its positional parameters.
+    /// value may be attached (`-eprog`) or the next argument, and options may come after other
+    /// arguments (GNU permutation); the first other argument is the script (unless -e), the
+    /// rest its positional parameters.
     static func parseArguments(_ args: [String], name: String) throws(ParseFailure) -> TraceArguments {
         var a = TraceArguments()
         var i = 0
@@ -198,9 +200,9 @@ struct TraceCLI {
                 i += 1
                 continue
             }
-            // The script, then its parameters: options stop here (positional params may look like flags).
-            rest += args[i...]
-            break
+            // The script or a parameter; like GNU getopt, options may still follow (`-- ` ends them).
+            rest.append(arg)
+            i += 1
         }
         if a.list {
             a.listPattern = rest.first
@@ -234,7 +236,7 @@ struct TraceCLI {
         }
         if a.help { TraceOutput.stdout(TraceCLI.usage(name: name)); return 0 }
         if a.version { TraceOutput.stdout(bpftraceMode ? "bpftrace v0.17.0\n" : "plumb (bpftrace v0.17.0 compatible)\n"); return 0 }
-        if a.info { TraceOutput.stdout(FeatureReport.probe(helpersFor: []).table()); return 0 }
+        if a.info { TraceOutput.stdout(TraceCLI.info()); return 0 }
         if a.list {
             TraceOutput.stdout(ProbeListing.list(a.listPattern, verbose: a.verbose))
             return 0
@@ -262,16 +264,17 @@ struct TraceCLI {
             source = SourceFile(name: path == "-" ? "stdin" : path, text: text)
         } else {
             stderr(TraceCLI.usage(name: name))
+            if !bpftraceMode { stderr("\nOTHER COMMANDS (plumb --help):\n    btf, object, features\n") }
             return 1
         }
 
-        let stringLength: Int, mapKeys: Int, maxProbes: Int
+        let stringLength: Int, mapKeys: Int, maxProbes: Int, catBytes: Int
         do {
             stringLength = try envNumber("BPFTRACE_STRLEN", 64)
             mapKeys = try envNumber("BPFTRACE_MAP_KEYS_MAX", 4096)
             maxProbes = try envNumber("BPFTRACE_MAX_PROBES", 512)
             _ = try envNumber("BPFTRACE_PERF_RB_PAGES", 64)
-            _ = try envNumber("BPFTRACE_CAT_BYTES_MAX", 10240)
+            catBytes = try envNumber("BPFTRACE_CAT_BYTES_MAX", 10240)
         } catch {
             if case .message(let m) = error { stderr(m + "\n") }
             return 1
@@ -288,23 +291,26 @@ struct TraceCLI {
             pid = n
         }
 
-        let printer = DiagnosticPrinter(file: source)
+        let swiftStyle = DiagnosticPrinter(file: source)
+        let render: ([Diagnostic]) -> String = { [bpftraceMode] diagnostics in
+            bpftraceMode ? diagnostics.map { TraceCLI.bpftraceStyle($0, source) }.joined() : swiftStyle.render(diagnostics)
+        }
         let (script, parseDiagnostics) = PlumbLang.parse(source)
         let warnings = a.noWarnings ? parseDiagnostics.filter { $0.severity == .error } : parseDiagnostics
-        if !warnings.isEmpty { stderr(printer.render(warnings)) }
+        if !warnings.isEmpty { stderr(render(warnings)) }
         if parseDiagnostics.contains(where: { $0.severity == .error }) { return 1 }
 
         // -c: started (held) before compiling so `cpid` is known.
         var child: GatedChild?
         if let command = a.command, a.check == nil, a.debug == 0 {
-            do { child = try GatedChild(command: command) } catch { stderr("ERROR: \(error)\n"); return 1 }
+            do { child = try GatedChild(command: command) } catch { stderr("ERROR: \(error)\n"); return bpftraceMode ? 255 : 1 }
         }
         defer { child?.terminate() }
 
         let compiled = TraceCLI.compileScript(script, source: source, positional: a.positional, unsafe: a.unsafe,
                                               stringLength: stringLength, mapKeys: mapKeys, childPID: child?.pid)
         let shown = a.noWarnings ? compiled.diagnostics.filter { $0.severity == .error } : compiled.diagnostics
-        if !shown.isEmpty { stderr(printer.render(shown)) }
+        if !shown.isEmpty { stderr(render(shown)) }
         guard let plan = compiled.plan, !compiled.diagnostics.contains(where: { $0.severity == .error }) else {
             if compiled.diagnostics.isEmpty { stderr("ERROR: the compiler produced no plan and said nothing about why\n") }
             return 1
@@ -329,6 +335,8 @@ struct TraceCLI {
         options.unsafe = a.unsafe
         options.reportErrors = a.helperChecks > 0
         options.flushEachEvent = a.buffering == "none" || a.buffering == "line"
+        options.catBytesMax = catBytes
+        options.userSymbols = getenv("BPFTRACE_NO_USER_SYMBOLS").map { String(cString: $0) != "1" } ?? true
         options.notifyAttached = getenv("__BPFTRACE_NOTIFY_PROBES_ATTACHED") != nil
         var outputFD: Int32 = 1
         if let path = a.outputFile {
@@ -343,6 +351,38 @@ struct TraceCLI {
             stderr("ERROR: \(error)\n")
             return 1
         }
+    }
+
+    /// `--info` in bpftrace's layout: system, build, then what the kernel supports.
+    static func info() -> String {
+        var u = utsname()
+        uname(&u)
+        func field<T>(_ value: T) -> String {
+            withUnsafeBytes(of: value) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        let report = FeatureReport.probe(helpersFor: [])
+        func yes(_ f: FeatureSupport) -> String { f.isSupported ? "yes" : "no" }
+        var out = "System\n  OS: \(field(u.sysname)) \(field(u.release)) \(field(u.version))\n  Arch: \(field(u.machine))\n\n"
+        out += "Build\n  version: v0.17.0 (plumb)\n  LLVM: none (plumb generates BPF itself)\n\n"
+        out += "Map types\n" + report.mapTypes.map { "  \($0.0): \(yes($0.1))\n" }.joined() + "\n"
+        out += "Program types\n" + report.programTypes.map { "  \($0.0): \(yes($0.1))\n" }.joined() + "\n"
+        out += "Probe types\n" + report.attachKinds.map { "  \($0.0): \(yes($0.1))\n" }.joined()
+        return out
+    }
+
+    /// bpftrace's own form: `stdin:1:9-14: ERROR: message`, the line, tildes under the range.
+    static func bpftraceStyle(_ d: Diagnostic, _ file: SourceFile) -> String {
+        let (line, column) = file.location(of: d.range.start)
+        let (endLine, endColumn) = file.location(of: max(d.range.start, d.range.end))
+        let severity = d.severity == .error ? "ERROR" : (d.severity == .warning ? "WARNING" : "NOTE")
+        let source = file.line(line)
+        var out = endLine == line
+            ? "\(file.name):\(line):\(column)-\(max(endColumn, column + 1)): \(severity): \(d.message)\n"
+            : "\(file.name):\(line)-\(endLine): \(severity): \(d.message)\n"
+        out += source + "\n"
+        let width = endLine == line ? max(1, endColumn - column) : max(1, source.utf8.count - column + 1)
+        out += String(repeating: " ", count: max(0, column - 1)) + String(repeating: "~", count: width) + "\n"
+        return out
     }
 
     /// The compiler, against the running system.

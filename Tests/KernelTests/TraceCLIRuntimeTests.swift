@@ -11,11 +11,11 @@ import Testing
 import TestSupport
 
 /// A `bpftrace` symlink to the plumb binary (argv[0] decides the personality).
+/// (One folder per call: tests run concurrently.)
 func bpftraceLink() throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-bpftrace-\(getpid())")
-    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-bpftrace-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     let link = dir.appendingPathComponent("bpftrace").path
-    unlink(link)
     try #require(symlink(TestEnv.plumb, link) == 0)
     return link
 }
@@ -35,6 +35,9 @@ func bpftraceLink() throws -> String {
         #expect(noValue.status == 1 && noValue.stderr.hasPrefix("bpftrace: option requires an argument -- 'e'\nUSAGE:"))
         let format = TestEnv.run(bt, ["-f", "xml", "-e", "BEGIN { exit(); }"])
         #expect(format.status == 1 && format.stderr == "ERROR: Invalid output format \"xml\"\nValid formats: 'text', 'json'\n")
+        let noCommand = TestEnv.run(bt, ["-c", "/nonexistent/cmd", "-e", "BEGIN { printf(\"b\\n\"); }"])
+        #expect(noCommand.status == 255)
+        #expect(noCommand.stderr == "ERROR: Failed to fork child: path '/nonexistent/cmd' does not exist or is not executable\n")
         let usage = TestEnv.run(bt, [])
         #expect(usage.status == 1 && usage.stderr.contains("-l [search]    list probes"))
     }
@@ -45,6 +48,11 @@ func bpftraceLink() throws -> String {
         #expect(r.stderr.contains("stdin:1:"), "file:line:col diagnostics: \(r.stderr)")
         #expect(r.stderr.contains("error:"))
         #expect(r.stdout.isEmpty)
+        // As bpftrace: its own layout (range, ERROR, tildes).
+        let bt = TestEnv.run(try bpftraceLink(), ["-e", "END { foo(); }"])
+        #expect(bt.status == 1)
+        #expect(bt.stderr.hasPrefix("stdin:1:7-"), "\(bt.stderr)")
+        #expect(bt.stderr.contains(": ERROR: Unknown function: foo\nEND { foo(); }\n      ~~~"), "\(bt.stderr)")
     }
 
     @Test func listsTracepoints() throws {
@@ -67,7 +75,7 @@ func bpftraceLink() throws -> String {
         let child = try GatedChild(command: "/bin/true")
         var b = ProgramBuilder()
         let done = b.newLabel("done")
-        b.emit(.call(helper: Int32(HelperID.getCurrentPidTgid)))
+        b.emit(.call(helper: 14))                              // bpf_get_current_pid_tgid
         b.emit(.rsh64(.r0, 32))
         b.jump(.jne, .r0, imm: child.pid, to: done)
         b.emit(.store(.r10, offset: -8, imm: 0, size: .doubleWord))
@@ -80,7 +88,7 @@ func bpftraceLink() throws -> String {
         b.emit(.mov64(.r3, .r10))
         b.emit(.add64(.r3, -16))
         b.emit(.mov64(.r4, 0))
-        b.emit(.call(helper: Int32(HelperID.mapUpdateElem)))
+        b.emit(.call(helper: 2))                               // bpf_map_update_elem
         b.bind(done)
         b.emit(.mov64(.r0, 0))
         b.emit(.exit())
@@ -137,5 +145,31 @@ func bpftraceLink() throws -> String {
             left = ours.intersection(programs(named: name))
         }
         #expect(left.isEmpty, "programs \(left) outlived the killed tracer")
+    }
+}
+
+@Suite struct TraceScriptTests {
+    static let script = #"BEGIN { @c[1]=count(); @c[2]=count(); @c[2]=count(); @s["abc"]=sum(5); @s["x"]=sum(-3); @h = hist(5); @a = avg(4); printf("hi %d %s\n", 42, "x"); exit(); }"#
+
+    // Expected texts captured from bpftrace 0.17 running the same script.
+    @Test func scriptOutputMatchesBpftrace() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let bar = String(repeating: "@", count: 52)
+        let text = TestEnv.run(TestEnv.plumb, ["-e", TraceScriptTests.script])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout == "Attaching 1 probe...\nhi 42 x\n\n\n@a: 4\n\n@c[1]: 1\n@c[2]: 2\n@h: \n[4, 8)                 1 |\(bar)|\n\n@s[x]: -3\n@s[abc]: 5\n")
+        let json = TestEnv.run(try bpftraceLink(), ["-f", "json", "-e", TraceScriptTests.script])
+        #expect(json.status == 0, "\(json.stderr)")
+        #expect(json.stdout == """
+            {"type": "attached_probes", "data": {"probes": 1}}
+            {"type": "printf", "data": "hi 42 x\\n"}
+
+
+            {"type": "stats", "data": {"@a": 4}}
+            {"type": "map", "data": {"@c": {"1": 1, "2": 2}}}
+            {"type": "hist", "data": {"@h": [{"min": 4, "max": 7, "count": 1}]}}
+            {"type": "map", "data": {"@s": {"x": -3, "abc": 5}}}
+
+            """)
     }
 }

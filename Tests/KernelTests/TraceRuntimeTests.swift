@@ -34,7 +34,7 @@ struct RecordEmitter {
         b.emit(.add64(.r2, Int32(-size)))
         b.emit(.mov64(.r3, Int32(size)))
         b.emit(.mov64(.r4, 0))
-        b.emit(.call(helper: Int32(HelperID.ringbufOutput)))
+        b.emit(.call(helper: 130))                             // bpf_ringbuf_output
     }
 
     mutating func mapFD(_ r: Register, _ name: String) {
@@ -63,6 +63,7 @@ func runPlan(_ plan: TracePlan, format: OutputFormat = .text, configure: (inout 
     defer { close(fd); unlink(path) }
     var options = TraceOptions()
     options.outputFD = fd
+    options.stdoutFD = fd
     options.format = format
     configure(&options)
     let runtime = TraceRuntime(plan: plan, options: options)
@@ -116,7 +117,7 @@ func readTraceOutput(_ path: String) throws -> [UInt8] {
         var b = ProgramBuilder()
         let done = b.newLabel("done"), add = b.newLabel("add")
         var refs: [Int: ProgramReference] = [:]
-        b.emit(.call(helper: Int32(HelperID.getCurrentPidTgid)))
+        b.emit(.call(helper: 14))                              // bpf_get_current_pid_tgid
         b.emit(.mov32(.r7, .r0))
         b.jump(.jne, .r7, imm: tid, to: done)
         b.emit(.store(.r10, offset: -8, .r7, size: .doubleWord))     // key: tid (u64)
@@ -124,7 +125,7 @@ func readTraceOutput(_ path: String) throws -> [UInt8] {
         b.emit(.loadMapFD(.r1, fd: 0))
         b.emit(.mov64(.r2, .r10))
         b.emit(.add64(.r2, -8))
-        b.emit(.call(helper: Int32(HelperID.mapLookupElem)))
+        b.emit(.call(helper: 1))                               // bpf_map_lookup_elem
         b.jump(.jne, .r0, imm: 0, to: add)
         b.emit(.store(.r10, offset: -16, imm: 1, size: .doubleWord))  // first hit: insert 1
         refs[b.pending.count] = .map("counts")
@@ -134,7 +135,7 @@ func readTraceOutput(_ path: String) throws -> [UInt8] {
         b.emit(.mov64(.r3, .r10))
         b.emit(.add64(.r3, -16))
         b.emit(.mov64(.r4, 0))
-        b.emit(.call(helper: Int32(HelperID.mapUpdateElem)))
+        b.emit(.call(helper: 2))                               // bpf_map_update_elem
         b.goto(done)
         b.bind(add)
         b.emit(.mov64(.r1, 1))

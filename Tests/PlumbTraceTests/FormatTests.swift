@@ -2,6 +2,7 @@
 import PlumbLang
 import PlumbTrace
 import Testing
+import Glibc
 
 func le(_ v: UInt64) -> [UInt8] { withUnsafeBytes(of: v.littleEndian, Array.init) }
 func le(_ v: Int64) -> [UInt8] { le(UInt64(bitPattern: v)) }
@@ -151,6 +152,12 @@ func twoCPUs(_ v: [UInt8]) -> [[UInt8]] { [v, [UInt8](repeating: 0, count: v.cou
         #expect(text == "@l[1]: \n(..., 0)               1 |\(full)|\n[0, 5)                 0 |\(none)|\n[5, 10)                0 |\(none)|\n[10, ...)              1 |\(full)|\n\n")
     }
 
+    @Test func impossibleBucketsAreDropped() {
+        let m = PlannedMap(name: "@h", mapName: "h", keys: [], keySize: 16, value: .hist)
+        let text = printer.text(MapSnapshot(map: m, raw: MapTextTests.histRaw([2: 1, 1 << 40: 5], key: le(UInt64(0)))))
+        #expect(text == "@h: \n[1]                    1 |\(String(repeating: "@", count: 52))|\n\n")
+    }
+
     // hist groups are ordered by their total count: @h[2] (1), @h[3] (1), @h[1] (2)
     @Test func histGroupsByTotal() {
         let m = PlannedMap(name: "@h", mapName: "h", keys: u64Key, keySize: 16, value: .hist)
@@ -254,9 +261,29 @@ func twoCPUs(_ v: [UInt8]) -> [[UInt8]] { [v, [UInt8](repeating: 0, count: v.cou
         #expect(text == "@k[\n    __bpf_prog_test_run_raw_tp+106\n]: 1\n")
     }
 
+    // strftime("%Y", nsecs): the monotonic clock's now is this year, wall-clock.
+    @Test func timestamps() {
+        var mono = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &mono)
+        let ns = UInt64(mono.tv_sec) * 1_000_000_000 + UInt64(mono.tv_nsec)
+        var now = time(nil), parts = tm()
+        localtime_r(&now, &parts)
+        #expect(run("%s", [(.timestamp(format: "%Y"), le(ns))]) == String(parts.tm_year + 1900))
+    }
+
+    // usym of an address in this very process: /proc/self/maps, then libc's ELF symbols.
+    @Test func userSymbolsOfThisProcess() throws {
+        let address = try #require(dlsym(UnsafeMutableRawPointer(bitPattern: 0), "getpid"))
+        let a = UInt64(UInt(bitPattern: address))
+        let name = try #require(SystemSymbols().userSymbol(a, pid: getpid(), withOffset: true))
+        #expect(name.hasSuffix("getpid+0"), "\(name)")
+        #expect(SystemSymbols().userSymbol(1, pid: getpid(), withOffset: false) == nil)
+    }
+
     @Test func symbolSources() {
-        let syms = SystemSymbols.parseKallsyms("ffffffff81000000 T _text\nffffffff81000100 t helper\n0000000000000000 T zero\nffffffff82000000 D data\n")
-        #expect(syms.map(\.1) == ["_text", "helper"])
+        let syms = SystemSymbols.parseKallsyms("ffffffff81000000 T _text\nffffffff81000100 t helper\n0000000000000000 T zero\nffffffff82000000 D data\n"
+            + "ffffffffc0001000 t ext4_fn\t[ext4]\nffffffffc0002000 t bpf_prog_0123456789abcdef_p0_BEGIN\t[bpf]\n")
+        #expect(syms.map(\.1) == ["_text", "helper", "ext4_fn"])
         #expect(SystemSymbols.parsePasswd("root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/:/usr/sbin/nologin\n") == [0: "root", 65534: "nobody"])
     }
 }
