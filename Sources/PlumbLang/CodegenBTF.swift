@@ -12,8 +12,8 @@ extension Compiler {
         case .int(let size, let signed):
             let names = [1: "char", 2: "short", 4: "int", 8: "long"]
             let name = (signed ? "" : "unsigned ") + (names[size] ?? "long")
-            id = planBTF.add(BTFType(kind: .int, name: name, sizeOrType: UInt32(size),
-                                     payload: .int(BTFInt(encoding: signed ? .signed : [], offset: 0, bits: UInt8(size * 8)))))
+            id = planBTF.add(BTFType(kind: .int, name: name, sizeOrType: UInt32(clamping: size),
+                                     payload: .int(BTFInt(encoding: signed ? .signed : [], offset: 0, bits: UInt8(clamping: size * 8)))))
         case .bool:
             id = planBTF.add(BTFType(kind: .int, name: "_Bool", sizeOrType: 1, payload: .int(BTFInt(encoding: .bool, offset: 0, bits: 8))))
         case .pointer, .ksym, .username, .kstack, .ctx:
@@ -21,13 +21,13 @@ extension Compiler {
         case .string(let n):
             let char = planType(.int(size: 1, signed: true), cache: &cache)
             let index = planType(.u32, cache: &cache)
-            id = planBTF.add(BTFType(kind: .array, payload: .array(BTFArray(elementType: char, indexType: index, count: UInt32(n)))))
+            id = planBTF.add(BTFType(kind: .array, payload: .array(BTFArray(elementType: char, indexType: index, count: UInt32(clamping: n)))))
         case .tuple(let elems):
             let layout = t.tupleLayout
             let members = elems.enumerated().map { i, e in
-                BTFMember(name: "e\(i)", type: planType(e, cache: &cache), bitOffset: UInt32(layout.offsets[i] * 8))
+                BTFMember(name: "e\(i)", type: planType(e, cache: &cache), bitOffset: UInt32(clamping: layout.offsets[i] * 8))
             }
-            id = planBTF.add(BTFType(kind: .struct, name: "", sizeOrType: UInt32(layout.size), payload: .members(members)))
+            id = planBTF.add(BTFType(kind: .struct, name: "", sizeOrType: UInt32(clamping: layout.size), payload: .members(members)))
         default:
             id = bytes(t.size, cache: &cache)
         }
@@ -40,7 +40,7 @@ extension Compiler {
         if let id = cache[k] { return id }
         let byte = planType(.int(size: 1, signed: false), cache: &cache)
         let index = planType(.u32, cache: &cache)
-        let id = planBTF.add(BTFType(kind: .array, payload: .array(BTFArray(elementType: byte, indexType: index, count: UInt32(n)))))
+        let id = planBTF.add(BTFType(kind: .array, payload: .array(BTFArray(elementType: byte, indexType: index, count: UInt32(clamping: n)))))
         cache[k] = id
         return id
     }
@@ -48,8 +48,8 @@ extension Compiler {
     /// A struct of 8-byte members named as given.
     func pairStruct(_ names: [String], signed: Bool, cache: inout [String: TypeID]) -> TypeID {
         let first = planType(signed ? .i64 : .u64, cache: &cache), rest = planType(.u64, cache: &cache)
-        let members = names.enumerated().map { BTFMember(name: $1, type: $0 == 0 ? first : rest, bitOffset: UInt32($0 * 64)) }
-        return planBTF.add(BTFType(kind: .struct, sizeOrType: UInt32(8 * names.count), payload: .members(members)))
+        let members = names.enumerated().map { BTFMember(name: $1, type: $0 == 0 ? first : rest, bitOffset: UInt32(clamping: $0 * 64)) }
+        return planBTF.add(BTFType(kind: .struct, sizeOrType: UInt32(clamping: 8 * names.count), payload: .members(members)))
     }
 
     /// Key and value type ids of a map whose kernel layout is `keySize`/`valueSize`.
@@ -64,10 +64,10 @@ extension Compiler {
             if m.keys.isEmpty { members.append(BTFMember(name: "zero", type: planType(.u64, cache: &cache), bitOffset: 0)) }
             for (i, k) in m.keys.enumerated() {
                 let t = k.isScalar ? (k.isSigned ? SType.i64 : .u64) : k
-                members.append(BTFMember(name: "k\(i)", type: planType(t, cache: &cache), bitOffset: UInt32(layout.offsets[i] * 8)))
+                members.append(BTFMember(name: "k\(i)", type: planType(t, cache: &cache), bitOffset: UInt32(clamping: layout.offsets[i] * 8)))
             }
-            if isHist { members.append(BTFMember(name: "bucket", type: planType(.u64, cache: &cache), bitOffset: UInt32((keySize - 8) * 8))) }
-            key = planBTF.add(BTFType(kind: .struct, sizeOrType: UInt32(keySize), payload: .members(members)))
+            if isHist { members.append(BTFMember(name: "bucket", type: planType(.u64, cache: &cache), bitOffset: UInt32(clamping: (keySize - 8) * 8))) }
+            key = planBTF.add(BTFType(kind: .struct, sizeOrType: UInt32(clamping: keySize), payload: .members(members)))
         }
         let value: TypeID
         switch m.value {
@@ -80,7 +80,7 @@ extension Compiler {
             if (t.isScalar ? 8 : t.size) == valueSize {
                 value = inner
             } else {
-                value = planBTF.add(BTFType(kind: .struct, sizeOrType: UInt32(valueSize),
+                value = planBTF.add(BTFType(kind: .struct, sizeOrType: UInt32(clamping: valueSize),
                                             payload: .members([BTFMember(name: "value", type: inner, bitOffset: 0)])))
             }
         }

@@ -76,6 +76,11 @@ extension Compiler {
                 b.emit(.load(.r0, .r6, offset: PtRegs.ip, size: .doubleWord))
                 if user { return userSymbol(from: .r0) }
                 return result(.ksym, from: .r0)
+            case .btf where programKind?.expectedAttachType == .traceFentry || programKind?.expectedAttachType == .traceFexit:
+                // fentry/fexit: the traced function's address from bpf_get_func_ip.
+                b.emit(.mov64(.r1, .r6))
+                b.emit(.call(helper: 173))
+                return result(.ksym, from: .r0)
             default:
                 error("the func builtin is only available in kprobe, uprobe and kfunc probes", e.range)
                 return .poison
@@ -86,7 +91,7 @@ extension Compiler {
                 b.emit(.load(.r0, .r6, offset: PtRegs.ax, size: .doubleWord))
                 return result(.i64, from: .r0)
             case .btf(let params, .some(let ret)):
-                b.emit(.load(.r0, .r6, offset: Int16(8 * params.count), size: .doubleWord))
+                b.emit(.load(.r0, .r6, offset: Int16(clamping: 8 * params.count), size: .doubleWord))
                 convert(.r0, to: ret)
                 return result(ret, from: .r0)
             default:
@@ -100,12 +105,20 @@ extension Compiler {
                 error("the args builtin is only available in tracepoint, rawtracepoint and kfunc probes", e.range)
                 return .poison
             }
+        case "ctx" where programKind?.attach == .iterator:
+            // Iterators: ctx is `struct bpf_iter__<name>` (meta, then the object, maybe NULL).
+            if let btf, let k = programKind, let id = btf.firstID(named: "bpf_iter__" + k.target, kind: .struct) {
+                let t = SType.pointer(.record(id: id, name: "struct bpf_iter__" + k.target, size: (try? btf.size(of: id)) ?? 0), space: .context)
+                return result(t, from: .r6)
+            }
+            return result(.ctx, from: .r6)
         case "ctx":
             // A copy: r6 must never be changed by an operator working in place.
             return result(.ctx, from: .r6)
         default:
             if name.hasPrefix("arg"), let n = Int(name.dropFirst(3)) { return argN(n, e) }
             if name.hasPrefix("sarg"), let n = Int(name.dropFirst(4)) { return stackArg(n, e) }
+            if let c = constant(named: name) { return Val(type: .i64, loc: .imm(c)) }
             let known = ["pid", "tid", "uid", "gid", "comm", "nsecs", "elapsed", "cpu", "numaid", "curtask", "rand", "cgroup",
                          "func", "probe", "retval", "args", "kstack", "ustack", "username", "cpid", "ctx"]
             error("unknown builtin '\(name)'", e.range, notes: nearest(name, in: known).map { [.init("did you mean '\($0)'?")] } ?? [])
@@ -113,13 +126,44 @@ extension Compiler {
         }
     }
 
+    /// A named constant: an enumerator of the kernel's BTF (TCP_SYN_SENT, SKB_DROP_REASON_...),
+    /// else one of the macros tools take from C headers (AF_INET, TASK_RUNNING, ...).
+    func constant(named name: String) -> Int64? {
+        if let v = Compiler.headerMacros[name] { return v }
+        guard let btf else { return nil }
+        if enumerators == nil {
+            var table: [String: Int64] = [:]
+            for id in btf.ids where btf.kind(of: id).isEnum {
+                guard let t = try? btf.type(id) else { continue }
+                for en in t.enumerators where table[en.name] == nil {
+                    table[en.name] = t.isSignedEnum || t.kind == .enum && t.size < 8 && !t.isSignedEnum && en.value > UInt64(UInt32.max)
+                        ? Int64(Int32(truncatingIfNeeded: en.value)) : Int64(bitPattern: en.value)
+                }
+            }
+            enumerators = table
+        }
+        return enumerators?[name]
+    }
+
+    /// Macros from UAPI headers that bpftrace's tools use without BTF having them.
+    static let headerMacros: [String: Int64] = [
+        "AF_UNSPEC": 0, "AF_UNIX": 1, "AF_LOCAL": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16, "AF_PACKET": 17,
+        "TASK_RUNNING": 0, "TASK_INTERRUPTIBLE": 1, "TASK_UNINTERRUPTIBLE": 2, "__TASK_STOPPED": 4, "__TASK_TRACED": 8,
+        "EXIT_DEAD": 16, "EXIT_ZOMBIE": 32, "TASK_PARKED": 64, "TASK_DEAD": 128, "TASK_WAKEKILL": 256, "TASK_NOLOAD": 1024,
+        "TASK_NEW": 2048, "TASK_KILLABLE": 258, "TASK_IDLE": 1026,
+        "O_RDONLY": 0, "O_WRONLY": 1, "O_RDWR": 2, "O_CREAT": 0o100, "O_EXCL": 0o200, "O_TRUNC": 0o1000, "O_APPEND": 0o2000,
+        "O_NONBLOCK": 0o4000, "O_DIRECTORY": 0o200000, "O_CLOEXEC": 0o2000000,
+        "PAGE_SIZE": 4096, "PAGE_SHIFT": 12, "NSEC_PER_SEC": 1_000_000_000, "NSEC_PER_MSEC": 1_000_000, "NSEC_PER_USEC": 1000,
+        "SIGKILL": 9, "SIGTERM": 15, "SIGINT": 2, "SIGHUP": 1, "SIGSTOP": 19, "SIGCONT": 18, "SIGUSR1": 10, "SIGUSR2": 12,
+    ]
+
     /// usym: the address, then the pid that owns it.
     func userSymbol(from r: Register) -> Val {
         let o = frame.allocate(16)
-        b.emit(.store(.r10, offset: Int16(o), r, size: .doubleWord))
+        b.emit(.store(.r10, offset: Int16(clamping: o), r, size: .doubleWord))
         b.emit(.call(helper: H.pidTgid))
         b.emit(.rsh64(.r0, 32))
-        b.emit(.store(.r10, offset: Int16(o + 8), .r0, size: .doubleWord))
+        b.emit(.store(.r10, offset: Int16(clamping: o + 8), .r0, size: .doubleWord))
         return Val(type: .usym, loc: .slot(o))
     }
 
@@ -129,20 +173,20 @@ extension Compiler {
         let map = user ? Compiler.ustackMap : Compiler.kstackMap
         references[b.pending.count] = .map(map)
         b.emit(.loadImm64(.r2, 0))
-        b.emit(.mov64(.r3, user ? Int32(1 << 8) : 0))
+        b.emit(.mov64(.r3, user ? Int32(clamping: 1 << 8) : 0))
         b.emit(.call(helper: H.stackID))
         if !user { return result(.kstack(mode: mode, limit: limit), from: .r0) }
         let o = frame.allocate(16)
-        b.emit(.store(.r10, offset: Int16(o), .r0, size: .doubleWord))
+        b.emit(.store(.r10, offset: Int16(clamping: o), .r0, size: .doubleWord))
         b.emit(.call(helper: H.pidTgid))
         b.emit(.rsh64(.r0, 32))
-        b.emit(.store(.r10, offset: Int16(o + 8), .r0, size: .doubleWord))
+        b.emit(.store(.r10, offset: Int16(clamping: o + 8), .r0, size: .doubleWord))
         return Val(type: .ustack(mode: mode, limit: limit), loc: .slot(o))
     }
 
     func argN(_ n: Int, _ e: Expr) -> Val {
         switch context {
-        case .registers(let isReturn, let user):
+        case .registers(let isReturn, _):
             if isReturn {
                 error("arg\(n) is not available in return probes; use retval", e.range)
                 return .poison
@@ -152,11 +196,10 @@ extension Compiler {
                 return .poison
             }
             b.emit(.load(.r0, .r6, offset: PtRegs.args[n], size: .doubleWord))
-            _ = user
             return result(.u64, from: .r0)
         case .rawTracepoint:
             guard n >= 0, n < 12 else { error("arg\(n) is out of range for a raw tracepoint", e.range); return .poison }
-            b.emit(.load(.r0, .r6, offset: Int16(8 * n), size: .doubleWord))
+            b.emit(.load(.r0, .r6, offset: Int16(clamping: 8 * n), size: .doubleWord))
             return result(.u64, from: .r0)
         case .btf(let params, _):
             guard n >= 0, n < params.count else {
@@ -171,7 +214,7 @@ extension Compiler {
     }
 
     func btfArg(_ n: Int, _ t: SType) -> Val {
-        b.emit(.load(.r0, .r6, offset: Int16(8 * n), size: .doubleWord))
+        b.emit(.load(.r0, .r6, offset: Int16(clamping: 8 * n), size: .doubleWord))
         convert(.r0, to: t)
         if !t.isScalar { return result(.u64, from: .r0) }
         return result(t, from: .r0)
@@ -226,7 +269,7 @@ extension Compiler {
         }
         if let n = f.arrayLength {
             let elemSize = n > 0 ? f.size / n : f.size
-            if type.hasPrefix("char") || elemSize == 1 && (type.hasPrefix("u8") || type.hasPrefix("unsigned char")) && false {
+            if type.hasPrefix("char") {
                 return .string(size: f.size)
             }
             guard let sz = Size(bytes: elemSize), sz.bytes > 0 else { return .array(.int(size: 1, signed: false), count: f.size) }
@@ -241,13 +284,13 @@ extension Compiler {
         switch t {
         case .string(let n) where f.isDataLoc:
             // __data_loc: u32 at the field, low 16 bits the offset in the record.
-            b.emit(.load(.r3, .r6, offset: Int16(f.offset), size: .word))
+            b.emit(.load(.r3, .r6, offset: Int16(clamping: f.offset), size: .word))
             b.emit(.and64(.r3, 0xffff))
             b.emit(.add64(.r3, .r6))
             let o = frame.allocate(n)
             address(ofSlot: o, into: .r1)
-            b.emit(.mov64(.r2, Int32(n)))
-            b.emit(.call(helper: H.readKernelStr))
+            b.emit(.mov64(.r2, Int32(clamping: n)))
+            callChecked(H.readKernelStr, .probeReadFailed)
             return Val(type: t, loc: .slot(o))
         case .string(let n):
             let o = frame.allocate(n)
@@ -257,7 +300,7 @@ extension Compiler {
             return Val(type: t, loc: .memory(.reg(.r6), offset: f.offset, space: .kernel))
         default:
             let size = Size(bytes: max(1, min(8, f.size))) ?? .doubleWord
-            b.emit(.load(.r0, .r6, offset: Int16(f.offset), size: size))
+            b.emit(.load(.r0, .r6, offset: Int16(clamping: f.offset), size: size))
             if case .int = t { extend(.r0, t) }
             return result(t, from: .r0)
         }

@@ -218,6 +218,20 @@ extension Compiler {
         case "join":
             guard arity(1...2) else { return .poison }
             return join(args, e)
+        case "bswap":
+            guard arity(1...1) else { return .poison }
+            let v = expr(args[0])
+            if v.isPoison { return .poison }
+            guard case .int(let size, let signed) = v.type else {
+                error("bswap() expects an integer argument", e.range)
+                release(v)
+                return .poison
+            }
+            if size == 1 { return v }
+            let r = value(v, scratch: .r0)
+            release(v)
+            b.emit(.bswap(r, bits: Int32(size * 8)))
+            return result(.int(size: size, signed: signed), from: r)
         case "kstack", "ustack":
             // kstack([mode][, limit]): mode is bpftrace, perf or raw.
             guard arity(0...2) else { return .poison }
@@ -276,10 +290,14 @@ extension Compiler {
             error("\(name)() expects a string literal (\(provided) provided)", e.range)
             return
         }
-        let vals = args.dropFirst().map { expr($0) }
-        defer { vals.forEach(release) }
+        // The arguments' types first, from code that is thrown away: the record is then
+        // reserved before the arguments are computed, so strings land in it directly.
+        let vals = dryRun { args.dropFirst().map { expr($0) } }
         // An argument already reported is not reported again as a format mismatch.
-        if vals.contains(where: \.isPoison) { return }
+        if vals.contains(where: \.isPoison) {
+            for a in args.dropFirst() { release(expr(a)) }
+            return
+        }
         let specs: [FormatSpecifier]
         switch FormatParser.parse(format) {
         case .success(let s): specs = s
@@ -322,7 +340,108 @@ extension Compiler {
         case "cat": .cat(format: format, args: typed)
         default: .printf(format: format, args: typed)
         }
-        emitRecord(action, args: fields, releasing: false)
+        emitRecordDirect(action, args: Array(args.dropFirst()), types: fields.map(\.1))
+    }
+
+    /// Runs `body` against a builder that is thrown away, keeping only what it returns (types).
+    func dryRun<T>(_ body: () -> T) -> T {
+        let saved = (b, references, lineInfo, pendingCallbacks.count, counterStub, frame, pool, actions.count)
+        b = ProgramBuilder()
+        let out = body()
+        (b, references, lineInfo, counterStub, frame, pool) = (saved.0, saved.1, saved.2, saved.4, saved.5, saved.6)
+        pendingCallbacks.removeLast(pendingCallbacks.count - saved.3)
+        actions.removeLast(actions.count - saved.7)
+        return out
+    }
+
+    /// A record reserved first, then each argument computed into it: `str()` and `comm` are
+    /// read by their helpers straight into the record (no stack copy), others stored.
+    func emitRecordDirect(_ action: AsyncAction, args: [Expr], types: [SType]) {
+        usesEvents = true
+        let id = actions.count
+        actions.append(action)
+        let layout = recordLayout(types)
+        // The record pointer lives in a callee-saved register when one is free, else in a slot.
+        let recReg = pool.take()
+        let rec = recReg == nil ? frame.allocate(8) : 0
+        if recReg == nil { frame.commit() }
+        func recordPointer(_ r: Register) -> Register {
+            if let recReg { return recReg }
+            b.emit(.load(r, .r10, offset: Int16(clamping: rec), size: .doubleWord))
+            return r
+        }
+        func recordAddress(_ off: Int) {
+            if let recReg { b.emit(.mov64(.r1, recReg)) } else { b.emit(.load(.r1, .r10, offset: Int16(clamping: rec), size: .doubleWord)) }
+            b.emit(.add64(.r1, Int32(clamping: off)))
+        }
+        let failed = b.newLabel(), done = b.newLabel()
+        references[b.pending.count] = .map(Compiler.eventsMap)
+        b.emit(.loadImm64(.r1, 0))
+        b.emit(.mov64(.r2, Int32(clamping: layout.size)))
+        b.emit(.mov64(.r3, 0))
+        b.emit(.call(helper: H.ringbufReserve))
+        b.jump(.jeq, .r0, imm: 0, to: failed)
+        b.emit(.store(.r0, offset: 0, imm: Int32(clamping: id), size: .doubleWord))
+        if let recReg { b.emit(.mov64(recReg, .r0)) } else { b.emit(.store(.r10, offset: Int16(clamping: rec), .r0, size: .doubleWord)) }
+        for (i, a) in args.enumerated() {
+            let off = layout.offsets[i], t = types[i]
+            if case .builtin("comm") = a.kind {
+                recordAddress(off)
+                b.emit(.mov64(.r2, 16))
+                b.emit(.call(helper: H.comm))
+                continue
+            }
+            if case .call("str", let sargs) = a.kind, case .string(let size) = t, let (ptr, space) = strSource(sargs) {
+                load(ptr, into: .r3)
+                release(ptr)
+                recordAddress(off)
+                b.emit(.mov64(.r2, Int32(clamping: size)))
+                callChecked(space == .user ? H.readUserStr : H.readKernelStr, .probeReadFailed)
+                continue
+            }
+            let v = expr(a)
+            if v.isPoison { continue }
+            if t.isScalar {
+                if let c = v.constant, let k = Int32(exactly: c) {
+                    b.emit(.store(recordPointer(.r1), offset: Int16(clamping: off), imm: k, size: .doubleWord))
+                    continue
+                }
+                let r = value(v, scratch: .r2)
+                b.emit(.store(recordPointer(.r1), offset: Int16(clamping: off), r, size: .doubleWord))
+            } else {
+                let src = buffer(v, size: t.size)
+                copy(from: .r10, src, to: recordPointer(.r1), off, carrier: .r2, size: (t.size + 7) / 8 * 8)
+            }
+            release(v)
+        }
+        b.emit(.mov64(.r1, recordPointer(.r1)))
+        b.emit(.mov64(.r2, 0))
+        b.emit(.call(helper: H.ringbufSubmit))
+        if let recReg { pool.give(recReg) }
+        b.goto(done)
+        b.bind(failed)
+        bumpCounter(.ringBufferFull)
+        b.bind(done)
+    }
+
+    /// For `str(p)` / `str(p, constant)`: the pointer's value and the helper's address space;
+    /// nil when the argument is already a string or the length is not constant.
+    func strSource(_ args: [Expr]) -> (Val, AddressSpace)? {
+        guard args.count == 1 || (args.count == 2 && { if case .integer = args[1].kind { return true }; return false }()) else { return nil }
+        let probeType = dryRun { expr(args[0]) }
+        guard probeType.type.isScalar else { return nil }
+        let v = expr(args[0])
+        var space: AddressSpace = .kernel
+        switch v.type {
+        case .pointer(_, let s): space = s == .user ? .user : .kernel
+        default:
+            switch context {
+            case .registers(_, true): space = .user
+            case .tracepoint(let c, _, _) where c == "syscalls": space = .user
+            default: space = .kernel
+            }
+        }
+        return (v, space)
     }
 
     func recordLayout(_ types: [SType]) -> (offsets: [Int], size: Int) {
@@ -348,22 +467,22 @@ extension Compiler {
         let failed = b.newLabel(), done = b.newLabel()
         references[b.pending.count] = .map(Compiler.eventsMap)
         b.emit(.loadImm64(.r1, 0))
-        b.emit(.mov64(.r2, Int32(layout.size)))
+        b.emit(.mov64(.r2, Int32(clamping: layout.size)))
         b.emit(.mov64(.r3, 0))
         b.emit(.call(helper: H.ringbufReserve))
         b.jump(.jeq, .r0, imm: 0, to: failed)
-        b.emit(.store(.r0, offset: 0, imm: Int32(id), size: .doubleWord))
+        b.emit(.store(.r0, offset: 0, imm: Int32(clamping: id), size: .doubleWord))
         for (i, (v, t)) in args.enumerated() {
             let off = layout.offsets[i]
             if let src = sources[i] {
                 copy(from: .r10, src, to: .r0, off, carrier: .r1, size: (t.size + 7) / 8 * 8)
             } else if case .reg(let r) = v.loc {
-                b.emit(.store(.r0, offset: Int16(off), r, size: .doubleWord))
+                b.emit(.store(.r0, offset: Int16(clamping: off), r, size: .doubleWord))
             } else if let c = v.constant, let i = Int32(exactly: c) {
-                b.emit(.store(.r0, offset: Int16(off), imm: i, size: .doubleWord))
+                b.emit(.store(.r0, offset: Int16(clamping: off), imm: i, size: .doubleWord))
             } else {
                 let r = load(v, into: .r1)
-                b.emit(.store(.r0, offset: Int16(off), r, size: .doubleWord))
+                b.emit(.store(.r0, offset: Int16(clamping: off), r, size: .doubleWord))
             }
         }
         b.emit(.mov64(.r1, .r0))
@@ -377,12 +496,13 @@ extension Compiler {
     }
 
     func copy(from src: Register, _ so: Int, to dst: Register, _ dOff: Int, carrier: Register, size: Int) {
+        guard size <= Compiler.maxValueSize else { tooLarge(size); return }
         var i = 0
         while i < size {
             let w = chunk(so + i, dOff + i, remaining: size - i)
             let sz = Size(bytes: w) ?? .byte
-            b.emit(.load(carrier, src, offset: Int16(so + i), size: sz))
-            b.emit(.store(dst, offset: Int16(dOff + i), carrier, size: sz))
+            b.emit(.load(carrier, src, offset: Int16(clamping: so + i), size: sz))
+            b.emit(.store(dst, offset: Int16(clamping: dOff + i), carrier, size: sz))
             i += w
         }
     }
@@ -393,8 +513,18 @@ extension Compiler {
         usesCounters = true
         let stub = counterStub ?? b.newLabel("count_error")
         counterStub = stub
-        b.emit(.mov64(.r1, Int32(c.rawValue)))
+        b.emit(.mov64(.r1, Int32(clamping: c.rawValue)))
         b.call(stub)
+    }
+
+    /// Calls a helper; with -k, a negative result bumps `counter`.
+    func callChecked(_ helper: Int32, _ counter: RuntimeCounter) {
+        b.emit(.call(helper: helper))
+        guard options.reportHelperErrors else { return }
+        let ok = b.newLabel()
+        b.jump(.jsge, .r0, imm: 0, to: ok)
+        bumpCounter(counter)
+        b.bind(ok)
     }
 
     /// The subprogram behind bumpCounter: counters[r1] += 1.
@@ -428,7 +558,7 @@ extension Compiler {
             let n = expr(args[1])
             if let c = n.constant {
                 guard c > 0 else { error("str() length must be positive", args[1].range); return .poison }
-                size = min(Int(c) + 1, options.stringLength)
+                size = c < Int64(options.stringLength) ? Int(c) + 1 : options.stringLength
             } else if n.type.isInteger {
                 dynamicLength = n
             } else {
@@ -460,15 +590,15 @@ extension Compiler {
             release(n)
             b.emit(.add64(.r2, 1))
             let ok = b.newLabel()
-            b.jump(.jle, .r2, imm: Int32(size), to: ok)
-            b.emit(.mov64(.r2, Int32(size)))
+            b.jump(.jle, .r2, imm: Int32(clamping: size), to: ok)
+            b.emit(.mov64(.r2, Int32(clamping: size)))
             b.bind(ok)
             zero(slot: o, size: (size + 7) / 8 * 8)
         } else {
-            b.emit(.mov64(.r2, Int32(size)))
+            b.emit(.mov64(.r2, Int32(clamping: size)))
         }
         address(ofSlot: o, into: .r1)
-        b.emit(.call(helper: space == .user ? H.readUserStr : H.readKernelStr))
+        callChecked(space == .user ? H.readUserStr : H.readKernelStr, .probeReadFailed)
         return Val(type: .string(size: size), loc: .slot(o))
     }
 
@@ -477,21 +607,31 @@ extension Compiler {
         let v = expr(args[0])
         if v.isPoison { return .poison }
         var n = options.stringLength
+        var dynamicLength: Val?
         if args.count == 2 {
             let len = expr(args[1])
-            guard let c = len.constant, c > 0 else { error("buf() length must be a positive constant", args[1].range); return .poison }
-            n = min(Int(c), options.stringLength)
+            if len.isPoison { release(v); return .poison }
+            if let c = len.constant {
+                guard c > 0 else { error("buf() length must be positive", args[1].range); return .poison }
+                n = c < Int64(options.stringLength) ? Int(c) : options.stringLength
+            } else if len.type.isInteger {
+                // A run-time length: the buffer holds up to BPFTRACE_STRLEN bytes.
+                dynamicLength = len
+            } else {
+                error("buf() length must be an integer", args[1].range)
+                return .poison
+            }
         } else if case .pointer(let p, _) = v.type, p.size > 0 {
             n = min(p.size, options.stringLength)
         } else if case .array(let el, let count) = v.type {
             n = min(el.size * count, options.stringLength)
         }
         var space: AddressSpace = .kernel
-        if case .pointer(_, let s) = v.type { space = s == .btf ? .kernel : s }
+        if case .pointer(_, let s) = v.type { space = s.readable }
         if case .registers(_, true) = context { space = .user }
         let o = frame.allocate(8 + n)
         zero(slot: o, size: (8 + n + 7) / 8 * 8)
-        b.emit(.store(.r10, offset: Int16(o), imm: Int32(n), size: .word))
+        b.emit(.store(.r10, offset: Int16(clamping: o), imm: Int32(clamping: n), size: .word))
         switch v.loc {
         case .literal(let bytes):
             // Data, not a C string: all n bytes, no NUL in place of the last.
@@ -499,10 +639,24 @@ extension Compiler {
         case _ where v.type.isString:
             storeAggregate(v, size: min(n, v.type.size), padded: min(n, v.type.size), toSlot: o + 4)
         case .memory(let base, let off, let s):
-            read(into: o + 4, size: n, base: base, offset: off, space: s == .btf ? .kernel : s)
+            read(into: o + 4, size: n, base: base, offset: off, space: s.readable)
         default:
             guard v.type.isScalar else { error("buf() expects a pointer or an array", args[0].range); return .poison }
-            read(into: o + 4, size: n, base: v.loc, offset: 0, space: space)
+            if let len = dynamicLength {
+                // min(len, capacity) as an unsigned compare, so the verifier sees 0...n.
+                load(len, into: .r2)
+                release(len)
+                let ok = b.newLabel()
+                b.jump(.jle, .r2, imm: Int32(clamping: n), to: ok)
+                b.emit(.mov64(.r2, Int32(clamping: n)))
+                b.bind(ok)
+                b.emit(.store(.r10, offset: Int16(clamping: o), .r2, size: .word))
+                load(v, into: .r3)
+                address(ofSlot: o + 4, into: .r1)
+                callChecked(space == .user ? H.readUser : H.readKernel, .probeReadFailed)
+            } else {
+                read(into: o + 4, size: n, base: v.loc, offset: 0, space: space)
+            }
             release(v)
         }
         return Val(type: .buffer(capacity: n), loc: .slot(o))
@@ -522,13 +676,14 @@ extension Compiler {
         let o = frame.allocate(24)
         zero(slot: o, size: 24)
         if v.type.isInteger {
-            b.emit(.store(.r10, offset: Int16(o), imm: Int32(family ?? 2), size: .doubleWord))
+            b.emit(.store(.r10, offset: Int16(clamping: o), imm: Int32(clamping: family ?? 2), size: .doubleWord))
             storeScalar(v, slot: o + 8, size: .word)
             release(v)
-        } else if case .array(let el, let count) = v.type, el.size * count == 4 || el.size * count == 16 {
-            b.emit(.store(.r10, offset: Int16(o), imm: Int32(family ?? (el.size * count == 4 ? 2 : 10)), size: .doubleWord))
-            let src = buffer(v, size: el.size * count)
-            copy(from: .r10, src, to: .r10, o + 8, carrier: .r0, size: el.size * count)
+        } else if v.type.size == 4 || v.type.size == 16, v.type.isString || { if case .array = v.type { return true }; return false }() {
+            // Address bytes (u8[4], u8[16]; byte arrays type as strings).
+            let n = v.type.size
+            b.emit(.store(.r10, offset: Int16(clamping: o), imm: Int32(clamping: family ?? (n == 4 ? 2 : 10)), size: .doubleWord))
+            storeAggregate(Val(type: .array(.int(size: 1, signed: false), count: n), loc: v.loc), size: n, padded: n, toSlot: o + 8)
         } else {
             error("ntop() expects an integer (IPv4) or a 4- or 16-byte array, not '\(v.type)'", addrExpr.range)
             return .poison
@@ -547,7 +702,7 @@ extension Compiler {
         if v.isPoison { return .poison }
         guard v.type.isScalar else { error("join() expects an array of string pointers (char **)", args[0].range); return .poison }
         var space: AddressSpace = .kernel
-        if case .pointer(_, let s) = v.type { space = s == .btf ? .kernel : s }
+        if case .pointer(_, let s) = v.type { space = s.readable }
         if case .tracepoint(let c, _, _) = context, c == "syscalls" { space = .user }
         if case .registers(_, true) = context { space = .user }
         let count = 16, size = options.stringLength
@@ -560,34 +715,34 @@ extension Compiler {
         let failed = b.newLabel(), done = b.newLabel()
         references[b.pending.count] = .map(Compiler.eventsMap)
         b.emit(.loadImm64(.r1, 0))
-        b.emit(.mov64(.r2, Int32(8 + count * size)))
+        b.emit(.mov64(.r2, Int32(clamping: 8 + count * size)))
         b.emit(.mov64(.r3, 0))
         b.emit(.call(helper: H.ringbufReserve))
         b.jump(.jeq, .r0, imm: 0, to: failed)
-        b.emit(.store(.r0, offset: 0, imm: Int32(id), size: .doubleWord))
-        b.emit(.store(.r10, offset: Int16(rec), .r0, size: .doubleWord))
+        b.emit(.store(.r0, offset: 0, imm: Int32(clamping: id), size: .doubleWord))
+        b.emit(.store(.r10, offset: Int16(clamping: rec), .r0, size: .doubleWord))
         let stop = b.newLabel()
         for i in 0..<count {
             // Empty strings past the end: the runtime stops at the first one.
-            b.emit(.load(.r1, .r10, offset: Int16(rec), size: .doubleWord))
-            b.emit(.store(.r1, offset: Int16(8 + i * size), imm: 0, size: .byte))
+            b.emit(.load(.r1, .r10, offset: Int16(clamping: rec), size: .doubleWord))
+            b.emit(.store(.r1, offset: Int16(clamping: 8 + i * size), imm: 0, size: .byte))
         }
         for i in 0..<count {
-            b.emit(.store(.r10, offset: Int16(ptr), imm: 0, size: .doubleWord))
+            b.emit(.store(.r10, offset: Int16(clamping: ptr), imm: 0, size: .doubleWord))
             address(ofSlot: ptr, into: .r1)
             b.emit(.mov64(.r2, 8))
-            b.emit(.load(.r3, .r10, offset: Int16(arr), size: .doubleWord))
-            b.emit(.add64(.r3, Int32(8 * i)))
-            b.emit(.call(helper: space == .user ? H.readUser : H.readKernel))
-            b.emit(.load(.r3, .r10, offset: Int16(ptr), size: .doubleWord))
+            b.emit(.load(.r3, .r10, offset: Int16(clamping: arr), size: .doubleWord))
+            b.emit(.add64(.r3, Int32(clamping: 8 * i)))
+            callChecked(space == .user ? H.readUser : H.readKernel, .probeReadFailed)
+            b.emit(.load(.r3, .r10, offset: Int16(clamping: ptr), size: .doubleWord))
             b.jump(.jeq, .r3, imm: 0, to: stop)
-            b.emit(.load(.r1, .r10, offset: Int16(rec), size: .doubleWord))
-            b.emit(.add64(.r1, Int32(8 + i * size)))
-            b.emit(.mov64(.r2, Int32(size)))
-            b.emit(.call(helper: space == .user ? H.readUserStr : H.readKernelStr))
+            b.emit(.load(.r1, .r10, offset: Int16(clamping: rec), size: .doubleWord))
+            b.emit(.add64(.r1, Int32(clamping: 8 + i * size)))
+            b.emit(.mov64(.r2, Int32(clamping: size)))
+            callChecked(space == .user ? H.readUserStr : H.readKernelStr, .probeReadFailed)
         }
         b.bind(stop)
-        b.emit(.load(.r1, .r10, offset: Int16(rec), size: .doubleWord))
+        b.emit(.load(.r1, .r10, offset: Int16(clamping: rec), size: .doubleWord))
         b.emit(.mov64(.r2, 0))
         b.emit(.call(helper: H.ringbufSubmit))
         b.goto(done)

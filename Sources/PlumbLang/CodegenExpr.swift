@@ -42,7 +42,7 @@ extension Compiler {
     func load(_ v: Val, into r: Register) -> Register {
         switch v.loc {
         case .reg(let s): if s != r { b.emit(.mov64(r, s)) }
-        case .slot(let o): b.emit(.load(r, .r10, offset: Int16(o), size: .doubleWord))
+        case .slot(let o): b.emit(.load(r, .r10, offset: Int16(clamping: o), size: .doubleWord))
         case .imm(let x):
             if let i = Int32(exactly: x) { b.emit(.mov64(r, i)) } else { b.emit(.loadImm64(r, x)) }
         case .literal, .memory:
@@ -58,7 +58,7 @@ extension Compiler {
             return Val(type: type, loc: .reg(p))
         }
         let s = frame.allocate(8)
-        b.emit(.store(.r10, offset: Int16(s), r, size: .doubleWord))
+        b.emit(.store(.r10, offset: Int16(clamping: s), r, size: .doubleWord))
         return Val(type: type, loc: .slot(s))
     }
 
@@ -72,9 +72,9 @@ extension Compiler {
     /// *(u64/size *)(r10 + slot) = v, with an immediate store for small constants.
     func storeScalar(_ v: Val, slot: Int, size: Size = .doubleWord) {
         if let c = v.constant, let i = Int32(exactly: c) {
-            b.emit(.store(.r10, offset: Int16(slot), imm: i, size: size))
+            b.emit(.store(.r10, offset: Int16(clamping: slot), imm: i, size: size))
         } else {
-            b.emit(.store(.r10, offset: Int16(slot), value(v, scratch: .r0), size: size))
+            b.emit(.store(.r10, offset: Int16(clamping: slot), value(v, scratch: .r0), size: size))
         }
     }
 
@@ -89,14 +89,15 @@ extension Compiler {
     /// r = fp + offset.
     func address(ofSlot o: Int, into r: Register) {
         b.emit(.mov64(r, .r10))
-        b.emit(.add64(r, Int32(o)))
+        b.emit(.add64(r, Int32(clamping: o)))
     }
 
     /// Zeroes `size` bytes (multiple of 8) at slot `o`.
     func zero(slot o: Int, size: Int) {
+        guard size <= Compiler.maxValueSize else { tooLarge(size); return }
         var i = 0
         while i < size {
-            b.emit(.store(.r10, offset: Int16(o + i), imm: 0, size: .doubleWord))
+            b.emit(.store(.r10, offset: Int16(clamping: o + i), imm: 0, size: .doubleWord))
             i += 8
         }
     }
@@ -129,7 +130,7 @@ extension Compiler {
             zero(slot: n, size: padded)
             copy(from: .r10, o, to: .r10, n, size: min(size, v.type.size))
             if v.type.isString, size < v.type.size {
-                b.emit(.store(.r10, offset: Int16(n + size - 1), imm: 0, size: .byte))
+                b.emit(.store(.r10, offset: Int16(clamping: n + size - 1), imm: 0, size: .byte))
             }
             return n
         case .memory(let base, let off, let space):
@@ -155,12 +156,12 @@ extension Compiler {
             for k in 0..<w where i + k < bytes.count && i + k < size - 1 { word |= UInt64(bytes[i + k]) << (8 * k) }
             let value = w == 8 ? Int64(bitPattern: word) : Int64(word)
             if let small = Int32(exactly: value), w == 8 || small >= 0 {
-                b.emit(.store(.r10, offset: Int16(o + i), imm: w == 4 ? Int32(bitPattern: UInt32(word)) : small, size: Size(bytes: w) ?? .byte))
+                b.emit(.store(.r10, offset: Int16(clamping: o + i), imm: w == 4 ? Int32(bitPattern: UInt32(clamping: word)) : small, size: Size(bytes: w) ?? .byte))
             } else if w == 4 {
-                b.emit(.store(.r10, offset: Int16(o + i), imm: Int32(bitPattern: UInt32(word)), size: .word))
+                b.emit(.store(.r10, offset: Int16(clamping: o + i), imm: Int32(bitPattern: UInt32(clamping: word)), size: .word))
             } else {
                 b.emit(.loadImm64(.r0, value))
-                b.emit(.store(.r10, offset: Int16(o + i), .r0, size: Size(bytes: w) ?? .byte))
+                b.emit(.store(.r10, offset: Int16(clamping: o + i), .r0, size: Size(bytes: w) ?? .byte))
             }
             i += w
         }
@@ -170,27 +171,29 @@ extension Compiler {
     /// read through the kernel helper too (no direct loads into buffers).
     func read(into o: Int, size: Int, base: Loc, offset: Int, space: AddressSpace) {
         load(Val(type: .u64, loc: base), into: .r3)
-        if offset != 0 { b.emit(.add64(.r3, Int32(offset))) }
+        if offset != 0 { b.emit(.add64(.r3, Int32(clamping: offset))) }
         address(ofSlot: o, into: .r1)
-        b.emit(.mov64(.r2, Int32(size)))
-        b.emit(.call(helper: space == .user ? H.readUser : H.readKernel))
+        b.emit(.mov64(.r2, Int32(clamping: size)))
+        callChecked(space == .user ? H.readUser : H.readKernel, .probeReadFailed)
     }
 
     /// Reads a scalar of `type` at base+offset; a BTF pointer is loaded directly.
     func readScalar(_ type: SType, base: Loc, offset: Int, space: AddressSpace, bitfield: (offset: Int, bits: Int)? = nil) -> Val {
         let size = max(1, min(8, type.size))
         let sz = Size(bytes: size) ?? .doubleWord
-        if space == .btf {
+        // Pointers in an iterator's context may be NULL: the verifier forbids arithmetic on
+        // them, so they are read as plain numbers with the helper.
+        if space == .btf || (space == .context && !type.isPointer) {
             let r = value(Val(type: .u64, loc: base), scratch: .r1)
-            b.emit(.load(.r0, r, offset: Int16(offset), size: sz))
+            b.emit(.load(.r0, r, offset: Int16(clamping: offset), size: sz))
         } else {
             // The read helper writes the whole buffer (zeros on failure): no initialization needed.
             let s = frame.allocate(8)
-            read(into: s, size: size, base: base, offset: offset, space: space)
-            b.emit(.load(.r0, .r10, offset: Int16(s), size: sz))
+            read(into: s, size: size, base: base, offset: offset, space: space.readable)
+            b.emit(.load(.r0, .r10, offset: Int16(clamping: s), size: sz))
         }
         if let bf = bitfield {
-            if bf.offset > 0 { b.emit(.rsh64(.r0, Int32(bf.offset))) }
+            if bf.offset > 0 { b.emit(.rsh64(.r0, Int32(clamping: bf.offset))) }
             if bf.bits < 64 { b.emit(.loadImm64(.r1, Int64(bitPattern: (UInt64(1) << UInt64(bf.bits)) - 1))); b.emit(.alu64(.and, .r0, .r1)) }
         } else {
             extend(.r0, type)
@@ -200,16 +203,16 @@ extension Compiler {
 
     /// Sign-extends a freshly loaded narrow signed value (loads zero-extend).
     func extend(_ r: Register, _ type: SType) {
-        if case .int(let s, true) = type, s < 8 { b.emit(.movsx64(r, r, bits: Int16(s * 8))) }
+        if case .int(let s, true) = type, s < 8 { b.emit(.movsx64(r, r, bits: Int16(clamping: s * 8))) }
     }
 
     /// Truncates/extends register `r` holding a value of any type to `type`.
     func convert(_ r: Register, to type: SType) {
         switch type {
         case .int(let s, let signed) where s < 8:
-            if signed { b.emit(.movsx64(r, r, bits: Int16(s * 8))) }
+            if signed { b.emit(.movsx64(r, r, bits: Int16(clamping: s * 8))) }
             else if s == 4 { b.emit(.mov32(r, r)) }
-            else { b.emit(.and64(r, Int32(s == 1 ? 0xff : 0xffff))) }
+            else { b.emit(.and64(r, Int32(clamping: s == 1 ? 0xff : 0xffff))) }
         case .bool:
             b.emit(.jump(.jeq, r, imm: 0, offset: 1))
             b.emit(.mov64(r, 1))
@@ -230,10 +233,8 @@ extension Compiler {
             let bytes = Array(s.utf8)
             return Val(type: .string(size: bytes.count + 1), loc: .literal(bytes))
         case .positional(let n):
-            guard n >= 1, n <= options.positionalParameters.count else {
-                error("positional parameter $\(n) is not set; the script has \(options.positionalParameters.count)", e.range)
-                return .poison
-            }
+            // As bpftrace: a parameter not given is 0 (and an empty string to str()).
+            guard n >= 1, n <= options.positionalParameters.count else { return Val(type: .i64, loc: .imm(0)) }
             let text = options.positionalParameters[n - 1]
             if let v = Int64(text) { return Val(type: .i64, loc: .imm(v)) }
             if let v = parseInteger(text) { return Val(type: .u64, loc: .imm(Int64(bitPattern: v))) }
@@ -244,12 +245,12 @@ extension Compiler {
             usedVariables.insert(name)
             if poisonedVariables.contains(name) { return .poison }
             guard let v = variables[name], definedVariables.contains(name) else {
-                error("undefined variable '$\(name)'", e.range,
+                error("Undefined or undeclared variable: $\(name)", e.range,
                       notes: nearest(name, in: Array(definedVariables)).map { [.init("did you mean '$\($0)'?")] } ?? [])
                 return .poison
             }
             if v.type.isScalar {
-                b.emit(.load(.r0, .r10, offset: Int16(v.slot), size: .doubleWord))
+                b.emit(.load(.r0, .r10, offset: Int16(clamping: v.slot), size: .doubleWord))
                 return result(v.type, from: .r0)
             }
             return Val(type: v.type, loc: .slot(v.slot))
@@ -300,7 +301,7 @@ extension Compiler {
             let off = o + v.type.tupleLayout.offsets[i]
             let t = elems[i]
             if t.isScalar {
-                b.emit(.load(.r0, .r10, offset: Int16(off), size: Size(bytes: t.size) ?? .doubleWord))
+                b.emit(.load(.r0, .r10, offset: Int16(clamping: off), size: Size(bytes: t.size) ?? .doubleWord))
                 extend(.r0, t)
                 return result(t, from: .r0)
             }
@@ -346,9 +347,9 @@ extension Compiler {
     func store(_ v: Val, as type: SType, toSlot o: Int) {
         if type.isScalar {
             if let c = v.constant, let i = Int32(exactly: c) {
-                b.emit(.store(.r10, offset: Int16(o), imm: i, size: Size(bytes: min(8, max(1, type.size))) ?? .doubleWord))
+                b.emit(.store(.r10, offset: Int16(clamping: o), imm: i, size: Size(bytes: min(8, max(1, type.size))) ?? .doubleWord))
             } else {
-                b.emit(.store(.r10, offset: Int16(o), value(v, scratch: .r0), size: Size(bytes: min(8, max(1, type.size))) ?? .doubleWord))
+                b.emit(.store(.r10, offset: Int16(clamping: o), value(v, scratch: .r0), size: Size(bytes: min(8, max(1, type.size))) ?? .doubleWord))
             }
         } else {
             storeAggregate(v, size: type.size, padded: type.size, toSlot: o)
@@ -358,6 +359,7 @@ extension Compiler {
     /// Writes an aggregate straight to slot `o`: `size` bytes of it (strings cut keep their NUL),
     /// zeros up to `padded`. Every byte of the destination is written once.
     func storeAggregate(_ v: Val, size: Int, padded: Int, toSlot o: Int) {
+        guard padded <= Compiler.maxValueSize else { tooLarge(padded); return }
         switch v.loc {
         case .literal(let bytes):
             writeLiteral(bytes, toSlot: o, size: padded)
@@ -366,16 +368,27 @@ extension Compiler {
             let n = min(size, v.type.size)
             if src != o { copy(from: .r10, src, to: .r10, o, size: n) }
             if v.type.isString, n == size, v.type.size > size {
-                b.emit(.store(.r10, offset: Int16(o + size - 1), imm: 0, size: .byte))
+                b.emit(.store(.r10, offset: Int16(clamping: o + size - 1), imm: 0, size: .byte))
             }
             zeroBytes(slot: o, from: n, to: padded)
         case .memory(let base, let off, let space):
             let n = min(size, v.type.size)
-            read(into: o, size: n, base: base, offset: off, space: space == .btf ? .kernel : space)
+            read(into: o, size: n, base: base, offset: off, space: space.readable)
             zeroBytes(slot: o, from: n, to: padded)
         default:
             zeroBytes(slot: o, from: 0, to: padded)
             if v.type.isScalar { storeScalar(v, slot: o, size: .doubleWord) }
+        }
+    }
+
+    /// Values larger than this never fit the 512-byte stack; refusing them early keeps the
+    /// generated code (unrolled copies) small.
+    static let maxValueSize = 4096
+
+    func tooLarge(_ size: Int) {
+        if !reportedTooLarge {
+            error("a value of \(size) bytes is too large to copy in a BPF program (the stack holds 512)", currentStatement)
+            reportedTooLarge = true
         }
     }
 
@@ -384,7 +397,7 @@ extension Compiler {
         var i = from
         while i < to {
             let chunk = (i % 8 == 0 && to - i >= 8) ? 8 : (i % 4 == 0 && to - i >= 4) ? 4 : (i % 2 == 0 && to - i >= 2) ? 2 : 1
-            b.emit(.store(.r10, offset: Int16(o + i), imm: 0, size: Size(bytes: chunk) ?? .byte))
+            b.emit(.store(.r10, offset: Int16(clamping: o + i), imm: 0, size: Size(bytes: chunk) ?? .byte))
             i += chunk
         }
     }
@@ -423,7 +436,7 @@ extension Compiler {
             var id: TypeID?
             for (prefix, kind) in [("struct ", BTFKind.struct), ("union ", .union), ("enum ", .enum)] where n.hasPrefix(prefix) {
                 let name = String(n.dropFirst(prefix.count))
-                id = btf.firstID(named: name, kind: kind) ?? (kind == .enum ? btf.firstID(named: name, kind: .enum64) : nil)
+                id = scriptStructIDs[name] ?? btf.firstID(named: name, kind: kind) ?? (kind == .enum ? btf.firstID(named: name, kind: .enum64) : nil)
                 if id == nil {
                     let candidates = btf.ids(named: name).isEmpty ? [] : [name]
                     error("unknown type '\(n)'", tn.range, notes: candidates.map { .init("'\($0)' exists but is not a \(prefix.dropLast())") })
@@ -457,6 +470,12 @@ extension Compiler {
         if v.isPoison { return .poison }
         switch op {
         case .dereference:
+            if v.type.isInteger && v.type != .bool {
+                // An integer address reads 8 bytes, as bpftrace does (user memory in uprobes).
+                var space = AddressSpace.kernel
+                if case .registers(_, true) = context { space = .user }
+                return access(.i64, base: v.loc, offset: 0, space: space, e)
+            }
             guard case .pointer(let pointee, let space) = v.type else {
                 error("cannot dereference a value of type '\(v.type)'; only pointers can be dereferenced", e.range)
                 release(v)
@@ -485,7 +504,7 @@ extension Compiler {
     }
 
     func typeError(_ op: String, _ v: Val, _ e: Expr) -> Val {
-        error("invalid operand of type '\(v.type)' for operator '\(op)'", e.range)
+        error("The \(op) operator can not be used on expressions of type '\(v.type)'", e.range)
         release(v)
         return .poison
     }
@@ -518,7 +537,7 @@ extension Compiler {
         var scaleRight: Int64 = 1
         if case .pointer(let p, let s) = a.type, op == .add || op == .subtract, c.type.isInteger {
             // Pointer arithmetic scales by the pointee's size; the result is no BTF pointer.
-            type = .pointer(p, space: s == .btf ? .kernel : s)
+            type = .pointer(p, space: s.readable)
             scaleRight = Int64(max(1, p.size))
         } else if a.type.isPointer || c.type.isPointer, !comparison.contains(op) {
             if !(a.type.isPointer && c.type.isPointer && op == .subtract) {
@@ -554,7 +573,7 @@ extension Compiler {
         if let y = c.constant, let i = Int32(exactly: y &* scaleRight) { imm = i }
         if imm == nil {
             load(c, into: .r1)
-            if scaleRight != 1 { b.emit(.mul64(.r1, Int32(scaleRight))) }
+            if scaleRight != 1 { b.emit(.mul64(.r1, Int32(clamping: scaleRight))) }
         }
         release(a); release(c)
         if comparison.contains(op) {
@@ -586,21 +605,10 @@ extension Compiler {
         case .shiftLeft: alu = .lsh
         default: alu = type.isSigned ? .arsh : .rsh
         }
-        let signedDiv = false
-        if let imm {
-            var i = Instruction.alu64(alu, ra, imm)
-            if signedDiv { i.offset = 1 }
-            b.emit(i)
-        } else {
-            if alu == .div || alu == .mod {
-                // The kernel's division by zero gives 0 (div) or the dividend (mod), as bpftrace documents.
-            }
-            var i = Instruction.alu64(alu, ra, .r1)
-            if signedDiv { i.offset = 1 }
-            b.emit(i)
-        }
+        // Division is unsigned (see above); by zero the kernel gives 0 (div) or the dividend (mod).
+        if let imm { b.emit(.alu64(alu, ra, imm)) } else { b.emit(.alu64(alu, ra, .r1)) }
         if a.type.isPointer, c.type.isPointer, op == .subtract, case .pointer(let p, _) = a.type, p.size > 1 {
-            b.emit(.sdiv64(ra, Int32(p.size)))
+            b.emit(.sdiv64(ra, Int32(clamping: p.size)))
         }
         return result(type, from: ra)
     }
@@ -635,7 +643,7 @@ extension Compiler {
         let a = expr(l)
         guard a.isPoison || a.type.isScalar else { return typeError(op.rawValue, a, e) }
         let isAnd = op == .logicalAnd
-        b.emit(.store(.r10, offset: Int16(out), imm: isAnd ? 0 : 1, size: .doubleWord))
+        b.emit(.store(.r10, offset: Int16(clamping: out), imm: isAnd ? 0 : 1, size: .doubleWord))
         if !a.isPoison {
             let ra = value(a, scratch: .r0)
             b.jump(isAnd ? .jeq : .jne, ra, imm: 0, to: done)
@@ -648,10 +656,10 @@ extension Compiler {
             b.jump(isAnd ? .jeq : .jne, rc, imm: 0, to: done)
         }
         release(c)
-        b.emit(.store(.r10, offset: Int16(out), imm: isAnd ? 1 : 0, size: .doubleWord))
+        b.emit(.store(.r10, offset: Int16(clamping: out), imm: isAnd ? 1 : 0, size: .doubleWord))
         b.bind(done)
         if a.isPoison || c.isPoison { return .poison }
-        b.emit(.load(.r0, .r10, offset: Int16(out), size: .doubleWord))
+        b.emit(.load(.r0, .r10, offset: Int16(clamping: out), size: .doubleWord))
         return result(.bool, from: .r0)
     }
 
@@ -664,16 +672,16 @@ extension Compiler {
         let differ = b.newLabel(), same = b.newLabel(), done = b.newLabel()
         if case .literal(let bytes) = y.loc {
             for i in 0..<n {
-                let ch = i < bytes.count ? Int32(bytes[i]) : 0
-                b.emit(.load(.r1, .r10, offset: Int16(sx + i), size: .byte))
+                let ch = i < bytes.count ? Int32(clamping: bytes[i]) : 0
+                b.emit(.load(.r1, .r10, offset: Int16(clamping: sx + i), size: .byte))
                 b.jump(.jne, .r1, imm: ch, to: differ)
                 if ch == 0 { break }
             }
         } else {
             let sy = buffer(y, size: y.type.size)
             for i in 0..<n {
-                b.emit(.load(.r1, .r10, offset: Int16(sx + i), size: .byte))
-                b.emit(.load(.r2, .r10, offset: Int16(sy + i), size: .byte))
+                b.emit(.load(.r1, .r10, offset: Int16(clamping: sx + i), size: .byte))
+                b.emit(.load(.r2, .r10, offset: Int16(clamping: sy + i), size: .byte))
                 b.jump(.jne, .r1, .r2, to: differ)
                 b.jump(.jeq, .r1, imm: 0, to: same)
             }
@@ -720,7 +728,7 @@ extension Compiler {
         b.bind(done)
         if a.isPoison || z.isPoison { return .poison }
         if type.isScalar {
-            b.emit(.load(.r0, .r10, offset: Int16(out), size: .doubleWord))
+            b.emit(.load(.r0, .r10, offset: Int16(clamping: out), size: .doubleWord))
             return result(type, from: .r0)
         }
         return Val(type: type, loc: .slot(out))
@@ -776,7 +784,7 @@ extension Compiler {
             return v
         case .string(let n):
             let o = frame.allocate(n)
-            read(into: o, size: n, base: base, offset: offset, space: space == .btf ? .kernel : space)
+            read(into: o, size: n, base: base, offset: offset, space: space == .user ? .user : .kernel)
             release(Val(type: .u64, loc: base))
             return Val(type: type, loc: .slot(o))
         case .record, .array:
@@ -824,7 +832,7 @@ extension Compiler {
             release(Val(type: .u64, loc: base))
             return .poison
         }
-        let t = stype(fromBTF: m.type, btf: btf, space: space == .user ? .user : space)
+        let t = stype(fromBTF: m.type, btf: btf, space: space == .context ? .kernel : space)
         let byte = Int(m.bitOffset / 8)
         if m.bitfieldSize > 0 {
             let startByte = Int(m.bitOffset / 8) & ~7
@@ -851,41 +859,41 @@ extension Compiler {
             }
             switch base.loc {
             case .memory(let addr, let off, let space):
-                if let k = idx.constant { return access(elem, base: addr, offset: off + Int(k) * elem.size, space: space, e) }
+                if let k = idx.constant { return access(elem, base: addr, offset: off &+ Int(k) &* elem.size, space: space, e) }
                 load(Val(type: .u64, loc: addr), into: .r0)
                 load(idx, into: .r1)
                 release(idx); release(Val(type: .u64, loc: addr))
-                b.emit(.mul64(.r1, Int32(elem.size)))
+                b.emit(.mul64(.r1, Int32(clamping: elem.size)))
                 b.emit(.add64(.r0, .r1))
                 let a = result(.u64, from: .r0)
-                return access(elem, base: a.loc, offset: off, space: space == .btf ? .kernel : space, e)
+                return access(elem, base: a.loc, offset: off, space: space.readable, e)
             case .slot(let o):
                 guard let k = idx.constant else {
                     error("arrays on the stack can only be indexed with constants", i.range)
                     return .poison
                 }
-                b.emit(.load(.r0, .r10, offset: Int16(o + Int(k) * elem.size), size: Size(bytes: elem.size) ?? .doubleWord))
+                b.emit(.load(.r0, .r10, offset: Int16(clamping: o + Int(k) * elem.size), size: Size(bytes: elem.size) ?? .doubleWord))
                 extend(.r0, elem)
                 return result(elem, from: .r0)
             default:
                 return .poison
             }
         case .pointer(let pointee, let space):
-            if let k = idx.constant { return access(pointee, base: base.loc, offset: Int(k) * max(1, pointee.size), space: space, e) }
+            if let k = idx.constant, abs(k) < 1 << 20 { return access(pointee, base: base.loc, offset: Int(k) * max(1, pointee.size), space: space, e) }
             load(base, into: .r0)
             load(idx, into: .r1)
             release(base); release(idx)
-            b.emit(.mul64(.r1, Int32(max(1, pointee.size))))
+            b.emit(.mul64(.r1, Int32(clamping: max(1, pointee.size))))
             b.emit(.add64(.r0, .r1))
             let a = result(.u64, from: .r0)
-            return access(pointee, base: a.loc, offset: 0, space: space == .btf ? .kernel : space, e)
+            return access(pointee, base: a.loc, offset: 0, space: space.readable, e)
         case .string(let n):
             guard let k = idx.constant, case .slot(let o) = base.loc else {
                 error("strings can only be indexed with constants", i.range)
                 return .poison
             }
             guard k >= 0, k < Int64(n) else { error("index \(k) is out of bounds for a string of \(n) bytes", i.range); return .poison }
-            b.emit(.load(.r0, .r10, offset: Int16(o + Int(k)), size: .byte))
+            b.emit(.load(.r0, .r10, offset: Int16(clamping: o + Int(k)), size: .byte))
             b.emit(.movsx64(.r0, .r0, bits: 8))
             return result(.int(size: 1, signed: true), from: .r0)
         default:

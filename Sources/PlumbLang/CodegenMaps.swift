@@ -118,13 +118,13 @@ extension Compiler {
         address(ofSlot: key, into: .r2)
         address(ofSlot: value, into: .r3)
         b.emit(.mov64(.r4, 0))
-        b.emit(.call(helper: H.mapUpdate))
+        callChecked(H.mapUpdate, .mapUpdateFailed)
     }
 
     // MARK: Reads
 
     func mapRead(_ name: String, keys: [Expr], _ e: Expr) -> Val {
-        if !isFinalPass || true { knowledge.mapReads.insert(name) }
+        knowledge.mapReads.insert(name)
         guard let vals = evaluateKeys(keys) else { return .poison }
         guard let m = knowledge.maps[name] else {
             if isFinalPass { error("Undefined map: @\(name)", e.range) }
@@ -258,13 +258,13 @@ extension Compiler {
             release(v)
         }
         if isHist {
-            b.emit(.load(.r0, .r10, offset: Int16(xs), size: .doubleWord))
+            b.emit(.load(.r0, .r10, offset: Int16(clamping: xs), size: .doubleWord))
             bucket(kind, signed: signed)
-            b.emit(.store(.r10, offset: Int16(key.slot + key.size - 8), .r0, size: .doubleWord))
+            b.emit(.store(.r10, offset: Int16(clamping: key.slot + key.size - 8), .r0, size: .doubleWord))
         }
         let addsOne = kind == .count || isHist
         func loadX(_ r: Register) {
-            if addsOne { b.emit(.mov64(r, 1)) } else { b.emit(.load(r, .r10, offset: Int16(xs), size: .doubleWord)) }
+            if addsOne { b.emit(.mov64(r, 1)) } else { b.emit(.load(r, .r10, offset: Int16(clamping: xs), size: .doubleWord)) }
         }
         let initLabel = b.newLabel(), done = b.newLabel()
         lookup(name, key: key.slot)
@@ -296,12 +296,12 @@ extension Compiler {
         b.bind(initLabel)
         let vs = frame.allocate(kind.valueSize)
         if addsOne {
-            b.emit(.store(.r10, offset: Int16(vs), imm: 1, size: .doubleWord))
+            b.emit(.store(.r10, offset: Int16(clamping: vs), imm: 1, size: .doubleWord))
         } else {
             loadX(.r1)
-            b.emit(.store(.r10, offset: Int16(vs), .r1, size: .doubleWord))
+            b.emit(.store(.r10, offset: Int16(clamping: vs), .r1, size: .doubleWord))
         }
-        if kind.valueSize > 8 { b.emit(.store(.r10, offset: Int16(vs + 8), imm: 1, size: .doubleWord)) }
+        if kind.valueSize > 8 { b.emit(.store(.r10, offset: Int16(clamping: vs + 8), imm: 1, size: .doubleWord)) }
         update(name, key: key.slot, value: vs)
         b.bind(done)
     }
@@ -326,7 +326,7 @@ extension Compiler {
             b.emit(.add64(.r0, 1))
             b.goto(done)
             b.bind(above)
-            b.emit(.loadImm64(.r0, 1 + (hi - lo) / step))
+            b.emit(.loadImm64(.r0, 1 &+ (hi &- lo) / step))
         default:
             let positive = b.newLabel()
             if signed {
@@ -346,8 +346,8 @@ extension Compiler {
                 let skip = b.newLabel()
                 b.emit(.loadImm64(.r2, Int64(bitPattern: UInt64(1) << UInt64(shift))))
                 b.jump(.jlt, .r0, .r2, to: skip)
-                b.emit(.rsh64(.r0, Int32(shift)))
-                b.emit(.add64(.r1, Int32(shift)))
+                b.emit(.rsh64(.r0, Int32(clamping: shift)))
+                b.emit(.add64(.r1, Int32(clamping: shift)))
                 b.bind(skip)
             }
             b.emit(.mov64(.r0, .r1))

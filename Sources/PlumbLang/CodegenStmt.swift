@@ -40,6 +40,7 @@ extension Compiler {
 
     func statement(_ s: Stmt) {
         markLine(s.range)
+        currentStatement = s.range
         defer { frame.reset() }
         switch s.kind {
         case .expression(let e):
@@ -101,17 +102,17 @@ extension Compiler {
             release(a); release(z)
             frame.commit()
             let top = b.here(), next = b.newLabel(), done = b.newLabel()
-            b.emit(.load(.r0, .r10, offset: Int16(slot), size: .doubleWord))
-            b.emit(.load(.r1, .r10, offset: Int16(endSlot), size: .doubleWord))
+            b.emit(.load(.r0, .r10, offset: Int16(clamping: slot), size: .doubleWord))
+            b.emit(.load(.r1, .r10, offset: Int16(clamping: endSlot), size: .doubleWord))
             b.jump(.jsge, .r0, .r1, to: done)
             loops.append((done, next))
             usedVariables.insert(name)
             block(body)
             loops.removeLast()
             b.bind(next)
-            b.emit(.load(.r0, .r10, offset: Int16(slot), size: .doubleWord))
+            b.emit(.load(.r0, .r10, offset: Int16(clamping: slot), size: .doubleWord))
             b.emit(.add64(.r0, 1))
-            b.emit(.store(.r10, offset: Int16(slot), .r0, size: .doubleWord))
+            b.emit(.store(.r10, offset: Int16(clamping: slot), .r0, size: .doubleWord))
             b.goto(top)
             b.bind(done)
         case .forMap(let name, let vr, let map, let body):
@@ -151,7 +152,7 @@ extension Compiler {
         let valueType = m.value.readType
         let kv = SType.tuple([keyType, valueType])
         let ctxSlot = frame.allocate(8)
-        b.emit(.store(.r10, offset: Int16(ctxSlot), .r6, size: .doubleWord))
+        b.emit(.store(.r10, offset: Int16(clamping: ctxSlot), .r6, size: .doubleWord))
         let callback = b.newLabel("map_loop")
         mapPointer(mapName, into: .r1)
         b.loadFunction(.r2, callback)
@@ -189,7 +190,7 @@ extension Compiler {
                 b.jump(.jeq, .r1, imm: 0, to: zeroCount)
                 b.emit(signed ? .sdiv64(.r0, .r1) : .alu64(.div, .r0, .r1))
                 b.bind(zeroCount)
-                b.emit(.store(.r10, offset: Int16(slot + layout.offsets[1]), .r0, size: .doubleWord))
+                b.emit(.store(.r10, offset: Int16(clamping: slot + layout.offsets[1]), .r0, size: .doubleWord))
             } else {
                 copy(from: .r3, 0, to: .r10, slot + layout.offsets[1], carrier: .r0, size: valueType.isScalar ? 8 : valueType.size)
             }
@@ -294,7 +295,7 @@ extension Compiler {
             }
             let r = value(v, scratch: .r0)
             convert(r, to: type)
-            b.emit(.store(.r10, offset: Int16(slot), r, size: .doubleWord))
+            b.emit(.store(.r10, offset: Int16(clamping: slot), r, size: .doubleWord))
         } else {
             store(v, as: type, toSlot: slot)
         }
@@ -312,33 +313,31 @@ extension Compiler {
         case .variable(let name):
             usedVariables.insert(name)
             guard let v = variables[name], definedVariables.contains(name) else {
-                error("undefined variable '$\(name)'", target.range)
+                error("Undefined or undeclared variable: $\(name)", target.range)
                 return .poison
             }
             guard v.type.isInteger || v.type.isPointer else {
                 error("cannot increment a value of type '\(v.type)'", e.range)
                 return .poison
             }
-            b.emit(.load(.r0, .r10, offset: Int16(v.slot), size: .doubleWord))
+            b.emit(.load(.r0, .r10, offset: Int16(clamping: v.slot), size: .doubleWord))
             b.emit(.mov64(.r1, .r0))
             b.emit(.add64(.r1, isDecrement ? -1 : 1))
-            b.emit(.store(.r10, offset: Int16(v.slot), .r1, size: .doubleWord))
+            b.emit(.store(.r10, offset: Int16(clamping: v.slot), .r1, size: .doubleWord))
             return result(v.type, from: isPrefix ? .r1 : .r0)
         case .map(let name, let keys):
-            let one = Expr(.integer(1), range: e.range, id: -1)
             let old = mapRead(name, keys: keys, target)
             if old.isPoison && knowledge.maps[name] != nil { return .poison }
             let oldSlot = frame.allocate(8)
             if !old.isPoison { storeScalar(old, slot: oldSlot, size: .doubleWord); release(old) }
-            else { b.emit(.store(.r10, offset: Int16(oldSlot), imm: 0, size: .doubleWord)) }
-            _ = one
-            b.emit(.load(.r0, .r10, offset: Int16(oldSlot), size: .doubleWord))
+            else { b.emit(.store(.r10, offset: Int16(clamping: oldSlot), imm: 0, size: .doubleWord)) }
+            b.emit(.load(.r0, .r10, offset: Int16(clamping: oldSlot), size: .doubleWord))
             b.emit(.add64(.r0, isDecrement ? -1 : 1))
             let newValue = result(.i64, from: .r0)
             let newSlot = frame.allocate(8)
             storeScalar(newValue, slot: newSlot, size: .doubleWord)
             mapAssign(name, keys: keys, value: newValue, range: target.range)
-            b.emit(.load(.r0, .r10, offset: Int16(isPrefix ? newSlot : oldSlot), size: .doubleWord))
+            b.emit(.load(.r0, .r10, offset: Int16(clamping: isPrefix ? newSlot : oldSlot), size: .doubleWord))
             return result(.i64, from: .r0)
         default:
             error("only $variables and @map elements can be incremented", target.range)

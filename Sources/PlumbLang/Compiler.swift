@@ -120,6 +120,13 @@ final class Compiler {
     var definedVariables: Set<String> = []
     /// Variables whose assignment failed to check: reading them reports nothing more.
     var poisonedVariables: Set<String> = []
+    /// The statement being compiled (for errors found deep in lowering).
+    var currentStatement = SourceRange(0, 0)
+    /// The script's struct names -> their ids in `btf`.
+    var scriptStructIDs: [String: TypeID] = [:]
+    /// Enumerator name -> value over the kernel's BTF, built on first use.
+    var enumerators: [String: Int64]?
+    var reportedTooLarge = false
     var frame = Frame()
     var pool = RegisterPool()
     var context: ProbeContext = .none
@@ -165,9 +172,11 @@ final class Compiler {
         counterFunctionID = planBTF.add(BTFType(kind: .function, name: "count_error", sizeOrType: counterProto, payload: .functionLinkage(BTFLinkage.static.rawValue)))
     }
 
+    /// Kernel types, plus the script's own structs when it defines any.
     var btf: BTF? {
         if let c = cachedBTF { return c }
-        let k = env.kernelBTF()
+        cachedBTF = .some(nil)
+        let k = buildTypeBTF(kernel: env.kernelBTF())
         cachedBTF = .some(k)
         return k
     }
@@ -184,13 +193,33 @@ final class Compiler {
     // MARK: Driver
 
     func run() {
-        for s in script.structs {
-            error("struct definitions in scripts are not supported yet; cast to a kernel type instead", s.range)
-        }
+        _ = btf
         for probe in script.probes {
             for ap in probe.attachPoints {
+                // One body compiled per wildcard match: an error at the same place in several
+                // matches is reported once, with a note saying how many more it hit.
+                let first = diagnostics.count
+                var seenRanges: [SourceRange: Int] = [:]
+                var repeats: [Int: Int] = [:]
                 for (target, name, kind, ctx) in expand(ap) {
+                    let start = diagnostics.count
                     compileProgram(probe: probe, attachPoint: ap, target: target, name: name, kind: kind, context: ctx)
+                    var kept: [Diagnostic] = []
+                    for d in diagnostics[start...] {
+                        if let i = seenRanges[d.range], diagnostics[i].severity == d.severity {
+                            repeats[i, default: 0] += diagnostics[i].message == d.message ? 0 : 1
+                            continue
+                        }
+                        kept.append(d)
+                    }
+                    diagnostics.removeSubrange(start...)
+                    for d in kept {
+                        seenRanges[d.range] = diagnostics.count
+                        diagnostics.append(d)
+                    }
+                }
+                for (i, n) in repeats where n > 0 && i >= first {
+                    diagnostics[i].notes.append(.init("\(n) more probe\(n == 1 ? "" : "s") matched by '\(ap.text)' \(n == 1 ? "has" : "have") the same error"))
                 }
             }
         }
@@ -219,6 +248,7 @@ final class Compiler {
         usedVariables = []
         definedVariables = []
         poisonedVariables = []
+        reportedTooLarge = false
         frame = Frame()
         pool = RegisterPool()
         context = ctx
@@ -246,6 +276,11 @@ final class Compiler {
 
         markLine(probe.range)
         b.emit(.mov64(.r6, .r1))
+        // Variables start zeroed: one assigned on only some paths reads as 0 elsewhere, and
+        // the verifier never sees an uninitialized stack read.
+        for (_, v) in variables.sorted(by: { $0.value.slot > $1.value.slot }) {
+            zero(slot: v.slot, size: max(8, (v.type.size + 7) / 8 * 8))
+        }
         if let pred = probe.predicate {
             markLine(pred.range)
             branchIfFalse(pred, to: exit, what: "a predicate")
@@ -299,15 +334,18 @@ final class Compiler {
             lineOffsets[line] = offset
         }
         let info = LineInfo(slot: b.pending.count, fileNameOffset: fileNameOffset, lineOffset: offset,
-                            line: UInt32(line), column: UInt32(column))
+                            line: UInt32(clamping: line), column: UInt32(clamping: column))
         if let last = lineInfo.last, last.slot == info.slot { lineInfo[lineInfo.count - 1] = info } else { lineInfo.append(info) }
     }
 
     // MARK: Output
 
     func finish() -> (TracePlan?, [Diagnostic]) {
-        let sorted = diagnostics.sorted { $0.range.start < $1.range.start }
-        if diagnostics.contains(where: { $0.severity == .error }) { return (nil, sorted) }
+        // A body compiled once per attach point reports its errors once.
+        var seen = Set<String>()
+        let unique = diagnostics.filter { seen.insert("\($0.severity)|\($0.range)|\($0.message)").inserted }
+        let sorted = unique.sorted { $0.range.start < $1.range.start }
+        if unique.contains(where: { $0.severity == .error }) { return (nil, sorted) }
         if programs.isEmpty {
             return (nil, sorted + [.error("the script has no probes", at: SourceRange(0, 0))])
         }
@@ -318,8 +356,8 @@ final class Compiler {
             let layout = keyLayout(m.keys, histogram: m.value == .hist || { if case .lhist = m.value { return true }; return false }())
             let type: MapType = m.value.isAggregation ? .percpuHash : .hash
             let types = mapTypes(m, keySize: layout.size, valueSize: m.value.valueSize, cache: &typeCache)
-            maps.append(MapSpec(name: m.kernelName, type: type, keySize: UInt32(layout.size), valueSize: UInt32(m.value.valueSize),
-                                maxEntries: UInt32(options.mapKeysMax), keyType: types.key, valueType: types.value))
+            maps.append(MapSpec(name: m.kernelName, type: type, keySize: UInt32(clamping: layout.size), valueSize: UInt32(clamping: m.value.valueSize),
+                                maxEntries: UInt32(clamping: options.mapKeysMax), keyType: types.key, valueType: types.value))
             let value: MapValue = switch m.value {
             case .count: .count
             case .sum(let s): .sum(signed: s)
@@ -336,10 +374,10 @@ final class Compiler {
         }
         if usesEvents { maps.append(MapSpec(name: Compiler.eventsMap, type: .ringbuf, keySize: 0, valueSize: 0, maxEntries: 1 << 20)) }
         if usesKstack || usesUstack {
-            if usesKstack { maps.append(MapSpec(name: Compiler.kstackMap, type: .stackTrace, keySize: 4, valueSize: UInt32(8 * options.stackDepth), maxEntries: 4096)) }
-            if usesUstack { maps.append(MapSpec(name: Compiler.ustackMap, type: .stackTrace, keySize: 4, valueSize: UInt32(8 * options.stackDepth), maxEntries: 4096)) }
+            if usesKstack { maps.append(MapSpec(name: Compiler.kstackMap, type: .stackTrace, keySize: 4, valueSize: UInt32(clamping: 8 * options.stackDepth), maxEntries: 4096)) }
+            if usesUstack { maps.append(MapSpec(name: Compiler.ustackMap, type: .stackTrace, keySize: 4, valueSize: UInt32(clamping: 8 * options.stackDepth), maxEntries: 4096)) }
         }
-        maps.append(MapSpec(name: Compiler.countersMap, type: .array, keySize: 4, valueSize: 8, maxEntries: UInt32(RuntimeCounter.allCases.count)))
+        maps.append(MapSpec(name: Compiler.countersMap, type: .array, keySize: 4, valueSize: 8, maxEntries: UInt32(clamping: RuntimeCounter.allCases.count)))
         var planBTFValue: BTF?
         let bytes = planBTF.encode()
         planBTFValue = try? BTF(bytes: Bytes(bytes))

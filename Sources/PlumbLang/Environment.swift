@@ -4,6 +4,7 @@
 import PlumbBTF
 import PlumbBPF
 import PlumbSys
+import PlumbELF
 import Glibc
 
 /// The system the script is compiled for.
@@ -20,6 +21,8 @@ public struct ProbeEnvironment: Sendable {
     public var resolveBinary: @Sendable (_ binary: String) -> String?
     /// A kernel symbol's address (kaddr), or nil.
     public var kernelSymbol: @Sendable (_ name: String) -> UInt64?
+    /// The function names of a binary, for "did you mean" notes on uprobes.
+    public var functionNames: @Sendable (_ binary: String) -> [String] = { _ in [] }
 
     public init(kernelBTF: @escaping @Sendable () -> BTF?,
                 tracepointFormat: @escaping @Sendable (String, String) -> String?,
@@ -33,7 +36,7 @@ public struct ProbeEnvironment: Sendable {
 
     /// The running system: /sys/kernel/btf/vmlinux, tracefs, ELF files on disk, /proc/kallsyms.
     public static func system() -> ProbeEnvironment {
-        ProbeEnvironment(
+        var env = ProbeEnvironment(
             kernelBTF: { try? BTF.kernel() },
             tracepointFormat: { category, name in
                 guard TracefsFormat.isPlainName(category), TracefsFormat.isPlainName(name),
@@ -60,6 +63,17 @@ public struct ProbeEnvironment: Sendable {
                 }
                 return nil
             })
+        env.functionNames = { binary in
+            guard let path = try? UprobeResolver.resolveBinary(libraryName(binary)), let elf = try? ELFFile(path: path) else { return [] }
+            var names = Set<String>()
+            for dynamic in [false, true] {
+                for s in (try? elf.symbols(dynamic: dynamic)) ?? [] where s.type == ELFSymbol.STT_FUNC && s.sectionIndex != ELFSymbol.SHN_UNDEF {
+                    names.insert(String(s.name.prefix { $0 != "@" }))
+                }
+            }
+            return Array(names)
+        }
+        return env
     }
 
     /// An environment with nothing in it (unit tests add what they need).
@@ -110,6 +124,8 @@ public struct CompileOptions: Sendable {
     public var childPID: Int32?
     /// Stack frames per kstack/ustack.
     public var stackDepth: Int
+    /// -k: programs count failed probe reads and map updates in the error counter map.
+    public var reportHelperErrors = false
     public init(stringLength: Int = 64, positionalParameters: [String] = [], unsafe: Bool = false,
                 mapKeysMax: Int = 4096, childPID: Int32? = nil, stackDepth: Int = 127) {
         self.stringLength = stringLength; self.positionalParameters = positionalParameters; self.unsafe = unsafe

@@ -110,7 +110,11 @@ extension Compiler {
             let isReturn = ap.provider == "kretfunc"
             guard let btf else { error("kfunc probes need the kernel's BTF", ap.range); return [] }
             guard let proto = try? btf.functionProto(named: fn) else {
-                error("kernel function '\(fn)' not found in BTF", ap.range)
+                // Only names of similar length can be near: a cheap filter before the distance.
+                let names = btf.ids.lazy.filter { btf.kind(of: $0) == .function }.map { btf.name(of: $0) }
+                    .filter { abs($0.count - fn.count) <= 2 }
+                error("kernel function '\(fn)' not found in BTF", ap.range,
+                      notes: nearest(fn, in: Array(names)).map { [.init("did you mean '\($0)'?")] } ?? [])
                 return []
             }
             let params = proto.params.map { (name: $0.name, type: stype(fromBTF: $0.type, btf: btf, space: .btf)) }
@@ -188,7 +192,8 @@ extension Compiler {
             return [(.uprobe(path: r.path, symbol: fn, address: r.address &+ extra, isReturn: isReturn, pid: nil),
                      "\(ap.provider):\(r.path):\(f[f.count - 1])", kind(ap.provider), ctx)]
         } catch {
-            self.error("cannot attach \(ap.provider) '\(ap.text)': \(error)", ap.range)
+            let near = nearest(fn, in: env.functionNames(binary)).map { [Diagnostic.Note("did you mean '\($0)'?")] } ?? []
+            self.error("cannot attach \(ap.provider) '\(ap.text)': \(error)", ap.range, notes: near)
             return []
         }
     }

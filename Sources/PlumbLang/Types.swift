@@ -11,6 +11,15 @@ public enum AddressSpace: Sendable, Equatable {
     case user
     /// A BTF-typed kernel pointer the verifier tracks (tp_btf/fentry args): direct loads.
     case btf
+    /// A program context described by a BTF struct (iterators' `ctx`): its fields load
+    /// directly, the pointers in it may be NULL and are read with the kernel helper.
+    case context
+}
+
+extension AddressSpace {
+    /// Where a computed address (pointer arithmetic, buffers) is read from: the verifier only
+    /// allows direct loads at fixed offsets of the pointers it tracks.
+    var readable: AddressSpace { self == .btf || self == .context ? .kernel : self }
 }
 
 public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
@@ -132,7 +141,9 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
         case .int(let s, let signed): return .integer(size: s, signed: signed)
         case .bool: return .boolean
         case .string(let s): return .string(size: s)
-        case .pointer: return .pointer
+        // bpftrace 0.17 prints pointers held in maps and records as signed integers (%p in
+        // printf still formats them as hex).
+        case .pointer: return .integer(size: 8, signed: true)
         case .record(let id, _, let s): return .record(type: id, size: s, inPlanBTF: false)
         case .array(let e, let n):
             if case .int = e { return .tuple((0..<n).map { Field(offset: $0 * e.size, type: e.valueType(strlen: strlen)) }, size: e.size * n) }
@@ -151,15 +162,12 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// C's usual arithmetic conversions on two integer types (bpftrace: ints are at least 64-bit
-/// in arithmetic; the result is 64-bit, signed unless either side is an unsigned 64-bit).
+/// The usual arithmetic conversions as bpftrace applies them: arithmetic is 64-bit; an
+/// unsigned 64-bit side makes it unsigned, otherwise it is signed when either side is.
 func promote(_ a: SType, _ b: SType) -> SType {
-    let sa = a.isSigned, sb = b.isSigned
     if case .int(8, false) = a { return .u64 }
     if case .int(8, false) = b { return .u64 }
-    // Narrow unsigned values fit in i64: C promotes them to the signed wider type.
-    _ = sa; _ = sb
-    return sa || sb ? .i64 : .u64
+    return a.isSigned || b.isSigned ? .i64 : .u64
 }
 
 /// Converts a kernel BTF type to the checker's, following typedefs and qualifiers. Char
@@ -169,10 +177,8 @@ func stype(fromBTF id: TypeID, btf: BTF, space: AddressSpace, depth: Int = 0) ->
     switch t.kind {
     case .unknown: return .none
     case .int:
-        let bits = Int(t.intInfo?.bits ?? 64)
         if t.intInfo?.encoding.contains(.bool) == true { return .bool }
         let size = max(1, Int(t.size))
-        _ = bits
         return .int(size: size, signed: t.intInfo?.encoding.contains(.signed) ?? false)
     case .enum, .enum64:
         return .int(size: max(1, Int(t.size)), signed: t.isSignedEnum)

@@ -91,6 +91,73 @@ struct TracerCodegenTests {
         #expect(try value("@n") == 3)
     }
 
+    @Test("script structs: sizes and offsets as C lays them out")
+    func scriptStructs() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let plan = try compileScript("""
+        struct S { int a; char b[16]; struct S *next; unsigned long x, *y; }
+        union U { char c; long l; }
+        BEGIN { @sz = sizeof(struct S); @off = offsetof(struct S, next); @u = sizeof(union U); @x = offsetof(struct S, y);
+                $p = (struct S *)0; if ($p != 0) { @a = $p->next->a; } }
+        """)
+        let object = try plan.object.load()
+        _ = try object.program(plan.probes[0].program).testRun()
+        func value(_ name: String) throws -> UInt64? {
+            try object.map(plan.maps.first { $0.name == name }!.mapName).lookup(u64Key(0)).map { u64($0, 0) }
+        }
+        #expect(try value("@sz") == 48)
+        #expect(try value("@off") == 24)
+        #expect(try value("@u") == 8)
+        #expect(try value("@x") == 40)
+    }
+
+    @Test("aggregation values follow Plan.swift's layouts: min/max {value, isSet}, avg {total, count}, hist/lhist buckets")
+    func aggregationLayouts() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let plan = try compileScript("""
+        BEGIN {
+          @mn = min(5); @mn = min(3); @mx = max(-2); @mx = max(-7);
+          @av = avg(4); @av = avg(6);
+          @h = hist(0); @h = hist(1); @h = hist(7); @h = hist(-3);
+          @l = lhist(25, 0, 100, 10); @l = lhist(-1, 0, 100, 10); @l = lhist(1000, 0, 100, 10);
+        }
+        """)
+        let object = try plan.object.load()
+        _ = try object.program(plan.probes[0].program).testRun()
+        func map(_ name: String) throws -> Map { try object.map(plan.maps.first { $0.name == name }!.mapName) }
+        func cpuValue(_ name: String, key: [UInt8] = u64Key(0)) throws -> [UInt8]? {
+            // BEGIN ran on one CPU: the slot whose isSet/count is nonzero, or the nonzero one.
+            try map(name).lookupPerCPU(key)?.first { $0.contains { $0 != 0 } }
+        }
+        let mn = try cpuValue("@mn")
+        #expect(mn.map { Int64(bitPattern: u64($0, 0)) } == 3 && mn.map { u64($0, 8) } == 1)
+        let mx = try cpuValue("@mx")
+        #expect(mx.map { Int64(bitPattern: u64($0, 0)) } == -2 && mx.map { u64($0, 8) } == 1)
+        let av = try cpuValue("@av")
+        #expect(av.map { u64($0, 0) } == 10 && av.map { u64($0, 8) } == 2)
+        // hist: negative -> 0, 0 -> 1, 1 -> 2, 7 -> 2 + 2 = 4.
+        for bucket: UInt64 in [0, 1, 2, 4] {
+            #expect(try perCPUSum(try map("@h"), key: u64Key(0) + u64Key(bucket)) == 1, "hist bucket \(bucket)")
+        }
+        // lhist(0, 100, 10): below -> 0, 25 -> 1 + 2 = 3, at or above max -> 1 + 10 = 11.
+        for bucket: UInt64 in [0, 3, 11] {
+            #expect(try perCPUSum(try map("@l"), key: u64Key(0) + u64Key(bucket)) == 1, "lhist bucket \(bucket)")
+        }
+    }
+
+    @Test("-k: failed probe reads are counted in the error counter map")
+    func helperErrors() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        var options = CompileOptions()
+        options.reportHelperErrors = true
+        let plan = try compileScript("BEGIN { @x = *(uint64 *)8; @s = str(16); @ok = curtask->pid; }", options: options)
+        let object = try plan.object.load()
+        _ = try object.program(plan.probes[0].program).testRun()
+        let counters = try object.map(plan.errorCounterMap)
+        let key = withUnsafeBytes(of: RuntimeCounter.probeReadFailed.rawValue.littleEndian) { Array($0) }
+        #expect(try counters.lookup(key).map { u64($0, 0) } == 2)
+    }
+
     @Test("tracepoint:syscalls:sys_enter_getpid counts this thread's calls")
     func tracepointCount() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()), getpidTracepointOrSkip() != nil else { return }

@@ -70,15 +70,25 @@ struct SemaProbeTests {
             .kprobe(function: "vfs_read", offset: 4, isReturn: false), .kprobe(function: "vfs_read", offset: 0, isReturn: true),
             .fentry(function: "vfs_read", isReturn: false), .fentry(function: "vfs_read", isReturn: true), .iter(name: "task")])
         #expect(failures("kfunc:vfs_raed { }").contains("error: kernel function 'vfs_raed' not found in BTF"))
+        #expect(failures("kfunc:vfs_raed { }").contains("note: did you mean 'vfs_read'?"))
         #expect(failures("kfunc:vfs_read { @ = args.cnt; }").contains("note: did you mean 'count'?"))
     }
 
     @Test("a probe needing more than 512 bytes of stack is an error naming the limit")
     func stackLimit() {
+        let strings = (0..<10).map { "$s\($0) = str(arg\($0 % 6)); " }.joined()
+        let d = failures("uprobe:/bin/true:main { \(strings) }")
+        #expect(d.contains("bytes of BPF stack, more than the 512 the kernel allows"))
+    }
+
+    @Test("printf strings go straight into the record: many fit where the stack would not")
+    func printfManyStrings() {
         let strings = (0..<10).map { "str(arg\($0 % 6))" }.joined(separator: ", ")
         let fmt = String(repeating: "%s", count: 10)
-        let d = failures("uprobe:/bin/true:main { printf(\"\(fmt)\", \(strings)); }")
-        #expect(d.contains("bytes of BPF stack, more than the 512 the kernel allows"))
+        let r = check("uprobe:/bin/true:main { printf(\"\(fmt)\", \(strings)); }")
+        #expect(r.diagnostics == "")
+        guard case .printf(_, let fields)? = r.plan?.actions.first else { Issue.record("no printf"); return }
+        #expect(fields.map(\.offset) == (0..<10).map { 8 + 64 * $0 })
     }
 
     @Test("builtins that need a probe kind say which")

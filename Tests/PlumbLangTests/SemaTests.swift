@@ -43,7 +43,7 @@ struct SemaTests {
         #expect(failures("BEGIN { $a = str(1, 2, 3); }").contains("error: str() takes up to 2 arguments (3 provided)"))
         #expect(failures("BEGIN { printf(1); }").contains("error: printf() expects a string literal (integer provided)"))
         #expect(failures(#"BEGIN { @x = ksym("a"); }"#).contains("error: ksym() expects an integer or pointer argument"))
-        #expect(failures("BEGIN { @x = lhist(1, $y, 10, 1); }").contains("error: undefined variable '$y'"))
+        #expect(failures("BEGIN { @x = lhist(1, $y, 10, 1); }").contains("error: Undefined or undeclared variable: $y"))
     }
 
     @Test("division warns about negative signed operands, as bpftrace 0.17")
@@ -96,7 +96,7 @@ struct SemaTests {
 
     @Test("undefined variables, with the nearest defined one")
     func undefinedVariable() {
-        #expect(failures("BEGIN { $count = 1; @ = $cont; }").contains("error: undefined variable '$cont'"))
+        #expect(failures("BEGIN { $count = 1; @ = $cont; }").contains("error: Undefined or undeclared variable: $cont"))
         #expect(failures("BEGIN { $count = 1; @ = $cont; }").contains("note: did you mean '$count'?"))
     }
 
@@ -105,7 +105,7 @@ struct SemaTests {
         let r = check(#"BEGIN { @a = $1 + 1; @b = $2; @c = $#; }"#, options: CompileOptions(positionalParameters: ["41", "text"]))
         #expect(r.diagnostics == "")
         #expect(r.plan?.maps.first { $0.name == "@b" }?.value == .value(.string(size: 5)))
-        #expect(failures("BEGIN { @a = $3; }").contains("error: positional parameter $3 is not set; the script has 0"))
+        #expect(check("BEGIN { @a = $3; }").diagnostics == "", "a missing parameter is 0, as in bpftrace")
     }
 
     @Test("unsafe functions need --unsafe")
@@ -120,6 +120,28 @@ struct SemaTests {
         let r = check("BEGIN { @a = sizeof(struct task_struct) > 0; @b = offsetof(struct task_struct, pid); @c = (uint8)300; @d = sizeof(int32); }")
         #expect(r.diagnostics == "")
         #expect(failures("BEGIN { @a = sizeof(struct no_such_type); }").contains("error: unknown type 'struct no_such_type'"))
+    }
+
+    @Test("script structs are laid out as C does and accessed like kernel ones")
+    func scriptStructs() {
+        let text = """
+        struct S { int a; char b[16]; struct S *next; unsigned long x, *y; }
+        union U { char c; long l; }
+        uprobe:/bin/true:main { $s = (struct S *)arg0; @a = $s->a; @b = $s->b; @n = $s->next->a;
+          @sz = sizeof(struct S); @off = offsetof(struct S, next); @u = sizeof(union U); }
+        """
+        let r = check(text)
+        #expect(r.diagnostics == "")
+        #expect(failures("struct S { int a; } BEGIN { @x = ((struct S *)0)->b; }").contains("error: 'struct S' has no member named 'b'"))
+        #expect(failures("struct S { struct Nope n; } BEGIN { }").contains("error: unknown type 'struct Nope'"))
+    }
+
+    @Test("kernel enumerators and common header macros are constants")
+    func namedConstants() throws {
+        guard kernelHasBTF else { return }
+        let r = check("BEGIN { @a = TCP_SYN_SENT; @b = AF_INET6; @c = TASK_RUNNING; @d = bswap((uint32)1); }")
+        #expect(r.diagnostics == "")
+        #expect(failures("BEGIN { @a = TCP_SYN_SNET; }").contains("error: unknown builtin 'TCP_SYN_SNET'"))
     }
 
     @Test("map layouts follow the plan contract")
