@@ -450,9 +450,9 @@ public final class TraceRuntime: @unchecked Sendable {
         if !exitRequested {
             for probe in plan.probes {
                 if let link = try attach(probe, pid: targetPID) { links.append(link) }
-                // Attaching many probes takes a while: an exit() that fired meanwhile stops it.
+                // Attaching many probes takes a while: an exit() or Ctrl-C meanwhile stops it.
                 drain()
-                if exitRequested { break }
+                if exitRequested || traceStopRequested != 0 || stopFlag.load(ordering: .relaxed) { break }
             }
         }
         attachedCount = links.count
