@@ -21,7 +21,7 @@ let package = Package(
         .target(name: "PlumbAsm", dependencies: ["PlumbELF"]),
         .target(name: "PlumbBPF", dependencies: ["PlumbELF", "PlumbBTF", "PlumbAsm", "PlumbSys"]),
         // The tracing language compiler (pure: source -> checked AST -> TracePlan with an ObjectSpec).
-        .target(name: "PlumbLang", dependencies: ["PlumbBTF", "PlumbAsm", "PlumbBPF"]),
+        .target(name: "PlumbLang", dependencies: ["PlumbBTF", "PlumbAsm", "PlumbBPF", "PlumbELF", "PlumbSys"]),
         // The tracer's runtime: load, attach, event loop, bpftrace-style output.
         .target(name: "PlumbTrace", dependencies: ["PlumbLang", "PlumbBPF", "PlumbBTF", "PlumbSys"]),
         .target(name: "Plumb", dependencies: ["PlumbELF", "PlumbBTF", "PlumbAsm", "PlumbSys", "PlumbBPF"]),
@@ -54,6 +54,6 @@ let package = Package(
         .testTarget(name: "PlumbCLITests", dependencies: ["PlumbSys", "TestSupport"]),
         // Only the product module: what `import Plumb` gives a user is enough to load, attach and read.
         .testTarget(name: "PlumbTests", dependencies: ["Plumb"]),
-        .testTarget(name: "KernelTests", dependencies: ["PlumbBPF", "PlumbSys", "PlumbBTF", "PlumbAsm", "TestSupport"]),
+        .testTarget(name: "KernelTests", dependencies: ["PlumbBPF", "PlumbSys", "PlumbBTF", "PlumbAsm", "PlumbLang", "PlumbTrace", "TestSupport"]),
     ]
 )

@@ -148,6 +148,9 @@ public struct LineInfo: Sendable, Equatable {
     public var lineOffset: UInt32
     public var line: UInt32
     public var column: UInt32
+    public init(slot: Int, fileNameOffset: UInt32, lineOffset: UInt32, line: UInt32, column: UInt32) {
+        self.slot = slot; self.fileNameOffset = fileNameOffset; self.lineOffset = lineOffset; self.line = line; self.column = column
+    }
 }
 
 /// What the ELF says about one program, with its subprograms linked in (appended after the

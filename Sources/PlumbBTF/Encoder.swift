@@ -60,6 +60,9 @@ public struct BTFBuilder: Sendable {
         }
     }
 
+    /// Adds a string that no type names (line_info source lines, file names) and returns its offset.
+    public mutating func addString(_ s: String) -> UInt32 { stringOffset(s) }
+
     private mutating func stringOffset(_ s: String) -> UInt32 {
         if let o = stringOffsets[s] { return o }
         let o = UInt32(strings.count) + (base?.stringsEnd ?? 0)

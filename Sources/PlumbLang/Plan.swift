@@ -56,6 +56,9 @@ public indirect enum ValueType: Sendable, Equatable {
     case record(type: TypeID, size: Int, inPlanBTF: Bool)
     /// An enum value printed with its enumerator name when one matches.
     case enumeration(type: TypeID, size: Int, inPlanBTF: Bool)
+    /// `strftime(fmt, ns)`: u64 nanoseconds of CLOCK_MONOTONIC (as `nsecs`), printed as local
+    /// wall-clock time through strftime(fmt).
+    case timestamp(format: String)
 
     /// Bytes the value occupies.
     public var size: Int {
@@ -65,7 +68,7 @@ public indirect enum ValueType: Sendable, Equatable {
         case .boolean: return 1
         case .string(let s): return s
         case .buffer(let c): return 4 + c
-        case .pointer, .kernelSymbol, .username: return 8
+        case .pointer, .kernelSymbol, .username, .timestamp: return 8
         case .userSymbol: return 16
         case .kernelStack: return 8
         case .userStack: return 16

@@ -8,7 +8,8 @@ struct Plumb: ParsableCommand {
         commandName: "plumb",
         abstract: "Type-checked eBPF tracing: BTF, BPF objects, and a tracer.",
         version: PlumbVersion.number,
-        subcommands: [BTFCommand.self, ObjectCommand.self, FeaturesCommand.self]
+        subcommands: [TraceCommand.self, BTFCommand.self, ObjectCommand.self, FeaturesCommand.self],
+        defaultSubcommand: TraceCommand.self
     )
 
     /// ArgumentParser's main, with signals handled from the first instant: a command that
@@ -17,6 +18,8 @@ struct Plumb: ParsableCommand {
     static func main() {
         StopSignal.install()
         let arguments = Array(CommandLine.arguments.dropFirst())
+        // Under the name `bpftrace` (a symlink) every argument is bpftrace's, `-h` included.
+        if TraceCLI.invokedAsBpftrace { Glibc.exit(TraceCLI(bpftraceMode: true).main(arguments)) }
         // `--version` after subcommand names too (`plumb object --version`): the full text,
         // not the parser's bare number.
         let subcommands: Set<String> = ["btf", "object", "features", "dump", "show", "run"]
@@ -27,7 +30,7 @@ struct Plumb: ParsableCommand {
         }
         do {
             var command = try parseAsRoot(arguments)
-            if !(command is ObjectCommand.Run) { StopSignal.makeFatal() }
+            if !(command is ObjectCommand.Run || command is TraceCommand) { StopSignal.makeFatal() }
             try command.run()
         } catch let error as ValidationError {
             // Thrown by a command's run(): the message alone (usage is for parse errors).

@@ -1,0 +1,103 @@
+// `-l [PATTERN]` / `-lv`: the probes this system offers, as bpftrace lists them
+// (`tracepoint:category:name`, `rawtracepoint:name`, `software:event:`, `uprobe:path:symbol`),
+// with `-v` adding each tracepoint's fields as its format file declares them.
+import PlumbBTF
+import PlumbBPF
+import PlumbELF
+import PlumbSys
+import Glibc
+
+public enum ProbeListing {
+    public static let softwareEvents = ["alignment-faults", "bpf-output", "context-switches", "cpu-clock", "cpu-migrations",
+                                        "dummy", "emulation-faults", "major-faults", "minor-faults", "page-faults", "task-clock"]
+
+    static func matches(_ pattern: String?, _ name: String) -> Bool {
+        guard let pattern, !pattern.isEmpty else { return true }
+        if fnmatch(pattern, name, 0) == 0 { return true }
+        // A pattern with no provider matches the probe's last part (`sys_enter_open*`).
+        if !pattern.contains(":"), let last = name.split(separator: ":").last, fnmatch(pattern, String(last), 0) == 0 { return true }
+        return false
+    }
+
+    /// The fields of a tracepoint's format file, as `-lv` prints them (common_ fields left out).
+    public static func formatFields(_ format: String) -> [String] {
+        var out: [String] = []
+        for line in format.split(separator: "\n") {
+            let t = line.drop { $0 == " " || $0 == "\t" }
+            guard t.hasPrefix("field:") else { continue }
+            var decl = t.dropFirst("field:".count)
+            if let semi = decl.firstIndex(of: ";") { decl = decl[..<semi] }
+            let text = String(decl)
+            if text.split(separator: " ").last.map({ $0.hasPrefix("common_") }) == true { continue }
+            out.append(text)
+        }
+        return out
+    }
+
+    /// Every probe matching `pattern`, one per line (with `verbose`, fields indented below).
+    public static func list(_ pattern: String?, verbose: Bool) -> String {
+        var out = ""
+        var provider: String? = nil
+        var rest = pattern
+        if let p = pattern, let colon = p.firstIndex(of: ":") {
+            provider = String(p[..<colon])
+            rest = String(p[p.index(after: colon)...])
+        }
+        let aliases = ["t": "tracepoint", "rt": "rawtracepoint", "s": "software", "u": "uprobe", "ur": "uretprobe"]
+        if let p = provider, let full = aliases[p] { provider = full }
+        let full = provider.map { "\($0):\(rest ?? "")" } ?? pattern
+
+        if provider == "uprobe" || provider == "uretprobe", let rest, let colon = rest.lastIndex(of: ":") {
+            let binary = String(rest[..<colon])
+            guard let path = try? UprobeResolver.resolveBinary(binary), let elf = try? ELFFile(path: path) else { return "" }
+            var names = Set<String>()
+            for dynamic in [false, true] {
+                for s in (try? elf.symbols(dynamic: dynamic)) ?? [] where s.type == ELFSymbol.STT_FUNC && s.sectionIndex != ELFSymbol.SHN_UNDEF {
+                    names.insert(s.name)
+                }
+            }
+            let symbolPattern = String(rest[rest.index(after: colon)...])
+            for n in names.sorted() where symbolPattern.isEmpty || fnmatch(symbolPattern, n, 0) == 0 {
+                out += "\(provider ?? "uprobe"):\(path):\(n)\n"
+            }
+            return out
+        }
+
+        if provider == nil || provider == "tracepoint" {
+            if let root = try? Tracefs.path(), let events = readTextFile("\(root)/available_events") {
+                for line in events.split(separator: "\n").sorted() {
+                    let name = "tracepoint:" + line
+                    guard matches(full, name) else { continue }
+                    out += name + "\n"
+                    if verbose {
+                        let parts = line.split(separator: ":")
+                        if parts.count == 2, let format = readTextFile("\(root)/events/\(parts[0])/\(parts[1])/format") {
+                            for f in formatFields(format) { out += "    " + f + "\n" }
+                        }
+                    }
+                }
+            }
+        }
+        if provider == nil || provider == "rawtracepoint" {
+            if let btf = try? BTF.kernel() {
+                var names: [String] = []
+                for id in btf.ids where btf.kind(of: id) == .typedef {
+                    let n = btf.name(of: id)
+                    if n.hasPrefix("btf_trace_") { names.append(String(n.dropFirst("btf_trace_".count))) }
+                }
+                for n in names.sorted() {
+                    let name = "rawtracepoint:" + n
+                    guard matches(full, name) else { continue }
+                    out += name + "\n"
+                    if verbose, let proto = try? btf.rawTracepointProto(n) {
+                        for p in proto.params { out += "    " + btf.cTypeName(p.type) + (p.name.isEmpty ? "" : " " + p.name) + "\n" }
+                    }
+                }
+            }
+        }
+        if provider == nil || provider == "software" {
+            for e in softwareEvents where matches(full, "software:\(e):") || matches(full, "software:\(e)") { out += "software:\(e):\n" }
+        }
+        return out
+    }
+}

@@ -1,0 +1,179 @@
+// The tracer's command line (plumb, and plumb invoked as `bpftrace`) and the runtime's -c
+// child: flags, texts and exit codes as bpftrace 0.17 gives them.
+import PlumbBPF
+import PlumbAsm
+import PlumbSys
+import PlumbLang
+import PlumbTrace
+import Foundation
+import Glibc
+import Testing
+import TestSupport
+
+/// Runs `body` with a `bpftrace` symlink to the plumb binary (argv[0] decides the personality),
+/// in a folder of its own (tests run concurrently) removed afterwards.
+func withBpftraceLink(_ body: (String) throws -> Void) throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-bpftrace-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let link = dir.appendingPathComponent("bpftrace").path
+    try #require(symlink(TestEnv.plumb, link) == 0)
+    try body(link)
+}
+
+@Suite struct TraceCLITests {
+    @Test func bpftraceFlagsAndErrors() throws { try withBpftraceLink { bt in
+        let bogus = TestEnv.run(bt, ["--bogus"])
+        #expect(bogus.status == 1)
+        #expect(bogus.stderr.hasPrefix("bpftrace: unrecognized option '--bogus'\nUSAGE:\n    bpftrace [options] filename\n"))
+        let version = TestEnv.run(bt, ["-V"])
+        #expect(version.status == 0 && version.stdout == "bpftrace v0.17.0\n")
+        let missing = TestEnv.run(bt, ["/nonexistent/x.bt"])
+        #expect(missing.status == 255)
+        #expect(missing.stderr == "ERROR: failed to open file '/nonexistent/x.bt': No such file or directory\n")
+        let noValue = TestEnv.run(bt, ["-e"])
+        #expect(noValue.status == 1 && noValue.stderr.hasPrefix("bpftrace: option requires an argument -- 'e'\nUSAGE:"))
+        let format = TestEnv.run(bt, ["-f", "xml", "-e", "BEGIN { exit(); }"])
+        #expect(format.status == 1 && format.stderr == "ERROR: Invalid output format \"xml\"\nValid formats: 'text', 'json'\n")
+        let noCommand = TestEnv.run(bt, ["-c", "/nonexistent/cmd", "-e", "BEGIN { printf(\"b\\n\"); }"])
+        #expect(noCommand.status == 255)
+        #expect(noCommand.stderr == "ERROR: Failed to fork child: path '/nonexistent/cmd' does not exist or is not executable\n")
+        let usage = TestEnv.run(bt, [])
+        #expect(usage.status == 1 && usage.stderr.contains("-l [search]    list probes"))
+    } }
+
+    @Test func syntaxErrorsAreDiagnosed() throws {
+        let r = TestEnv.run(TestEnv.plumb, ["-e", "BEGIN { exit( }"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("stdin:1:"), "file:line:col diagnostics: \(r.stderr)")
+        #expect(r.stderr.contains("error:"))
+        #expect(r.stdout.isEmpty)
+        // As bpftrace: its own layout (range, ERROR, tildes).
+        try withBpftraceLink { link in
+            let bt = TestEnv.run(link, ["-e", "END { foo(); }"])
+            #expect(bt.status == 1)
+            #expect(bt.stderr.hasPrefix("stdin:1:7-"), "\(bt.stderr)")
+            #expect(bt.stderr.contains(": ERROR: Unknown function: foo\nEND { foo(); }\n      ~~~"), "\(bt.stderr)")
+        }
+    }
+
+    @Test func listsTracepoints() throws {
+        guard TestEnv.kernelAvailable(getpidTracepointOrSkip() == nil ? "no getpid tracepoint" : nil) else { return }
+        let r = TestEnv.run(TestEnv.plumb, ["-l", "tracepoint:syscalls:sys_enter_getpid"])
+        #expect(r.status == 0 && r.stdout == "tracepoint:syscalls:sys_enter_getpid\n")
+        let v = TestEnv.run(TestEnv.plumb, ["-lv", "tracepoint:syscalls:sys_enter_openat"])
+        #expect(v.stdout.hasPrefix("tracepoint:syscalls:sys_enter_openat\n    int __syscall_nr\n"))
+        #expect(v.stdout.contains("    const char * filename\n"))
+        let glob = TestEnv.run(TestEnv.plumb, ["-l", "sys_enter_getpi*"])
+        #expect(glob.stdout == "tracepoint:syscalls:sys_enter_getpid\n")
+    }
+}
+
+@Suite(.serialized) struct TraceChildRuntimeTests {
+    // tracepoint:syscalls:sys_enter_exit_group /pid == cpid/ { @ = count(); }  with -c /bin/true:
+    // the command runs only once attached, and tracing ends when it exits.
+    @Test func commandRunsOnceAttachedAndEndsTracing() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()), getpidTracepointOrSkip() != nil else { return }
+        let child = try GatedChild(command: "/bin/true")
+        var b = ProgramBuilder()
+        let done = b.newLabel("done")
+        b.emit(.call(helper: 14))                              // bpf_get_current_pid_tgid
+        b.emit(.rsh64(.r0, 32))
+        b.jump(.jne, .r0, imm: child.pid, to: done)
+        b.emit(.store(.r10, offset: -8, imm: 0, size: .doubleWord))
+        b.emit(.store(.r10, offset: -16, imm: 1, size: .doubleWord))
+        var refs: [Int: ProgramReference] = [:]
+        refs[b.pending.count] = .map("counts")
+        b.emit(.loadMapFD(.r1, fd: 0))
+        b.emit(.mov64(.r2, .r10))
+        b.emit(.add64(.r2, -8))
+        b.emit(.mov64(.r3, .r10))
+        b.emit(.add64(.r3, -16))
+        b.emit(.mov64(.r4, 0))
+        b.emit(.call(helper: 2))                               // bpf_map_update_elem
+        b.bind(done)
+        b.emit(.mov64(.r0, 0))
+        b.emit(.exit())
+        let program = ProgramSpec(name: "on_exit", kind: try #require(ProgramKind(section: "tracepoint/syscalls/sys_enter_exit_group")),
+                                  instructions: try b.finish(), references: refs)
+        let plan = TracePlan(object: ObjectSpec(name: "t", maps: [MapSpec(name: "counts", type: .percpuHash, keySize: 8, valueSize: 8, maxEntries: 16)],
+                                                programs: [program]),
+                             probes: [PlannedProbe(program: "on_exit", target: .tracepoint(category: "syscalls", name: "sys_enter_exit_group"),
+                                                   name: "tracepoint:syscalls:sys_enter_exit_group", range: SourceRange(0, 0))],
+                             maps: [PlannedMap(name: "@", mapName: "counts", keys: [], keySize: 8, value: .count)],
+                             actions: [], eventsMap: "")
+        try withRuntimeLeakCheck { _ in
+            let start = monotonicNow()
+            let (code, text) = try runPlan(plan) { $0.child = child }
+            #expect(code == 0)
+            #expect(text == "Attaching 1 probe...\n\n\n@: 1\n")
+            #expect(monotonicNow() - start < 5, "the run ends with the command")
+        }
+    }
+}
+
+@Suite struct TraceKillTests {
+    /// Programs named `name` (the kernel keeps 15 characters) alive now.
+    func programs(named name: String) -> Set<UInt32> {
+        let ids = (try? Sys.ids(.program)) ?? []
+        return Set(ids.filter { id in (try? Program(id: id))?.name == name })
+    }
+
+    // SIGKILL gives the tracer no chance to detach: the kernel must do it when its fds close.
+    @Test func sigkillLeavesNothingAttached() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let name = "p0_interval_s_7"              // interval:s:797's program, as the kernel truncates it
+        let before = programs(named: name)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestEnv.plumb)
+        p.arguments = ["-e", "interval:s:797 { @ticks = count(); }"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        var ours = Set<UInt32>()
+        let deadline = monotonicNow() + 20
+        while ours.isEmpty && monotonicNow() < deadline && p.isRunning {
+            usleep(50_000)
+            ours = programs(named: name).subtracting(before)
+        }
+        try #require(!ours.isEmpty, "the tracer never loaded its program")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        // The kernel frees programs after an RCU grace period: give it a moment.
+        var left = ours
+        let gone = monotonicNow() + 5
+        while !left.isEmpty && monotonicNow() < gone {
+            usleep(50_000)
+            left = ours.intersection(programs(named: name))
+        }
+        #expect(left.isEmpty, "programs \(left) outlived the killed tracer")
+    }
+}
+
+@Suite struct TraceScriptTests {
+    static let script = #"BEGIN { @c[1]=count(); @c[2]=count(); @c[2]=count(); @s["abc"]=sum(5); @s["x"]=sum(-3); @h = hist(5); @a = avg(4); printf("hi %d %s\n", 42, "x"); exit(); }"#
+
+    // Expected texts captured from bpftrace 0.17 running the same script.
+    @Test func scriptOutputMatchesBpftrace() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let bar = String(repeating: "@", count: 52)
+        let text = TestEnv.run(TestEnv.plumb, ["-e", TraceScriptTests.script])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout == "Attaching 1 probe...\nhi 42 x\n\n\n@a: 4\n\n@c[1]: 1\n@c[2]: 2\n@h: \n[4, 8)                 1 |\(bar)|\n\n@s[x]: -3\n@s[abc]: 5\n")
+        var result: TestEnv.Result?
+        try withBpftraceLink { result = TestEnv.run($0, ["-f", "json", "-e", TraceScriptTests.script]) }
+        let json = try #require(result)
+        #expect(json.status == 0, "\(json.stderr)")
+        #expect(json.stdout == """
+            {"type": "attached_probes", "data": {"probes": 1}}
+            {"type": "printf", "data": "hi 42 x\\n"}
+
+
+            {"type": "stats", "data": {"@a": 4}}
+            {"type": "map", "data": {"@c": {"1": 1, "2": 2}}}
+            {"type": "hist", "data": {"@h": [{"min": 4, "max": 7, "count": 1}]}}
+            {"type": "map", "data": {"@s": {"x": -3, "abc": 5}}}
+
+            """)
+    }
+}

@@ -1,2 +1,0 @@
-import PlumbTrace
-import Testing
