@@ -1,0 +1,179 @@
+import Glibc
+import PlumbELF
+import CPlumbZlib
+
+/// The DWARF sections of one ELF file, decompressed. Absent sections are empty views.
+struct DWARFSections {
+    var info, abbrev, str, lineStr, strOffsets, addr, rnglists, ranges, line, loc, loclists, types: ByteView
+    var order: ByteOrder
+    /// Time spent decompressing, for the timings report.
+    var decompressSeconds: Double = 0
+
+    /// The largest section we agree to inflate: 4 GiB is beyond any real debug file.
+    static let maxSectionSize: UInt64 = 1 << 32
+
+    init(elf: ELFFile) throws(DWARFError) {
+        order = elf.order
+        let empty = ByteView(elf.bytes, order: elf.order, start: 0, count: 0)
+        info = empty; abbrev = empty; str = empty; lineStr = empty; strOffsets = empty; addr = empty
+        rnglists = empty; ranges = empty; line = empty; loc = empty; loclists = empty; types = empty
+        let start = monotonicSeconds()
+        for s in elf.sections where s.name.hasPrefix(".debug_") || s.name.hasPrefix(".zdebug_") {
+            let base = s.name.hasPrefix(".z") ? "." + s.name.dropFirst(2) : s.name
+            // Only the sections we read are decompressed (libc's .debug_info inflates to ~20 MB).
+            let wanted: WritableKeyPath<DWARFSections, ByteView>
+            switch base {
+            case ".debug_info": wanted = \.info
+            case ".debug_abbrev": wanted = \.abbrev
+            case ".debug_str": wanted = \.str
+            case ".debug_line_str": wanted = \.lineStr
+            case ".debug_str_offsets": wanted = \.strOffsets
+            case ".debug_addr": wanted = \.addr
+            case ".debug_rnglists": wanted = \.rnglists
+            case ".debug_ranges": wanted = \.ranges
+            case ".debug_line": wanted = \.line
+            case ".debug_loc": wanted = \.loc
+            case ".debug_loclists": wanted = \.loclists
+            case ".debug_types": wanted = \.types
+            default: continue
+            }
+            self[keyPath: wanted] = try Self.contents(of: s, in: elf, legacyZ: s.name.hasPrefix(".z"))
+        }
+        decompressSeconds = monotonicSeconds() - start
+    }
+
+    static let SHF_COMPRESSED: UInt64 = 0x800
+
+    /// A section's bytes, inflated when SHF_COMPRESSED (Elf64_Chdr) or a legacy .zdebug_ section.
+    static func contents(of s: ELFSection, in elf: ELFFile, legacyZ: Bool) throws(DWARFError) -> ByteView {
+        let raw = elf.contents(of: s)
+        if s.flags & SHF_COMPRESSED != 0 {
+            // Elf64_Chdr: ch_type, ch_reserved, ch_size, ch_addralign.
+            guard let type = raw.u32(0), let size = raw.u64(8), let payload = raw.slice(24, raw.count - 24) else {
+                throw .truncated(section: s.name, offset: 0, what: "compression header")
+            }
+            guard type == 1 else { throw .unsupportedCompression(section: s.name, type: type) }
+            return try inflate(payload, size: size, section: s.name, order: elf.order)
+        }
+        if legacyZ {
+            // "ZLIB" then the uncompressed size, big-endian.
+            guard raw.count >= 12, raw.u8(0) == 0x5a, raw.u8(1) == 0x4c, raw.u8(2) == 0x49, raw.u8(3) == 0x42,
+                  let sizeBE = raw.u64(4), let payload = raw.slice(12, raw.count - 12) else {
+                throw .malformed(section: s.name, offset: 0, reason: "a .zdebug section must start with \"ZLIB\" and an 8-byte size")
+            }
+            let size = raw.order == .big ? sizeBE : sizeBE.byteSwapped
+            return try inflate(payload, size: size, section: s.name, order: elf.order)
+        }
+        return raw
+    }
+
+    /// Inflates a zlib stream into exactly `size` bytes. The size comes from the file, so it is
+    /// bounded by zlib's best ratio (1032:1) and a hard ceiling before anything is allocated.
+    static func inflate(_ payload: ByteView, size: UInt64, section: String, order: ByteOrder) throws(DWARFError) -> ByteView {
+        let bound = UInt64(payload.count).multipliedReportingOverflow(by: 1032).partialValue &+ 64
+        guard size <= maxSectionSize, size <= bound else {
+            throw .decompressionFailed(section: section, reason: "header claims \(size) bytes from \(payload.count) compressed bytes, beyond what zlib can produce")
+        }
+        let n = Int(size)
+        let out = UnsafeMutableRawPointer.allocate(byteCount: max(n, 1), alignment: 16)
+        defer { out.deallocate() }
+        var destLen = uLong(n)
+        let rc = CPlumbZlib.uncompress(out.assumingMemoryBound(to: Bytef.self), &destLen,
+                                       (payload.bytes.base + payload.start).assumingMemoryBound(to: Bytef.self),
+                                       uLong(payload.count))
+        guard rc == Z_OK else {
+            let why = rc == Z_BUF_ERROR ? "the data inflates past the \(size) bytes the header declares, or is cut short"
+                : rc == Z_DATA_ERROR ? "corrupt zlib data" : rc == Z_MEM_ERROR ? "out of memory" : "zlib error \(rc)"
+            throw .decompressionFailed(section: section, reason: why)
+        }
+        guard destLen == uLong(n) else {
+            throw .decompressionFailed(section: section, reason: "inflated to \(destLen) bytes, header declares \(size)")
+        }
+        let bytes = Bytes(UnsafeRawBufferPointer(start: out, count: n))
+        return ByteView(bytes, order: order)
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+/// Where separate debug files live and how they are named (build id, .gnu_debuglink).
+public enum DebugFileLocator {
+    public static let defaultRoots = ["/usr/lib/debug"]
+
+    /// The build id (NT_GNU_BUILD_ID) as lowercase hex, if the file has one.
+    public static func buildID(of elf: ELFFile) -> String? {
+        for s in elf.sections where s.type == ELFSection.SHT_NOTE {
+            guard let notes = try? elf.notes(in: s) else { continue }
+            for n in notes where n.name == "GNU" && n.type == 3 && n.descriptor.count > 0 {
+                return n.descriptor.toArray().map { b in
+                    let h = String(b, radix: 16)
+                    return h.count == 1 ? "0" + h : h
+                }.joined()
+            }
+        }
+        return nil
+    }
+
+    /// The file name and CRC32 in .gnu_debuglink.
+    public static func debugLink(of elf: ELFFile) -> (name: String, crc: UInt32)? {
+        guard let s = elf.section(named: ".gnu_debuglink") else { return nil }
+        let v = elf.contents(of: s)
+        guard let name = v.cString(at: 0), !name.isEmpty, !name.contains("/") || name.first != "/" else { return nil }
+        let crcOff = (name.utf8.count + 1 + 3) & ~3
+        guard let crc = v.u32(crcOff) else { return nil }
+        return (name, crc)
+    }
+
+    /// Candidate paths in search order, for `binaryPath`.
+    public static func candidates(for elf: ELFFile, binaryPath: String, roots: [String] = defaultRoots) -> [String] {
+        var out: [String] = []
+        if let id = buildID(of: elf), id.count > 2 {
+            for r in roots {
+                out.append("\(r)/.build-id/\(id.prefix(2))/\(id.dropFirst(2)).debug")
+            }
+        }
+        if let link = debugLink(of: elf) {
+            var dirs = [directory(of: binaryPath)]
+            if let real = realPath(binaryPath) {
+                let d = directory(of: real)
+                if d != dirs[0] { dirs.append(d) }
+            }
+            for d in dirs {
+                out.append("\(d)/\(link.name)")
+                out.append("\(d)/.debug/\(link.name)")
+                for r in roots { out.append("\(r)\(d.hasPrefix("/") ? "" : "/")\(d)/\(link.name)") }
+            }
+        }
+        var seen = Set<String>()
+        return out.filter { seen.insert($0).inserted }
+    }
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let d = String(path[..<slash])
+        return d.isEmpty ? "/" : d
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let p = realpath(path, nil) else { return nil }
+        defer { free(p) }
+        return String(cString: p)
+    }
+
+    /// zlib's CRC-32, as .gnu_debuglink records it.
+    public static func crc32(_ v: ByteView) -> UInt32 {
+        var crc: uLong = 0
+        var off = 0
+        // zlib takes a 32-bit length: feed large files in chunks.
+        while off < v.count {
+            let n = min(v.count - off, 1 << 30)
+            crc = CPlumbZlib.crc32(crc, (v.bytes.base + v.start + off).assumingMemoryBound(to: Bytef.self), uInt(n))
+            off += n
+        }
+        return UInt32(truncatingIfNeeded: crc)
+    }
+}
