@@ -45,6 +45,7 @@ let package = Package(
         .executableTarget(name: "FuzzObject", dependencies: ["PlumbBPF", "PlumbELF", "FuzzSupport"], path: "fuzz/FuzzObject"),
         // Benchmarks beside libbpf (bench/*.sh print the ratios).
         .executableTarget(name: "BenchBTF", dependencies: ["PlumbBTF"], path: "bench/BenchBTF"),
+        .executableTarget(name: "BenchDWARF", dependencies: ["PlumbDWARF"], path: "bench/BenchDWARF"),
         .executableTarget(name: "BenchRingbuf", dependencies: ["PlumbBPF", "PlumbSys", "PlumbBTF"], path: "bench/BenchRingbuf"),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "PlumbELFTests", dependencies: ["PlumbELF", "TestSupport"]),

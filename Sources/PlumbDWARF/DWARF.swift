@@ -14,6 +14,10 @@ public final class DWARF {
     /// The binary the caller asked about.
     public let binaryPath: String
     let sections: DWARFSections
+    /// ELF files whose symbol tables name aliases DWARF does not (glibc's malloc is __libc_malloc).
+    var symbolFiles: [ELFFile]
+    var aliasTable: [String: UInt64]?
+    var aliasSourcesRead = 0
     var units: [DWARFUnit] = []
     var abbrevs: [AbbrevTable] = []
     var typeUnitsBySignature: [UInt64: Int] = [:]
@@ -24,6 +28,10 @@ public final class DWARF {
     /// Keys are "struct X", "union X", "enum X" and plain names for typedefs and base types.
     var typeIndex: [String: [Int]] = [:]
     var typeDeclarations: Set<Int> = []
+    /// Entry addresses (DW_AT_low_pc) of indexed functions, for symbol aliases.
+    var functionEntries: [UInt64: Int] = [:]
+    /// Names met in the index pass by .debug_str offset: each string is built once.
+    private var nameCache: [UInt64: String] = [:]
     /// Units that could not be indexed (corrupt): skipped, their error kept.
     public private(set) var skippedUnits: [(offset: Int, error: DWARFError)] = []
 
@@ -60,6 +68,7 @@ public final class DWARF {
         self.path = path
         self.binaryPath = binaryPath ?? path
         sections = try DWARFSections(elf: elf)
+        symbolFiles = [elf]
         timings.decompress = sections.decompressSeconds
         let t0 = monotonicSeconds()
         try parseUnits()
@@ -93,6 +102,7 @@ public final class DWARF {
                 continue
             }
             let d = try DWARF(elf: dbg, path: c, binaryPath: path)
+            d.symbolFiles.append(elf)
             d.timings.read = max(0, monotonicSeconds() - t0 - d.timings.decompress - d.timings.units - d.timings.index)
             return d
         }
@@ -123,6 +133,7 @@ public final class DWARF {
         for (die, origin) in pendingVariables {
             if let n = try? nameThroughOrigins(origin) { variableIndex[n, default: []].append(die) }
         }
+        nameCache = [:]
     }
 
     func nameThroughOrigins(_ start: Int) throws(DWARFError) -> String? {
@@ -168,6 +179,7 @@ public final class DWARF {
             var name: FormValue?
             var origin: Int?
             var hasCode = false, declaration = false, staticLocation = false
+            var lowPC: FormValue?
             if interesting {
                 for s in ab.specs {
                     switch s.at {
@@ -175,7 +187,10 @@ public final class DWARF {
                         name = try readForm(s.form, implicit: s.implicitConst, &c, unit: u, shift: shift)
                     case DW.AT.abstractOrigin, DW.AT.specification:
                         origin = reference(try readForm(s.form, implicit: s.implicitConst, &c, unit: u, shift: shift))
-                    case DW.AT.lowPC, DW.AT.ranges:
+                    case DW.AT.lowPC:
+                        hasCode = true
+                        lowPC = try readForm(s.form, implicit: s.implicitConst, &c, unit: u, shift: shift)
+                    case DW.AT.ranges:
                         hasCode = true
                         try skipForm(s.form, &c, unit: u)
                     case DW.AT.declaration:
@@ -194,17 +209,18 @@ public final class DWARF {
             if interesting {
                 switch tag {
                 case DW.TAG.subprogram where hasCode:
-                    if let n = string(name, unit: ui) { functionIndex[n, default: []].append(dieOffset) }
+                    if let a = address(lowPC, unit: ui), functionEntries[a] == nil { functionEntries[a] = dieOffset }
+                    if let n = indexName(name, unit: ui) { functionIndex[n, default: []].append(dieOffset) }
                     else if let origin { pendingFunctions.append((dieOffset, origin)) }
                 case DW.TAG.variable where !declaration && staticLocation:
-                    if let n = string(name, unit: ui) { variableIndex[n, default: []].append(dieOffset) }
+                    if let n = indexName(name, unit: ui) { variableIndex[n, default: []].append(dieOffset) }
                     else if let origin { pendingVariables.append((dieOffset, origin)) }
                 case DW.TAG.variable:
                     break
                 case DW.TAG.subprogram:
                     break
                 default:
-                    if inGlobalScope, let n = string(name, unit: ui) {
+                    if inGlobalScope, let n = indexName(name, unit: ui) {
                         let key: String
                         switch tag {
                         case DW.TAG.structureType, DW.TAG.classType: key = "struct " + n
@@ -229,6 +245,27 @@ public final class DWARF {
                 break
             }
         }
+    }
+
+    /// A name for the index, through the cache when it lives in .debug_str.
+    @inline(__always) private func indexName(_ v: FormValue?, unit ui: Int) -> String? {
+        guard let v else { return nil }
+        var off: UInt64
+        switch v {
+        case .strp(let o): off = o
+        case .strx(let i):
+            let u = units[ui]
+            let (p, o) = i.multipliedReportingOverflow(by: UInt64(u.offsetSize))
+            guard !o, let at = Int(exactly: u.strOffsetsBase &+ p) else { return nil }
+            var c = Cursor(sections.strOffsets, section: ".debug_str_offsets", offset: at)
+            guard let so = try? c.unsigned(size: u.offsetSize) else { return nil }
+            off = so
+        default: return string(v, unit: ui)
+        }
+        if let s = nameCache[off] { return s }
+        guard let s = sections.str.string(at: off) else { return nil }
+        nameCache[off] = s
+        return s
     }
 
     // MARK: Lookups by name

@@ -211,7 +211,7 @@ extension DWARF {
         case .loclistx(let i):
             let (p, ovf) = i.multipliedReportingOverflow(by: UInt64(u.offsetSize))
             guard !ovf, let at = Int(exactly: u.loclistsBase &+ p) else { return .none }
-            var c = Cursor(sections.loclists, section: ".debug_loclists", offset: at)
+            var c = Cursor(try sections.lazy(".debug_loclists"), section: ".debug_loclists", offset: at)
             let rel = try c.unsigned(size: u.offsetSize)
             return try locationList(at: u.loclistsBase &+ rel, unit: ui)
         default: return .none
@@ -226,7 +226,7 @@ extension DWARF {
         var base = u.baseAddress
         if u.version >= 5 {
             guard let at = Int(exactly: offset) else { return .none }
-            var c = Cursor(sections.loclists, section: ".debug_loclists", offset: at)
+            var c = Cursor(try sections.lazy(".debug_loclists"), section: ".debug_loclists", offset: at)
             while out.count < Self.maxListEntries {
                 let kind = try c.u8()
                 var range: Range<UInt64>?? = nil   // .some(nil): default location
@@ -252,7 +252,7 @@ extension DWARF {
             throw .tooDeep(what: "location list", limit: Self.maxListEntries)
         }
         guard let at = Int(exactly: offset) else { return .none }
-        var c = Cursor(sections.loc, section: ".debug_loc", offset: at)
+        var c = Cursor(try sections.lazy(".debug_loc"), section: ".debug_loc", offset: at)
         let maxAddr: UInt64 = u.addressSize == 4 ? 0xffff_ffff : .max
         while out.count < Self.maxListEntries {
             let s = try c.unsigned(size: u.addressSize), e = try c.unsigned(size: u.addressSize)
@@ -294,7 +294,7 @@ extension DWARF {
         case .rnglistx(let i):
             let (p, ovf) = i.multipliedReportingOverflow(by: UInt64(u.offsetSize))
             guard !ovf, let at = Int(exactly: u.rnglistsBase &+ p) else { return [] }
-            var c = Cursor(sections.rnglists, section: ".debug_rnglists", offset: at)
+            var c = Cursor(try sections.lazy(".debug_rnglists"), section: ".debug_rnglists", offset: at)
             offset = u.rnglistsBase &+ (try c.unsigned(size: u.offsetSize))
         default: return []
         }
@@ -304,7 +304,7 @@ extension DWARF {
         if u.version >= 5 {
             // Split-free DWARF 5 with ranges in sec_offset form and a DW_AT_rnglists_base: the
             // offset is from the section start either way for DW_AT_ranges.
-            var c = Cursor(sections.rnglists, section: ".debug_rnglists", offset: at)
+            var c = Cursor(try sections.lazy(".debug_rnglists"), section: ".debug_rnglists", offset: at)
             while out.count < Self.maxListEntries {
                 let kind = try c.u8()
                 switch kind {
@@ -321,7 +321,7 @@ extension DWARF {
             }
             throw .tooDeep(what: "range list", limit: Self.maxListEntries)
         }
-        var c = Cursor(sections.ranges, section: ".debug_ranges", offset: at)
+        var c = Cursor(try sections.lazy(".debug_ranges"), section: ".debug_ranges", offset: at)
         let maxAddr: UInt64 = u.addressSize == 4 ? 0xffff_ffff : .max
         while out.count < Self.maxListEntries {
             let s = try c.unsigned(size: u.addressSize), e = try c.unsigned(size: u.addressSize)

@@ -179,7 +179,7 @@ extension DWARF {
     func lineTable(unit ui: Int) throws(DWARFError) -> LineTable? {
         guard let off = units[ui].stmtList else { return nil }
         if let t = lineTables[off] { return t }
-        let t = try LineTable(data: sections.line, offset: off, addressSize: units[ui].addressSize,
+        let t = try LineTable(data: try sections.lazy(".debug_line"), offset: off, addressSize: units[ui].addressSize,
                               compDir: units[ui].compDir, unitName: units[ui].name,
                               strings: sections.str, lineStrings: sections.lineStr)
         lineTables[off] = t

@@ -66,8 +66,35 @@ extension DWARF {
     /// With several copies, an external definition wins.
     public func function(named qualified: String) throws(DWARFError) -> DWARFFunction {
         let all = try functions(named: qualified)
-        guard let f = all.first(where: { $0.isExternal }) ?? all.first else { throw .noSuchFunction(qualified) }
-        return f
+        if let f = all.first(where: { $0.isExternal }) ?? all.first { return f }
+        // An alias the symbol table knows (strong_alias, versioned names): the function at its address.
+        let (name, file) = Self.splitQualified(qualified)
+        if file == nil, let addr = symbolAddress(name), let off = functionEntries[addr], let d = try die(at: off) {
+            return try describeFunction(d, name: try nameThroughOrigins(off) ?? name)
+        }
+        throw .noSuchFunction(qualified)
+    }
+
+    /// A function symbol's address: the binary's .dynsym first (exported names are what users
+    /// type, and it is small), then the other symbol tables, each read only when needed.
+    func symbolAddress(_ name: String) -> UInt64? {
+        var t = aliasTable ?? [:]
+        defer { aliasTable = t }
+        if let a = t[name] { return a }
+        let sources = symbolFiles.reversed().flatMap { elf in [(elf, true), (elf, false)] }
+        while aliasSourcesRead < sources.count {
+            let (elf, dynamic) = sources[aliasSourcesRead]
+            aliasSourcesRead += 1
+            for s in (try? elf.symbols(dynamic: dynamic)) ?? []
+            where (s.type == ELFSymbol.STT_FUNC || s.type == ELFSymbol.STT_GNU_IFUNC) && s.value != 0
+                && s.sectionIndex != ELFSymbol.SHN_UNDEF {
+                // Versioned names ("malloc@@GLIBC_2.2.5") are reachable by their base name.
+                let base = s.name.split(separator: "@", maxSplits: 1).first.map(String.init) ?? s.name
+                if t[base] == nil { t[base] = s.value }
+            }
+            if let a = t[name] { return a }
+        }
+        return nil
     }
 
     /// Every definition with code of a function name (static functions may repeat per file).

@@ -3,9 +3,14 @@ import PlumbELF
 import CPlumbZlib
 
 /// The DWARF sections of one ELF file, decompressed. Absent sections are empty views.
-struct DWARFSections {
-    var info, abbrev, str, lineStr, strOffsets, addr, rnglists, ranges, line, loc, loclists, types: ByteView
+final class DWARFSections {
+    var info, abbrev, str, lineStr, strOffsets, addr, types: ByteView
     var order: ByteOrder
+    /// Sections only some queries read (line tables, location and range lists): inflated on
+    /// first use, so opening a big debug file pays only for what the index needs.
+    private var deferred: [String: ELFSection] = [:]
+    private var inflated: [String: ByteView] = [:]
+    private let elf: ELFFile
     /// Time spent decompressing, for the timings report.
     var decompressSeconds: Double = 0
 
@@ -14,14 +19,14 @@ struct DWARFSections {
 
     init(elf: ELFFile) throws(DWARFError) {
         order = elf.order
+        self.elf = elf
         let empty = ByteView(elf.bytes, order: elf.order, start: 0, count: 0)
-        info = empty; abbrev = empty; str = empty; lineStr = empty; strOffsets = empty; addr = empty
-        rnglists = empty; ranges = empty; line = empty; loc = empty; loclists = empty; types = empty
+        info = empty; abbrev = empty; str = empty; lineStr = empty; strOffsets = empty; addr = empty; types = empty
         let start = monotonicSeconds()
         for s in elf.sections where s.name.hasPrefix(".debug_") || s.name.hasPrefix(".zdebug_") {
             let base = s.name.hasPrefix(".z") ? "." + s.name.dropFirst(2) : s.name
             // Only the sections we read are decompressed (libc's .debug_info inflates to ~20 MB).
-            let wanted: WritableKeyPath<DWARFSections, ByteView>
+            let wanted: ReferenceWritableKeyPath<DWARFSections, ByteView>
             switch base {
             case ".debug_info": wanted = \.info
             case ".debug_abbrev": wanted = \.abbrev
@@ -29,17 +34,26 @@ struct DWARFSections {
             case ".debug_line_str": wanted = \.lineStr
             case ".debug_str_offsets": wanted = \.strOffsets
             case ".debug_addr": wanted = \.addr
-            case ".debug_rnglists": wanted = \.rnglists
-            case ".debug_ranges": wanted = \.ranges
-            case ".debug_line": wanted = \.line
-            case ".debug_loc": wanted = \.loc
-            case ".debug_loclists": wanted = \.loclists
             case ".debug_types": wanted = \.types
+            case ".debug_rnglists", ".debug_ranges", ".debug_line", ".debug_loc", ".debug_loclists":
+                deferred[base] = s
+                continue
             default: continue
             }
             self[keyPath: wanted] = try Self.contents(of: s, in: elf, legacyZ: s.name.hasPrefix(".z"))
         }
         decompressSeconds = monotonicSeconds() - start
+    }
+
+    /// A deferred section ("".debug_line", ".debug_loc", ...), inflated once; empty when absent.
+    func lazy(_ name: String) throws(DWARFError) -> ByteView {
+        if let v = inflated[name] { return v }
+        guard let s = deferred[name] else { return ByteView(elf.bytes, order: order, start: 0, count: 0) }
+        let t0 = monotonicSeconds()
+        let v = try Self.contents(of: s, in: elf, legacyZ: s.name.hasPrefix(".z"))
+        decompressSeconds += monotonicSeconds() - t0
+        inflated[name] = v
+        return v
     }
 
     static let SHF_COMPRESSED: UInt64 = 0x800
