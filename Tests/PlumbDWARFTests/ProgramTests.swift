@@ -165,3 +165,37 @@ import TestSupport
         }
     }
 }
+
+@Suite struct LocationTests {
+    /// Walks every instruction address of two -O2 functions: parameters keep a location at
+    /// entry, location lists exist, and somewhere a variable is reported optimized out.
+    @Test(arguments: Progs.flavours.filter { !$0.flags.contains("-O0") })
+    func locationListsAndOptimizedOut(_ f: Flavour) throws {
+        let d = try DWARF.load(binary: try Progs.build(f))
+        var sawList = false, sawOptimizedOut = false, sawEntry = false
+        for name in ["add_points", "accumulate", "main"] {
+            let fn = try d.function(named: name)
+            for r in fn.ranges {
+                var a = r.lowerBound
+                while a < r.upperBound {
+                    let scope = try #require(try d.variables(at: a))
+                    for v in scope.variables {
+                        if case .list = v.variable.location { sawList = true }
+                        if v.isOptimizedOut { sawOptimizedOut = true }
+                        if case .entryValue? = v.expression?.first { sawEntry = true }
+                    }
+                    a += 1
+                }
+            }
+            // Scalar parameters have a location at the first instruction (clang may drop a
+            // by-value struct's for a few instructions: that is "optimized out", correctly).
+            let atEntry = try #require(try d.variables(at: fn.lowPC))
+            for p in atEntry.variables where p.variable.isParameter && p.inlinedFrom == nil && p.variable.name != "b" {
+                #expect(p.expression != nil, "\(name).\(p.variable.name) at entry")
+            }
+        }
+        #expect(sawList, "an -O2 build has location lists")
+        #expect(sawOptimizedOut, "some variable is optimized out somewhere")
+        _ = sawEntry
+    }
+}

@@ -20,10 +20,13 @@ enum Progs {
         Flavour(name: "gcc-dwarf4-gz-types", compiler: "/usr/bin/cc", flags: ["-gdwarf-4", "-O2", "-gz=zlib", "-fdebug-types-section"]),
         Flavour(name: "gcc-dwarf5-O0", compiler: "/usr/bin/cc", flags: ["-g", "-O0"]),
         Flavour(name: "clang-dwarf5", compiler: TestEnv.clang, flags: ["-g", "-O2", "-fuse-ld=bfd"]),
+        Flavour(name: "gcc-dwarf5-types", compiler: "/usr/bin/cc", flags: ["-g", "-O2", "-fdebug-types-section"]),
+        Flavour(name: "clang-dwarf4-gz", compiler: TestEnv.clang, flags: ["-gdwarf-4", "-O2", "-gz=zlib", "-fuse-ld=bfd"]),
     ]
 
     static let dir: URL = {
-        let d = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("plumb-dwarf-\(getpid())")
+        // Rebuilt by every test process (cheap), beside the BPF fixtures.
+        let d = TestEnv.root.appendingPathComponent(".build/dwarf-progs")
         try? FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
         return d
     }()
