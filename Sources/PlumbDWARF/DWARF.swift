@@ -239,7 +239,10 @@ public final class DWARF {
                 if depth == 1 {
                     globalScope = [true]
                 } else {
-                    globalScope.append(tag == DW.TAG.namespace && inGlobalScope)
+                    // C gives types nested in a struct file scope; C++ namespaces hold globals.
+                    let opensScope = tag == DW.TAG.namespace || tag == DW.TAG.structureType
+                        || tag == DW.TAG.unionType || tag == DW.TAG.classType
+                    globalScope.append(opensScope && inGlobalScope)
                 }
             } else if depth == 0 {
                 break

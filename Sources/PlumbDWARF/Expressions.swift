@@ -332,3 +332,15 @@ extension DWARF {
         throw .tooDeep(what: "range list", limit: Self.maxListEntries)
     }
 }
+
+extension DWARFOp {
+    /// Decodes a standalone location expression (DW_OP_addrx/constx cannot be resolved here
+    /// and are rejected). For tools and tests; locations from a file come decoded already.
+    public static func decode(_ bytes: [UInt8], addressSize: Int = 8, order: ByteOrder = .host) throws(DWARFError) -> [DWARFOp] {
+        guard addressSize == 4 || addressSize == 8 else {
+            throw .malformed(section: "location expression", offset: 0, reason: "address size \(addressSize)")
+        }
+        return try DWARFExpression.decode(ByteView(Bytes(bytes), order: order), addressSize: addressSize, offsetSize: 4,
+                                          version: 5, unitOffset: 0, addrx: { _ in nil })
+    }
+}

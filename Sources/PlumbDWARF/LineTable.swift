@@ -40,7 +40,7 @@ public struct LineTable: Sendable {
             }
         }
         let headerLength = try c.unsigned(size: offsetSize)
-        guard headerLength <= UInt64(end - c.offset) else { throw .truncated(section: sec, offset: start, what: "line table header") }
+        guard c.offset <= end, headerLength <= UInt64(end - c.offset) else { throw .truncated(section: sec, offset: start, what: "line table header") }
         let programStart = c.offset + Int(headerLength)
         let minInst = UInt64(try c.u8())
         if version >= 4 { _ = try c.u8() }  // maximum_operations_per_instruction (VLIW only)
@@ -137,7 +137,7 @@ public struct LineTable: Sendable {
             switch op {
             case 0:
                 let len = try c.uleb()
-                guard len > 0, len <= UInt64(end - c.offset) else { throw c.fail("extended opcode of \(len) bytes") }
+                guard len > 0, c.offset <= end, len <= UInt64(end - c.offset) else { throw c.fail("extended opcode of \(len) bytes") }
                 let next = c.offset + Int(len)
                 let sub = try c.u8()
                 switch sub {

@@ -76,3 +76,16 @@ import TestSupport
         }
     }
 }
+
+@Suite struct FuzzRegressionTests {
+    /// Inputs the fuzzer once crashed on (Tests/Fixtures/dwarf/regressions): now typed errors.
+    @Test func regressionsStayFixed() throws {
+        let dir = TestEnv.fixturesSource.appendingPathComponent("dwarf/regressions")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+        #expect(!files.isEmpty)
+        for f in files {
+            let data = try Data(contentsOf: dir.appendingPathComponent(f))
+            MalformedTests.exercise([UInt8](data))
+        }
+    }
+}

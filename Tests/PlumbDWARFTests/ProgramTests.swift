@@ -74,6 +74,9 @@ import TestSupport
         #expect(td.kind == .typedef)
         #expect(try btf.type(td.type).name == "node")
         #expect(throws: DWARFError.noSuchType("struct nope")) { try d.typeID(named: "struct nope") }
+        // A struct defined inside another is file-scope in C.
+        let inner = try d.typeID(named: "struct inner")
+        #expect(try d.btf().type(inner).members.map(\.name) == ["deep"])
     }
 
     @Test(arguments: Progs.flavours)

@@ -78,3 +78,7 @@ int main(int argc, char **argv)
     printf("%d %ld %d %s %d\n", add_points(&p, p, argc), accumulate(&a, argc), tls_value, greeting, favorite + calls);
     return global_counter == 42 ? 0 : (int)big_value;
 }
+
+/* C puts a struct defined inside another at file scope: the index must find it by name. */
+struct outer { struct inner { int deep; } in; int after; };
+struct outer outer_value = { { 1 }, 2 };
