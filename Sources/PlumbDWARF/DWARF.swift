@@ -39,6 +39,7 @@ public final class DWARF {
     var builder = BTFBuilder()
     var typeMemo: [Int: TypeID] = [:]
     var dedup: [String: TypeID] = [:]
+    var canonicalChecked: [Int: Bool] = [:]
     var cachedBTF: BTF?
     var arrayIndexType: TypeID?
     /// Names of the types converted so far ("struct X", typedef and base names) to their ids.

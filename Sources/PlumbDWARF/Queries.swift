@@ -69,8 +69,12 @@ extension DWARF {
         if let f = all.first(where: { $0.isExternal }) ?? all.first { return f }
         // An alias the symbol table knows (strong_alias, versioned names): the function at its address.
         let (name, file) = Self.splitQualified(qualified)
-        if file == nil, let addr = symbolAddress(name), let off = functionEntries[addr], let d = try die(at: off) {
-            return try describeFunction(d, name: try nameThroughOrigins(off) ?? name)
+        if file == nil, let addr = symbolAddress(name) {
+            if let off = functionEntries[addr], let d = try die(at: off) {
+                return try describeFunction(d, name: try nameThroughOrigins(off) ?? name)
+            }
+            // Functions split into hot and cold parts carry DW_AT_ranges, not low_pc.
+            if let f = try function(containing: addr), f.lowPC == addr { return f }
         }
         throw .noSuchFunction(qualified)
     }
@@ -126,6 +130,13 @@ extension DWARF {
     func describeFunction(_ d: DIE, name: String) throws(DWARFError) -> DWARFFunction {
         let chain = try originChain(d)
         let ranges = try self.ranges(of: d)
+        // The entry: DW_AT_entry_pc, else low_pc, else the first range (gcc lists a split
+        // function's hot part first; its cold part may sit at a lower address).
+        var entry = ranges.first?.lowerBound ?? 0
+        if let e = d.value(DW.AT.entryPC) {
+            if let a = address(e, unit: d.unit) { entry = a }
+            else if let off = constant(e), let base = ranges.first?.lowerBound { entry = base &+ off }
+        }
         var ret: TypeID = 0
         if let typed = chain.first(where: { $0.has(DW.AT.type) }) { ret = try typeOf(typed, depth: 0) }
         let external = chain.contains { flag($0.value(DW.AT.external)) }
@@ -152,7 +163,7 @@ extension DWARF {
         let proto = addType(BTFType(kind: .functionProto, sizeOrType: ret, payload: .params(btfParams)))
         let fn = addType(BTFType(kind: .function, name: name, sizeOrType: proto,
                                  payload: .functionLinkage(external ? 1 : 0)))
-        return DWARFFunction(name: name, file: units[d.unit].name, lowPC: ranges.map { $0.lowerBound }.min() ?? 0,
+        return DWARFFunction(name: name, file: units[d.unit].name, lowPC: entry,
                              ranges: ranges, isExternal: external, returnType: ret, parameters: params,
                              prototype: proto, function: fn,
                              frameBase: try location(chain.first { $0.has(DW.AT.frameBase) }?.value(DW.AT.frameBase), unit: d.unit),

@@ -181,6 +181,12 @@ extension DWARF {
             }
             return add(BTFType(kind: .forward, name: name, kindFlag: isUnion))
         }
+        // Every compile unit repeats the structs it uses: one named definition stands for all
+        // copies with the same size and member names, so ids compare equal across units.
+        if !name.isEmpty, let canon = try canonicalDefinition(of: d, key: (isUnion ? "union " : "struct ") + name),
+           canon != d.offset {
+            return try typeID(forDIE: canon, depth: depth + 1)
+        }
         let size = UInt32(clamping: constant(d.value(DW.AT.byteSize)) ?? 0)
         // Reserve the id before the members so self-references resolve to it.
         let id = add(BTFType(kind: isUnion ? .union : .struct, name: name, sizeOrType: size), dedupe: false)
@@ -225,6 +231,24 @@ extension DWARF {
                                           sizeOrType: size, payload: .members(members)))
         cachedBTF = nil
         return id
+    }
+
+    /// The first indexed definition named `key` with the same size and member names as `d`.
+    private func canonicalDefinition(of d: DIE, key: String) throws(DWARFError) -> Int? {
+        guard let defs = typeIndex[key] else { return nil }
+        guard let first = defs.first(where: { !typeDeclarations.contains($0) }), first != d.offset else { return nil }
+        if let known = canonicalChecked[d.offset] { return known ? first : nil }
+        guard let other = try die(at: first), other.tag == d.tag,
+              constant(other.value(DW.AT.byteSize)) == constant(d.value(DW.AT.byteSize)) else {
+            canonicalChecked[d.offset] = false
+            return nil
+        }
+        func names(_ x: DIE) throws(DWARFError) -> [String] {
+            try children(of: x).filter { $0.tag == DW.TAG.member }.map { string($0.value(DW.AT.name), unit: $0.unit) ?? "" }
+        }
+        let same = try names(other) == names(d)
+        canonicalChecked[d.offset] = same
+        return same ? first : nil
     }
 
     private func convertEnum(_ d: DIE, name: String, depth: Int) throws(DWARFError) -> TypeID {

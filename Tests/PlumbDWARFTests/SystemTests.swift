@@ -113,3 +113,26 @@ import TestSupport
         }
     }
 }
+
+@Suite struct CanonicalTypeTests {
+    /// Structs repeated by every compile unit convert to one BTF id (pahole dedups the same way).
+    @Test func repeatedStructsShareOneID() throws {
+        guard SystemTests.libcDebugAvailable else { return }
+        let d = try DWARF.load(binary: SystemTests.libc)
+        // fopen and fclose live in different units; both take FILE, i.e. struct _IO_FILE.
+        let open = try d.function(named: "fclose"), flush = try d.function(named: "fflush")
+        let btf = try d.btf()
+        func pointee(_ f: DWARFFunction) throws -> TypeID {
+            var id = try btf.type(f.parameters[0].type).type
+            while try btf.type(id).kind == .typedef { id = try btf.type(id).type }
+            return id
+        }
+        #expect(open.file != flush.file)
+        // fclose is split hot/cold (DW_AT_ranges): its entry is the symbol, not the lowest range.
+        let syms = try ELFFile(path: SystemTests.libc).symbols(dynamic: true)
+        #expect(syms.contains { $0.name == "fclose" && $0.value == open.lowPC })
+        #expect(open.parameters.map(\.name) == ["fp"])
+        #expect(try pointee(open) == pointee(flush))
+        #expect(try btf.type(try pointee(open)).name == "_IO_FILE")
+    }
+}
