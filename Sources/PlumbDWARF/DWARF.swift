@@ -40,6 +40,9 @@ public final class DWARF {
     var typeMemo: [Int: TypeID] = [:]
     var dedup: [String: TypeID] = [:]
     var canonicalChecked: [Int: Bool] = [:]
+    var pendingComposites: [(Int, TypeID)] = []
+    /// Types that could not be converted completely (corrupt input); they stay as empty shells.
+    public internal(set) var typeWarnings: [String] = []
     var cachedBTF: BTF?
     var arrayIndexType: TypeID?
     /// Names of the types converted so far ("struct X", typedef and base names) to their ids.

@@ -5,6 +5,7 @@ import PlumbBTF
 extension DWARF {
     /// The BTF of every type converted so far (encoded and parsed; cached until more are added).
     public func btf() throws(DWARFError) -> BTF {
+        drainPendingComposites()
         if let b = cachedBTF { return b }
         var copy = builder
         let bytes = copy.encode()
@@ -33,10 +34,26 @@ extension DWARF {
         return try btf()
     }
 
-    func typeOf(_ d: DIE, depth: Int) throws(DWARFError) -> TypeID {
+    func typeOf(_ d: DIE, depth: Int, viaPointer: Bool = false) throws(DWARFError) -> TypeID {
         guard let v = d.value(DW.AT.type) else { return 0 }
         guard let ref = reference(v) else { return 0 }
-        return try typeID(forDIE: ref, depth: depth + 1)
+        return try typeID(forDIE: ref, depth: depth + 1, viaPointer: viaPointer)
+    }
+
+    /// Fills the structs and unions reached through pointers, whose members were deferred:
+    /// converting them on the spot would recurse once per pointer hop (a big program's type
+    /// graph is deep), so they wait in a worklist and recursion stays as deep as by-value nesting.
+    func drainPendingComposites() {
+        while let (off, id) = pendingComposites.popLast() {
+            guard let d = try? die(at: off) else { continue }
+            let name = string(d.value(DW.AT.name), unit: d.unit) ?? ""
+            do {
+                try fillComposite(d, id: id, name: name, depth: 0)
+            } catch {
+                // The struct keeps its name and size, without members.
+                typeWarnings.append("\(name.isEmpty ? "anonymous type" : name) at DIE \(off): \(error)")
+            }
+        }
     }
 
     private func add(_ t: BTFType, dedupe: Bool = true) -> TypeID {
@@ -79,13 +96,13 @@ extension DWARF {
     }
 
     /// The BTF id for the type DIE at `offset`.
-    func typeID(forDIE offset: Int, depth: Int) throws(DWARFError) -> TypeID {
+    func typeID(forDIE offset: Int, depth: Int, viaPointer: Bool = false) throws(DWARFError) -> TypeID {
         if let id = typeMemo[offset] { return id }
         guard depth < Self.maxTypeDepth else { throw .tooDeep(what: "type chain", limit: Self.maxTypeDepth) }
         guard let d = try die(at: offset) else { return 0 }
         // A stub standing for a type unit's type (-fdebug-types-section): use the type unit's.
         if let sig = d.value(DW.AT.signature), let target = reference(sig), target != offset {
-            let id = try typeID(forDIE: target, depth: depth + 1)
+            let id = try typeID(forDIE: target, depth: depth + 1, viaPointer: viaPointer)
             typeMemo[offset] = id
             return id
         }
@@ -118,23 +135,22 @@ extension DWARF {
                 id = add(BTFType(kind: .typedef, name: name, sizeOrType: arr))
             }
         case DW.TAG.pointerType, DW.TAG.referenceType, DW.TAG.rvalueReferenceType, DW.TAG.ptrToMemberType:
-            // Reserve the pointer's slot first: pointers close most type cycles.
-            let target = try typeOf(d, depth: depth)
+            let target = try typeOf(d, depth: depth, viaPointer: true)
             id = add(BTFType(kind: .pointer, sizeOrType: target))
         case DW.TAG.constType:
-            id = add(BTFType(kind: .const, sizeOrType: try typeOf(d, depth: depth)))
+            id = add(BTFType(kind: .const, sizeOrType: try typeOf(d, depth: depth, viaPointer: viaPointer)))
         case DW.TAG.volatileType:
-            id = add(BTFType(kind: .volatile, sizeOrType: try typeOf(d, depth: depth)))
+            id = add(BTFType(kind: .volatile, sizeOrType: try typeOf(d, depth: depth, viaPointer: viaPointer)))
         case DW.TAG.restrictType:
-            id = add(BTFType(kind: .restrict, sizeOrType: try typeOf(d, depth: depth)))
+            id = add(BTFType(kind: .restrict, sizeOrType: try typeOf(d, depth: depth, viaPointer: viaPointer)))
         case DW.TAG.atomicType:
-            id = try typeOf(d, depth: depth)
+            id = try typeOf(d, depth: depth, viaPointer: viaPointer)
         case DW.TAG.typedef:
-            id = add(BTFType(kind: .typedef, name: name, sizeOrType: try typeOf(d, depth: depth)))
+            id = add(BTFType(kind: .typedef, name: name, sizeOrType: try typeOf(d, depth: depth, viaPointer: viaPointer)))
         case DW.TAG.arrayType:
             id = try convertArray(d, depth: depth)
         case DW.TAG.structureType, DW.TAG.classType, DW.TAG.unionType:
-            id = try convertComposite(d, name: name, depth: depth)
+            id = try convertComposite(d, name: name, depth: depth, deferMembers: viaPointer)
         case DW.TAG.enumerationType:
             id = try convertEnum(d, name: name, depth: depth)
         case DW.TAG.subroutineType:
@@ -170,13 +186,13 @@ extension DWARF {
         return element
     }
 
-    private func convertComposite(_ d: DIE, name: String, depth: Int) throws(DWARFError) -> TypeID {
+    private func convertComposite(_ d: DIE, name: String, depth: Int, deferMembers: Bool) throws(DWARFError) -> TypeID {
         let isUnion = d.tag == DW.TAG.unionType
         if flag(d.value(DW.AT.declaration)) {
             // Resolve a declaration to a definition elsewhere, as a C compiler's linker would.
             let key = (isUnion ? "union " : "struct ") + name
             if !name.isEmpty, let defs = typeIndex[key], let def = defs.first(where: { !typeDeclarations.contains($0) }) {
-                typeMemo[d.offset] = try typeID(forDIE: def, depth: depth + 1)
+                typeMemo[d.offset] = try typeID(forDIE: def, depth: depth + 1, viaPointer: deferMembers)
                 return typeMemo[d.offset] ?? 0
             }
             return add(BTFType(kind: .forward, name: name, kindFlag: isUnion))
@@ -185,12 +201,24 @@ extension DWARF {
         // copies with the same size and member names, so ids compare equal across units.
         if !name.isEmpty, let canon = try canonicalDefinition(of: d, key: (isUnion ? "union " : "struct ") + name),
            canon != d.offset {
-            return try typeID(forDIE: canon, depth: depth + 1)
+            return try typeID(forDIE: canon, depth: depth + 1, viaPointer: deferMembers)
         }
         let size = UInt32(clamping: constant(d.value(DW.AT.byteSize)) ?? 0)
         // Reserve the id before the members so self-references resolve to it.
         let id = add(BTFType(kind: isUnion ? .union : .struct, name: name, sizeOrType: size), dedupe: false)
         typeMemo[d.offset] = id
+        if deferMembers {
+            pendingComposites.append((d.offset, id))
+        } else {
+            try fillComposite(d, id: id, name: name, depth: depth)
+        }
+        return id
+    }
+
+    /// Converts the members of a struct or union whose id is reserved.
+    func fillComposite(_ d: DIE, id: TypeID, name: String, depth: Int) throws(DWARFError) {
+        let isUnion = d.tag == DW.TAG.unionType
+        let size = UInt32(clamping: constant(d.value(DW.AT.byteSize)) ?? 0)
         var members: [BTFMember] = []
         var bitfields = false
         for m in try children(of: d) where m.tag == DW.TAG.member || m.tag == DW.TAG.inheritance {
@@ -230,7 +258,6 @@ extension DWARF {
         builder.replace(id, with: BTFType(kind: isUnion ? .union : .struct, name: name, kindFlag: bitfields,
                                           sizeOrType: size, payload: .members(members)))
         cachedBTF = nil
-        return id
     }
 
     /// The first indexed definition named `key` with the same size and member names as `d`.

@@ -202,3 +202,35 @@ import TestSupport
         _ = sawEntry
     }
 }
+
+@Suite struct DeepTypeTests {
+    /// A chain of 600 structs, each pointing to the next: converting the first reaches all of
+    /// them without deep recursion (pointer targets wait in a worklist). By-value nesting that
+    /// deep is refused with a typed error instead of exhausting the stack.
+    @Test func longPointerChainsConvert() throws {
+        let n = 600
+        var src = ""
+        for i in 0..<n { src += "struct s\(i);\n" }
+        for i in 0..<n { src += "struct s\(i) { struct s\((i + 1) % n) *next; int v\(i); };\n" }
+        src += "struct w0 { int x; };\n"
+        for i in 1..<300 { src += "struct w\(i) { struct w\(i - 1) in; };\n" }
+        src += "struct s0 head; struct w299 wide;\nint main(void) { return head.v0 + (int)sizeof(wide); }\n"
+        let c = Progs.dir.appendingPathComponent("deep.c")
+        try src.write(to: c, atomically: true, encoding: .utf8)
+        let out = Progs.dir.appendingPathComponent("deep").path
+        let r = TestEnv.run("/usr/bin/cc", ["-g", "-O0", "-o", out, c.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let d = try DWARF.load(binary: out)
+        let head = try d.typeID(named: "struct s0")
+        let btf = try d.btf()
+        var id = head
+        for i in 0..<n {
+            let t = try btf.type(id)
+            #expect(t.name == "s\(i)" && t.members.map(\.name) == ["next", "v\(i)"])
+            id = try btf.type(t.members[0].type).type
+        }
+        #expect(id == head, "the chain closes on the first struct")
+        #expect(throws: DWARFError.tooDeep(what: "type chain", limit: 200)) { try d.typeID(named: "struct w299") }
+        #expect(try d.typeID(named: "struct w150") > 0)
+    }
+}
