@@ -83,6 +83,10 @@ public final class DWARF {
         timings.decompress = sections.decompressSeconds
         let t0 = monotonicSeconds(), c1 = threadCPUSeconds()
         try parseUnits()
+        let skeletons = units.compactMap(\.dwoName)
+        if !skeletons.isEmpty && skeletons.count == units.count {
+            throw .splitDWARF(binary: binaryPath ?? path, dwo: skeletons)
+        }
         let t1 = monotonicSeconds(), c2 = threadCPUSeconds()
         buildIndex()
         timings.units = t1 - t0

@@ -21,6 +21,8 @@ public enum DWARFError: Error, CustomStringConvertible, Sendable, Equatable {
     case noSuchType(String)
     case noLineInfo(file: String, line: Int)
     case btf(BTFError)
+    /// Only skeleton units: the debug info lives in .dwo files (-gsplit-dwarf).
+    case splitDWARF(binary: String, dwo: [String])
 
     public var description: String {
         switch self {
@@ -49,6 +51,10 @@ public enum DWARFError: Error, CustomStringConvertible, Sendable, Equatable {
         case .noSuchType(let n): return "no type named \(n) in the debug info"
         case .noLineInfo(let f, let l): return "no code at \(f):\(l) in the line table (try a nearby line that holds a statement)"
         case .btf(let e): return "building BTF from DWARF: \(e)"
+        case .splitDWARF(let b, let dwo):
+            return "\(b) uses split DWARF (-gsplit-dwarf): its debug info lives in \(dwo.prefix(3).joined(separator: ", "))"
+                + (dwo.count > 3 ? " and \(dwo.count - 3) more" : "")
+                + ", which Plumb does not read yet; rebuild without -gsplit-dwarf"
         }
     }
 }

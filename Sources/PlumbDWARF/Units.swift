@@ -76,6 +76,8 @@ public struct DWARFUnit: Sendable {
     public var compDir: String = ""
     public var baseAddress: UInt64 = 0
     public var stmtList: UInt64?
+    /// DW_AT_dwo_name of a skeleton unit (split DWARF).
+    public var dwoName: String?
     var strOffsetsBase: UInt64 = 0
     var addrBase: UInt64 = 0
     var rnglistsBase: UInt64 = 0
@@ -224,6 +226,7 @@ extension DWARF {
         units[index] = u
         units[index].name = string(die.value(DW.AT.name), unit: index) ?? ""
         units[index].compDir = string(die.value(DW.AT.compDir), unit: index) ?? ""
+        if let dwo = die.value(DW.AT.dwoName) ?? die.value(0x2130) { units[index].dwoName = string(dwo, unit: index) }
         if let low = die.value(DW.AT.lowPC), let a = address(low, unit: index) { units[index].baseAddress = a }
     }
 

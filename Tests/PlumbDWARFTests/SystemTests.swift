@@ -136,3 +136,17 @@ import TestSupport
         #expect(try btf.type(try pointee(open)).name == "_IO_FILE")
     }
 }
+
+@Suite struct SplitDWARFTests {
+    @Test func splitDWARFIsAClearError() throws {
+        let prog = try Progs.build(Flavour(name: "split", compiler: "/usr/bin/cc", flags: ["-g", "-O2", "-gsplit-dwarf"]))
+        do {
+            _ = try DWARF.load(binary: prog)
+            Issue.record("split DWARF accepted")
+        } catch let e {
+            guard case .splitDWARF(_, let dwo) = e else { Issue.record("wrong error \(e)"); return }
+            #expect(dwo.contains { $0.hasSuffix(".dwo") })
+            #expect(e.description.contains("-gsplit-dwarf"))
+        }
+    }
+}
