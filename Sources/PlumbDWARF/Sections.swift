@@ -40,7 +40,7 @@ final class DWARFSections {
                 continue
             default: continue
             }
-            self[keyPath: wanted] = try Self.contents(of: s, in: elf, legacyZ: s.name.hasPrefix(".z"))
+            self[keyPath: wanted] = try relocated(try Self.contents(of: s, in: elf, legacyZ: s.name.hasPrefix(".z")), section: s)
         }
         decompressSeconds = monotonicSeconds() - start
     }
@@ -50,13 +50,60 @@ final class DWARFSections {
         if let v = inflated[name] { return v }
         guard let s = deferred[name] else { return ByteView(elf.bytes, order: order, start: 0, count: 0) }
         let t0 = monotonicSeconds()
-        let v = try Self.contents(of: s, in: elf, legacyZ: s.name.hasPrefix(".z"))
+        let v = try relocated(try Self.contents(of: s, in: elf, legacyZ: s.name.hasPrefix(".z")), section: s)
         decompressSeconds += monotonicSeconds() - t0
         inflated[name] = v
         return v
     }
 
     static let SHF_COMPRESSED: UInt64 = 0x800
+
+    private var symbolTable: [ELFSymbol]?
+
+    /// In a relocatable object (.o) references between debug sections and to code are left to
+    /// the linker: apply the absolute relocations (x86-64, AArch64, BPF) to a copy.
+    func relocated(_ v: ByteView, section s: ELFSection) throws(DWARFError) -> ByteView {
+        guard elf.type == ELFFile.ET_REL else { return v }
+        let relSections = elf.sections.filter {
+            ($0.type == ELFSection.SHT_RELA || $0.type == ELFSection.SHT_REL) && $0.info == UInt32(truncatingIfNeeded: s.index)
+        }
+        if relSections.isEmpty { return v }
+        if symbolTable == nil {
+            do { symbolTable = try elf.symbols() } catch { throw .elf(error) }
+        }
+        let syms = symbolTable ?? []
+        var bytes = v.toArray()
+        for rs in relSections {
+            let rels: [ELFRelocation]
+            do { rels = try elf.relocations(in: rs) } catch { throw .elf(error) }
+            let isRela = rs.type == ELFSection.SHT_RELA
+            for r in rels {
+                let size: Int
+                switch (elf.machine, r.type) {
+                case (ELFFile.EM_X86_64, 1), (ELFFile.EM_X86_64, 17), (ELFFile.EM_AARCH64, 257), (ELFFile.EM_BPF, 2): size = 8
+                case (ELFFile.EM_X86_64, 10), (ELFFile.EM_X86_64, 11), (ELFFile.EM_X86_64, 21),
+                     (ELFFile.EM_AARCH64, 258), (ELFFile.EM_BPF, 3), (ELFFile.EM_BPF, 10): size = 4
+                default: continue
+                }
+                guard let off = Int(exactly: r.offset), off >= 0, off <= bytes.count - size,
+                      Int(r.symbolIndex) < syms.count else {
+                    throw .malformed(section: rs.name, offset: Int(clamping: r.offset), reason: "relocation outside \(s.name) or naming a missing symbol")
+                }
+                let sym = syms[Int(r.symbolIndex)]
+                var inPlace: UInt64 = 0
+                if !isRela {
+                    let cur = ByteView(Bytes(bytes[off..<(off + size)]), order: order)
+                    inPlace = size == 8 ? (cur.u64(0) ?? 0) : UInt64(cur.u32(0) ?? 0)
+                }
+                let value = sym.value &+ (isRela ? UInt64(bitPattern: r.addend) : inPlace)
+                for k in 0..<size {
+                    let shift = order == .little ? k * 8 : (size - 1 - k) * 8
+                    bytes[off + k] = UInt8(truncatingIfNeeded: value >> UInt64(shift))
+                }
+            }
+        }
+        return ByteView(Bytes(bytes), order: order)
+    }
 
     /// A section's bytes, inflated when SHF_COMPRESSED (Elf64_Chdr) or a legacy .zdebug_ section.
     static func contents(of s: ELFSection, in elf: ELFFile, legacyZ: Bool) throws(DWARFError) -> ByteView {

@@ -16,6 +16,14 @@ extension DWARF {
         } catch { throw .btf(error) }
     }
 
+    /// One converted type, always current (unlike a `btf()` snapshot taken before the id existed).
+    public func type(_ id: TypeID) throws(DWARFError) -> BTFType {
+        drainPendingComposites()
+        if id == 0 { return .void }
+        guard Int(id) <= builder.types.count else { throw .btf(.noSuchType(id)) }
+        return builder.types[Int(id) - 1]
+    }
+
     /// Converts the type named `name` ("struct malloc_state", "union x", "enum y", or a
     /// typedef/base type name such as "size_t") and returns its id in `btf()`.
     public func typeID(named name: String) throws(DWARFError) -> TypeID {

@@ -84,3 +84,46 @@ import TestSupport
         #expect(throws: DWARFError.self) { try DWARFOp.decode(Array(repeating: 0xa3, count: 64) + [0x01, 0x55]) }
     }
 }
+
+@Suite struct RelocatableObjectTests {
+    /// A `cc -c` object: debug sections refer to .debug_str and .text through RELA relocations.
+    @Test func hostObjectFile() throws {
+        let obj = Progs.dir.appendingPathComponent("prog.o").path
+        let r = TestEnv.run("/usr/bin/cc", ["-g", "-O2", "-c", "-o", obj, Progs.source])
+        #expect(r.status == 0, "\(r.stderr)")
+        let d = try DWARF(elf: try ELFFile(path: obj), path: obj)
+        let exe = try DWARF.load(binary: try Progs.build(Progs.flavours[0]))
+        let a = try d.typeID(named: "struct node"), b = try exe.typeID(named: "struct node")
+        let (ta, tb) = (try d.btf().type(a), try exe.btf().type(b))
+        #expect(ta.members.map(\.name) == tb.members.map(\.name))
+        #expect(ta.members.map(\.bitOffset) == tb.members.map(\.bitOffset))
+        let f = try d.function(named: "add_points")
+        #expect(f.parameters.map(\.name) == ["a", "b", "scale"])
+        let sym = try ELFFile(path: obj).symbols().first { $0.name == "add_points" }
+        #expect(f.lowPC == sym?.value, "low_pc relocated against .text")
+        #expect(!(try d.addresses(file: "prog.c", line: ProgramTests.lineSum)).isEmpty)
+    }
+
+    /// clang's BPF objects (REL relocations, both byte orders): DWARF agrees with the object's BTF.
+    @Test(arguments: ["basic.bpfel.o", "basic.bpfeb.o"])
+    func bpfObjectMatchesItsBTF(_ name: String) throws {
+        let path = try TestEnv.fixtures().appendingPathComponent(name).path
+        let elf = try ELFFile(path: path)
+        let d = try DWARF(elf: elf, path: path)
+        let id = try d.typeID(named: "struct event")
+        let fn = try d.function(named: "on_getpid")
+        let ours = try d.btf()
+        let theirs = try BTF(elf: elf, path: path)
+        let want = try theirs.type(try #require(theirs.firstID(named: "event", kind: .struct)))
+        let got = try ours.type(id)
+        #expect(got.size == want.size)
+        #expect(got.members.map(\.name) == want.members.map(\.name))
+        #expect(got.members.map(\.bitOffset) == want.members.map(\.bitOffset))
+        #expect(fn.parameters.map(\.name) == ["ctx"])
+        #expect(try d.variable(named: "hits").address != nil)
+        // btf() is a snapshot; d.type(_:) always sees every type converted so far.
+        let tag = try d.variable(named: "tag")
+        #expect(try d.type(tag.type).arrayInfo?.count == 8)
+        #expect(try d.btf().type(tag.type).arrayInfo?.count == 8)
+    }
+}
