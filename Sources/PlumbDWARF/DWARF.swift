@@ -18,6 +18,7 @@ public final class DWARF {
     var symbolFiles: [ELFFile]
     var aliasTable: [String: UInt64]?
     var aliasSourcesRead = 0
+    var callFrames: [CallFrameTable]?
     var units: [DWARFUnit] = []
     var abbrevs: [AbbrevTable] = []
     var typeUnitsBySignature: [UInt64: Int] = [:]
@@ -349,6 +350,7 @@ extension DWARF {
             if let f = try? function(named: n) {
                 _ = try? variables(at: f.lowPC)
                 _ = try? sourceLocation(address: f.lowPC)
+                _ = try? cfa(at: f.lowPC &+ 4)
             }
         }
         for n in variableIndex.keys.sorted().prefix(limit) { _ = try? variable(named: n) }
