@@ -46,7 +46,8 @@ public final class DWARF {
     public internal(set) var typeWarnings: [String] = []
     var cachedBTF: BTF?
     var arrayIndexType: TypeID?
-    /// Names of the types converted so far ("struct X", typedef and base names) to their ids.
+    /// Names of the types converted so far ("struct X", typedef and base names) to their ids:
+    /// those asked for by name and those reached from functions, variables and other types.
     public internal(set) var typeIDs: [String: TypeID] = [:]
     var lineTables: [UInt64: LineTable] = [:]
     var functionRangeTable: [(range: Range<UInt64>, die: Int, name: String)]?

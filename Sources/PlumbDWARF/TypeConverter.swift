@@ -168,6 +168,18 @@ extension DWARF {
             id = 0
         }
         typeMemo[offset] = id
+        // Named types converted along the way join the name map too (first one wins).
+        if !name.isEmpty && id != 0 {
+            let key: String?
+            switch d.tag {
+            case DW.TAG.structureType, DW.TAG.classType: key = "struct " + name
+            case DW.TAG.unionType: key = "union " + name
+            case DW.TAG.enumerationType: key = "enum " + name
+            case DW.TAG.typedef, DW.TAG.baseType: key = name
+            default: key = nil
+            }
+            if let key, typeIDs[key] == nil { typeIDs[key] = id }
+        }
         return id
     }
 

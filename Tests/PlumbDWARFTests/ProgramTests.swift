@@ -122,6 +122,9 @@ import TestSupport
         #expect(throws: DWARFError.noSuchFunction("add_points@other.c")) { try d.function(named: "add_points@other.c") }
         #expect(try d.function(containing: add.lowPC + 1)?.name == "add_points")
         #expect(main.parameters.map(\.name) == ["argc", "argv"])
+        // Types reached through parameters are in the name map too.
+        #expect(d.typeIDs["struct point"] == a.type)
+        #expect(d.typeIDs["int"] != nil)
     }
 
     @Test(arguments: Progs.flavours)
