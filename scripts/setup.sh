@@ -10,6 +10,7 @@ command -v bpftool >/dev/null 2>&1 || [ -x /usr/sbin/bpftool ] || need+=(bpftool
 [ -f /usr/include/sys/sdt.h ] || need+=(systemtap-sdt-dev)
 # DWARF tests read libc's separate debug file (DWARF 5, compressed, found by build id).
 dpkg -s libc6-dbg >/dev/null 2>&1 || need+=(libc6-dbg)
+command -v dwz >/dev/null 2>&1 || need+=(dwz)   # DWARF tests: dwz common files (.gnu_debugaltlink)
 command -v bpftrace >/dev/null 2>&1 || need+=(bpftrace)
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
 if [ ${#need[@]} -gt 0 ]; then

@@ -14,6 +14,10 @@ public final class DWARF {
     /// The binary the caller asked about.
     public let binaryPath: String
     let sections: DWARFSections
+    /// The dwz file (.gnu_debugaltlink) holding units shared between debug files, if any.
+    var altSections: DWARFSections?
+    public private(set) var altPath: String?
+    var altBase = 0
     /// ELF files whose symbol tables name aliases DWARF does not (glibc's malloc is __libc_malloc).
     var symbolFiles: [ELFFile]
     var aliasTable: [String: UInt64]?
@@ -82,6 +86,11 @@ public final class DWARF {
         let c0 = threadCPUSeconds()
         sections = try DWARFSections(elf: elf)
         symbolFiles = [elf]
+        altBase = sections.info.count &+ sections.types.count
+        if let (altPath, altElf) = DebugFileLocator.altFile(for: elf, debugPath: path) {
+            altSections = try DWARFSections(elf: altElf)
+            self.altPath = altPath
+        }
         timings.decompress = sections.decompressSeconds
         let t0 = monotonicSeconds(), c1 = threadCPUSeconds()
         try parseUnits()
@@ -305,6 +314,7 @@ public final class DWARF {
     /// A name for the index, through the cache when it lives in .debug_str.
     @inline(__always) private func indexName(_ v: FormValue?, unit ui: Int) -> String? {
         guard let v else { return nil }
+        if units[ui].inAlt { return string(v, unit: ui) }  // the cache is keyed by the main file's offsets
         var off: UInt64
         switch v {
         case .strp(let o): off = o

@@ -177,7 +177,7 @@ public struct LineTable: Sendable {
 extension DWARF {
     /// The line table of a unit (decoded once).
     func lineTable(unit ui: Int) throws(DWARFError) -> LineTable? {
-        guard let off = units[ui].stmtList else { return nil }
+        guard !units[ui].inAlt, let off = units[ui].stmtList else { return nil }
         if let t = lineTables[off] { return t }
         let t = try LineTable(data: try sections.lazy(".debug_line"), offset: off, addressSize: units[ui].addressSize,
                               compDir: units[ui].compDir, unitName: units[ui].name,
@@ -197,7 +197,7 @@ extension DWARF {
         var out = Set<UInt64>()
         var seenTables = Set<UInt64>()
         for ui in units.indices {
-            guard let off = units[ui].stmtList, seenTables.insert(off).inserted else { continue }
+            guard !units[ui].inAlt, let off = units[ui].stmtList, seenTables.insert(off).inserted else { continue }
             guard let t = try lineTable(unit: ui) else { continue }
             let matching = Set(t.files.indices.filter { Self.fileMatches(t.files[$0], file) })
             if matching.isEmpty { continue }
@@ -216,7 +216,7 @@ extension DWARF {
     public func sourceLocation(address: UInt64) throws(DWARFError) -> (file: String, line: Int)? {
         var seenTables = Set<UInt64>()
         for ui in units.indices {
-            guard let off = units[ui].stmtList, seenTables.insert(off).inserted else { continue }
+            guard !units[ui].inAlt, let off = units[ui].stmtList, seenTables.insert(off).inserted else { continue }
             guard let t = try lineTable(unit: ui) else { continue }
             var prev: LineRow?
             for r in t.rows {

@@ -231,6 +231,29 @@ public enum DebugFileLocator {
         return String(cString: p)
     }
 
+    /// The dwz file a debug file shares units with (.gnu_debugaltlink: a path, then its build
+    /// id): the path as written (relative to the debug file), or by build id under `roots`.
+    public static func altFile(for elf: ELFFile, debugPath: String, roots: [String] = defaultRoots) -> (String, ELFFile)? {
+        guard let s = elf.section(named: ".gnu_debugaltlink") else { return nil }
+        let v = elf.contents(of: s)
+        guard let name = v.cString(at: 0), !name.isEmpty else { return nil }
+        let idStart = name.utf8.count + 1
+        let id = (v.slice(idStart, v.count - idStart)?.toArray() ?? []).map { b in
+            let h = String(b, radix: 16)
+            return h.count == 1 ? "0" + h : h
+        }.joined()
+        var paths = [name.hasPrefix("/") ? name : directory(of: debugPath) + "/" + name]
+        if id.count > 2 {
+            for r in roots { paths.append("\(r)/.build-id/\(id.prefix(2))/\(id.dropFirst(2)).debug") }
+        }
+        for p in paths where access(p, R_OK) == 0 {
+            guard let alt = try? ELFFile(path: p) else { continue }
+            if !id.isEmpty, let altID = buildID(of: alt), altID != id { continue }
+            return (p, alt)
+        }
+        return nil
+    }
+
     /// zlib's CRC-32, as .gnu_debuglink records it.
     public static func crc32(_ v: ByteView) -> UInt32 {
         var crc: uLong = 0

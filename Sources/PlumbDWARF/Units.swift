@@ -70,6 +70,8 @@ public struct DWARFUnit: Sendable {
     public var typeSignature: UInt64 = 0
     public var typeOffset: Int = 0
     var inTypesSection: Bool
+    /// A partial unit of the dwz file (.gnu_debugaltlink): its strings are that file's.
+    var inAlt = false
 
     // From the root DIE.
     public var name: String = ""
@@ -96,6 +98,7 @@ enum FormValue {
     case address(UInt64)
     case addrx(UInt64)
     case strp(UInt64)
+    case strpAlt(UInt64)       // DW_FORM_GNU_strp_alt: .debug_str of the dwz file
     case lineStrp(UInt64)
     case strx(UInt64)
     case inlineString(ByteView, Int)
@@ -129,6 +132,7 @@ struct DIE {
 extension DWARF {
     /// The view and local offset for an absolute DIE offset.
     @inline(__always) func sectionView(forAbsolute offset: Int) -> (ByteView, Int, String) {
+        if let alt = altSections, offset >= altBase { return (alt.info, offset - altBase, ".debug_info (dwz file)") }
         if offset >= sections.info.count { return (sections.types, offset - sections.info.count, ".debug_types") }
         return (sections.info, offset, ".debug_info")
     }
@@ -136,8 +140,12 @@ extension DWARF {
     /// Parses unit headers of .debug_info then .debug_types and each root DIE.
     func parseUnits() throws(DWARFError) {
         var abbrevByOffset: [UInt64: Int] = [:]
-        for (view, isTypes) in [(sections.info, false), (sections.types, true)] {
-            let secName = isTypes ? ".debug_types" : ".debug_info"
+        var sets: [(ByteView, Bool, DWARFSections)] = [(sections.info, false, sections), (sections.types, true, sections)]
+        // A dwz file's partial units follow, numbered from `altBase` (DW_FORM_GNU_ref_alt).
+        if let alt = altSections { sets.append((alt.info, false, alt)) }
+        for (view, isTypes, owner) in sets {
+            let inAlt = owner !== sections
+            let secName = inAlt ? ".debug_info (dwz file)" : isTypes ? ".debug_types" : ".debug_info"
             var c = Cursor(view, section: secName)
             while c.remaining > 0 {
                 let start = c.offset
@@ -176,21 +184,23 @@ extension DWARF {
                 }
                 guard c.offset <= end else { throw .truncated(section: secName, offset: start, what: "unit header") }
                 let abbrevIndex: Int
-                if let i = abbrevByOffset[abbrevOffset] {
+                let abbrevKey = abbrevOffset | (inAlt ? 1 << 63 : 0)
+                if let i = abbrevByOffset[abbrevKey] {
                     abbrevIndex = i
                 } else {
-                    guard let ao = Int(exactly: abbrevOffset), ao < sections.abbrev.count else {
+                    guard let ao = Int(exactly: abbrevOffset), ao < owner.abbrev.count else {
                         throw .malformed(section: secName, offset: start, reason: "abbreviation offset \(abbrevOffset) is outside .debug_abbrev")
                     }
-                    abbrevs.append(try AbbrevTable(data: sections.abbrev, offset: ao))
+                    abbrevs.append(try AbbrevTable(data: owner.abbrev, offset: ao))
                     abbrevIndex = abbrevs.count - 1
-                    abbrevByOffset[abbrevOffset] = abbrevIndex
+                    abbrevByOffset[abbrevKey] = abbrevIndex
                 }
-                let shift = isTypes ? sections.info.count : 0
+                let shift = inAlt ? altBase : isTypes ? sections.info.count : 0
                 var u = DWARFUnit(offset: start + shift, end: end + shift, version: version, unitType: unitType,
                                   addressSize: addressSize, offsetSize: offsetSize, abbrevIndex: abbrevIndex,
                                   firstDIE: c.offset + shift, typeSignature: sig,
                                   typeOffset: Int(clamping: typeOff) &+ start &+ shift, inTypesSection: isTypes)
+                u.inAlt = inAlt
                 if version >= 5 { u.strOffsetsBase = UInt64(offsetSize == 8 ? 16 : 8) }
                 units.append(u)
                 let index = units.count - 1
@@ -319,7 +329,12 @@ extension DWARF {
         case DW.FORM.rnglistx: return .rnglistx(try c.uleb())
         case DW.FORM.refSup4: try c.skip(4); return .unusable
         case DW.FORM.refSup8: try c.skip(8); return .unusable
-        case DW.FORM.strpSup, DW.FORM.gnuRefAlt, DW.FORM.gnuStrpAlt: try c.skip(u.offsetSize); return .unusable
+        case DW.FORM.gnuStrpAlt: return .strpAlt(try c.unsigned(size: u.offsetSize))
+        case DW.FORM.gnuRefAlt:
+            let o = try c.unsigned(size: u.offsetSize)
+            guard altSections != nil else { return .unusable }
+            return .reference(altBase &+ Int(clamping: o))
+        case DW.FORM.strpSup: try c.skip(u.offsetSize); return .unusable
         default: throw .unsupportedForm(offset: c.offset + shift, form: UInt64(form))
         }
     }
@@ -357,7 +372,8 @@ extension DWARF {
         guard let v else { return nil }
         switch v {
         case .inlineString(let view, let o): return view.cString(at: o)
-        case .strp(let o): return sections.str.string(at: o)
+        case .strp(let o): return units[unit].inAlt ? altSections?.str.string(at: o) : sections.str.string(at: o)
+        case .strpAlt(let o): return altSections?.str.string(at: o)
         case .lineStrp(let o): return sections.lineStr.string(at: o)
         case .strx(let i):
             let u = units[unit]

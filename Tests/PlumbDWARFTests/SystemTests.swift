@@ -150,3 +150,42 @@ import TestSupport
         }
     }
 }
+
+@Suite struct DwzTests {
+    /// Debian's dbgsym packages are often run through dwz: units shared between files move to a
+    /// common file named by .gnu_debugaltlink and are referenced with DW_FORM_GNU_ref_alt/strp_alt.
+    @Test func dwzCommonFile() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/dwz") else {
+            print("SKIP: dwz is not installed (scripts/setup.sh installs it)")
+            return
+        }
+        let dir = Progs.dir.appendingPathComponent("dwz")
+        try? FileManager.default.removeItem(at: dir)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let p1 = dir.appendingPathComponent("p1").path, p2 = dir.appendingPathComponent("p2").path
+        for (out, extra) in [(p1, "-DONE"), (p2, "-DTWO")] {
+            #expect(TestEnv.run("/usr/bin/cc", ["-g", "-O2", extra, "-o", out, Progs.source]).status == 0)
+        }
+        let common = dir.appendingPathComponent("common.debug").path
+        let r = TestEnv.run("/usr/bin/dwz", ["-m", common, "-M", "common.debug", p1, p2])
+        #expect(r.status == 0, "\(r.stderr)")
+        let want = Progs.layout(p1)
+        let syms = Progs.symbols(p1)
+        let d = try DWARF.load(binary: p1)
+        #expect(d.altPath == common)
+        #expect(d.skippedUnits.isEmpty)
+        let node = try d.typeID(named: "struct node")
+        let add = try d.function(named: "add_points")
+        let g = try d.variable(named: "global_counter")
+        let t = try d.type(node)
+        #expect(Int(t.size) == want["node"])
+        #expect(t.members.first { $0.name == "big" }.map { Int($0.bitOffset) / 8 } == want["big"])
+        #expect(add.lowPC == syms["add_points"])
+        #expect(add.parameters.map(\.name) == ["a", "b", "scale"])
+        #expect(try d.type(try d.type(add.parameters[0].type).type).name == "point")
+        #expect(g.address == syms["global_counter"])
+        #expect(try d.type(g.type).name == "int")
+        #expect(!(try d.addresses(file: "prog.c", line: ProgramTests.lineSum)).isEmpty)
+        d.exercise()
+    }
+}
