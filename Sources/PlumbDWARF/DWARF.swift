@@ -23,6 +23,11 @@ public final class DWARF {
     var aliasTable: [String: UInt64]?
     var aliasSourcesRead = 0
     var callFrames: [CallFrameTable]?
+    var lineBytesDecoded = 0
+    var failedLineTables: Set<UInt64> = []
+    /// Units whose line tables could not be decoded (skipped by file:line searches).
+    public internal(set) var skippedLineTables: [(unit: Int, error: DWARFError)] = []
+    var locationLists: [LocationListKey: DWARFLocation] = [:]
     var units: [DWARFUnit] = []
     var abbrevs: [AbbrevTable] = []
     var typeUnitsBySignature: [UInt64: Int] = [:]

@@ -221,6 +221,15 @@ extension DWARF {
     static let maxListEntries = 1 << 16
 
     func locationList(at offset: UInt64, unit ui: Int) throws(DWARFError) -> DWARFLocation {
+        // Many variables may share one list (hostile files: one huge list): decode it once.
+        let key = LocationListKey(offset: offset, unit: ui)
+        if let l = locationLists[key] { return l }
+        let l = try decodeLocationList(at: offset, unit: ui)
+        locationLists[key] = l
+        return l
+    }
+
+    private func decodeLocationList(at offset: UInt64, unit ui: Int) throws(DWARFError) -> DWARFLocation {
         let u = units[ui]
         var out: [DWARFLocationRange] = []
         var base = u.baseAddress
@@ -343,4 +352,9 @@ extension DWARFOp {
         return try DWARFExpression.decode(ByteView(Bytes(bytes), order: order), addressSize: addressSize, offsetSize: 4,
                                           version: 5, unitOffset: 0, addrx: { _ in nil })
     }
+}
+
+struct LocationListKey: Hashable {
+    var offset: UInt64
+    var unit: Int
 }

@@ -18,6 +18,8 @@ public struct LineTable: Sendable {
     /// before 5, index 0 is unused and numbering starts at 1 (we keep the same indices).
     public var files: [String]
     public var rows: [LineRow]
+    /// Bytes the table occupies in .debug_line.
+    var byteLength = 0
 
     static let maxRows = 1 << 24
 
@@ -171,6 +173,7 @@ public struct LineTable: Sendable {
         }
         self.files = files
         self.rows = rows
+        byteLength = end - start
     }
 }
 
@@ -183,7 +186,28 @@ extension DWARF {
                               compDir: units[ui].compDir, unitName: units[ui].name,
                               strings: sections.str, lineStrings: sections.lineStr)
         lineTables[off] = t
+        // Units pointing into overlapping tables could make decoding quadratic: bound the total.
+        lineBytesDecoded += t.byteLength
+        let section = try sections.lazy(".debug_line").count
+        guard lineBytesDecoded <= 16 &* section &+ (1 << 20) else {
+            throw .malformed(section: ".debug_line", offset: Int(clamping: off),
+                             reason: "units point into overlapping line tables (read 16 times the section); the file is corrupt")
+        }
         return t
+    }
+
+    /// A unit's line table for whole-file searches: a corrupt one is skipped (and remembered in
+    /// `skippedLineTables`) so the other units still answer; the work bound still throws.
+    func usableLineTable(unit ui: Int) throws(DWARFError) -> LineTable? {
+        if let off = units[ui].stmtList, failedLineTables.contains(off) { return nil }
+        do {
+            return try lineTable(unit: ui)
+        } catch {
+            if case .malformed(".debug_line", _, let r) = error, r.hasPrefix("units point into overlapping") { throw error }
+            if let off = units[ui].stmtList { failedLineTables.insert(off) }
+            skippedLineTables.append((units[ui].offset, error))
+            return nil
+        }
     }
 
     static func fileMatches(_ full: String, _ wanted: String) -> Bool {
@@ -198,7 +222,7 @@ extension DWARF {
         var seenTables = Set<UInt64>()
         for ui in units.indices {
             guard !units[ui].inAlt, let off = units[ui].stmtList, seenTables.insert(off).inserted else { continue }
-            guard let t = try lineTable(unit: ui) else { continue }
+            guard let t = try usableLineTable(unit: ui) else { continue }
             let matching = Set(t.files.indices.filter { Self.fileMatches(t.files[$0], file) })
             if matching.isEmpty { continue }
             var previousMatched = false
@@ -217,7 +241,7 @@ extension DWARF {
         var seenTables = Set<UInt64>()
         for ui in units.indices {
             guard !units[ui].inAlt, let off = units[ui].stmtList, seenTables.insert(off).inserted else { continue }
-            guard let t = try lineTable(unit: ui) else { continue }
+            guard let t = try usableLineTable(unit: ui) else { continue }
             var prev: LineRow?
             for r in t.rows {
                 if let p = prev, !p.endSequence, p.address <= address, address < r.address {

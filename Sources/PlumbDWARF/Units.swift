@@ -26,8 +26,13 @@ struct AbbrevTable {
 
     static let maxDense = 1 << 16
 
+    /// Bytes read, so the caller can bound the total work over all tables.
+    var bytesRead = 0
+
     init(data: ByteView, offset: Int) throws(DWARFError) {
         var c = Cursor(data, section: ".debug_abbrev", offset: offset)
+        var count = 0
+        defer { bytesRead = c.offset - offset }
         while true {
             let code = try c.uleb()
             if code == 0 { break }
@@ -43,7 +48,9 @@ struct AbbrevTable {
                 specs.append(AttrSpec(at: UInt16(clamping: at), form: UInt16(form), implicitConst: implicit))
             }
             let a = Abbrev(tag: UInt16(clamping: tag), hasChildren: children != 0, specs: specs)
-            if code < UInt64(Self.maxDense) {
+            count += 1
+            // Dense only while codes stay near the count: a hostile code cannot make a huge array.
+            if code < UInt64(Self.maxDense) && code <= UInt64(2 * count + 64) {
                 let i = Int(code)
                 if i >= dense.count { dense.append(contentsOf: repeatElement(nil, count: i + 1 - dense.count)) }
                 dense[i] = a
@@ -140,6 +147,8 @@ extension DWARF {
     /// Parses unit headers of .debug_info then .debug_types and each root DIE.
     func parseUnits() throws(DWARFError) {
         var abbrevByOffset: [UInt64: Int] = [:]
+        // Tables at overlapping offsets could make parsing quadratic: bound the total work.
+        var abbrevBudget = 16 &* (sections.abbrev.count &+ (altSections?.abbrev.count ?? 0)) &+ (1 << 20)
         var sets: [(ByteView, Bool, DWARFSections)] = [(sections.info, false, sections), (sections.types, true, sections)]
         // A dwz file's partial units follow, numbered from `altBase` (DW_FORM_GNU_ref_alt).
         if let alt = altSections { sets.append((alt.info, false, alt)) }
@@ -191,7 +200,13 @@ extension DWARF {
                     guard let ao = Int(exactly: abbrevOffset), ao < owner.abbrev.count else {
                         throw .malformed(section: secName, offset: start, reason: "abbreviation offset \(abbrevOffset) is outside .debug_abbrev")
                     }
-                    abbrevs.append(try AbbrevTable(data: owner.abbrev, offset: ao))
+                    let table = try AbbrevTable(data: owner.abbrev, offset: ao)
+                    abbrevBudget -= table.bytesRead
+                    guard abbrevBudget >= 0 else {
+                        throw .malformed(section: ".debug_abbrev", offset: ao,
+                                         reason: "units point into overlapping abbreviation tables (read 16 times the section); the file is corrupt")
+                    }
+                    abbrevs.append(table)
                     abbrevIndex = abbrevs.count - 1
                     abbrevByOffset[abbrevKey] = abbrevIndex
                 }
