@@ -19,6 +19,9 @@ let package = Package(
         .target(name: "PlumbELF"),
         .target(name: "PlumbBTF", dependencies: ["PlumbELF"]),
         .target(name: "PlumbAsm", dependencies: ["PlumbELF"]),
+        // zlib for compressed debug sections (C shim, no logic) and the DWARF reader (pure).
+        .target(name: "CPlumbZlib", linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "PlumbDWARF", dependencies: ["PlumbELF", "PlumbBTF", "CPlumbZlib"]),
         .target(name: "PlumbBPF", dependencies: ["PlumbELF", "PlumbBTF", "PlumbAsm", "PlumbSys"]),
         // The tracing language compiler (pure: source -> checked AST -> TracePlan with an ObjectSpec).
         .target(name: "PlumbLang", dependencies: ["PlumbBTF", "PlumbAsm", "PlumbBPF", "PlumbELF", "PlumbSys"]),
@@ -36,17 +39,20 @@ let package = Package(
         // libFuzzer targets (fuzz/run.sh); plain builds replay files given as arguments.
         .target(name: "FuzzSupport", path: "fuzz/FuzzSupport"),
         .executableTarget(name: "FuzzBTF", dependencies: ["PlumbBTF", "PlumbELF", "FuzzSupport"], path: "fuzz/FuzzBTF"),
+        .executableTarget(name: "FuzzDWARF", dependencies: ["PlumbDWARF", "PlumbELF", "FuzzSupport"], path: "fuzz/FuzzDWARF"),
         .executableTarget(name: "FuzzELF", dependencies: ["PlumbELF", "FuzzSupport"], path: "fuzz/FuzzELF"),
         .executableTarget(name: "FuzzLang", dependencies: ["PlumbLang", "FuzzSupport"], path: "fuzz/FuzzLang"),
         .executableTarget(name: "FuzzUSDT", dependencies: ["PlumbELF", "FuzzSupport"], path: "fuzz/FuzzUSDT"),
         .executableTarget(name: "FuzzObject", dependencies: ["PlumbBPF", "PlumbELF", "FuzzSupport"], path: "fuzz/FuzzObject"),
         // Benchmarks beside libbpf (bench/*.sh print the ratios).
         .executableTarget(name: "BenchBTF", dependencies: ["PlumbBTF"], path: "bench/BenchBTF"),
+        .executableTarget(name: "BenchDWARF", dependencies: ["PlumbDWARF"], path: "bench/BenchDWARF"),
         .executableTarget(name: "BenchRingbuf", dependencies: ["PlumbBPF", "PlumbSys", "PlumbBTF"], path: "bench/BenchRingbuf"),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "PlumbELFTests", dependencies: ["PlumbELF", "TestSupport"]),
         // PlumbBPF for the CO-RE differential tests: PlumbBTF decides, PlumbBPF applies to [Instruction].
         .testTarget(name: "PlumbBTFTests", dependencies: ["PlumbBTF", "PlumbELF", "PlumbAsm", "PlumbBPF", "TestSupport"]),
+        .testTarget(name: "PlumbDWARFTests", dependencies: ["PlumbDWARF", "PlumbBTF", "PlumbELF", "TestSupport"]),
         .testTarget(name: "PlumbAsmTests", dependencies: ["PlumbAsm", "TestSupport"]),
         .testTarget(name: "PlumbBPFTests", dependencies: ["PlumbBPF", "PlumbBTF", "PlumbELF", "PlumbAsm", "TestSupport"]),
         .testTarget(name: "PlumbLangTests", dependencies: ["PlumbLang", "PlumbBTF", "PlumbBPF", "PlumbAsm", "TestSupport"]),

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds a libFuzzer target with coverage and AddressSanitizer, seeds its corpus, and fuzzes
-# for a while: fuzz/run.sh btf|elf|object|usdt|lang [seconds]
+# for a while: fuzz/run.sh btf|elf|object|usdt|lang|dwarf [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: fuzz/run.sh btf|elf|object|usdt|lang [seconds]}
+target=${1:?usage: fuzz/run.sh btf|elf|object|usdt|lang|dwarf [seconds]}
 secs=${2:-60}
 # Inputs longer than max_len are cut: btf's holds the whole vmlinux seed (~5.5 MB), the
 # others the fixture objects or scripts.
@@ -14,6 +14,7 @@ case $target in
   object) product=FuzzObject; max_len=$((1 << 20)) ;;
   usdt) product=FuzzUSDT; max_len=$((1 << 20)) ;;
   lang) product=FuzzLang; max_len=65536; extra=(-dict=fuzz/lang.dict) ;;
+  dwarf) product=FuzzDWARF; max_len=$((1 << 20)) ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 swift build -c release --product "$product" --scratch-path .build-fuzz \
@@ -36,6 +37,13 @@ case $target in
     ;;
   *)
     bash Tests/Fixtures/build.sh .build/fixtures
+    if [ "$target" = dwarf ]; then
+      # Small programs with every debug-info flavour the reader handles, besides the BPF objects.
+      src=Tests/Fixtures/dwarf/prog.c
+      for f in "-g" "-gdwarf-4" "-g -gz=zlib" "-gdwarf-4 -fdebug-types-section" "-g -O0"; do
+        cc $f -O2 -o "$corpus/prog$(echo "$f" | tr -c 'a-z0-9' _)" "$src"
+      done
+    fi
     for o in .build/fixtures/*.o; do
       if [ "$target" = btf ]; then
         "$(dirname "$(readlink -f "$(command -v swift)")")/llvm-objcopy" --dump-section .BTF="$corpus/$(basename "$o").btf" "$o" 2>/dev/null || true

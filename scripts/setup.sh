@@ -11,6 +11,9 @@ command -v bpftool >/dev/null 2>&1 || [ -x /usr/sbin/bpftool ] || need+=(bpftool
 [ -f /usr/include/sys/sdt.h ] || [ -f "/usr/include/$(uname -m)-linux-gnu/sys/sdt.h" ] || need+=(systemtap-sdt-dev)
 # PostgreSQL 15 carries 71 USDT sites: the USDT tests parse and attach them all.
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
+# DWARF tests read libc's separate debug file (DWARF 5, compressed, found by build id).
+dpkg -s libc6-dbg >/dev/null 2>&1 || need+=(libc6-dbg)
+command -v dwz >/dev/null 2>&1 || need+=(dwz)   # DWARF tests: dwz common files (.gnu_debugaltlink)
 command -v bpftrace >/dev/null 2>&1 || need+=(bpftrace)
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
 if [ ${#need[@]} -gt 0 ]; then
