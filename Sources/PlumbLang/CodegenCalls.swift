@@ -2,6 +2,7 @@
 // Plan.swift), str/buf/ksym/usym/ntop/kaddr/uaddr/reg/strncmp, and map functions used
 // as statements (delete, clear, zero, print).
 import PlumbAsm
+import Glibc
 
 /// One conversion of a printf-style format.
 struct FormatSpecifier: Equatable {
@@ -218,6 +219,30 @@ extension Compiler {
         case "join":
             guard arity(1...2) else { return .poison }
             return join(args, e)
+        case "uptr", "kptr":
+            // Annotate an address's space: str()/deref then use the matching read helper.
+            guard arity(1...1) else { return .poison }
+            let v = expr(args[0])
+            if v.isPoison { return .poison }
+            let space: AddressSpace = name == "uptr" ? .user : .kernel
+            switch v.type {
+            case .pointer(let p, _): return Val(type: .pointer(p, space: space), loc: v.loc)
+            case .int: return Val(type: .pointer(.int(size: 1, signed: true), space: space), loc: v.loc)
+            default:
+                error("\(name)() expects an integer or pointer argument", e.range)
+                release(v)
+                return .poison
+            }
+        case "cgroupid":
+            // The cgroup's id is its directory's inode number, known at compile time.
+            guard arity(1...1) else { return .poison }
+            guard case .string(let path) = args[0].kind else { error("cgroupid() expects a string literal path", args[0].range); return .poison }
+            var st = stat()
+            guard stat(path, &st) == 0 else {
+                error("cgroupid(): cannot stat '\(path)'", args[0].range)
+                return .poison
+            }
+            return Val(type: .u64, loc: .imm(Int64(bitPattern: UInt64(st.st_ino))))
         case "bswap":
             guard arity(1...1) else { return .poison }
             let v = expr(args[0])
