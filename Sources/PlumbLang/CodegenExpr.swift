@@ -310,10 +310,8 @@ extension Compiler {
             guard let t = resolveType(tn) else { return .poison }
             return Val(type: .u64, loc: .imm(Int64(t.size)))
         case .sizeofExpr(let x):
-            // The size is known from the type; the code computing the value is not needed,
-            // but checking it is: generate it and discard.
-            let v = expr(x)
-            release(v)
+            // The size is known from the type: the expression is checked, its code thrown away.
+            let v = dryRun { expr(x) }
             if v.isPoison { return .poison }
             return Val(type: .u64, loc: .imm(Int64(v.type.size)))
         case .offsetof(let tn, let path):
