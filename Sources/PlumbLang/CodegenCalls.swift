@@ -243,6 +243,48 @@ extension Compiler {
                 return .poison
             }
             return Val(type: .u64, loc: .imm(Int64(bitPattern: UInt64(st.st_ino))))
+        case "strcontains":
+            // strcontains(haystack, "literal"): an unrolled search, stopping at the haystack's NUL.
+            guard arity(2...2) else { return .poison }
+            let h = expr(args[0])
+            if h.isPoison { return .poison }
+            guard h.type.isString else { error("strcontains() expects a string to search in", args[0].range); release(h); return .poison }
+            guard case .string(let needleText) = args[1].kind else {
+                error("strcontains() expects a string literal to search for", args[1].range)
+                return .poison
+            }
+            let needle = Array(needleText.utf8)
+            let size = h.type.size
+            guard size * (needle.count + 3) <= 8192 else {
+                error("strcontains() on a \(size)-byte string with a \(needle.count)-byte needle is too large to unroll", e.range)
+                return .poison
+            }
+            // An empty needle is always found; one longer than the haystack's text never is.
+            if needle.isEmpty || needle.count > size - 1 {
+                release(h)
+                return Val(type: .bool, loc: .imm(needle.isEmpty ? 1 : 0))
+            }
+            let hay = buffer(h, size: size)
+            let found = b.newLabel(), notFound = b.newLabel(), done = b.newLabel()
+            for i in 0..<size {
+                b.emit(.load(.r1, .r10, offset: Int16(clamping: hay + i), size: .byte))
+                b.jump(.jeq, .r1, imm: 0, to: notFound)
+                if i + needle.count > size { break }
+                let next = b.newLabel()
+                for (k, ch) in needle.enumerated() {
+                    if k > 0 { b.emit(.load(.r1, .r10, offset: Int16(clamping: hay + i + k), size: .byte)) }
+                    b.jump(.jne, .r1, imm: Int32(ch), to: next)
+                }
+                b.goto(found)
+                b.bind(next)
+            }
+            b.bind(notFound)
+            b.emit(.mov64(.r0, 0))
+            b.goto(done)
+            b.bind(found)
+            b.emit(.mov64(.r0, 1))
+            b.bind(done)
+            return result(.bool, from: .r0)
         case "bswap":
             guard arity(1...1) else { return .poison }
             let v = expr(args[0])

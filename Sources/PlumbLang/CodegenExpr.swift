@@ -708,7 +708,8 @@ extension Compiler {
         var type = a.type
         if a.type.isString { type = .string(size: max(a.type.size, options.stringLength)) }
         if type.size > max(8, options.stringLength) { error("ternary operands this large are not supported", e.range); return .poison }
-        if !a.isPoison { store(a, as: type, toSlot: out) }
+        // Scalars take the whole 8-byte slot (it is read back as 8 bytes).
+        if !a.isPoison { if type.isScalar { storeScalar(a, slot: out) } else { store(a, as: type, toSlot: out) } }
         release(a)
         b.goto(done)
         b.bind(elseLabel)
@@ -719,7 +720,7 @@ extension Compiler {
                 error("ternary operands have different types ('\(a.type)' and '\(z.type)')", e.range)
             } else {
                 if a.type.isInteger, z.type.isInteger { type = promote(a.type, z.type) }
-                store(z, as: type, toSlot: out)
+                if type.isScalar { storeScalar(z, slot: out) } else { store(z, as: type, toSlot: out) }
             }
         }
         release(z)
