@@ -649,6 +649,9 @@ extension Compiler {
             return .poison
         }
         let o = frame.allocate(size)
+        // The read helpers stop at the NUL and leave the rest of the buffer as it was: zero it
+        // first, so equal strings are equal keys and compare equal.
+        zero(slot: o, size: (size + 7) / 8 * 8)
         load(v, into: .r3)
         release(v)
         if let n = dynamicLength {
@@ -660,7 +663,6 @@ extension Compiler {
             b.jump(.jle, .r2, imm: Int32(clamping: size), to: ok)
             b.emit(.mov64(.r2, Int32(clamping: size)))
             b.bind(ok)
-            zero(slot: o, size: (size + 7) / 8 * 8)
         } else {
             b.emit(.mov64(.r2, Int32(clamping: size)))
         }
