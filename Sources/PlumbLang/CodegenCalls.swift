@@ -83,7 +83,7 @@ extension Compiler {
             let v = expr(args[0])
             if v.isPoison { return .poison }
             let t = recordType(v.type)
-            emitRecord(.printValue(Field(offset: 8, type: t.valueType(strlen: options.stringLength))), args: [(v, t)])
+            emitRecord(.printValue(Field(offset: 8, type: printed(t))), args: [(v, t)])
             return Val(type: .none, loc: .imm(0))
         case "exit":
             guard arity(0...1) else { return .poison }
@@ -401,7 +401,7 @@ extension Compiler {
         var fields: [(Val, SType)] = []
         for v in vals { fields.append((v, recordType(v.type))) }
         let layout = recordLayout(fields.map(\.1))
-        let typed = zip(layout.offsets, fields).map { Field(offset: $0, type: $1.1.valueType(strlen: options.stringLength)) }
+        let typed = zip(layout.offsets, fields).map { Field(offset: $0, type: printed($1.1)) }
         let action: AsyncAction = switch name {
         case "system": .system(format: format, args: typed)
         case "cat": .cat(format: format, args: typed)
