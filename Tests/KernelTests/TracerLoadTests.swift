@@ -42,6 +42,8 @@ let loadableScripts: [String] = [
     #"BEGIN { if (strncmp(comm, "swift", 5) == 0) { printf("s\n"); } if (has_key(@z, 1)) {} @z[1] = 1; }"#,
     #"END { printf("bye\n"); }"#,
     #"BEGIN { exit(); @x = 1; }"#,
+    #"BEGIN { if (1) { @a = 1; } else if (0) { @b = 2; } else { @c = 3; } if (1 < 2 || pid == 3) { @d = 4; } while (0) { @e = 5; } }"#,
+    #"BEGIN { if (!(pid > 1) || (comm == "x" && tid != 2)) { @a = 1; } $t = pid > 5 && !(tid < 3) ? 1 : 2; @t = $t; }"#,
     #"BEGIN { if (pid > 1) { $x = 1; $s = comm; } printf("%d %s\n", $x, $s); }"#,
     #"iter:task { printf("%s:%d\n", ctx->task->comm, ctx->task->pid); @n = count(); }"#,
     #"tracepoint:sched:sched_switch /args->prev_state == TASK_RUNNING/ { @[AF_INET6, TCP_SYN_SENT] = count(); @b = bswap((uint16)0x1234); }"#,
