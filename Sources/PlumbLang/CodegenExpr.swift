@@ -697,7 +697,11 @@ extension Compiler {
         let c = expr(cond)
         if c.isPoison { _ = expr(t); _ = expr(f); return .poison }
         guard c.type.isScalar else { return typeError("?:", c, e) }
-        if let k = c.constant { return expr(k != 0 ? t : f) }
+        if let k = c.constant {
+            // Only the arm taken is generated; the other is still checked.
+            _ = dryRun { expr(k != 0 ? f : t) }
+            return expr(k != 0 ? t : f)
+        }
         let elseLabel = b.newLabel(), done = b.newLabel()
         let rc = value(c, scratch: .r0)
         release(c)
