@@ -112,7 +112,7 @@ extension MapSnapshot {
 }
 
 /// Text and JSON rendering of map snapshots.
-public struct MapPrinter: Sendable {
+public struct TraceMapPrinter: Sendable {
     public var values: ValuePrinter
     public init(values: ValuePrinter = ValuePrinter()) { self.values = values }
 
@@ -161,12 +161,12 @@ public struct MapPrinter: Sendable {
         let byKey = s.entries.enumerated().sorted { l, r in
             compareKeys(l.element.key, r.element.key, s.map.keys) || (!compareKeys(r.element.key, l.element.key, s.map.keys) && l.offset < r.offset)
         }.map(\.element)
-        let signed = MapPrinter.isSigned(s.map.value)
+        let signed = TraceMapPrinter.isSigned(s.map.value)
         enum Rank { case signed(Int64), unsigned(UInt64), none }
         func rank(_ v: MapReading) -> Rank {
             switch v {
             case .scalar(let x): return signed ? .signed(Int64(bitPattern: x)) : .unsigned(x)
-            case .average(let t, let c): return .signed(MapPrinter.average(t, c))
+            case .average(let t, let c): return .signed(TraceMapPrinter.average(t, c))
             case .buckets(let b): return .unsigned(b.values.reduce(0, &+))
             case .bytes(let bytes):
                 switch s.map.value {
@@ -200,13 +200,13 @@ public struct MapPrinter: Sendable {
         let div = UInt64(max(1, divisor))
         switch v {
         case .scalar(let x):
-            if MapPrinter.isSigned(map.value) { return String(Int64(bitPattern: x) / Int64(bitPattern: div)) }
+            if TraceMapPrinter.isSigned(map.value) { return String(Int64(bitPattern: x) / Int64(bitPattern: div)) }
             return String(x / div)
         case .average(let t, let c):
             if case .stats = map.value {
-                return "count \(c), average \(MapPrinter.average(t, c) / Int64(bitPattern: div)), total \(t / Int64(bitPattern: div))"
+                return "count \(c), average \(TraceMapPrinter.average(t, c) / Int64(bitPattern: div)), total \(t / Int64(bitPattern: div))"
             }
-            return String(MapPrinter.average(t, c) / Int64(bitPattern: div))
+            return String(TraceMapPrinter.average(t, c) / Int64(bitPattern: div))
         case .bytes(let bytes):
             guard case .value(let type) = map.value else { return "" }
             if case .integer(let size, let signed) = type, div > 1 {
@@ -306,7 +306,7 @@ public struct MapPrinter: Sendable {
         for bucket in first...last {
             let raw = buckets[bucket] ?? 0
             let count = raw / div
-            var label = MapPrinter.label(bucket, kind)
+            var label = TraceMapPrinter.label(bucket, kind)
             if label.count < 16 { label += String(repeating: " ", count: 16 - label.count) }
             var number = String(count)
             if number.count < 8 { number = String(repeating: " ", count: 8 - number.count) + number }
@@ -331,9 +331,9 @@ public struct MapPrinter: Sendable {
         case .average(let t, let c):
             let div = Int64(max(1, divisor))
             if case .stats = map.value {
-                return "{\"count\": \(c), \"average\": \(MapPrinter.average(t, c) / div), \"total\": \(t / div)}"
+                return "{\"count\": \(c), \"average\": \(TraceMapPrinter.average(t, c) / div), \"total\": \(t / div)}"
             }
-            return String(MapPrinter.average(t, c) / div)
+            return String(TraceMapPrinter.average(t, c) / div)
         case .bytes(let bytes):
             guard case .value(let type) = map.value else { return "null" }
             if case .integer = type, divisor > 1 { return scalarText(v, map, divisor: divisor) }
@@ -343,7 +343,7 @@ public struct MapPrinter: Sendable {
             guard let first = nonzero.min(), let last = nonzero.max() else { return "[]" }
             var parts: [String] = []
             for bucket in first...last {
-                let (lo, hi) = MapPrinter.bounds(bucket, map.value)
+                let (lo, hi) = TraceMapPrinter.bounds(bucket, map.value)
                 var fields: [String] = []
                 if let lo { fields.append("\"min\": \(lo)") }
                 if let hi { fields.append("\"max\": \(hi - 1)") }

@@ -65,7 +65,7 @@ public struct TraceOptions: Sendable {
 nonisolated(unsafe) var traceStopRequested: sig_atomic_t = 0
 
 /// Buffered output to one fd, flushed when large, after each batch of events and at exit.
-final class OutputBuffer {
+final class TraceOutputBuffer {
     let fd: Int32
     var bytes: [UInt8] = []
     init(fd: Int32) { self.fd = fd; bytes.reserveCapacity(1 << 16) }
@@ -93,7 +93,7 @@ final class OutputBuffer {
 public final class TraceRuntime: @unchecked Sendable {
     public let plan: TracePlan
     public let options: TraceOptions
-    let out: OutputBuffer
+    let out: TraceOutputBuffer
     let symbols = SystemSymbols()
     let printfFormats: [PrintfFormat?]
     /// What was loaded (kept by name, not by the object's type: the library renames it).
@@ -107,7 +107,7 @@ public final class TraceRuntime: @unchecked Sendable {
     public init(plan: TracePlan, options: TraceOptions = TraceOptions()) {
         self.plan = plan
         self.options = options
-        self.out = OutputBuffer(fd: options.outputFD)
+        self.out = TraceOutputBuffer(fd: options.outputFD)
         printfFormats = plan.actions.map { a in
             switch a {
             case .printf(let f, _), .cat(let f, _), .system(let f, _): return PrintfFormat(f)
@@ -173,7 +173,7 @@ public final class TraceRuntime: @unchecked Sendable {
         }
     }
 
-    func printMap(_ planned: PlannedMap, top: Int, divisor: Int, printer: MapPrinter) {
+    func printMap(_ planned: PlannedMap, top: Int, divisor: Int, printer: TraceMapPrinter) {
         guard let s = try? snapshot(planned) else { return }
         switch options.format {
         case .text: out.write(printer.text(s, top: top, divisor: divisor))
@@ -205,7 +205,7 @@ public final class TraceRuntime: @unchecked Sendable {
     }
 
     /// One ring-buffer record: its action id, then the arguments.
-    func handle(_ record: UnsafeRawBufferPointer, printer: MapPrinter) {
+    func handle(_ record: UnsafeRawBufferPointer, printer: TraceMapPrinter) {
         let id = Raw.uint(record, 0, 8)
         // After exit() the rest of the batch is dropped, as bpftrace stops reading.
         guard !exitRequested, id < UInt64(plan.actions.count) else { return }
@@ -417,7 +417,7 @@ public final class TraceRuntime: @unchecked Sendable {
         } catch { throw .load("\(error)") }
         defer { links.removeAll(); out.flush() }
 
-        let printer = MapPrinter(values: valuePrinter())
+        let printer = TraceMapPrinter(values: valuePrinter())
         var ring: RingBuffer?
         if !plan.eventsMap.isEmpty {
             do {
@@ -450,9 +450,9 @@ public final class TraceRuntime: @unchecked Sendable {
         if !exitRequested {
             for probe in plan.probes {
                 if let link = try attach(probe, pid: targetPID) { links.append(link) }
-                // Attaching many probes takes a while: an exit() that fired meanwhile stops it.
+                // Attaching many probes takes a while: an exit() or Ctrl-C meanwhile stops it.
                 drain()
-                if exitRequested { break }
+                if exitRequested || traceStopRequested != 0 || stopFlag.load(ordering: .relaxed) { break }
             }
         }
         attachedCount = links.count

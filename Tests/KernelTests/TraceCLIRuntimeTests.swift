@@ -10,19 +10,19 @@ import Glibc
 import Testing
 import TestSupport
 
-/// A `bpftrace` symlink to the plumb binary (argv[0] decides the personality).
-/// (One folder per call: tests run concurrently.)
-func bpftraceLink() throws -> String {
+/// Runs `body` with a `bpftrace` symlink to the plumb binary (argv[0] decides the personality),
+/// in a folder of its own (tests run concurrently) removed afterwards.
+func withBpftraceLink(_ body: (String) throws -> Void) throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-bpftrace-\(getpid())-\(UInt64.random(in: 0...UInt64.max))")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
     let link = dir.appendingPathComponent("bpftrace").path
     try #require(symlink(TestEnv.plumb, link) == 0)
-    return link
+    try body(link)
 }
 
 @Suite struct TraceCLITests {
-    @Test func bpftraceFlagsAndErrors() throws {
-        let bt = try bpftraceLink()
+    @Test func bpftraceFlagsAndErrors() throws { try withBpftraceLink { bt in
         let bogus = TestEnv.run(bt, ["--bogus"])
         #expect(bogus.status == 1)
         #expect(bogus.stderr.hasPrefix("bpftrace: unrecognized option '--bogus'\nUSAGE:\n    bpftrace [options] filename\n"))
@@ -40,7 +40,7 @@ func bpftraceLink() throws -> String {
         #expect(noCommand.stderr == "ERROR: Failed to fork child: path '/nonexistent/cmd' does not exist or is not executable\n")
         let usage = TestEnv.run(bt, [])
         #expect(usage.status == 1 && usage.stderr.contains("-l [search]    list probes"))
-    }
+    } }
 
     @Test func syntaxErrorsAreDiagnosed() throws {
         let r = TestEnv.run(TestEnv.plumb, ["-e", "BEGIN { exit( }"])
@@ -49,10 +49,12 @@ func bpftraceLink() throws -> String {
         #expect(r.stderr.contains("error:"))
         #expect(r.stdout.isEmpty)
         // As bpftrace: its own layout (range, ERROR, tildes).
-        let bt = TestEnv.run(try bpftraceLink(), ["-e", "END { foo(); }"])
-        #expect(bt.status == 1)
-        #expect(bt.stderr.hasPrefix("stdin:1:7-"), "\(bt.stderr)")
-        #expect(bt.stderr.contains(": ERROR: Unknown function: foo\nEND { foo(); }\n      ~~~"), "\(bt.stderr)")
+        try withBpftraceLink { link in
+            let bt = TestEnv.run(link, ["-e", "END { foo(); }"])
+            #expect(bt.status == 1)
+            #expect(bt.stderr.hasPrefix("stdin:1:7-"), "\(bt.stderr)")
+            #expect(bt.stderr.contains(": ERROR: Unknown function: foo\nEND { foo(); }\n      ~~~"), "\(bt.stderr)")
+        }
     }
 
     @Test func listsTracepoints() throws {
@@ -158,7 +160,9 @@ func bpftraceLink() throws -> String {
         let text = TestEnv.run(TestEnv.plumb, ["-e", TraceScriptTests.script])
         #expect(text.status == 0, "\(text.stderr)")
         #expect(text.stdout == "Attaching 1 probe...\nhi 42 x\n\n\n@a: 4\n\n@c[1]: 1\n@c[2]: 2\n@h: \n[4, 8)                 1 |\(bar)|\n\n@s[x]: -3\n@s[abc]: 5\n")
-        let json = TestEnv.run(try bpftraceLink(), ["-f", "json", "-e", TraceScriptTests.script])
+        var result: TestEnv.Result?
+        try withBpftraceLink { result = TestEnv.run($0, ["-f", "json", "-e", TraceScriptTests.script]) }
+        let json = try #require(result)
         #expect(json.status == 0, "\(json.stderr)")
         #expect(json.stdout == """
             {"type": "attached_probes", "data": {"probes": 1}}

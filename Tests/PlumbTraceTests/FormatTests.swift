@@ -15,7 +15,7 @@ let i64Key = [Field(offset: 0, type: .integer(size: 8, signed: true))]
 func twoCPUs(_ v: [UInt8]) -> [[UInt8]] { [v, [UInt8](repeating: 0, count: v.count)] }
 
 @Suite struct MapTextTests {
-    let printer = MapPrinter()
+    let printer = TraceMapPrinter()
 
     // BEGIN { @c[1]=count(); @c[2]=count(); @c[2]=count(); }
     @Test func countMapSortedByValue() {
@@ -169,7 +169,7 @@ func twoCPUs(_ v: [UInt8]) -> [[UInt8]] { [v, [UInt8](repeating: 0, count: v.cou
 }
 
 @Suite struct JSONTests {
-    let printer = MapPrinter()
+    let printer = TraceMapPrinter()
 
     // {"type": "map", "data": {"@c": {"1,a": 1}}} and {"x": 1, "y": 2}
     @Test func maps() {
@@ -257,7 +257,7 @@ func twoCPUs(_ v: [UInt8]) -> [[UInt8]] { [v, [UInt8](repeating: 0, count: v.cou
         #expect(out == "\n\tffffffff81f081aa __bpf_prog_test_run_raw_tp+106\n|\n        syscall+25\n        0x7ffe75caa228\n|5\n")
         // As a map key: four spaces.
         let m = PlannedMap(name: "@k", mapName: "k", keys: [Field(offset: 0, type: .kernelStack(limit: 2, mode: .bpftrace))], keySize: 8, value: .count)
-        let text = MapPrinter(values: ValuePrinter(symbols: symbols)).text(MapSnapshot(map: m, raw: [(le(UInt64(1)), [le(UInt64(1))])]))
+        let text = TraceMapPrinter(values: ValuePrinter(symbols: symbols)).text(MapSnapshot(map: m, raw: [(le(UInt64(1)), [le(UInt64(1))])]))
         #expect(text == "@k[\n    __bpf_prog_test_run_raw_tp+106\n]: 1\n")
     }
 
