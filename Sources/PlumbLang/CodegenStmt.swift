@@ -77,7 +77,9 @@ extension Compiler {
                 return
             }
             frame.commit()
-            for _ in 0..<n { block(body) }
+            // A body that always leaves runs once: copies after it could never be reached.
+            let copies = body.statements.contains(where: terminates) ? 1 : n
+            for _ in 0..<copies { block(body) }
         case .whileLoop(let cond, let body):
             let top = b.here(), done = b.newLabel()
             branchIfFalse(cond, to: done, what: "a while condition")
