@@ -30,7 +30,7 @@ extension Compiler {
         case .expression(let e):
             if case .call("exit", _) = e.kind { return true }
             return false
-        case .block(let blk): return blk.statements.contains { terminates($0) }
+        case .block(let blk), .unroll(_, let blk): return blk.statements.contains { terminates($0) }
         case .ifElse(_, let t, let o):
             guard let o else { return false }
             return t.statements.contains { terminates($0) } && o.statements.contains { terminates($0) }

@@ -44,7 +44,7 @@ let loadableScripts: [String] = [
     #"BEGIN { exit(); @x = 1; }"#,
     #"BEGIN { @m[1] = 1; for ($kv : @m) { return; break; } for ($kv : @m) { continue; break; } for ($kv : @m) { break; } }"#,
     #"BEGIN { if (pid > 1) { return; } else { exit(); } }"#,
-    #"BEGIN { unroll(3) { @u = 1; return; } }"#,
+    #"BEGIN { unroll(3) { @u = 1; return; } @v = 2; }"#,
     #"BEGIN { if (pid > 1) { @a = 1; return; } else { @b = 1; } @c = 1; }"#,
     #"BEGIN { $i = 0; while ($i < 3) { return; } for ($j : 0..3) { break; } for ($k : 0..3) { continue; } while ($i < 2) { $i++; continue; } }"#,
     #"BEGIN { if (1) { @a = 1; } else if (0) { @b = 2; } else { @c = 3; } if (1 < 2 || pid == 3) { @d = 4; } while (0) { @e = 5; } }"#,
