@@ -283,3 +283,36 @@ public struct BTFJSON: Sendable {
         return t.intInfo?.encoding.contains(.char) == true || t.name == "char" || t.name == "unsigned char" || t.name == "signed char"
     }
 }
+
+extension KernelObjects {
+    /// A map key or value from command-line words, as bpftool takes them and more: several words
+    /// are bytes (`0x01 0x00 0x00 0x00`, each 0x-hex, 0-octal or decimal, or all hex after `hex`);
+    /// one word for a wider field is a typed value (an integer, negative too, an enumerator, a string
+    /// for a char array) read with the map's BTF type when it has one.
+    public static func encodeWords(_ words: [String], size: Int, btf: BTF?, type: TypeID, what: String) throws(BPFError) -> [UInt8] {
+        var words = words
+        var allHex = false
+        if words.first == "hex" { allHex = true; words.removeFirst() }
+        guard !words.isEmpty else { throw .invalidArgument("no \(what) given; write `\(what) 0x01 0x00 ...` (bytes) or `\(what) 42` (a typed value)") }
+        if words.count == 1 && size != 1 && !allHex {
+            do {
+                if let btf, type != 0 { return try ValueFormatter(btf: btf).encode(words[0], as: type, size: size) }
+                return try ValueFormatter.encodeInteger(words[0], size: size)
+            } catch { throw .invalidArgument("\(what) '\(words[0])': \(error)") }
+        }
+        guard words.count == size else {
+            throw .invalidArgument("\(what) has \(words.count) bytes but the map's \(what)s are \(size) bytes")
+        }
+        var out: [UInt8] = []
+        for w in words {
+            let v: UInt64?
+            if allHex { v = UInt64(w.hasPrefix("0x") ? String(w.dropFirst(2)) : w, radix: 16) }
+            else if w.hasPrefix("0x") || w.hasPrefix("0X") { v = UInt64(w.dropFirst(2), radix: 16) }
+            else if w.count > 1 && w.hasPrefix("0") { v = UInt64(w.dropFirst(), radix: 8) }
+            else { v = UInt64(w) }
+            guard let b = v, b <= 0xff else { throw .invalidArgument("\(what) byte '\(w)' is not a byte (0x00 to 0xff)") }
+            out.append(UInt8(b))
+        }
+        return out
+    }
+}

@@ -325,3 +325,69 @@ extension Substring {
         return String(drop { chars.contains($0) }.reversed().drop { chars.contains($0) }.reversed())
     }
 }
+
+extension KernelObjects {
+    /// Paths under `root` (a bpffs mount) where the object `id` of `kind` is pinned.
+    public static func pins(of id: UInt32, kind: ObjectKindName, under root: String = BPFFS.defaultPath) -> [String] {
+        var out: [String] = []
+        walk(root, depth: 0) { path in
+            guard let fd = try? Sys.objGet(path: path) else { return }
+            let found: UInt32?
+            switch kind {
+            case .program: found = (try? Sys.programInfo(fd))?.id
+            case .map: found = (try? Sys.mapInfo(fd))?.id
+            case .link: found = (try? Sys.linkInfo(fd))?.id
+            }
+            if found == id { out.append(path) }
+        }
+        return out
+    }
+
+    /// The pinnable kinds, for `pins(of:kind:)`.
+    public enum ObjectKindName: Sendable { case program, map, link }
+
+    static func walk(_ dir: String, depth: Int, _ visit: (String) -> Void) {
+        guard depth < 16, let d = opendir(dir) else { return }
+        defer { closedir(d) }
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            let path = dir + "/" + name
+            if e.pointee.d_type == UInt8(DT_DIR) { walk(path, depth: depth + 1, visit) } else { visit(path) }
+        }
+    }
+
+    /// What `plumb link detach` did.
+    public enum DetachOutcome: Sendable, Equatable {
+        /// BPF_LINK_DETACH worked: the program is off its hook (the link object lives while fds hold it).
+        case detached
+        /// The link type has no detach; its bpffs pins were removed, and the link is gone (nothing else held it).
+        case unpinned([String])
+        /// Pins were removed but a process still holds the link open.
+        case stillHeld(unpinned: [String])
+    }
+
+    /// Detaches link `id`; for link types without BPF_LINK_DETACH (tracepoint, perf event, raw
+    /// tracepoint) removes its pins on bpffs instead, which releases a link nobody else holds.
+    public static func detach(linkID id: UInt32, bpffs: String = BPFFS.defaultPath) throws(BPFError) -> DetachOutcome {
+        do {
+            try detachLink(id: id)
+            return .detached
+        } catch let e where e.systemError.map({ if case .unsupported = $0 { true } else { false } }) == true {
+            let paths = pins(of: id, kind: .link, under: bpffs)
+            guard !paths.isEmpty else {
+                throw .unsupported(feature: "detaching this link type", reason: "BPF_LINK_DETACH is not supported and link \(id) is not pinned under \(bpffs)",
+                                   suggestion: "end the process that holds it (see `plumb link list`)")
+            }
+            for p in paths { unlink(p) }
+            // A link is freed once its last reference goes; wait briefly for that.
+            for _ in 0..<100 {
+                if (try? Sys.exists(id: id, kind: .link)) != true { return .unpinned(paths) }
+                usleep(10_000)
+            }
+            return .stillHeld(unpinned: paths)
+        }
+    }
+}
