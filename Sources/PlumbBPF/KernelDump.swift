@@ -74,8 +74,17 @@ extension KernelObjects {
                 lastLine = line
             }
             var text = dis.text(insn, slot: slot)
-            if insn.callKind == .helper {
-                text = "call " + (symbols.helper(imm: insn.imm) ?? "helper#\(insn.imm)")
+            if insn.callKind == .helper || insn.callKind == .kfunc {
+                // Helpers and kfuncs: imm is the target's offset from __bpf_call_base.
+                text = "call " + (symbols.helper(imm: insn.imm) ?? "\(insn.callKind == .kfunc ? "kfunc" : "helper")#\(insn.imm)")
+            } else if insn.callKind == .pseudo {
+                // After JIT the kernel keeps the relative target in `off` (imm is the subprogram index).
+                let target = slot + 1 + Int(insn.offset)
+                text = "call " + (functionAt[target].map { "<\($0)>" } ?? "pc\(insn.offset >= 0 ? "+" : "")\(insn.offset)")
+            } else if insn.isWide && insn.src.rawValue == 4 {
+                // BPF_PSEUDO_FUNC: the address of a callback, imm relative to the next slot.
+                let target = slot + 1 + Int(insn.imm)
+                text = "\(insn.dst) = " + (functionAt[target].map { "<\($0)>" } ?? "pc+\(insn.imm)")
             } else if let p = insn.pseudoSource, p == .mapFD || p == .mapValue {
                 // The kernel rewrites map pointers to map ids (and value offsets) in the dump.
                 text = "\(insn.dst) = map[id:\(insn.imm)]" + (p == .mapValue ? "[+\(insn.imm2)]" : "")
@@ -148,6 +157,15 @@ extension KernelObjects {
         let info = try sys { () throws(SysError) in try Sys.mapInfo(map.fd) }
         let f = btf.map { ValueFormatter(btf: $0) }
         func text(_ b: [UInt8], _ type: UInt32) -> String {
+            // A global-data section prints as its variables.
+            if let f, type != 0, let t = try? f.btf.type(type), t.kind == .dataSection {
+                let vars = t.sectionVariables.compactMap { v -> String? in
+                    let s = Int(v.offset), e = s + Int(v.size)
+                    guard e <= b.count, let vt = try? f.btf.type(v.type) else { return nil }
+                    return "\(vt.name) = \(f.format(Array(b[s..<e]), as: vt.type))"
+                }
+                return "\(t.name) { " + vars.joined(separator: ", ") + " }"
+            }
             if let f, type != 0 { return f.format(b, as: type) }
             return b.withUnsafeBytes { ValueFormatter.hex($0) }
         }
@@ -296,7 +314,10 @@ extension KernelObjects {
         guard !words.isEmpty else { throw .invalidArgument("no \(what) given; write `\(what) 0x01 0x00 ...` (bytes) or `\(what) 42` (a typed value)") }
         if words.count == 1 && size != 1 && !allHex {
             do {
-                if let btf, type != 0 { return try ValueFormatter(btf: btf).encode(words[0], as: type, size: size) }
+                // An integer for a struct (a `struct key4 { __u32 a; }` key) fills it as one number.
+                if let btf, type != 0, let t = try? btf.type(btf.resolve(type)), !t.kind.isComposite {
+                    return try ValueFormatter(btf: btf).encode(words[0], as: type, size: size)
+                }
                 return try ValueFormatter.encodeInteger(words[0], size: size)
             } catch { throw .invalidArgument("\(what) '\(words[0])': \(error)") }
         }

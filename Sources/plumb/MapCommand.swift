@@ -115,7 +115,8 @@ struct MapCommand: ParsableCommand {
             let w = try MapCommand.parse(words, name: name, pinned: pinned, wantKey: true, wantValue: false)
             let btf = KernelObjects.mapBTF(w.map)
             let key = try KernelObjects.encodeWords(w.key ?? [], size: w.map.keySize, btf: btf, type: w.map.btfKeyTypeID, what: "key")
-            guard let value = try w.map.lookup(key) else {
+            let found = w.map.type.isPerCPU ? try w.map.lookupPerCPU(key)?.first : try w.map.lookup(key)
+            guard let value = found else {
                 throw ValidationError("key \(key.withUnsafeBytes { ValueFormatter.hex($0) }) is not in map \(w.map.id)")
             }
             let json = output.enabled || !w.flags.isEmpty
@@ -150,7 +151,13 @@ struct MapCommand: ParsableCommand {
             let btf = KernelObjects.mapBTF(w.map)
             let key = try KernelObjects.encodeWords(w.key ?? [], size: w.map.keySize, btf: btf, type: w.map.btfKeyTypeID, what: "key")
             let value = try KernelObjects.encodeWords(w.value ?? [], size: w.map.valueSize, btf: btf, type: w.map.btfValueTypeID, what: "value")
-            try w.map.update(key, value, flags: exist ? .exist : noexist ? .noExist : .any)
+            let flags: UpdateFlags = exist ? .exist : noexist ? .noExist : .any
+            if w.map.type.isPerCPU {
+                // One value for every CPU, as bpftool writes per-CPU maps.
+                try w.map.updatePerCPU(key, Array(repeating: value, count: try Map.possibleCPUCount()), flags: flags)
+            } else {
+                try w.map.update(key, value, flags: flags)
+            }
         }
     }
 
