@@ -6,7 +6,7 @@ struct Plumb: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plumb",
         abstract: "Type-checked eBPF tracing: BTF, BPF objects, and a tracer.",
-        subcommands: [BTFCommand.self, ObjectCommand.self, FeaturesCommand.self, ProgCommand.self, MapCommand.self, LinkCommand.self]
+        subcommands: [BTFCommand.self, ObjectCommand.self, FeaturesCommand.self, ProgCommand.self, MapCommand.self, LinkCommand.self, GenCommand.self]
     )
 }
 
