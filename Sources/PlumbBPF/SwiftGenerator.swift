@@ -167,20 +167,20 @@ public struct SwiftGenerator {
         let isUnion = t.kind == .union
         var s = "\n    /// \(isUnion ? "union" : "struct") \(t.name.isEmpty ? "(anonymous)" : t.name), \(t.size) bytes.\n"
         s += "    public struct \(name): Sendable, BitwiseCopyable {\n"
-        var fields: [(name: String, swift: String, checked: Bool)] = []
+        var fields: [(name: String, swift: String, checked: Bool, c: String)] = []
         var accessors = ""
         var offset = 0
         var pad = 0
         var used = Set<String>()
         func padTo(_ target: Int) {
             guard target > offset else { return }
-            fields.append(("_pad\(pad)", "InlineArray<\(target - offset), UInt8>", false))
+            fields.append(("_pad\(pad)", "InlineArray<\(target - offset), UInt8>", false, ""))
             pad += 1
             offset = target
         }
         if isUnion {
             // Swift has no unions: the bytes, with a typed reader per member.
-            fields.append(("bytes", "InlineArray<\(t.size), UInt8>", false))
+            fields.append(("bytes", "InlineArray<\(t.size), UInt8>", false, ""))
             offset = Int(t.size)
             for m in t.members where m.bitfieldSize == 0 && !m.name.isEmpty {
                 guard let sp = spell(m.type) else { continue }
@@ -197,7 +197,8 @@ public struct SwiftGenerator {
                     }
                     continue
                 }
-                guard start >= offset, let sp = spell(m.type) else { continue }
+                // Zero-sized members (empty structs, flexible arrays) have no Swift offset to check.
+                guard start >= offset, let sp = spell(m.type), sp.size > 0 else { continue }
                 // Swift places a member at its alignment; a packed C member that is not aligned
                 // stays bytes, read through an accessor.
                 let natural = (offset + sp.align - 1) / sp.align * sp.align
@@ -210,7 +211,7 @@ public struct SwiftGenerator {
                 var fname = SwiftGenerator.camel(m.name)
                 while used.contains(fname) { fname += "_" }
                 used.insert(fname)
-                fields.append((fname, sp.swift, true))
+                fields.append((fname, sp.swift, true, m.name))
                 offset = start + sp.size
             }
             padTo(Int(t.size))
@@ -224,7 +225,7 @@ public struct SwiftGenerator {
             s += "\n        public init() { self = unsafeBitCast(InlineArray<\(t.size), UInt8>(repeating: 0), to: \(name).self) }\n"
         }
         s += "\n        static func checkLayout(_ btf: BTF?) throws(BPFError) {\n"
-        let members = fields.filter(\.checked).map { "(\"\(SwiftGenerator.bare($0.name))\", MemoryLayout<\(name)>.offset(of: \\.\($0.name)))" }
+        let members = fields.filter(\.checked).map { "(\"\($0.c)\", MemoryLayout<\(name)>.offset(of: \\.\($0.name)))" }
         let cname = t.name.isEmpty ? "" : t.name
         if cname.isEmpty {
             s += "            _ = btf  // anonymous: checked through its parent's size\n"
@@ -233,8 +234,7 @@ public struct SwiftGenerator {
             s += "                                   members: [\(members.joined(separator: ", "))])\n"
         }
         s += "        }\n    }\n"
-        // Members whose C names differ from the Swift ones are checked by their C name.
-        return s.replacingOccurrences(of: "(\"", with: "(\"")
+        return s
     }
 
     /// Globals that have a Swift spelling, with their C names.

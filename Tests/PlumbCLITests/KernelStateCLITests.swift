@@ -263,3 +263,42 @@ final class LoadedFixture {
         #expect(helpers.count >= 25, "helpers listed for every loadable program type")
     }
 }
+
+@Suite struct GenSwiftCLITests {
+    /// swiftc -typecheck against the built modules (Plumb and the C shim's module map).
+    func typecheck(_ file: String) -> TestEnv.Result {
+        let build = TestEnv.root.appendingPathComponent(".build").path
+        let triple = (try? FileManager.default.destinationOfSymbolicLink(atPath: build + "/debug")) ?? "x86_64-unknown-linux-gnu/debug"
+        let debug = triple.hasPrefix("/") ? triple : build + "/" + triple
+        return TestEnv.run(TestEnv.toolchainBin + "/swiftc", [
+            "-typecheck", "-I", debug + "/Modules",
+            "-Xcc", "-fmodule-map-file=\(debug)/CPlumbSys.build/module.modulemap",
+            "-Xcc", "-I", "-Xcc", TestEnv.root.appendingPathComponent("Sources/CPlumbSys/include").path, file])
+    }
+
+    @Test func everyFixtureGeneratesCodeThatTypechecksWithoutWarnings() throws {
+        let dir = try TestEnv.fixtures()
+        let objects = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".bpfel.o") }.sorted()
+        #expect(objects.count >= 15)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-gen-\(getpid())")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: out) }
+        for o in objects {
+            let gen = plumb(["gen", "swift", dir.appendingPathComponent(o).path])
+            #expect(gen.status == 0, "\(o): \(gen.stderr)")
+            let file = out.appendingPathComponent(o.replacingOccurrences(of: ".bpfel.o", with: ".swift"))
+            try gen.stdoutData.write(to: file)
+            let tc = typecheck(file.path)
+            #expect(tc.status == 0 && tc.stderr.isEmpty, "\(o):\n\(tc.stderr.prefix(2000))")
+        }
+    }
+
+    @Test func committedGeneratedFilesAreWhatGenPrints() throws {
+        let dir = try TestEnv.fixtures()
+        for (fixture, file) in [("basic", "BasicProbe"), ("btf_layout", "BtfLayoutProbe"), ("objects", "ObjectsProbe")] {
+            let gen = plumb(["gen", "swift", dir.appendingPathComponent("\(fixture).bpfel.o").path])
+            let committed = try String(contentsOf: TestEnv.root.appendingPathComponent("Tests/PlumbTests/Generated/\(file).swift"), encoding: .utf8)
+            #expect(gen.stdout == committed, "regenerate Tests/PlumbTests/Generated/\(file).swift with `plumb gen swift .build/fixtures/\(fixture).bpfel.o`")
+        }
+    }
+}

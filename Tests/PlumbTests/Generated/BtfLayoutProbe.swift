@@ -200,15 +200,13 @@ public final class BtfLayoutProbe: @unchecked Sendable {
     /// struct with_empty, 8 bytes.
     public struct WithEmpty: Sendable, BitwiseCopyable {
         public var a: Int32
-        public var e: Empty
-        public var anonEmpty: Anon33
         public var b: Int32
 
         public init() { self = unsafeBitCast(InlineArray<8, UInt8>(repeating: 0), to: WithEmpty.self) }
 
         static func checkLayout(_ btf: BTF?) throws(BPFError) {
             try LayoutCheck.verify(btf, kind: .struct, name: "with_empty", swiftType: "WithEmpty", size: MemoryLayout<WithEmpty>.size,
-                                   members: [("a", MemoryLayout<WithEmpty>.offset(of: \.a)), ("e", MemoryLayout<WithEmpty>.offset(of: \.e)), ("anonEmpty", MemoryLayout<WithEmpty>.offset(of: \.anonEmpty)), ("b", MemoryLayout<WithEmpty>.offset(of: \.b))])
+                                   members: [("a", MemoryLayout<WithEmpty>.offset(of: \.a)), ("b", MemoryLayout<WithEmpty>.offset(of: \.b))])
         }
     }
 
@@ -290,7 +288,7 @@ public final class BtfLayoutProbe: @unchecked Sendable {
 
         static func checkLayout(_ btf: BTF?) throws(BPFError) {
             try LayoutCheck.verify(btf, kind: .struct, name: "anon_members", swiftType: "AnonMembers", size: MemoryLayout<AnonMembers>.size,
-                                   members: [("kind", MemoryLayout<AnonMembers>.offset(of: \.kind)), ("nibbles", MemoryLayout<AnonMembers>.offset(of: \.nibbles)), ("ptrToAnon", MemoryLayout<AnonMembers>.offset(of: \.ptrToAnon))])
+                                   members: [("kind", MemoryLayout<AnonMembers>.offset(of: \.kind)), ("nibbles", MemoryLayout<AnonMembers>.offset(of: \.nibbles)), ("ptr_to_anon", MemoryLayout<AnonMembers>.offset(of: \.ptrToAnon))])
         }
     }
 
@@ -320,13 +318,12 @@ public final class BtfLayoutProbe: @unchecked Sendable {
         public var ptrToArr: UInt64
         public var ptrTo2d: UInt64
         public var names: InlineArray<3, UInt64>
-        public var flex: InlineArray<0, Int32>
 
         public init() { self = unsafeBitCast(InlineArray<464, UInt8>(repeating: 0), to: Arrays.self) }
 
         static func checkLayout(_ btf: BTF?) throws(BPFError) {
             try LayoutCheck.verify(btf, kind: .struct, name: "arrays", swiftType: "Arrays", size: MemoryLayout<Arrays>.size,
-                                   members: [("one", MemoryLayout<Arrays>.offset(of: \.one)), ("two", MemoryLayout<Arrays>.offset(of: \.two)), ("three", MemoryLayout<Arrays>.offset(of: \.three)), ("grid", MemoryLayout<Arrays>.offset(of: \.grid)), ("ptrs", MemoryLayout<Arrays>.offset(of: \.ptrs)), ("ptrToArr", MemoryLayout<Arrays>.offset(of: \.ptrToArr)), ("ptrTo2d", MemoryLayout<Arrays>.offset(of: \.ptrTo2d)), ("names", MemoryLayout<Arrays>.offset(of: \.names)), ("flex", MemoryLayout<Arrays>.offset(of: \.flex))])
+                                   members: [("one", MemoryLayout<Arrays>.offset(of: \.one)), ("two", MemoryLayout<Arrays>.offset(of: \.two)), ("three", MemoryLayout<Arrays>.offset(of: \.three)), ("grid", MemoryLayout<Arrays>.offset(of: \.grid)), ("ptrs", MemoryLayout<Arrays>.offset(of: \.ptrs)), ("ptr_to_arr", MemoryLayout<Arrays>.offset(of: \.ptrToArr)), ("ptr_to_2d", MemoryLayout<Arrays>.offset(of: \.ptrTo2d)), ("names", MemoryLayout<Arrays>.offset(of: \.names))])
         }
     }
 
