@@ -66,6 +66,20 @@ public enum LayoutCheck {
         do { id = try btf.lookup(name, kind: kind) } catch {
             throw .invalidArgument("the object has no \(kind == .union ? "union" : "struct") \(name) for \(swiftType); regenerate the Swift code for this object")
         }
+        do {
+            try verify(btf, id: id, name: name, swiftType: swiftType, size: size, members: members)
+        } catch {
+            // C allows one name for several types across compilation units: any that matches will do.
+            for other in 1..<TypeID(btf.count) where other != id {
+                guard let t = try? btf.type(other), t.kind == kind, t.name == name else { continue }
+                if (try? verify(btf, id: other, name: name, swiftType: swiftType, size: size, members: members)) != nil { return }
+            }
+            throw error
+        }
+    }
+
+    static func verify(_ btf: BTF, id: TypeID, name: String, swiftType: String, size: Int,
+                       members: [(String, Int?)]) throws(BPFError) {
         let t: BTFType
         do { t = try btf.type(id) } catch { throw .btf(path: "object", error) }
         guard Int(t.size) == size else {

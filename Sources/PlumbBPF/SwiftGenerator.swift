@@ -180,7 +180,7 @@ public struct SwiftGenerator {
         }
         if isUnion {
             // Swift has no unions: the bytes, with a typed reader per member.
-            fields.append(("bytes", "InlineArray<\(t.size), UInt8>", false, ""))
+            if t.size > 0 { fields.append(("bytes", "InlineArray<\(t.size), UInt8>", false, "")) }
             offset = Int(t.size)
             for m in t.members where m.bitfieldSize == 0 && !m.name.isEmpty {
                 guard let sp = spell(m.type) else { continue }

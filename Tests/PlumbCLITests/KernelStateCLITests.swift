@@ -265,13 +265,14 @@ final class LoadedFixture {
 }
 
 @Suite struct GenSwiftCLITests {
-    /// swiftc -typecheck against the built modules (Plumb and the C shim's module map).
+    /// swiftc against the built modules (Plumb and the C shim's module map), through SIL so that
+    /// definite-initialization errors count too (-typecheck stops before them).
     func typecheck(_ file: String) -> TestEnv.Result {
         let build = TestEnv.root.appendingPathComponent(".build").path
         let triple = (try? FileManager.default.destinationOfSymbolicLink(atPath: build + "/debug")) ?? "x86_64-unknown-linux-gnu/debug"
         let debug = triple.hasPrefix("/") ? triple : build + "/" + triple
         return TestEnv.run(TestEnv.toolchainBin + "/swiftc", [
-            "-typecheck", "-I", debug + "/Modules",
+            "-emit-sil", "-o", "/dev/null", "-I", debug + "/Modules",
             "-Xcc", "-fmodule-map-file=\(debug)/CPlumbSys.build/module.modulemap",
             "-Xcc", "-I", "-Xcc", TestEnv.root.appendingPathComponent("Sources/CPlumbSys/include").path, file])
     }
@@ -295,7 +296,8 @@ final class LoadedFixture {
 
     @Test func committedGeneratedFilesAreWhatGenPrints() throws {
         let dir = try TestEnv.fixtures()
-        for (fixture, file) in [("basic", "BasicProbe"), ("btf_layout", "BtfLayoutProbe"), ("objects", "ObjectsProbe")] {
+        for (fixture, file) in [("basic", "BasicProbe"), ("btf_layout", "BtfLayoutProbe"), ("objects", "ObjectsProbe"),
+                                ("btf_edge", "BtfEdgeProbe"), ("btf_decls", "BtfDeclsProbe"), ("execsnoop", "ExecsnoopProbe"), ("core_proc", "CoreProcProbe")] {
             let gen = plumb(["gen", "swift", dir.appendingPathComponent("\(fixture).bpfel.o").path])
             let committed = try String(contentsOf: TestEnv.root.appendingPathComponent("Tests/PlumbTests/Generated/\(file).swift"), encoding: .utf8)
             #expect(gen.stdout == committed, "regenerate Tests/PlumbTests/Generated/\(file).swift with `plumb gen swift .build/fixtures/\(fixture).bpfel.o`")

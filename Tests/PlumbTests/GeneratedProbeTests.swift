@@ -29,6 +29,13 @@ private func threadID() -> UInt32 {
             return
         }
         _ = try BtfLayoutProbe(path: layout)
+        for (name, open) in [("btf_edge", { (p: String) throws in _ = try BtfEdgeProbe(path: p) }),
+                             ("btf_decls", { (p: String) throws in _ = try BtfDeclsProbe(path: p) }),
+                             ("execsnoop", { (p: String) throws in _ = try ExecsnoopProbe(path: p) }),
+                             ("core_proc", { (p: String) throws in _ = try CoreProcProbe(path: p) })] {
+            guard let path = fixturePath("\(name).bpfel.o") else { Issue.record("\(name) missing"); continue }
+            #expect(throws: Never.self, "\(name)") { try open(path) }
+        }
         let probe = try ObjectsProbe(path: objects)
         #expect(MemoryLayout<ObjectsProbe.Val16>.size == 16)
         #expect(MemoryLayout<ObjectsProbe.LpmKey>.offset(of: \.addr) == 4)
