@@ -212,6 +212,30 @@ final class LoadedFixture {
         #expect(notPinned.stderr.contains("not pinned"), "\(notPinned.stderr)")
     }
 
+    @Test func tracelogStreamsBpfPrintk() throws {
+        guard TestEnv.kernelAvailable(bpfUsable()) else { return }
+        // second_prog of objects.bpfel.o prints cfg_name with bpf_printk on every getpid; a unique
+        // value set with --set tells our lines from anything else in the shared trace_pipe.
+        let marker = "plm\(getpid() % 100000)"
+        let log = try BackgroundRun(["prog", "tracelog"], name: "tracelog")
+        defer { log.cleanUp() }
+        let run = try BackgroundRun(["object", "run", try fixturePath("objects.bpfel.o"), "--duration", "30s", "--set", "cfg_name=\(marker)"], name: "printk")
+        defer {
+            run.cleanUp()
+            if let dir = try? BPFFS.path() { unlink(dir + "/m_lru") }
+        }
+        #expect(run.waitFor("attached third_prog").contains("attached third_prog"))
+        var text = ""
+        for _ in 0..<100 {
+            _ = getpid()
+            text = log.output
+            if text.contains(marker) { break }
+            usleep(50_000)
+        }
+        #expect(text.contains(marker), "trace_pipe output: \(text.suffix(500))")
+        #expect(text.contains("bpf_trace_printk: \(marker)"))
+    }
+
     @Test func badMapArgumentsAreRefused() {
         let none = plumb(["map", "dump"])
         #expect(none.status != 0 && none.stderr.contains("name one map"))
