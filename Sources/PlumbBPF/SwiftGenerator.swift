@@ -29,7 +29,7 @@ public struct SwiftGenerator {
     static func pascal(_ s: String) -> String {
         let parts = s.split { !$0.isLetter && !$0.isNumber }
         var out = parts.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
-        if out.isEmpty || out.first!.isNumber { out = "T" + out }
+        if out.first?.isNumber ?? true { out = "T" + out }
         return out
     }
 
@@ -37,7 +37,7 @@ public struct SwiftGenerator {
         let parts = s.split { !$0.isLetter && !$0.isNumber }
         guard let first = parts.first else { return "_" }
         var out = first.prefix(1).lowercased() + first.dropFirst() + parts.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
-        if out.first!.isNumber { out = "_" + out }
+        if out.first?.isNumber ?? true { out = "_" + out }
         return keywords.contains(out) ? "`\(out)`" : out
     }
 

@@ -115,11 +115,28 @@ struct MapCommand: ParsableCommand {
             let w = try MapCommand.parse(words, name: name, pinned: pinned, wantKey: true, wantValue: false)
             let btf = KernelObjects.mapBTF(w.map)
             let key = try KernelObjects.encodeWords(w.key ?? [], size: w.map.keySize, btf: btf, type: w.map.btfKeyTypeID, what: "key")
-            let found = w.map.type.isPerCPU ? try w.map.lookupPerCPU(key)?.first : try w.map.lookup(key)
-            guard let value = found else {
+            let json = output.enabled || !w.flags.isEmpty
+            if w.map.type.isPerCPU {
+                // One value per possible CPU, as bpftool prints them.
+                guard let values = try w.map.lookupPerCPU(key) else {
+                    throw ValidationError("key \(key.withUnsafeBytes { ValueFormatter.hex($0) }) is not in map \(w.map.id)")
+                }
+                let f = btf.map { ValueFormatter(btf: $0) }
+                if json {
+                    let v = JSONValue.object([("key", hexJSON(key)), ("values", .array(values.enumerated().map {
+                        .object([("cpu", .uint(UInt64($0.offset))), ("value", hexJSON($0.element))]) }))])
+                    Output.write(v.text(pretty: output.pretty || w.flags.contains("-p") || w.flags.contains("--pretty")) + "\n")
+                } else {
+                    for (cpu, v) in values.enumerated() {
+                        let text = f.map { w.map.btfValueTypeID != 0 ? $0.format(v, as: w.map.btfValueTypeID) : nil }.flatMap { $0 } ?? v.withUnsafeBytes { ValueFormatter.hex($0) }
+                        Output.write("cpu\(cpu): \(text)\n")
+                    }
+                }
+                return
+            }
+            guard let value = try w.map.lookup(key) else {
                 throw ValidationError("key \(key.withUnsafeBytes { ValueFormatter.hex($0) }) is not in map \(w.map.id)")
             }
-            let json = output.enabled || !w.flags.isEmpty
             if json {
                 var m: [(String, JSONValue)] = [("key", hexJSON(key)), ("value", hexJSON(value))]
                 if let btf, w.map.btfValueTypeID != 0 {

@@ -122,9 +122,12 @@ final class LoadedFixture {
         let f = try LoadedFixture("objects.bpfel.o", waitFor: "attached third_prog", name: "mapdump")
         defer { f.stop() }
         let maps = objects(parseJSON(plumb(["map", "list", "-j"])))
-        // The newest map of each name is ours (maps no program uses are in no map_ids list).
+        // Maps no program uses are in no map_ids list; they share the programs' BTF object, though
+        // (other tests may have the same fixture loaded at the same time).
+        let progs = byID(objects(parseJSON(plumb(["prog", "list", "-j"]))))
+        let btfID = f.programIDs.compactMap { progs[Int($0)]?["btf_id"] as? Int }.first ?? -1
         func mapID(_ name: String) -> Int? {
-            maps.filter { $0["name"] as? String == name }.compactMap { $0["id"] as? Int }.max()
+            maps.first { $0["name"] as? String == name && $0["btf_id"] as? Int == btfID }?["id"] as? Int
         }
         guard let hash = mapID("m_hash"), let percpu = mapID("m_percpu_hash"), let lpm = mapID("m_lpm") else {
             Issue.record("fixture maps not found among \(maps.map { $0["name"] ?? "" })")
@@ -160,6 +163,10 @@ final class LoadedFixture {
         #expect(text.stdout.contains("Found 2 elements"))
         let look = parseJSON(plumb(["map", "lookup", String(hash), "key", "9", "-j"])) as? [String: Any]
         #expect((look?["formatted"] as? [String: Any])?["value"] as? NSDictionary == ["x": 255, "y": 1] as NSDictionary)
+        // Per-CPU lookups show every CPU's value (the update wrote -2 to each).
+        let perCPU = parseJSON(plumb(["map", "lookup", String(percpu), "key", "3", "-j"])) as? [String: Any]
+        let values = perCPU?["values"] as? [[String: Any]] ?? []
+        #expect(!values.isEmpty && values.allSatisfy { ($0["value"] as? [String])?.first == "0xfe" })
         // Delete, then the key is gone and a second delete fails with a message.
         #expect(plumb(["map", "delete", String(hash), "key", "7"]).status == 0)
         let again = plumb(["map", "delete", String(hash), "key", "7"])
