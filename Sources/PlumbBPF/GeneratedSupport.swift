@@ -127,3 +127,26 @@ public enum LayoutCheck {
         withUnsafeBytes(of: value) { Array($0) }
     }
 }
+
+extension LayoutCheck {
+    /// The live value of global `name` of a loaded object (read from its data-section map).
+    public static func currentValue<T: BitwiseCopyable>(_ object: Object, name: String, as: T.Type) throws(BPFError) -> T? {
+        guard let (map, v) = object.global(name), Int(v.size) == MemoryLayout<T>.size else { return nil }
+        guard let bytes = try map.lookup([0, 0, 0, 0]) else { return nil }
+        let s = Int(v.offset), e = s + MemoryLayout<T>.size
+        guard e <= bytes.count else { return nil }
+        return bytes[s..<e].withUnsafeBytes { $0.loadUnaligned(as: T.self) }
+    }
+
+    /// Writes global `name` of a loaded object (read-only sections are frozen and refuse it).
+    public static func setValue<T: BitwiseCopyable>(_ object: Object, name: String, _ value: T) throws(BPFError) {
+        guard let (map, v) = object.global(name), Int(v.size) == MemoryLayout<T>.size else {
+            throw .invalidArgument("no global '\(name)' of \(MemoryLayout<T>.size) bytes")
+        }
+        guard var bytes = try map.lookup([0, 0, 0, 0]) else { throw .invalidArgument("global data of '\(name)' cannot be read") }
+        let s = Int(v.offset)
+        guard s + MemoryLayout<T>.size <= bytes.count else { throw .invalidArgument("global '\(name)' lies outside its section") }
+        withUnsafeBytes(of: value) { for (i, b) in $0.enumerated() { bytes[s + i] = b } }
+        try map.update([0, 0, 0, 0], bytes)
+    }
+}

@@ -306,6 +306,24 @@ public struct SwiftGenerator {
             inits += "            \(n) = try object.program(\"\(p.name)\")\n"
         }
         s += "\n        init(_ object: Object) throws(BPFError) {\n            self.object = object\n" + inits + "        }\n\n"
+        s += "        /// The globals' values in the kernel now (what the programs have written).\n"
+        s += "        public func readGlobals() throws(BPFError) -> Globals {\n"
+        if globals.isEmpty {
+            s += "            try Globals(object.spec)\n        }\n\n"
+        } else {
+            s += "            var g = try Globals(object.spec)\n"
+            for g in globals {
+                s += "            if let v = try LayoutCheck.currentValue(object, name: \"\(g.c)\", as: \(g.type.swift).self) { g.\(g.swift) = v }\n"
+            }
+            s += "            return g\n        }\n\n"
+            s += "        /// Sets one writable global of the loaded object (const ones are frozen: set those before load).\n"
+            s += "        public func setGlobal<T: BitwiseCopyable>(_ path: WritableKeyPath<Globals, T>, _ value: T) throws(BPFError) {\n"
+            s += "            var g = try Globals(object.spec)\n            g[keyPath: path] = value\n            let key: AnyKeyPath = path\n"
+            for g in globals {
+                s += "            if key == \\Globals.\(g.swift) { return try LayoutCheck.setValue(object, name: \"\(g.c)\", g.\(g.swift)) }\n"
+            }
+            s += "            throw .invalidArgument(\"not a global of \\(object.spec.name)\")\n        }\n\n"
+        }
         s += "        /// Attaches every program whose section names its target; the links detach when released.\n"
         s += "        public func attach(_ options: AttachOptions = AttachOptions()) throws(BPFError) -> [Link] {\n"
         s += "            var links: [Link] = []\n"

@@ -83,6 +83,12 @@ private func threadID() -> UInt32 {
             if seen == 3 { break }
         }
         #expect(seen == 3)
+        // Globals after load: read what the program wrote, write a writable one.
+        #expect(try loaded.readGlobals().hits >= 3)
+        #expect(try loaded.readGlobals().tag.string == "plumb")
+        try loaded.setGlobal(\.seenValue, 99)
+        #expect(try loaded.readGlobals().seenValue == 99)
+        #expect(throws: BPFError.self, "const globals are frozen after load") { try loaded.setGlobal(\.targetPid, 1) }
         withExtendedLifetime(links) {}
     }
 }

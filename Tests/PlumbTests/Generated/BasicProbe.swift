@@ -96,6 +96,32 @@ public final class BasicProbe: @unchecked Sendable {
             onSysEnter = try object.program("on_sys_enter")
         }
 
+        /// The globals' values in the kernel now (what the programs have written).
+        public func readGlobals() throws(BPFError) -> Globals {
+            var g = try Globals(object.spec)
+            if let v = try LayoutCheck.currentValue(object, name: "target_pid", as: UInt32.self) { g.targetPid = v }
+            if let v = try LayoutCheck.currentValue(object, name: "target_tid", as: UInt32.self) { g.targetTid = v }
+            if let v = try LayoutCheck.currentValue(object, name: "hits", as: UInt64.self) { g.hits = v }
+            if let v = try LayoutCheck.currentValue(object, name: "unused_event_type", as: UInt64.self) { g.unusedEventType = v }
+            if let v = try LayoutCheck.currentValue(object, name: "seen_value", as: UInt64.self) { g.seenValue = v }
+            if let v = try LayoutCheck.currentValue(object, name: "tag", as: CString<8>.self) { g.tag = v }
+            return g
+        }
+
+        /// Sets one writable global of the loaded object (const ones are frozen: set those before load).
+        public func setGlobal<T: BitwiseCopyable>(_ path: WritableKeyPath<Globals, T>, _ value: T) throws(BPFError) {
+            var g = try Globals(object.spec)
+            g[keyPath: path] = value
+            let key: AnyKeyPath = path
+            if key == \Globals.targetPid { return try LayoutCheck.setValue(object, name: "target_pid", g.targetPid) }
+            if key == \Globals.targetTid { return try LayoutCheck.setValue(object, name: "target_tid", g.targetTid) }
+            if key == \Globals.hits { return try LayoutCheck.setValue(object, name: "hits", g.hits) }
+            if key == \Globals.unusedEventType { return try LayoutCheck.setValue(object, name: "unused_event_type", g.unusedEventType) }
+            if key == \Globals.seenValue { return try LayoutCheck.setValue(object, name: "seen_value", g.seenValue) }
+            if key == \Globals.tag { return try LayoutCheck.setValue(object, name: "tag", g.tag) }
+            throw .invalidArgument("not a global of \(object.spec.name)")
+        }
+
         /// Attaches every program whose section names its target; the links detach when released.
         public func attach(_ options: AttachOptions = AttachOptions()) throws(BPFError) -> [Link] {
             var links: [Link] = []

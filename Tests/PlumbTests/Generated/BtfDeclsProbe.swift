@@ -296,6 +296,48 @@ public final class BtfDeclsProbe: @unchecked Sendable {
             prog = try object.program("prog")
         }
 
+        /// The globals' values in the kernel now (what the programs have written).
+        public func readGlobals() throws(BPFError) -> Globals {
+            var g = try Globals(object.spec)
+            if let v = try LayoutCheck.currentValue(object, name: "g_anon_enum_user", as: Int32.self) { g.gAnonEnumUser = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_callbacks", as: Callbacks.self) { g.gCallbacks = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_quals", as: Quals.self) { g.gQuals = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_tagged", as: Tagged.self) { g.gTagged = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_kinds", as: Kinds.self) { g.gKinds = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_uses_fwd", as: UsesFwd.self) { g.gUsesFwd = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_enums", as: Enums.self) { g.gEnums = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_self_ref", as: SelfRef.self) { g.gSelfRef = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_mutual", as: MutualB.self) { g.gMutual = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_te", as: UInt32.self) { g.gTe = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_frf", as: UInt64.self) { g.gFrf = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_afp", as: InlineArray<4, UInt64>.self) { g.gAfp = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_varfn", as: UInt64.self) { g.gVarfn = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_chain", as: UInt64.self) { g.gChain = v }
+            return g
+        }
+
+        /// Sets one writable global of the loaded object (const ones are frozen: set those before load).
+        public func setGlobal<T: BitwiseCopyable>(_ path: WritableKeyPath<Globals, T>, _ value: T) throws(BPFError) {
+            var g = try Globals(object.spec)
+            g[keyPath: path] = value
+            let key: AnyKeyPath = path
+            if key == \Globals.gAnonEnumUser { return try LayoutCheck.setValue(object, name: "g_anon_enum_user", g.gAnonEnumUser) }
+            if key == \Globals.gCallbacks { return try LayoutCheck.setValue(object, name: "g_callbacks", g.gCallbacks) }
+            if key == \Globals.gQuals { return try LayoutCheck.setValue(object, name: "g_quals", g.gQuals) }
+            if key == \Globals.gTagged { return try LayoutCheck.setValue(object, name: "g_tagged", g.gTagged) }
+            if key == \Globals.gKinds { return try LayoutCheck.setValue(object, name: "g_kinds", g.gKinds) }
+            if key == \Globals.gUsesFwd { return try LayoutCheck.setValue(object, name: "g_uses_fwd", g.gUsesFwd) }
+            if key == \Globals.gEnums { return try LayoutCheck.setValue(object, name: "g_enums", g.gEnums) }
+            if key == \Globals.gSelfRef { return try LayoutCheck.setValue(object, name: "g_self_ref", g.gSelfRef) }
+            if key == \Globals.gMutual { return try LayoutCheck.setValue(object, name: "g_mutual", g.gMutual) }
+            if key == \Globals.gTe { return try LayoutCheck.setValue(object, name: "g_te", g.gTe) }
+            if key == \Globals.gFrf { return try LayoutCheck.setValue(object, name: "g_frf", g.gFrf) }
+            if key == \Globals.gAfp { return try LayoutCheck.setValue(object, name: "g_afp", g.gAfp) }
+            if key == \Globals.gVarfn { return try LayoutCheck.setValue(object, name: "g_varfn", g.gVarfn) }
+            if key == \Globals.gChain { return try LayoutCheck.setValue(object, name: "g_chain", g.gChain) }
+            throw .invalidArgument("not a global of \(object.spec.name)")
+        }
+
         /// Attaches every program whose section names its target; the links detach when released.
         public func attach(_ options: AttachOptions = AttachOptions()) throws(BPFError) -> [Link] {
             var links: [Link] = []

@@ -299,6 +299,42 @@ public final class BtfEdgeProbe: @unchecked Sendable {
             prog2 = try object.program("prog2")
         }
 
+        /// The globals' values in the kernel now (what the programs have written).
+        public func readGlobals() throws(BPFError) -> Globals {
+            var g = try Globals(object.spec)
+            if let v = try LayoutCheck.currentValue(object, name: "g_dup", as: Dup.self) { g.gDup = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_pad_only", as: PadOnly.self) { g.gPadOnly = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_pad_between", as: PadBetween.self) { g.gPadBetween = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_nested_empty", as: NestedEmpty.self) { g.gNestedEmpty = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_odd_bits", as: OddBits.self) { g.gOddBits = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_packed_union", as: PackedUnion.self) { g.gPackedUnion = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_packed_bits", as: PackedBits.self) { g.gPackedBits = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_node", as: Node.self) { g.gNode = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_opaque", as: UInt64.self) { g.gOpaque = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_va", as: VaUser.self) { g.gVa = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_vm", as: VolatileMembers.self) { g.gVm = v }
+            return g
+        }
+
+        /// Sets one writable global of the loaded object (const ones are frozen: set those before load).
+        public func setGlobal<T: BitwiseCopyable>(_ path: WritableKeyPath<Globals, T>, _ value: T) throws(BPFError) {
+            var g = try Globals(object.spec)
+            g[keyPath: path] = value
+            let key: AnyKeyPath = path
+            if key == \Globals.gDup { return try LayoutCheck.setValue(object, name: "g_dup", g.gDup) }
+            if key == \Globals.gPadOnly { return try LayoutCheck.setValue(object, name: "g_pad_only", g.gPadOnly) }
+            if key == \Globals.gPadBetween { return try LayoutCheck.setValue(object, name: "g_pad_between", g.gPadBetween) }
+            if key == \Globals.gNestedEmpty { return try LayoutCheck.setValue(object, name: "g_nested_empty", g.gNestedEmpty) }
+            if key == \Globals.gOddBits { return try LayoutCheck.setValue(object, name: "g_odd_bits", g.gOddBits) }
+            if key == \Globals.gPackedUnion { return try LayoutCheck.setValue(object, name: "g_packed_union", g.gPackedUnion) }
+            if key == \Globals.gPackedBits { return try LayoutCheck.setValue(object, name: "g_packed_bits", g.gPackedBits) }
+            if key == \Globals.gNode { return try LayoutCheck.setValue(object, name: "g_node", g.gNode) }
+            if key == \Globals.gOpaque { return try LayoutCheck.setValue(object, name: "g_opaque", g.gOpaque) }
+            if key == \Globals.gVa { return try LayoutCheck.setValue(object, name: "g_va", g.gVa) }
+            if key == \Globals.gVm { return try LayoutCheck.setValue(object, name: "g_vm", g.gVm) }
+            throw .invalidArgument("not a global of \(object.spec.name)")
+        }
+
         /// Attaches every program whose section names its target; the links detach when released.
         public func attach(_ options: AttachOptions = AttachOptions()) throws(BPFError) -> [Link] {
             var links: [Link] = []

@@ -435,6 +435,46 @@ public final class BtfLayoutProbe: @unchecked Sendable {
             self.object = object
         }
 
+        /// The globals' values in the kernel now (what the programs have written).
+        public func readGlobals() throws(BPFError) -> Globals {
+            var g = try Globals(object.spec)
+            if let v = try LayoutCheck.currentValue(object, name: "g_bits", as: Bits.self) { g.gBits = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_gaps", as: Gaps.self) { g.gGaps = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_packed", as: PackedS.self) { g.gPacked = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_contains_packed", as: ContainsPacked.self) { g.gContainsPacked = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_packed_aligned", as: PackedAligned.self) { g.gPackedAligned = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_has_aligned", as: HasAligned.self) { g.gHasAligned = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_tail_pad_bits", as: TailPadBits.self) { g.gTailPadBits = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_big_gap", as: BigGap.self) { g.gBigGap = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_with_empty", as: WithEmpty.self) { g.gWithEmpty = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_anon", as: AnonMembers.self) { g.gAnon = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_union", as: TopUnion.self) { g.gUnion = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_arrays", as: UInt64.self) { g.gArrays = v }
+            if let v = try LayoutCheck.currentValue(object, name: "g_matrix", as: InlineArray<3, InlineArray<4, InlineArray<5, Int32>>>.self) { g.gMatrix = v }
+            return g
+        }
+
+        /// Sets one writable global of the loaded object (const ones are frozen: set those before load).
+        public func setGlobal<T: BitwiseCopyable>(_ path: WritableKeyPath<Globals, T>, _ value: T) throws(BPFError) {
+            var g = try Globals(object.spec)
+            g[keyPath: path] = value
+            let key: AnyKeyPath = path
+            if key == \Globals.gBits { return try LayoutCheck.setValue(object, name: "g_bits", g.gBits) }
+            if key == \Globals.gGaps { return try LayoutCheck.setValue(object, name: "g_gaps", g.gGaps) }
+            if key == \Globals.gPacked { return try LayoutCheck.setValue(object, name: "g_packed", g.gPacked) }
+            if key == \Globals.gContainsPacked { return try LayoutCheck.setValue(object, name: "g_contains_packed", g.gContainsPacked) }
+            if key == \Globals.gPackedAligned { return try LayoutCheck.setValue(object, name: "g_packed_aligned", g.gPackedAligned) }
+            if key == \Globals.gHasAligned { return try LayoutCheck.setValue(object, name: "g_has_aligned", g.gHasAligned) }
+            if key == \Globals.gTailPadBits { return try LayoutCheck.setValue(object, name: "g_tail_pad_bits", g.gTailPadBits) }
+            if key == \Globals.gBigGap { return try LayoutCheck.setValue(object, name: "g_big_gap", g.gBigGap) }
+            if key == \Globals.gWithEmpty { return try LayoutCheck.setValue(object, name: "g_with_empty", g.gWithEmpty) }
+            if key == \Globals.gAnon { return try LayoutCheck.setValue(object, name: "g_anon", g.gAnon) }
+            if key == \Globals.gUnion { return try LayoutCheck.setValue(object, name: "g_union", g.gUnion) }
+            if key == \Globals.gArrays { return try LayoutCheck.setValue(object, name: "g_arrays", g.gArrays) }
+            if key == \Globals.gMatrix { return try LayoutCheck.setValue(object, name: "g_matrix", g.gMatrix) }
+            throw .invalidArgument("not a global of \(object.spec.name)")
+        }
+
         /// Attaches every program whose section names its target; the links detach when released.
         public func attach(_ options: AttachOptions = AttachOptions()) throws(BPFError) -> [Link] {
             var links: [Link] = []

@@ -75,6 +75,24 @@ public final class CoreProcProbe: @unchecked Sendable {
             onSysEnter = try object.program("on_sys_enter")
         }
 
+        /// The globals' values in the kernel now (what the programs have written).
+        public func readGlobals() throws(BPFError) -> Globals {
+            var g = try Globals(object.spec)
+            if let v = try LayoutCheck.currentValue(object, name: "target_tid", as: UInt32.self) { g.targetTid = v }
+            if let v = try LayoutCheck.currentValue(object, name: "target_syscall", as: Int64.self) { g.targetSyscall = v }
+            return g
+        }
+
+        /// Sets one writable global of the loaded object (const ones are frozen: set those before load).
+        public func setGlobal<T: BitwiseCopyable>(_ path: WritableKeyPath<Globals, T>, _ value: T) throws(BPFError) {
+            var g = try Globals(object.spec)
+            g[keyPath: path] = value
+            let key: AnyKeyPath = path
+            if key == \Globals.targetTid { return try LayoutCheck.setValue(object, name: "target_tid", g.targetTid) }
+            if key == \Globals.targetSyscall { return try LayoutCheck.setValue(object, name: "target_syscall", g.targetSyscall) }
+            throw .invalidArgument("not a global of \(object.spec.name)")
+        }
+
         /// Attaches every program whose section names its target; the links detach when released.
         public func attach(_ options: AttachOptions = AttachOptions()) throws(BPFError) -> [Link] {
             var links: [Link] = []

@@ -71,6 +71,22 @@ public final class ExecsnoopProbe: @unchecked Sendable {
             handleExec = try object.program("handle_exec")
         }
 
+        /// The globals' values in the kernel now (what the programs have written).
+        public func readGlobals() throws(BPFError) -> Globals {
+            var g = try Globals(object.spec)
+            if let v = try LayoutCheck.currentValue(object, name: "unused_exec_event", as: UInt64.self) { g.unusedExecEvent = v }
+            return g
+        }
+
+        /// Sets one writable global of the loaded object (const ones are frozen: set those before load).
+        public func setGlobal<T: BitwiseCopyable>(_ path: WritableKeyPath<Globals, T>, _ value: T) throws(BPFError) {
+            var g = try Globals(object.spec)
+            g[keyPath: path] = value
+            let key: AnyKeyPath = path
+            if key == \Globals.unusedExecEvent { return try LayoutCheck.setValue(object, name: "unused_exec_event", g.unusedExecEvent) }
+            throw .invalidArgument("not a global of \(object.spec.name)")
+        }
+
         /// Attaches every program whose section names its target; the links detach when released.
         public func attach(_ options: AttachOptions = AttachOptions()) throws(BPFError) -> [Link] {
             var links: [Link] = []

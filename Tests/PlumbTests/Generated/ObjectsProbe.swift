@@ -160,6 +160,32 @@ public final class ObjectsProbe: @unchecked Sendable {
             thirdProg = try object.program("third_prog")
         }
 
+        /// The globals' values in the kernel now (what the programs have written).
+        public func readGlobals() throws(BPFError) -> Globals {
+            var g = try Globals(object.spec)
+            if let v = try LayoutCheck.currentValue(object, name: "cfg_threshold", as: UInt64.self) { g.cfgThreshold = v }
+            if let v = try LayoutCheck.currentValue(object, name: "cfg_name", as: CString<12>.self) { g.cfgName = v }
+            if let v = try LayoutCheck.currentValue(object, name: "counter_data", as: UInt64.self) { g.counterData = v }
+            if let v = try LayoutCheck.currentValue(object, name: "custom_data", as: UInt64.self) { g.customData = v }
+            if let v = try LayoutCheck.currentValue(object, name: "custom_ro", as: UInt32.self) { g.customRo = v }
+            if let v = try LayoutCheck.currentValue(object, name: "counter_bss", as: UInt32.self) { g.counterBss = v }
+            return g
+        }
+
+        /// Sets one writable global of the loaded object (const ones are frozen: set those before load).
+        public func setGlobal<T: BitwiseCopyable>(_ path: WritableKeyPath<Globals, T>, _ value: T) throws(BPFError) {
+            var g = try Globals(object.spec)
+            g[keyPath: path] = value
+            let key: AnyKeyPath = path
+            if key == \Globals.cfgThreshold { return try LayoutCheck.setValue(object, name: "cfg_threshold", g.cfgThreshold) }
+            if key == \Globals.cfgName { return try LayoutCheck.setValue(object, name: "cfg_name", g.cfgName) }
+            if key == \Globals.counterData { return try LayoutCheck.setValue(object, name: "counter_data", g.counterData) }
+            if key == \Globals.customData { return try LayoutCheck.setValue(object, name: "custom_data", g.customData) }
+            if key == \Globals.customRo { return try LayoutCheck.setValue(object, name: "custom_ro", g.customRo) }
+            if key == \Globals.counterBss { return try LayoutCheck.setValue(object, name: "counter_bss", g.counterBss) }
+            throw .invalidArgument("not a global of \(object.spec.name)")
+        }
+
         /// Attaches every program whose section names its target; the links detach when released.
         public func attach(_ options: AttachOptions = AttachOptions()) throws(BPFError) -> [Link] {
             var links: [Link] = []
