@@ -5,7 +5,7 @@ struct BTFCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "btf",
         abstract: "Read, query and print BTF type information.",
-        subcommands: [Dump.self, Show.self]
+        subcommands: [Dump.self, Show.self, List.self]
     )
 
     static let defaultFile = "/sys/kernel/btf/vmlinux"
@@ -31,11 +31,14 @@ struct BTFCommand: ParsableCommand {
         @Option(name: .long, help: "Base BTF for split BTF files (default: vmlinux for /sys/kernel/btf/<module>).")
         var base: String?
 
+        @Option(name: .long, help: "Dump the kernel's loaded BTF object with this id (see `plumb btf list`) instead of a file.")
+        var id: UInt32?
+
         @Argument(help: "Raw BTF file or ELF object (default /sys/kernel/btf/vmlinux).")
         var file: String = BTFCommand.defaultFile
 
         func run() throws {
-            let btf = try BTFCommand.load(file, base: base)
+            let btf = try id.map { id throws in try KernelObjects.btf(id: id) } ?? BTFCommand.load(file, base: base)
             var out = ""
             switch format {
             case .raw: try btf.rawDump(into: &out)

@@ -5,7 +5,7 @@ struct ObjectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "object",
         abstract: "Inspect, relocate and run clang-compiled BPF objects.",
-        subcommands: [Dump.self, Run.self]
+        subcommands: [Dump.self, Run.self, Load.self]
     )
 
     /// The BTF that CO-RE relocates against: a custom file, or the running kernel plus its modules.

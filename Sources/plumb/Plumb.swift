@@ -8,7 +8,8 @@ struct Plumb: ParsableCommand {
         commandName: "plumb",
         abstract: "Type-checked eBPF tracing: BTF, BPF objects, and a tracer.",
         version: PlumbVersion.number,
-        subcommands: [TraceCommand.self, BTFCommand.self, ObjectCommand.self, FeaturesCommand.self],
+        subcommands: [TraceCommand.self, BTFCommand.self, ObjectCommand.self, ProgCommand.self, MapCommand.self,
+                      LinkCommand.self, GenCommand.self, FeaturesCommand.self],
         defaultSubcommand: TraceCommand.self
     )
 
