@@ -204,8 +204,8 @@ final class RuntimeLeaks: @unchecked Sendable {
         }
     }
 
-    func verify(sourceLocation: SourceLocation = #_sourceLocation) throws {
-        for _ in 0..<200 {
+    func verify(seconds: Int = 2, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        for _ in 0..<(seconds * 100) {
             let alive = try objects.filter { kind, id in try Sys.exists(id: id, kind: kind) }
             if alive.isEmpty && perfAlive().isEmpty { return }
             usleep(10_000)
@@ -216,10 +216,12 @@ final class RuntimeLeaks: @unchecked Sendable {
 }
 
 /// Runs `body`, lets everything it created go, then checks the kernel freed it all.
-func withRuntimeLeakCheck(sourceLocation: SourceLocation = #_sourceLocation, _ body: (RuntimeLeaks) throws -> Void) throws {
+/// `seconds` bounds the wait for the kernel's deferred frees (uprobe links are released one
+/// by one, ~0.1 s each, after their fds close).
+func withRuntimeLeakCheck(seconds: Int = 2, sourceLocation: SourceLocation = #_sourceLocation, _ body: (RuntimeLeaks) throws -> Void) throws {
     let leaks = RuntimeLeaks()
     try body(leaks)
-    try leaks.verify(sourceLocation: sourceLocation)
+    try leaks.verify(seconds: seconds, sourceLocation: sourceLocation)
 }
 
 /// A one-slot (or `slots`) array map of u64 counters.

@@ -281,7 +281,7 @@ enum USDTAsm {
             return
         }
         guard TestEnv.kernelAvailable(Self.unavailable()) else { return }
-        for multi in [false, true] { try withRuntimeLeakCheck { leaks in
+        for multi in [false, true] { try withRuntimeLeakCheck(seconds: 30) { leaks in
             let hits = try counterMap("usdt_pg", slots: 1)
             leaks.track(hits)
             let prog = try Program.load(ProgramAttributes(type: .kprobe, instructions: try Asm.counter(hits, tid: nil), name: "usdt_pg",
