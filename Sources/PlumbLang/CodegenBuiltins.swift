@@ -187,6 +187,7 @@ extension Compiler {
     func argN(_ n: Int, _ e: Expr) -> Val {
         switch context {
         case .registers(let isReturn, _):
+            if let sites = usdtSites[probeName] { return usdtArg(n, sites: sites, e) }
             if isReturn {
                 error("arg\(n) is not available in return probes; use retval", e.range)
                 return .poison

@@ -149,6 +149,8 @@ final class Compiler {
     var stopUsed: Set<Label> = []
     /// The binary of the uprobe being compiled (for uaddr).
     var currentBinary: String?
+    /// USDT sites per expanded probe name, in attach (cookie) order (SemaUser.swift).
+    var usdtSites: [String: [USDTProbe]] = [:]
 
     static let startTime: UInt64 = {
         var ts = timespec()

@@ -91,6 +91,8 @@ extension Compiler {
             return [(t, ap.canonical, kind("perf_event"), .perf)]
         case "uprobe", "uretprobe":
             return uprobe(ap)
+        case "usdt":
+            return usdt(ap)
         case "kprobe", "kretprobe":
             guard let fn = f.last, !fn.isEmpty else { error("kprobe probes are written kprobe:FUNCTION[+OFFSET]", ap.range); return [] }
             let isReturn = ap.provider == "kretprobe"

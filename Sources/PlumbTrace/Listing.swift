@@ -43,10 +43,19 @@ public enum ProbeListing {
             provider = String(p[..<colon])
             rest = String(p[p.index(after: colon)...])
         }
-        let aliases = ["t": "tracepoint", "rt": "rawtracepoint", "s": "software", "u": "uprobe", "ur": "uretprobe"]
+        let aliases = ["t": "tracepoint", "rt": "rawtracepoint", "s": "software", "u": "uprobe", "ur": "uretprobe", "U": "usdt"]
         if let p = provider, let full = aliases[p] { provider = full }
         let full = provider.map { "\($0):\(rest ?? "")" } ?? pattern
 
+        // usdt:PATH[:[PROVIDER:]NAME]: every probe name of the binary (-v: each site and its argument specs).
+        if provider == "usdt", let rest, !rest.isEmpty {
+            let parts = rest.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            let prov: String? = parts.count >= 3 ? parts[1] : nil
+            let name = parts.count >= 2 ? (parts.last ?? "*") : "*"
+            guard let listed = try? USDTResolver.list(binary: parts[0], provider: prov, name: name.isEmpty ? "*" : name) else { return "" }
+            for l in listed { out += (verbose ? l.verboseDescription : l.description) + "\n" }
+            return out
+        }
         if provider == "uprobe" || provider == "uretprobe", let rest, let colon = rest.lastIndex(of: ":") {
             let binary = String(rest[..<colon])
             guard let path = try? UprobeResolver.resolveBinary(binary), let elf = try? ELFFile(path: path) else { return "" }
