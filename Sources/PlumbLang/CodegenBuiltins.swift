@@ -86,6 +86,7 @@ extension Compiler {
                 return .poison
             }
         case "retval":
+            if let v = userRetval() { return v }
             switch context {
             case .registers(true, _):
                 b.emit(.load(.r0, .r6, offset: PtRegs.ax, size: .doubleWord))
@@ -99,6 +100,7 @@ extension Compiler {
                 return .poison
             }
         case "args":
+            if let v = userArgs(e) { return v }
             switch context {
             case .tracepoint, .btf: return Val(type: .args, loc: .imm(0))
             default:
@@ -233,6 +235,7 @@ extension Compiler {
 
     /// `args.NAME`: a tracepoint field (from its format file) or a BTF-typed argument.
     func argsField(_ name: String, _ e: Expr) -> Val {
+        if let v = userArgsField(name, e) { return v }
         switch context {
         case .tracepoint(let category, let tpName, let fields):
             guard let f = fields.first(where: { $0.name == name }) else {

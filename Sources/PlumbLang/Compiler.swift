@@ -151,6 +151,8 @@ final class Compiler {
     var currentBinary: String?
     /// USDT sites per expanded probe name, in attach (cookie) order (SemaUser.swift).
     var usdtSites: [String: [USDTProbe]] = [:]
+    /// DWARF types of uprobe targets (SemaUserDWARF.swift).
+    let userTypes = UserTypes()
 
     static let startTime: UInt64 = {
         var ts = timespec()
