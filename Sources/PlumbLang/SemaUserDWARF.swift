@@ -154,8 +154,12 @@ extension Compiler {
         return access(t, base: base, offset: offset + Int(m.bitOffset / 8), space: space, e)
     }
 
-    /// `-lv uprobe:PATH:FUNC`: the function's typed parameters, one per line.
-    static func userParameterLines(binary path: String, function: String) -> [String] {
+}
+
+public enum UserDebugInfo {
+    /// `-lv uprobe:PATH:FUNC`: the function's typed parameters (`struct request * req`), empty
+    /// without DWARF.
+    public static func parameterLines(binary path: String, function: String) -> [String] {
         guard let d = try? DWARF.load(binary: path), let f = try? d.function(named: function), let btf = try? d.btf() else { return [] }
         return f.parameters.map { btf.cTypeName($0.type) + " " + $0.name }
     }

@@ -2,6 +2,7 @@
 // (`tracepoint:category:name`, `rawtracepoint:name`, `software:event:`, `uprobe:path:symbol`),
 // with `-v` adding each tracepoint's fields as its format file declares them.
 import PlumbBTF
+import PlumbLang
 import PlumbBPF
 import PlumbELF
 import PlumbSys
@@ -68,6 +69,7 @@ public enum ProbeListing {
             let symbolPattern = String(rest[rest.index(after: colon)...])
             for n in names.sorted() where symbolPattern.isEmpty || fnmatch(symbolPattern, n, 0) == 0 {
                 out += "\(provider ?? "uprobe"):\(path):\(n)\n"
+                if verbose { for p in UserDebugInfo.parameterLines(binary: path, function: n) { out += "    " + p + "\n" } }
             }
             return out
         }
