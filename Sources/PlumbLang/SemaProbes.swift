@@ -200,6 +200,7 @@ extension Compiler {
         }
         do {
             let r = try env.resolveUprobe(binary, fn)
+            userTypes.probeSites["\(ap.provider):\(r.path):\(f[f.count - 1])"] = (r.path, r.address &+ extra)
             if extra == 0 { userTypes.functions["\(ap.provider):\(r.path):\(f[f.count - 1])"] = (r.path, fn) }
             return [(.uprobe(path: r.path, symbol: fn, address: r.address &+ extra, isReturn: isReturn, pid: nil),
                      "\(ap.provider):\(r.path):\(f[f.count - 1])", kind(ap.provider), ctx)]

@@ -17,6 +17,9 @@ final class UserTypes {
     var loaded: [Binary] = []
     /// Expanded probe name -> (binary path, function symbol).
     var functions: [String: (path: String, symbol: String)] = [:]
+    /// Expanded probe name -> the probed address in its binary (uprobes, single-site usdt), for
+    /// relocating var() by pt_regs->ip.
+    var probeSites: [String: (path: String, address: UInt64)] = [:]
 }
 
 let userTypeBase: TypeID = 0x4000_0000
