@@ -15,6 +15,10 @@ enum TracerUserFixtures {
         let steps: [[String]] = [
             ["-g", "-O2", "-fPIE", "-pie", "-o", dir + "/usdt", src + "/usdt.c"],
             ["-g", "-O2", "-fno-PIE", "-no-pie", "-o", dir + "/usdt-nopie", src + "/usdt.c"],
+            ["-g", "-O2", "-fPIE", "-pie", "-o", dir + "/dwarf", src + "/dwarf.c"],
+            ["-g", "-O2", "-fno-PIE", "-no-pie", "-o", dir + "/dwarf-nopie", src + "/dwarf.c"],
+            // Symbols but no debug info (and a build id no /usr/lib/debug file has).
+            ["-O2", "-fPIE", "-pie", "-o", dir + "/dwarf-nodebug", src + "/dwarf.c"],
         ]
         for args in steps {
             let r = TestEnv.run("/usr/bin/env", ["gcc"] + args)
