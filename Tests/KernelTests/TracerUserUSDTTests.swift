@@ -34,6 +34,51 @@ import TestSupport
         #expect(r.stdout.contains("@g: 2"), "\(r.stdout)")
     }
 
+    /// -p: `usdt:*:...` and `U::PROVIDER:NAME` mean the process's executable and the libraries it has mapped.
+    @Test func runningProcessAndItsLibraries() throws {
+        let fx = try USDTFixtures.build()
+        let target = Process()
+        target.executableURL = URL(fileURLWithPath: fx.pie)
+        target.arguments = ["3"]
+        let input = Pipe(), output = Pipe()
+        target.standardInput = input
+        target.standardOutput = output
+        try target.run()
+        defer { if target.isRunning { target.terminate() } }
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let d = output.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            line.append(d)
+        }
+        let pid = try #require(Int32(String(decoding: line, as: UTF8.self).split(separator: "\n").first ?? ""))
+        let tracer = Process()
+        tracer.executableURL = URL(fileURLWithPath: TestEnv.plumb)
+        tracer.arguments = ["-p", "\(pid)", "-e", "usdt:*:plumb:twice { @[probe] = count(); } U::plumblib:* { @l[probe, arg0] = count(); } usdt:tick { @t = count(); }"]
+        let traced = Pipe(), errors = Pipe()
+        tracer.standardOutput = traced
+        tracer.standardError = errors
+        try tracer.run()
+        // Wait for "Attaching 3 probes..." plus the attach itself, then run two rounds and end the target.
+        var head = Data()
+        while !head.contains(UInt8(ascii: "\n")) {
+            let d = traced.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            head.append(d)
+        }
+        usleep(500_000)
+        input.fileHandleForWriting.write(Data("ab".utf8))
+        try input.fileHandleForWriting.close()
+        target.waitUntilExit()
+        let rest = traced.fileHandleForReading.readDataToEndOfFile()
+        tracer.waitUntilExit()
+        let out = String(decoding: head + rest, as: UTF8.self)
+        let lib = URL(fileURLWithPath: fx.library).resolvingSymlinksInPath().path
+        #expect(out.contains("@[usdt:\(fx.pie):plumb:twice]: 12"), "\(out) \(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))")
+        for v in 0..<3 { #expect(out.contains("@l[usdt:\(lib):plumblib:work, \(v)]: 2"), "\(out)") }
+        #expect(out.contains("@t: 6"), "\(out)")
+    }
+
     @Test func diagnostics() throws {
         let bin = try TracerUserFixtures.directory() + "/usdt"
         let range = TestEnv.run(TestEnv.plumb, ["-e", "usdt:\(bin):add { print(arg4); }"])
