@@ -85,8 +85,12 @@ extension Compiler {
     }
 
     /// uprobe_multi links attach every site at once (and detach in one grace period) where the
-    /// kernel has them; the runtime falls back per site otherwise.
-    static let usdtSection: String = Features.uprobeMultiLinks().isSupported ? "uprobe.multi" : "usdt"
+    /// kernel has them; one perf-event link per site otherwise (PLUMB_USDT_PER_SITE=1 forces
+    /// that, to compare or to test the fallback).
+    static let usdtSection: String = {
+        if let v = getenv("PLUMB_USDT_PER_SITE"), String(cString: v) == "1" { return "usdt" }
+        return Features.uprobeMultiLinks().isSupported ? "uprobe.multi" : "usdt"
+    }()
 
     /// The executable and the ELF files mapped into `pid`, executable first, each once.
     static func mappedBinaries(pid: Int32) -> [String] {

@@ -1,6 +1,7 @@
 // usdt: probes through the plumb CLI against Tests/Fixtures/tracer-user/usdt.c: every site
 // attached, argN typed by the spec and dispatched per site, semaphores raised, -l listing.
 import Foundation
+import Glibc
 import Testing
 import TestSupport
 
@@ -13,6 +14,9 @@ import TestSupport
         usdt:\(bin):global { printf("global %d\\n", arg0); }
         usdt:\(bin):plumbu:gate { @gate = count(); @gsum = sum(arg0); }
         """
+        for perSite in ["0", "1"] {
+        setenv("PLUMB_USDT_PER_SITE", perSite, 1)
+        defer { unsetenv("PLUMB_USDT_PER_SITE") }
         let r = TestEnv.run(TestEnv.plumb, ["-e", script, "-c", bin + " 3"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("Attaching 4 probes..."))
@@ -23,6 +27,7 @@ import TestSupport
         for v in [1, 2, 3, 100, 200, 300] { #expect(lines.contains("@two[\(v)]: 1"), "\(r.stdout)") }
         // Fires only while the semaphore is raised.
         #expect(lines.contains("@gate: 3") && lines.contains("@gsum: 6"), "\(r.stdout)")
+        }
     }
 
     @Test func processBinariesWithoutPath() throws {
