@@ -66,6 +66,7 @@ extension Compiler {
                 guard let sites = groups[key], let first = sites.first else { continue }
                 let probeName = "usdt:\(found.path):\(first.provider):\(first.name)"
                 usdtSites[probeName] = sites
+                userTypes.usdtPaths[probeName] = found.path
                 if sites.count == 1 { userTypes.probeSites[probeName] = (found.path, first.address) }
                 out.append((.usdt(path: found.path, provider: first.provider, name: first.name, pid: options.pid),
                             probeName, kind(Compiler.usdtSection), .registers(isReturn: false, user: true)))

@@ -20,6 +20,8 @@ final class UserTypes {
     /// Expanded probe name -> the probed address in its binary (uprobes, single-site usdt), for
     /// relocating var() by pt_regs->ip.
     var probeSites: [String: (path: String, address: UInt64)] = [:]
+    /// Expanded usdt probe name -> its binary (sites in Compiler.usdtSites).
+    var usdtPaths: [String: String] = [:]
 }
 
 let userTypeBase: TypeID = 0x4000_0000

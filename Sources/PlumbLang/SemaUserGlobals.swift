@@ -6,7 +6,8 @@
 // The value is read with bpf_probe_read_user as its DWARF type (structs stay addressable:
 // `var("g_conn").user->name`). PIE and libraries are relocated by the load bias: inside an
 // entry uprobe or a usdt probe of the same binary it is pt_regs->ip minus the probe's address
-// (right in whichever process hit it); elsewhere it is read from /proc/PID/maps for -p at
+// (right in whichever process hit it; a usdt probe with several sites picks the site by its
+// attach cookie); elsewhere it is read from /proc/PID/maps for -p at
 // compile time. Without DWARF, a .symtab/.dynsym object symbol reads as an unsigned integer of
 // the symbol's size, with a warning that the type is a guess.
 import Glibc
@@ -28,7 +29,7 @@ extension Compiler {
         let site = userTypes.probeSites[probeName]
         var exe: String?
         if let pid = options.pid { exe = Compiler.mappedBinaries(pid: pid).first }
-        guard let wanted = pathArg ?? site?.path ?? exe else {
+        guard let wanted = pathArg ?? site?.path ?? userTypes.usdtPaths[probeName] ?? exe else {
             error("var(\"\(qualified)\") needs the binary: give it as var(\"\(qualified)\", \"PATH\"), use it in a uprobe or usdt probe, or trace a process with -p PID", e.range)
             return .poison
         }
@@ -86,6 +87,23 @@ extension Compiler {
         } else if let site, site.path == path, case .registers(false, true) = context {
             b.emit(.load(.r0, .r6, offset: PtRegs.ip, size: .doubleWord))
             b.emit(.loadImm64(.r1, Int64(bitPattern: address &- site.address)))
+            b.emit(.add64(.r0, .r1))
+        } else if let sites = usdtSites[probeName], userTypes.usdtPaths[probeName] == path, let last = sites.last,
+                  case .registers(false, true) = context {
+            // Several sites: ip minus the address of the site that fired, picked by its cookie.
+            b.emit(.mov64(.r1, .r6))
+            b.emit(.call(helper: Compiler.getAttachCookieHelper))
+            let done = b.newLabel()
+            for (i, s) in sites.dropLast().enumerated() {
+                let next = b.newLabel()
+                b.jump(.jne, .r0, imm: Int32(clamping: i), to: next)
+                b.emit(.loadImm64(.r1, Int64(bitPattern: address &- s.address)))
+                b.goto(done)
+                b.bind(next)
+            }
+            b.emit(.loadImm64(.r1, Int64(bitPattern: address &- last.address)))
+            b.bind(done)
+            b.emit(.load(.r0, .r6, offset: PtRegs.ip, size: .doubleWord))
             b.emit(.add64(.r0, .r1))
         } else if let pid = options.pid {
             do {

@@ -84,6 +84,14 @@ import TestSupport
         #expect(out.contains("@t: 6"), "\(out)")
     }
 
+    /// var() in a usdt probe with two sites: each site relocates by its own address (cookie).
+    @Test(arguments: ["usdt", "usdt-nopie"]) func globalsInMultiSiteProbe(_ name: String) throws {
+        let bin = try TracerUserFixtures.directory() + "/" + name
+        let r = TestEnv.run(TestEnv.plumb, ["-e", "U:\(bin):two { @[var(\"g_counter\"), arg0] = count(); }", "-c", bin + " 2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for k in ["41, 1", "41, 100", "42, 2", "42, 200"] { #expect(r.stdout.contains("@[\(k)]: 1"), "\(r.stdout)") }
+    }
+
     @Test func diagnostics() throws {
         let bin = try TracerUserFixtures.directory() + "/usdt"
         let range = TestEnv.run(TestEnv.plumb, ["-e", "usdt:\(bin):add { print(arg4); }"])
