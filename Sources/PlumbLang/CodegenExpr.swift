@@ -426,6 +426,8 @@ extension Compiler {
         ]
         if let t = ints[n] {
             base = t
+        } else if let u = userCastType(n) {
+            base = u
         } else {
             guard let btf else {
                 error("unknown type '\(tn.base)': the kernel has no BTF to look it up in", tn.range)

@@ -140,6 +140,16 @@ extension Compiler {
         return result(t, from: .r0)
     }
 
+    /// A type named in a cast inside a uprobe/usdt probe, from the probed binary's DWARF when it
+    /// defines it (`(struct request *)arg0`): the program's own types win over the kernel's there.
+    /// nil elsewhere, or when the binary has no debug info or no such type.
+    func userCastType(_ name: String) -> SType? {
+        guard case .registers(_, true) = context,
+              let path = userTypes.functions[probeName]?.path ?? userTypes.probeSites[probeName]?.path ?? userTypes.usdtPaths[probeName],
+              case .success(let k) = userDWARF(path), let id = try? userTypes.loaded[k].dwarf.typeID(named: name) else { return nil }
+        return userSType(id, binary: k)
+    }
+
     /// A member of a DWARF record (nil for kernel records).
     func userMember(_ name: String, of id: TypeID, base: Loc, offset: Int, space: AddressSpace, _ e: Expr) -> Val? {
         guard let (k, ubtf, local) = userRecord(id) else { return nil }

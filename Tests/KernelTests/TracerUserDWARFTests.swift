@@ -23,6 +23,14 @@ import TestSupport
         #expect(lines.filter { $0.hasPrefix("hr ") } == ["hr 200", "hr 201"], "\(r.stdout)")
     }
 
+    /// Casts in a uprobe name the binary's own DWARF types.
+    @Test func castsToProgramTypes() throws {
+        let bin = try TracerUserFixtures.directory() + "/dwarf"
+        let script = "uprobe:\(bin):handle { $r = (struct request *)arg0; printf(\"c %d %s %d\\n\", $r->id, $r->conn->user->name, ((struct conn *)$r->conn)->fd); }"
+        let r = TestEnv.run(TestEnv.plumb, ["-e", script, "-c", bin + " 1"])
+        #expect(r.status == 0 && r.stdout.contains("c 101 alice 9\n"), "\(r.stdout) \(r.stderr)")
+    }
+
     @Test func diagnostics() throws {
         let dir = try TracerUserFixtures.directory()
         let member = TestEnv.run(TestEnv.plumb, ["-e", "uprobe:\(dir)/dwarf:handle { print(args.req->conn->usr); }"])
