@@ -20,7 +20,8 @@ extension Compiler {
                 return .poison
             }
             guard n >= 0, n < a.count else {
-                error("usdt probe \(s.qualifiedName) has \(a.count) argument\(a.count == 1 ? "" : "s") (arg0..arg\(max(0, a.count - 1))); arg\(n) is out of range", e.range)
+                error(a.isEmpty ? "usdt probe \(s.qualifiedName) has no arguments; arg\(n) is out of range"
+                      : "usdt probe \(s.qualifiedName) has \(a.count) argument\(a.count == 1 ? "" : "s") (arg0..arg\(a.count - 1)); arg\(n) is out of range", e.range)
                 return .poison
             }
             args.append(a[n])
