@@ -95,7 +95,8 @@ extension Compiler {
     }
 
     /// `args.NAME` at a uprobe: the parameter's register at entry (its DWARF location when that
-    /// is a register, else the SysV slot of its position), typed from DWARF.
+    /// is a register, else its SysV slot: integer registers taken by the parameters before it),
+    /// typed from DWARF.
     func userArgsField(_ name: String, _ e: Expr) -> Val? {
         guard userTypes.functions[probeName] != nil else { return nil }
         guard case .registers(false, true) = context else {
@@ -110,6 +111,22 @@ extension Compiler {
         }
         let p = fn.parameters[i]
         let t = userSType(p.type, binary: k)
+        let ubtf = userTypes.loaded[k].btf
+        /// SysV integer registers a parameter takes: floats go in xmm, structs of up to 16 bytes
+        /// in one or two registers (assumed integer class), larger ones in memory.
+        func integerRegisters(_ id: TypeID) -> Int {
+            guard let r = try? ubtf.resolve(id), let ty = try? ubtf.type(r) else { return 1 }
+            switch ty.kind {
+            case .float: return 0
+            case .struct, .union: return ty.size <= 16 ? Int(ty.size + 7) / 8 : 0
+            default: return 1
+            }
+        }
+        if integerRegisters(p.type) == 0 {
+            error("parameter '\(name)' of '\(fn.name)' is passed in a floating-point register or in memory; only integer and pointer parameters can be read", e.range)
+            return .poison
+        }
+        let slot = fn.parameters[..<i].reduce(0) { $0 + integerRegisters($1.type) }
         guard t.isScalar else {
             error("parameter '\(name)' of '\(fn.name)' is a '\(t)' passed by value; only integer and pointer parameters can be read", e.range)
             return .poison
@@ -117,8 +134,8 @@ extension Compiler {
         var offset: Int16?
         if let ops = p.location.expression(at: fn.lowPC), ops.count == 1, case .reg(let r) = ops[0], r < dwarfRegisterOffsets.count {
             offset = dwarfRegisterOffsets[r]
-        } else if i < PtRegs.args.count {
-            offset = PtRegs.args[i]
+        } else if slot < PtRegs.args.count {
+            offset = PtRegs.args[slot]
         }
         guard let offset else {
             error("parameter '\(name)' of '\(fn.name)' is passed on the stack; read it with sarg", e.range)

@@ -23,6 +23,15 @@ import TestSupport
         #expect(lines.filter { $0.hasPrefix("hr ") } == ["hr 200", "hr 201"], "\(r.stdout)")
     }
 
+    /// Parameters after a double (xmm) and a small struct (one register) find their register.
+    @Test func sysvSlots() throws {
+        let bin = try TracerUserFixtures.directory() + "/dwarf"
+        let r = TestEnv.run(TestEnv.plumb, ["-e", "uprobe:\(bin):mixed { printf(\"m %d %s\\n\", args.after, str(args.tag)); }", "-c", bin + " 2"])
+        #expect(r.status == 0 && r.stdout.contains("m 78 alice\nm 79 alice\n"), "\(r.stdout) \(r.stderr)")
+        let float = TestEnv.run(TestEnv.plumb, ["-e", "uprobe:\(bin):mixed { print(args.d); }"])
+        #expect(float.status == 1 && float.stderr.contains("is passed in a floating-point register or in memory"), "\(float.stderr)")
+    }
+
     /// Casts in a uprobe name the binary's own DWARF types.
     @Test func castsToProgramTypes() throws {
         let bin = try TracerUserFixtures.directory() + "/dwarf"

@@ -21,6 +21,9 @@ __attribute__((noinline)) int handle(struct request *req, int weight, unsigned c
 
 __attribute__((noinline)) short negate(short v) { __asm__ volatile("" ::: "memory"); return (short)-v; }
 
+struct pair { int a; int b; };
+long mixed(double d, struct pair p, long after, float f, char *tag);
+
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 3;
     struct user u = { "alice", 1000 };
@@ -31,8 +34,16 @@ int main(int argc, char **argv) {
         struct request r = { 100 + i, (short)(i * 3), &c };
         sink += handle(&r, i, (unsigned char)(i + 1), 10);
         sink += negate((short)i);
+        struct pair pr = { i, -i };
+        sink += (int)mixed(1.5, pr, 77 + i, 2.5f, u.name);
     }
     g_rounds = n;
     s_port++;
     return sink == 12345;
+}
+
+/* SysV slots: the double goes in xmm0, the small struct takes one integer register. */
+__attribute__((noinline)) long mixed(double d, struct pair p, long after, float f, char *tag) {
+    __asm__ volatile("" ::: "memory");
+    return (long)d + p.a + after + (long)f + tag[0];
 }
