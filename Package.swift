@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "PlumbDWARF", dependencies: ["PlumbELF", "PlumbBTF", "CPlumbZlib"]),
         .target(name: "PlumbBPF", dependencies: ["PlumbELF", "PlumbBTF", "PlumbAsm", "PlumbSys"]),
         // The tracing language compiler (pure: source -> checked AST -> TracePlan with an ObjectSpec).
-        .target(name: "PlumbLang", dependencies: ["PlumbBTF", "PlumbAsm", "PlumbBPF", "PlumbELF", "PlumbSys"]),
+        .target(name: "PlumbLang", dependencies: ["PlumbBTF", "PlumbAsm", "PlumbBPF", "PlumbELF", "PlumbSys", "PlumbDWARF"]),
         // The tracer's runtime: load, attach, event loop, bpftrace-style output.
         .target(name: "PlumbTrace", dependencies: ["PlumbLang", "PlumbBPF", "PlumbBTF", "PlumbSys"]),
         .target(name: "Plumb", dependencies: ["PlumbELF", "PlumbBTF", "PlumbAsm", "PlumbSys", "PlumbBPF"]),

@@ -86,6 +86,7 @@ extension Compiler {
                 return .poison
             }
         case "retval":
+            if let v = userRetval() { return v }
             switch context {
             case .registers(true, _):
                 b.emit(.load(.r0, .r6, offset: PtRegs.ax, size: .doubleWord))
@@ -99,6 +100,7 @@ extension Compiler {
                 return .poison
             }
         case "args":
+            if let v = userArgs(e) { return v }
             switch context {
             case .tracepoint, .btf: return Val(type: .args, loc: .imm(0))
             default:
@@ -187,6 +189,7 @@ extension Compiler {
     func argN(_ n: Int, _ e: Expr) -> Val {
         switch context {
         case .registers(let isReturn, _):
+            if let sites = usdtSites[probeName] { return usdtArg(n, sites: sites, e) }
             if isReturn {
                 error("arg\(n) is not available in return probes; use retval", e.range)
                 return .poison
@@ -232,6 +235,7 @@ extension Compiler {
 
     /// `args.NAME`: a tracepoint field (from its format file) or a BTF-typed argument.
     func argsField(_ name: String, _ e: Expr) -> Val {
+        if let v = userArgsField(name, e) { return v }
         switch context {
         case .tracepoint(let category, let tpName, let fields):
             guard let f = fields.first(where: { $0.name == name }) else {

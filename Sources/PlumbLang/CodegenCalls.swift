@@ -50,6 +50,7 @@ extension Compiler {
             error("\(name)() \(arityText(n, provided: args.count)) (\(args.count) provided)", e.range)
             return false
         }
+        if name == "var" { return userVar(args, e) }
         switch name {
         case "printf", "system", "cat":
             guard args.count >= 1 else { _ = arity(1...64); return Val(type: .none, loc: .imm(0)) }

@@ -426,6 +426,8 @@ extension Compiler {
         ]
         if let t = ints[n] {
             base = t
+        } else if let u = userCastType(n) {
+            base = u
         } else {
             guard let btf else {
                 error("unknown type '\(tn.base)': the kernel has no BTF to look it up in", tn.range)
@@ -830,6 +832,7 @@ extension Compiler {
     }
 
     func member(_ name: String, of id: TypeID, typeName: String, base: Loc, offset: Int, space: AddressSpace, _ e: Expr) -> Val {
+        if let u = userMember(name, of: id, base: base, offset: offset, space: space, e) { return u }
         guard let btf, let m = try? btf.findMember(name, in: id) else {
             memberError(name, in: id, range: e.range)
             release(Val(type: .u64, loc: base))

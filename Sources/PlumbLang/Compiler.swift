@@ -149,6 +149,10 @@ final class Compiler {
     var stopUsed: Set<Label> = []
     /// The binary of the uprobe being compiled (for uaddr).
     var currentBinary: String?
+    /// USDT sites per expanded probe name, in attach (cookie) order (SemaUser.swift).
+    var usdtSites: [String: [USDTProbe]] = [:]
+    /// DWARF types of uprobe targets (SemaUserDWARF.swift).
+    let userTypes = UserTypes()
 
     static let startTime: UInt64 = {
         var ts = timespec()

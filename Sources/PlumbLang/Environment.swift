@@ -126,6 +126,10 @@ public struct CompileOptions: Sendable {
     public var stackDepth: Int
     /// -k: programs count failed probe reads and map updates in the error counter map.
     public var reportHelperErrors = false
+    /// -p: the traced process (usdt probes without a path mean its binary and libraries).
+    public var pid: Int32?
+    /// -c: the command (held before exec, so its /proc/PID/exe is not the program yet).
+    public var childCommand: String?
     public init(stringLength: Int = 64, positionalParameters: [String] = [], unsafe: Bool = false,
                 mapKeysMax: Int = 4096, childPID: Int32? = nil, stackDepth: Int = 127) {
         self.stringLength = stringLength; self.positionalParameters = positionalParameters; self.unsafe = unsafe

@@ -91,6 +91,8 @@ extension Compiler {
             return [(t, ap.canonical, kind("perf_event"), .perf)]
         case "uprobe", "uretprobe":
             return uprobe(ap)
+        case "usdt":
+            return usdt(ap)
         case "kprobe", "kretprobe":
             guard let fn = f.last, !fn.isEmpty else { error("kprobe probes are written kprobe:FUNCTION[+OFFSET]", ap.range); return [] }
             let isReturn = ap.provider == "kretprobe"
@@ -198,6 +200,8 @@ extension Compiler {
         }
         do {
             let r = try env.resolveUprobe(binary, fn)
+            userTypes.probeSites["\(ap.provider):\(r.path):\(f[f.count - 1])"] = (r.path, r.address &+ extra)
+            if extra == 0 { userTypes.functions["\(ap.provider):\(r.path):\(f[f.count - 1])"] = (r.path, fn) }
             return [(.uprobe(path: r.path, symbol: fn, address: r.address &+ extra, isReturn: isReturn, pid: nil),
                      "\(ap.provider):\(r.path):\(f[f.count - 1])", kind(ap.provider), ctx)]
         } catch {

@@ -2,6 +2,7 @@
 // (`tracepoint:category:name`, `rawtracepoint:name`, `software:event:`, `uprobe:path:symbol`),
 // with `-v` adding each tracepoint's fields as its format file declares them.
 import PlumbBTF
+import PlumbLang
 import PlumbBPF
 import PlumbELF
 import PlumbSys
@@ -43,10 +44,19 @@ public enum ProbeListing {
             provider = String(p[..<colon])
             rest = String(p[p.index(after: colon)...])
         }
-        let aliases = ["t": "tracepoint", "rt": "rawtracepoint", "s": "software", "u": "uprobe", "ur": "uretprobe"]
+        let aliases = ["t": "tracepoint", "rt": "rawtracepoint", "s": "software", "u": "uprobe", "ur": "uretprobe", "U": "usdt"]
         if let p = provider, let full = aliases[p] { provider = full }
         let full = provider.map { "\($0):\(rest ?? "")" } ?? pattern
 
+        // usdt:PATH[:[PROVIDER:]NAME]: every probe name of the binary (-v: each site and its argument specs).
+        if provider == "usdt", let rest, !rest.isEmpty {
+            let parts = rest.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            let prov: String? = parts.count >= 3 ? parts[1] : nil
+            let name = parts.count >= 2 ? (parts.last ?? "*") : "*"
+            guard let listed = try? USDTResolver.list(binary: parts[0], provider: prov, name: name.isEmpty ? "*" : name) else { return "" }
+            for l in listed { out += (verbose ? l.verboseDescription : l.description) + "\n" }
+            return out
+        }
         if provider == "uprobe" || provider == "uretprobe", let rest, let colon = rest.lastIndex(of: ":") {
             let binary = String(rest[..<colon])
             guard let path = try? UprobeResolver.resolveBinary(binary), let elf = try? ELFFile(path: path) else { return "" }
@@ -59,6 +69,7 @@ public enum ProbeListing {
             let symbolPattern = String(rest[rest.index(after: colon)...])
             for n in names.sorted() where symbolPattern.isEmpty || fnmatch(symbolPattern, n, 0) == 0 {
                 out += "\(provider ?? "uprobe"):\(path):\(n)\n"
+                if verbose { for p in UserDebugInfo.parameterLines(binary: path, function: n) { out += "    " + p + "\n" } }
             }
             return out
         }

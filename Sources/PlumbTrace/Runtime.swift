@@ -100,6 +100,8 @@ public final class TraceRuntime: @unchecked Sendable {
     var loadedPrograms: [String: Program] = [:]
     var keepAlive: AnyObject?
     var links: [Link] = []
+    /// USDT probes: one attachment (every site) per probe; released with `links`.
+    var usdtAttachments: [USDTAttachment] = []
     var exitRequested = false
     public private(set) var attachedCount = 0
 
@@ -359,8 +361,11 @@ public final class TraceRuntime: @unchecked Sendable {
                 return try program.attachPerfEvent(e, rate: .period(max(1, count)))
             case .hardware:
                 throw TraceError.unsupported(probe: probe.name, what: "hardware perf events are not supported by this kernel's PMU setup in plumb yet; use a software event")
-            case .usdt:
-                throw TraceError.unsupported(probe: probe.name, what: "USDT probes are not supported by the runtime yet; use a uprobe on the function instead")
+            case .usdt(let path, let provider, let name, let probePID):
+                // Site i gets cookie i, the order the compiler dispatched argN on.
+                let attachment = try program.attachUSDT(binary: path, provider: provider, name: name, pid: probePID ?? pid ?? -1)
+                usdtAttachments.append(attachment)
+                return nil
             case .watchpoint:
                 throw TraceError.unsupported(probe: probe.name, what: "watchpoints are not supported yet")
             case .iter:
@@ -399,7 +404,7 @@ public final class TraceRuntime: @unchecked Sendable {
             loadedMaps = object.maps
             loadedPrograms = object.programs
         } catch { throw .load("\(error)") }
-        defer { links.removeAll(); out.flush() }
+        defer { links.removeAll(); usdtAttachments.removeAll(); out.flush() }
 
         let printer = TraceMapPrinter(values: valuePrinter())
         var ring: RingBuffer?
@@ -439,7 +444,7 @@ public final class TraceRuntime: @unchecked Sendable {
                 if exitRequested || StopSignal.isRequested || stopFlag.load(ordering: .relaxed) { break }
             }
         }
-        attachedCount = links.count
+        attachedCount = links.count + usdtAttachments.count
         if options.notifyAttached {
             out.flush()
             FileHandleStderr.write("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n")
@@ -467,6 +472,7 @@ public final class TraceRuntime: @unchecked Sendable {
         }
         // Probes stop before END runs, as in bpftrace.
         links.removeAll()
+        usdtAttachments.removeAll()
         drain()
         exitRequested = false
         try testRun(.end)

@@ -308,7 +308,8 @@ struct TraceCLI {
         defer { child?.terminate() }
 
         let compiled = TraceCLI.compileScript(script, source: source, positional: a.positional, unsafe: a.unsafe,
-                                              stringLength: stringLength, mapKeys: mapKeys, childPID: child?.pid)
+                                              stringLength: stringLength, mapKeys: mapKeys, childPID: child?.pid, pid: pid,
+                                              command: a.command)
         let shown = a.noWarnings ? compiled.diagnostics.filter { $0.severity == .error } : compiled.diagnostics
         if !shown.isEmpty { stderr(render(shown)) }
         guard let plan = compiled.plan, !compiled.diagnostics.contains(where: { $0.severity == .error }) else {
@@ -387,9 +388,11 @@ struct TraceCLI {
 
     /// The compiler, against the running system.
     static func compileScript(_ script: Script, source: SourceFile, positional: [String], unsafe: Bool,
-                              stringLength: Int, mapKeys: Int, childPID: Int32?) -> (plan: TracePlan?, diagnostics: [Diagnostic]) {
-        let options = CompileOptions(stringLength: stringLength, positionalParameters: positional, unsafe: unsafe,
+                              stringLength: Int, mapKeys: Int, childPID: Int32?, pid: Int32? = nil, command: String? = nil) -> (plan: TracePlan?, diagnostics: [Diagnostic]) {
+        var options = CompileOptions(stringLength: stringLength, positionalParameters: positional, unsafe: unsafe,
                                      mapKeysMax: mapKeys, childPID: childPID)
+        options.pid = pid
+        options.childCommand = command
         let (plan, diagnostics) = compile(script, file: source, environment: ProbeEnvironment.system(), options: options)
         return (plan, diagnostics)
     }
