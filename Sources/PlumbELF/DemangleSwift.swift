@@ -1,0 +1,3 @@
+extension Demangler {
+    public static func demangleSwift(_ symbol: String) -> String? { nil }
+}
