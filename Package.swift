@@ -43,6 +43,7 @@ let package = Package(
         .executableTarget(name: "FuzzELF", dependencies: ["PlumbELF", "FuzzSupport"], path: "fuzz/FuzzELF"),
         .executableTarget(name: "FuzzLang", dependencies: ["PlumbLang", "FuzzSupport"], path: "fuzz/FuzzLang"),
         .executableTarget(name: "FuzzUSDT", dependencies: ["PlumbELF", "FuzzSupport"], path: "fuzz/FuzzUSDT"),
+        .executableTarget(name: "FuzzDemangle", dependencies: ["PlumbELF", "FuzzSupport"], path: "fuzz/FuzzDemangle"),
         .executableTarget(name: "FuzzObject", dependencies: ["PlumbBPF", "PlumbELF", "FuzzSupport"], path: "fuzz/FuzzObject"),
         // Benchmarks beside libbpf (bench/*.sh print the ratios).
         .executableTarget(name: "BenchBTF", dependencies: ["PlumbBTF"], path: "bench/BenchBTF"),

@@ -839,6 +839,13 @@ struct ItaniumParser {
 }
 
 extension String {
+    var replacingMark: String { contains(Renderer.mark) ? replacingOccurrences(of: Renderer.mark, with: "") : self }
+
+    func replacingOccurrences(of target: String, with replacement: String) -> String {
+        // Foundation-free: PlumbELF stays pure Swift.
+        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+
     var trimmingSpaces: String {
         var s = Substring(self)
         while s.first == " " { s = s.dropFirst() }
@@ -853,7 +860,13 @@ struct Renderer {
     var depth = 0
     var budget = Demangler.maxOutputLength * 4
 
-    mutating func render(_ n: CxxNode) -> String { declare(n, "") }
+    static let mark = "\u{1}"
+
+    /// A complete type's text.
+    mutating func render(_ n: CxxNode) -> String {
+        let s = declare(n, "")
+        return s.contains(Renderer.mark) ? s.replacingOccurrences(of: Renderer.mark, with: " ") : s
+    }
 
     mutating func declare(_ n: CxxNode, _ decl: String) -> String {
         guard !failed else { return "" }
@@ -952,12 +965,12 @@ struct Renderer {
     mutating func body(_ n: CxxNode, _ decl: String) -> String {
         switch n {
         case .name(let t), .text(let t):
-            return t + decl
+            return join(t, decl)
         case .nested(let a, let b):
-            return render(a) + "::" + render(b) + decl
+            return join(render(a) + "::" + render(b), decl)
         case .template(let base, let list):
             let b = render(base)
-            return b + (b.hasSuffix("<") ? " " : "") + args(list) + decl
+            return join(b + (b.hasSuffix("<") ? " " : "") + args(list), decl)
         case .qualified(let t, let q):
             return declare(t, " " + q + decl)
         case .pointer(let t):
@@ -968,11 +981,16 @@ struct Renderer {
         case .rref(let t):
             return declare(t, "&&" + decl)
         case .function(let ret, let ps, let quals):
-            let r = ret.map { render($0) } ?? ""
-            let inner = decl.isEmpty ? "" : "(" + decl.trimmingSpaces + ")"
-            return r + " " + inner + params(ps) + quals
+            // Inside out: the declarator goes in parentheses before the parameters, and the whole
+            // is the return type's declarator ("int (*(*)())()").
+            // A mark where the return type's text ends becomes the space ("void* (*)(int)"),
+            // unless the return type is itself a function that wraps it in parentheses.
+            let d = decl.replacingMark.trimmingSpaces
+            let inner = (d.isEmpty ? "" : "(" + d + ")") + params(ps) + quals
+            guard let ret else { return inner }
+            return declare(ret, Renderer.mark + inner)
         case .array(let t, let dim):
-            let inner = decl.isEmpty ? " " : " (" + decl.trimmingSpaces + ") "
+            let inner = decl.isEmpty ? " " : " (" + decl.replacingMark.trimmingSpaces + ") "
             return render(t) + inner + "[" + dim + "]"
         case .memberPointer(let cls, let mem):
             let c = render(cls)
@@ -1002,6 +1020,9 @@ struct Renderer {
             return render(t) + "..." + decl
         }
     }
+
+    /// A type's text and its declarator: a function declarator is set off by a space.
+    func join(_ base: String, _ decl: String) -> String { base + decl }
 
     mutating func baseName(_ n: CxxNode) -> String {
         switch n {
