@@ -26,7 +26,7 @@ let package = Package(
         // The tracing language compiler (pure: source -> checked AST -> TracePlan with an ObjectSpec).
         .target(name: "PlumbLang", dependencies: ["PlumbBTF", "PlumbAsm", "PlumbBPF", "PlumbELF", "PlumbSys"]),
         // The tracer's runtime: load, attach, event loop, bpftrace-style output.
-        .target(name: "PlumbTrace", dependencies: ["PlumbLang", "PlumbBPF", "PlumbBTF", "PlumbSys"]),
+        .target(name: "PlumbTrace", dependencies: ["PlumbLang", "PlumbBPF", "PlumbBTF", "PlumbSys", "PlumbDWARF"]),
         .target(name: "Plumb", dependencies: ["PlumbELF", "PlumbBTF", "PlumbAsm", "PlumbSys", "PlumbBPF"]),
         .executableTarget(
             name: "PlumbCLI",
