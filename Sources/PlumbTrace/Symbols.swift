@@ -181,11 +181,13 @@ public final class SystemSymbols: @unchecked Sendable {
 
     /// A user stack frame as lines, innermost first: the functions inlined at the address (from
     /// the file's DWARF, when it has any), each as `callee+off (inlined into caller at file:line)`,
-    /// then the symbol's own `function+off` line as `userSymbol` gives it.
-    public func userFrames(_ address: UInt64, pid: Int32) -> [String]? {
+    /// then the symbol's own `function+off` line as `userSymbol` gives it. A return address (every
+    /// frame but the first) is looked up one byte back, inside the call, as addr2line -i does:
+    /// the instruction after a call may already belong to the caller.
+    public func userFrames(_ address: UInt64, pid: Int32, isReturnAddress: Bool = false) -> [String]? {
         guard let (path, vaddr, t) = fileAddress(address, pid: pid), let (name, off) = t.lookup(vaddr) else { return nil }
         let outer = Demangler.displayName(name)
-        let inlined = inlineFrames(path: path, vaddr: vaddr)
+        let inlined = inlineFrames(path: path, vaddr: isReturnAddress && off > 0 ? vaddr - 1 : vaddr)
         var lines: [String] = []
         for (k, f) in inlined.enumerated() {
             let callee = f.linkageName.flatMap { Demangler.demangle($0) }.map(SystemSymbols.shortName) ?? f.function
