@@ -210,6 +210,15 @@ struct CppName {
     /// "void ns::f<int>(int) const" → ("ns::f<int>", "(int)const"); the return type of template
     /// functions is dropped.
     static func split(_ text: String) -> (String, String?) {
+        // Compiler clones (" [clone .isra.0]", ".constprop", ".cold") are the same function's code.
+        var text = text
+        while text.hasSuffix("]") {
+            let marker = Array(" [clone ".utf8), bytes = Array(text.utf8)
+            guard bytes.count >= marker.count,
+                  let at = (0...(bytes.count - marker.count)).reversed().first(where: { Array(bytes[$0..<($0 + marker.count)]) == marker })
+            else { break }
+            text = String(decoding: bytes[..<at], as: UTF8.self)
+        }
         let chars = Array(text)
         // The parameter list is the last top-level "(...)" group, unless the name is an operator
         // whose own text has parentheses ("operator()").
