@@ -483,10 +483,7 @@ struct SwiftParser {
 
     mutating func genericParamIndex() -> SNode? {
         if eat("d") {
-            guard let d = natural() else { return nil }
-            _ = d
-            guard eat("_") else { return nil }
-            guard let idx = index() else { return nil }
+            guard let d = index(), let idx = index() else { return nil }
             return SNode(.genericParam, SwiftParser.paramName(depth: d + 1, index: idx))
         }
         if eat("z") { return SNode(.genericParam, "A") }
@@ -747,6 +744,12 @@ struct SwiftParser {
         case UInt8(ascii: "P"):
             guard let conf = conformance() else { return nil }
             return SNode(.prefix("protocol witness table for "), "", [conf])
+        case UInt8(ascii: "I"):
+            guard let conf = conformance() else { return nil }
+            return SNode(.prefix("instantiation function for generic protocol witness table for "), "", [conf])
+        case UInt8(ascii: "b"):
+            guard let base = popProtocol(), let conf = conformance() else { return nil }
+            return SNode(.prefix("base witness table accessor for "), "", [base, SNode(.prefix(" in "), "", [conf])])
         case UInt8(ascii: "a"):
             guard let conf = conformance() else { return nil }
             return SNode(.prefix("protocol witness table accessor for "), "", [conf])
@@ -779,9 +782,10 @@ struct SwiftParser {
         case UInt8(ascii: "W"):
             guard let e = pop(), let conf = conformance() else { return nil }
             return SNode(.prefix("protocol witness for "), "", [e, SNode(.prefix(" in conformance "), "", [conf])])
-        case UInt8(ascii: "Q"):
+        case UInt8(ascii: "Q"), UInt8(ascii: "Y"):
+            // Async resume/suspend partial functions: simplified output names the function.
             guard index() != nil, let e = pop() else { return nil }
-            return SNode(.prefix("(suspend resume partial function for "), "", [e])
+            return e
         default:
             return nil
         }
