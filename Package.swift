@@ -26,7 +26,7 @@ let package = Package(
         // The tracing language compiler (pure: source -> checked AST -> TracePlan with an ObjectSpec).
         .target(name: "PlumbLang", dependencies: ["PlumbBTF", "PlumbAsm", "PlumbBPF", "PlumbELF", "PlumbSys", "PlumbDWARF"]),
         // The tracer's runtime: load, attach, event loop, bpftrace-style output.
-        .target(name: "PlumbTrace", dependencies: ["PlumbLang", "PlumbBPF", "PlumbBTF", "PlumbSys"]),
+        .target(name: "PlumbTrace", dependencies: ["PlumbLang", "PlumbBPF", "PlumbBTF", "PlumbSys", "PlumbDWARF"]),
         .target(name: "Plumb", dependencies: ["PlumbELF", "PlumbBTF", "PlumbAsm", "PlumbSys", "PlumbBPF"]),
         .executableTarget(
             name: "PlumbCLI",
@@ -43,6 +43,7 @@ let package = Package(
         .executableTarget(name: "FuzzELF", dependencies: ["PlumbELF", "FuzzSupport"], path: "fuzz/FuzzELF"),
         .executableTarget(name: "FuzzLang", dependencies: ["PlumbLang", "FuzzSupport"], path: "fuzz/FuzzLang"),
         .executableTarget(name: "FuzzUSDT", dependencies: ["PlumbELF", "FuzzSupport"], path: "fuzz/FuzzUSDT"),
+        .executableTarget(name: "FuzzDemangle", dependencies: ["PlumbELF", "FuzzSupport"], path: "fuzz/FuzzDemangle"),
         .executableTarget(name: "FuzzObject", dependencies: ["PlumbBPF", "PlumbELF", "FuzzSupport"], path: "fuzz/FuzzObject"),
         // Benchmarks beside libbpf (bench/*.sh print the ratios).
         .executableTarget(name: "BenchBTF", dependencies: ["PlumbBTF"], path: "bench/BenchBTF"),

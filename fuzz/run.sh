@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds a libFuzzer target with coverage and AddressSanitizer, seeds its corpus, and fuzzes
-# for a while: fuzz/run.sh btf|elf|object|usdt|lang|dwarf [seconds]
+# for a while: fuzz/run.sh btf|elf|object|usdt|lang|dwarf|demangle [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: fuzz/run.sh btf|elf|object|usdt|lang|dwarf [seconds]}
+target=${1:?usage: fuzz/run.sh btf|elf|object|usdt|lang|dwarf|demangle [seconds]}
 secs=${2:-60}
 # Inputs longer than max_len are cut: btf's holds the whole vmlinux seed (~5.5 MB), the
 # others the fixture objects or scripts.
@@ -15,6 +15,7 @@ case $target in
   usdt) product=FuzzUSDT; max_len=$((1 << 20)) ;;
   lang) product=FuzzLang; max_len=65536; extra=(-dict=fuzz/lang.dict) ;;
   dwarf) product=FuzzDWARF; max_len=$((1 << 20)) ;;
+  demangle) product=FuzzDemangle; max_len=4096 ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 swift build -c release --product "$product" --scratch-path .build-fuzz \
@@ -30,6 +31,17 @@ case $target in
     gcc -g -O2 -fPIE -pie -o "$out/target-pie" "$src/target.c" "$src/gated.c" -L "$out" -lplumbusdt
     cp "$out/libplumbusdt.so" "$out/target-pie" "$corpus/"
     printf '%s' '-4@40+CheckpointStats(%rip) -4@(%rax,%rdx,4) 1@%ah 8@$0x10 -4@g_table(,%rax,4)' > "$corpus/specs.txt"
+    ;;
+  demangle)
+    # Seeds: mangled names of every flavour the demanglers read, plus real symbol tables' names.
+    cp fuzz/seeds/demangle/* "$corpus/"
+    n=0
+    for lib in /usr/lib/x86_64-linux-gnu/libstdc++.so.6; do
+      [ -r "$lib" ] || continue
+      { nm -D --defined-only "$lib" 2>/dev/null || true; } | awk '$3 ~ /^_Z/ && n++ < 300 {print $3}' > "$corpus/.names"
+      while read -r s; do n=$((n + 1)); printf '%s' "$s" > "$corpus/cxx-$n.txt"; done < "$corpus/.names"
+      rm -f "$corpus/.names"
+    done
     ;;
   lang)
     # Seeds: the scripts in the repository and the parser tests' corpus.

@@ -136,3 +136,161 @@ public enum UprobeResolver {
         return cwd + "/" + path
     }
 }
+
+/// A C++ function found by its source name.
+public struct CppFunctionMatch: Sendable, Equatable {
+    /// The symbol as the binary spells it (`_ZN2ns5Class6methodEi`).
+    public var mangled: String
+    /// As c++filt prints it (`ns::Class::method(int)`).
+    public var demangled: String
+    public var address: UInt64
+}
+
+extension UprobeResolver {
+    /// C++ functions of `binary` whose demangled name is `name`: `ns::Class::method` matches every
+    /// overload (and every template instance, `f` matching `f<int>`); with a parameter list,
+    /// `ns::Class::method(int, char const*)`, the parameters must match as c++filt prints them
+    /// (spaces ignored; a trailing ` const` selects the const member). Aliases at one address
+    /// (complete and base constructors) are listed once.
+    public static func cppFunctions(binary: String, name: String) throws(BPFError) -> [CppFunctionMatch] {
+        let path = try resolveBinary(binary)
+        let elf: ELFFile
+        do { elf = try ELFFile(path: path) } catch { throw .elf(path: path, error) }
+        let query = CppName(name)
+        var out: [CppFunctionMatch] = []
+        var seen = Set<UInt64>()
+        for dynamic in [false, true] {
+            let symbols: [ELFSymbol]
+            do { symbols = try elf.symbols(dynamic: dynamic) } catch { throw .elf(path: path, error) }
+            for s in symbols where s.name.hasPrefix("_Z") && s.sectionIndex != ELFSymbol.SHN_UNDEF && s.value != 0
+                && (s.type == ELFSymbol.STT_FUNC || s.type == ELFSymbol.STT_GNU_IFUNC) {
+                let (base, _) = split(s.name)
+                guard let text = Demangler.demangleItanium(base), query.matches(text), seen.insert(s.value).inserted else { continue }
+                out.append(CppFunctionMatch(mangled: base, demangled: text, address: s.value))
+            }
+        }
+        return out.sorted { $0.address < $1.address }
+    }
+
+    /// Uprobe targets for a C++ function by source name (`uprobe:PATH:cpp:"ns::Class::method"`):
+    /// every overload when `allowOverloads`, else an error listing them so one can be picked by
+    /// its parameters.
+    public static func resolveCpp(binary: String, name: String, offset extra: UInt64 = 0,
+                                  allowOverloads: Bool = true) throws(BPFError) -> [UprobeTarget] {
+        let path = try resolveBinary(binary)
+        let matches = try cppFunctions(binary: path, name: name)
+        guard !matches.isEmpty else {
+            throw .symbolNotFound(binary: path, symbol: name,
+                                  reason: "no C++ function named '\(name)' (names are written as c++filt prints them, e.g. ns::Class::method or ns::Class::method(int))")
+        }
+        if matches.count > 1 && !allowOverloads {
+            let list = matches.map { $0.demangled }.joined(separator: "; ")
+            throw .symbolNotFound(binary: path, symbol: name, reason: "ambiguous: \(matches.count) overloads: \(list); add the parameter list to pick one")
+        }
+        var targets: [UprobeTarget] = []
+        for m in matches {
+            var t = try resolve(binary: path, symbol: m.mangled, offset: extra)
+            t.symbol = m.demangled
+            targets.append(t)
+        }
+        return targets
+    }
+}
+
+/// A C++ function name as a user writes it, split into the qualified name and the optional
+/// parameter list, compared with demangled symbols the same way.
+struct CppName {
+    var name: String
+    var params: String?
+
+    init(_ text: String) {
+        (name, params) = CppName.split(text)
+    }
+
+    /// "void ns::f<int>(int) const" → ("ns::f<int>", "(int)const"); the return type of template
+    /// functions is dropped.
+    static func split(_ text: String) -> (String, String?) {
+        // Compiler clones (" [clone .isra.0]", ".constprop", ".cold") are the same function's code.
+        var text = text
+        while text.hasSuffix("]") {
+            let marker = Array(" [clone ".utf8), bytes = Array(text.utf8)
+            guard bytes.count >= marker.count,
+                  let at = (0...(bytes.count - marker.count)).reversed().first(where: { Array(bytes[$0..<($0 + marker.count)]) == marker })
+            else { break }
+            text = String(decoding: bytes[..<at], as: UTF8.self)
+        }
+        let chars = Array(text)
+        // The parameter list is the last top-level "(...)" group, unless the name is an operator
+        // whose own text has parentheses ("operator()").
+        var end = chars.count
+        while end > 0, chars[end - 1] != ")" { end -= 1 }
+        var nameEnd = chars.count
+        var params: String? = nil
+        if end > 0 {
+            var depth = 0
+            var k = end - 1
+            while k >= 0 {
+                if chars[k] == ")" { depth += 1 } else if chars[k] == "(" { depth -= 1; if depth == 0 { break } }
+                k -= 1
+            }
+            if k > 0 {
+                let before = String(chars[..<k])
+                // "operator()" without parameters: the group is part of the name.
+                if !(before.hasSuffix("operator") && end - k == 2 && end == chars.count) {
+                    nameEnd = k
+                    params = String(chars[k...]).filter { $0 != " " }
+                }
+            }
+        }
+        var name = String(chars[..<nameEnd])
+        // A return type ends at the last top-level space (outside <> and ()).
+        var depth = 0
+        var cut: Int? = nil
+        let n = Array(name)
+        for (k, c) in n.enumerated() {
+            if c == "<" || c == "(" { depth += 1 } else if c == ">" || c == ")" { depth = max(0, depth - 1) }
+            else if c == " " && depth == 0 {
+                let rest = String(n[(k + 1)...])
+                if !rest.hasPrefix("namespace") && !String(n[..<k]).hasSuffix("operator") { cut = k }
+            }
+        }
+        if let cut { name = String(n[(cut + 1)...]) }
+        return (CppName.trim(name), params)
+    }
+
+    static func trim(_ s: String) -> String {
+        var v = Substring(s)
+        while v.first == " " { v = v.dropFirst() }
+        while v.last == " " { v = v.dropLast() }
+        return String(v)
+    }
+
+    /// The name without template argument lists ("ns::f<int>::g<char>" → "ns::f::g").
+    static func withoutTemplateArgs(_ s: String) -> String {
+        var out = ""
+        var depth = 0
+        let chars = Array(s)
+        var k = 0
+        while k < chars.count {
+            let c = chars[k]
+            // Operators that contain angle brackets are names, not argument lists.
+            if depth == 0 && out.hasSuffix("operator"),
+               let op = ["<=>", "<<=", ">>=", "<<", ">>", "<=", ">=", "<", ">", "->*", "->"].first(where: { String(chars[k...]).hasPrefix($0) }) {
+                out += op
+                k += op.count
+                continue
+            }
+            if c == "<" { depth += 1 } else if c == ">" && depth > 0 { depth -= 1 } else if depth == 0 { out.append(c) }
+            k += 1
+        }
+        return out
+    }
+
+    func matches(_ demangled: String) -> Bool {
+        let (n, p) = CppName.split(demangled)
+        if let params {
+            guard let p, p == params else { return false }
+        }
+        return n == name || CppName.withoutTemplateArgs(n) == name
+    }
+}

@@ -1,6 +1,7 @@
 // Addresses to names: kernel symbols from /proc/kallsyms, user symbols from the ELF files a
 // process maps (/proc/PID/maps), user names from /etc/passwd. Each source is read once, lazily.
 import PlumbELF
+import PlumbDWARF
 import Glibc
 import Synchronization
 
@@ -153,7 +154,8 @@ public final class SystemSymbols: @unchecked Sendable {
         return out
     }
 
-    public func userSymbol(_ address: UInt64, pid: Int32, withOffset: Bool) -> String? {
+    /// The file and link-time address an address of process `pid` falls in.
+    func fileAddress(_ address: UInt64, pid: Int32) -> (path: String, vaddr: UInt64, table: SymbolTable)? {
         // Processes map libraries as they go: an address outside what was read re-reads the maps.
         var maps = mappings(pid)
         if !maps.contains(where: { address >= $0.start && address < $0.end }) { maps = mappings(pid, fresh: true) }
@@ -165,10 +167,74 @@ public final class SystemSymbols: @unchecked Sendable {
                 vaddr = fileOffset - seg.offset + seg.vaddr
                 break
             }
-            guard let (name, off) = t.lookup(vaddr) else { return nil }
-            return withOffset ? "\(name)+\(off)" : name
+            return (m.path, vaddr, t)
         }
         return nil
+    }
+
+    /// The function at a user address, C++ and Swift names demangled (bpftrace demangles C++ too).
+    public func userSymbol(_ address: UInt64, pid: Int32, withOffset: Bool) -> String? {
+        guard let (_, vaddr, t) = fileAddress(address, pid: pid), let (name, off) = t.lookup(vaddr) else { return nil }
+        let shown = Demangler.displayName(name)
+        return withOffset ? "\(shown)+\(off)" : shown
+    }
+
+    /// A user stack frame as lines, innermost first: the functions inlined at the address (from
+    /// the file's DWARF, when it has any), each as `callee+off (inlined into caller at file:line)`,
+    /// then the symbol's own `function+off` line as `userSymbol` gives it. A return address (every
+    /// frame but the first) is looked up one byte back, inside the call, as addr2line -i does:
+    /// the instruction after a call may already belong to the caller.
+    public func userFrames(_ address: UInt64, pid: Int32, isReturnAddress: Bool = false) -> [String]? {
+        guard let (path, vaddr, t) = fileAddress(address, pid: pid), let (name, off) = t.lookup(vaddr) else { return nil }
+        let outer = Demangler.displayName(name)
+        let inlined = inlineFrames(path: path, vaddr: isReturnAddress && off > 0 ? vaddr - 1 : vaddr)
+        var lines: [String] = []
+        for (k, f) in inlined.enumerated() {
+            let callee = f.linkageName.flatMap { Demangler.demangle($0) }.map(SystemSymbols.shortName) ?? f.function
+            let caller: String
+            if k + 1 < inlined.count {
+                let c = inlined[k + 1]
+                caller = c.linkageName.flatMap { Demangler.demangle($0) }.map(SystemSymbols.shortName) ?? c.function
+            } else {
+                caller = SystemSymbols.shortName(outer)
+            }
+            var site = ""
+            if let file = f.callFile, let line = f.callLine {
+                site = " at " + (file.split(separator: "/").last.map(String.init) ?? file) + ":\(line)"
+            }
+            let offset = vaddr >= f.entry ? vaddr - f.entry : 0
+            lines.append("\(callee)+\(offset) (inlined into \(caller)\(site))")
+        }
+        lines.append("\(outer)+\(off)")
+        return lines
+    }
+
+    /// "ns::f(int) const" → "ns::f": callers are named without their parameters.
+    static func shortName(_ demangled: String) -> String {
+        var depth = 0
+        for (k, c) in demangled.enumerated() {
+            if c == "<" { depth += 1 } else if c == ">" { depth = max(0, depth - 1) }
+            else if c == "(" && depth == 0 && k > 0 && !demangled.prefix(k).hasSuffix("operator") {
+                return String(demangled.prefix(k))
+            }
+        }
+        return demangled
+    }
+
+    private let dwarfs = Mutex<[String: DWARFBox]>([:])
+
+    /// Inlined calls at a link-time address of `path`, innermost first; none without DWARF.
+    func inlineFrames(path: String, vaddr: UInt64) -> [DWARFInlineFrame] {
+        dwarfs.withLock { cache -> [DWARFInlineFrame] in
+            let box: DWARFBox
+            if let b = cache[path] { box = b } else {
+                // Read once per file; files without debug info (or unreadable) are remembered as such.
+                box = DWARFBox(try? DWARF.load(binary: path))
+                cache[path] = box
+            }
+            guard let d = box.dwarf else { return [] }
+            return (try? d.inlinedFrames(at: vaddr)) ?? []
+        }
     }
 
     public static func parsePasswd(_ text: String) -> [UInt64: String] {
@@ -187,6 +253,12 @@ public final class SystemSymbols: @unchecked Sendable {
             return u?[uid]
         }
     }
+}
+
+/// A file's DWARF, used only under `SystemSymbols.dwarfs`' lock.
+final class DWARFBox: @unchecked Sendable {
+    let dwarf: DWARF?
+    init(_ dwarf: DWARF?) { self.dwarf = dwarf }
 }
 
 extension String {
