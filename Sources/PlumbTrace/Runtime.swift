@@ -152,6 +152,7 @@ public final class TraceRuntime: @unchecked Sendable {
         return ValuePrinter(symbols: Symbolizer(
             kernelSymbol: { symbols.kernelSymbol($0, withOffset: $1) },
             userSymbol: { [userSymbols = options.userSymbols] in userSymbols ? symbols.userSymbol($0, pid: $1, withOffset: $2) : nil },
+            userFrames: { [userSymbols = options.userSymbols] in userSymbols ? symbols.userFrames($0, pid: $1, isReturnAddress: $2) : nil },
             kernelStack: { stack(plan.kernelStackMap, $0) },
             userStack: { stack(plan.userStackMap, $0) },
             username: { symbols.username($0) },

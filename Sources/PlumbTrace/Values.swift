@@ -49,6 +49,9 @@ public struct Symbolizer: Sendable {
     /// `function+offset` (withOffset) or `function` for a kernel address; nil when unknown.
     public var kernelSymbol: @Sendable (_ address: UInt64, _ withOffset: Bool) -> String?
     public var userSymbol: @Sendable (_ address: UInt64, _ pid: Int32, _ withOffset: Bool) -> String?
+    /// A user stack frame with the frames DWARF says were inlined at it, innermost first
+    /// (`isReturnAddress`: every frame but the first, looked up one byte back); nil when unknown.
+    public var userFrames: @Sendable (_ address: UInt64, _ pid: Int32, _ isReturnAddress: Bool) -> [String]?
     /// Frames of a stack id in the kernel / user stack map.
     public var kernelStack: @Sendable (_ id: UInt64) -> [UInt64]
     public var userStack: @Sendable (_ id: UInt64) -> [UInt64]
@@ -58,11 +61,12 @@ public struct Symbolizer: Sendable {
 
     public init(kernelSymbol: @escaping @Sendable (UInt64, Bool) -> String? = { _, _ in nil },
                 userSymbol: @escaping @Sendable (UInt64, Int32, Bool) -> String? = { _, _, _ in nil },
+                userFrames: @escaping @Sendable (UInt64, Int32, Bool) -> [String]? = { _, _, _ in nil },
                 kernelStack: @escaping @Sendable (UInt64) -> [UInt64] = { _ in [] },
                 userStack: @escaping @Sendable (UInt64) -> [UInt64] = { _ in [] },
                 username: @escaping @Sendable (UInt64) -> String? = { _ in nil },
                 record: @escaping @Sendable ([UInt8], TypeID, Bool) -> String? = { _, _, _ in nil }) {
-        self.kernelSymbol = kernelSymbol; self.userSymbol = userSymbol; self.kernelStack = kernelStack
+        self.kernelSymbol = kernelSymbol; self.userSymbol = userSymbol; self.userFrames = userFrames; self.kernelStack = kernelStack
         self.userStack = userStack; self.username = username; self.record = record
     }
 }
@@ -118,7 +122,12 @@ public struct ValuePrinter: Sendable {
     func stack(_ frames: [UInt64], user: Bool, pid: Int32, mode: StackMode, limit: Int, context: ValueContext) -> String {
         let frames = frames.prefix(limit > 0 ? limit : frames.count)
         var s = "\n"
-        for f in frames {
+        for (k, f) in frames.enumerated() {
+            // User frames in bpftrace's layout also show what was inlined there (from DWARF).
+            if user, mode == .bpftrace, let lines = symbols.userFrames(f, pid, k > 0), !lines.isEmpty {
+                for line in lines { s += String(repeating: " ", count: context == .printf ? 8 : 4) + line + "\n" }
+                continue
+            }
             let name = user ? symbols.userSymbol(f, pid, true) : symbols.kernelSymbol(f, true)
             switch mode {
             case .perf:
