@@ -184,6 +184,21 @@ extension Compiler {
             error("\(ap.provider) probes are written \(ap.provider):PATH:FUNCTION[+OFFSET] or \(ap.provider):PATH:ADDRESS", ap.range)
             return []
         }
+        // `uprobe:PATH:cpp:"ns::Class::method[(params)]"`: every overload, clone and template
+        // instance whose demangled name matches (bpftrace's C++ form).
+        if f.count >= 3, f[f.count - 2] == "cpp" {
+            let binary = f[0...f.count - 3].joined(separator: ":")
+            let name = f[f.count - 1]
+            do {
+                return try UprobeResolver.resolveCpp(binary: binary, name: name).map { t in
+                    (.uprobe(path: t.path, symbol: t.symbol, address: t.address, isReturn: isReturn, pid: nil),
+                     "\(ap.provider):\(t.path):cpp:\(name)", kind(ap.provider), ProbeContext.registers(isReturn: isReturn, user: true))
+                }
+            } catch {
+                self.error("cannot attach \(ap.provider) '\(ap.text)': \(error)", ap.range)
+                return []
+            }
+        }
         let binary = f[0...f.count - 2].joined(separator: ":")
         var fn = f[f.count - 1]
         var extra: UInt64 = 0
