@@ -365,15 +365,17 @@ final class Compiler {
         var maps: [MapSpec] = []
         var plannedMaps: [PlannedMap] = []
         var typeCache: [String: TypeID] = [:]
+        // BPF_F_NO_PREALLOC: a preallocated hash map reserves every element up front (per CPU
+        // for per-CPU maps), which was most of the tracer's start-up. Kernels from 6.1 allocate
+        // elements as they are inserted in any program type (before, perf_event programs such
+        // as profile and interval needed preallocated maps).
+        let hashFlags = KernelInfo.versionCode >= (6 << 16 | 1 << 8) ? MapFlags.noPrealloc.rawValue : 0
         for (name, m) in knowledge.maps.sorted(by: { $0.key < $1.key }) {
             let layout = keyLayout(m.keys, histogram: m.value == .hist || { if case .lhist = m.value { return true }; return false }())
             let type: MapType = m.value.isAggregation ? .percpuHash : .hash
             let types = mapTypes(m, keySize: layout.size, valueSize: m.value.valueSize, cache: &typeCache)
-            // BPF_F_NO_PREALLOC: a preallocated hash map reserves every element up front (per CPU
-            // for per-CPU maps), which was most of the tracer's start-up; the kernel (6.1+)
-            // allocates elements as they are inserted, in any program type.
             maps.append(MapSpec(name: m.kernelName, type: type, keySize: UInt32(clamping: layout.size), valueSize: UInt32(clamping: m.value.valueSize),
-                                maxEntries: UInt32(clamping: options.mapKeysMax), flags: MapFlags.noPrealloc.rawValue,
+                                maxEntries: UInt32(clamping: options.mapKeysMax), flags: hashFlags,
                                 keyType: types.key, valueType: types.value))
             let value: MapValue = switch m.value {
             case .count: .count
