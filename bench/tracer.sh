@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-5}
-swift build -c release --product plumb >/dev/null
+# Static Swift stdlib (and Foundation): no dynamic symbol binding of the Swift libraries at exec,
+# about 5 ms of the tracer's start-up. The binary then needs only libc, libm, libstdc++ and libgcc_s.
+swift build -c release --static-swift-stdlib --product plumb >/dev/null
 plumb=$(swift build -c release --show-bin-path)/plumb
 out=bench/out; mkdir -p "$out"
 printf "%-14s %12s %12s %8s %10s %10s %6s %8s %8s %6s\n" script plumb_ms bpftrace_ms speedup plumb_kB bpftr_kB rss% plumb_in bpftr_in insn%

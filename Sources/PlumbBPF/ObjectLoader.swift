@@ -72,13 +72,22 @@ enum ObjectLoader {
         spec.programs = wanted
 
         // CO-RE first: it only needs BTF, and its errors are the clearest.
-        let targets: [BTF]
+        // The kernel's BTF (and its modules') is opened only when something needs it: CO-RE
+        // relocations, ksyms or a tracing program's attach target. Most tracer programs need none.
+        let needsCORE = spec.programs.contains { !$0.coreRelocations.isEmpty }
+        let needsKernel = spec.programs.contains { p in
+            p.kind.type == .tracing || p.kind.type == .lsm || p.references.values.contains { if case .ksym = $0 { return true }; return false }
+        }
+        var targets: [BTF] = []
         if let given = options.targetBTF {
             targets = given
-        } else {
+        } else if needsCORE {
             do { targets = try BTF.kernelTargets() } catch { throw .btf(path: "/sys/kernel/btf/vmlinux", error) }
         }
-        let kernelBTF = options.targetBTF == nil ? targets.first : try? BTF.kernel()
+        let kernelBTF: BTF?
+        if !needsKernel { kernelBTF = nil }
+        else if options.targetBTF == nil, let first = targets.first { kernelBTF = first }
+        else { kernelBTF = try? BTF.kernel() }
         let relocations = try spec.applyCORE(targets: targets)
 
         // The object's BTF: maps and programs use it when the kernel takes it.

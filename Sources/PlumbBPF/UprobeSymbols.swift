@@ -1,5 +1,6 @@
 import PlumbELF
 import Glibc
+import Synchronization
 
 /// Where a uprobe goes: a file and an offset into it (what the uprobe PMU takes).
 public struct UprobeTarget: Sendable, Equatable, CustomStringConvertible {
@@ -66,6 +67,20 @@ public enum UprobeResolver {
     /// Resolves `symbol` (optionally `name@VERSION` / `name@@VERSION`) in `binary` to a file offset.
     public static func resolve(binary: String, symbol: String, offset extra: UInt64 = 0) throws(BPFError) -> UprobeTarget {
         let path = try resolveBinary(binary)
+        // The tracer resolves each probe when checking it and again when attaching: the answer
+        // is kept per file version (device, inode, size, mtime), so a replaced file is read anew.
+        var st = stat()
+        let key: String? = stat(path, &st) == 0
+            ? "\(path)\u{0}\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)\u{0}\(symbol)\u{0}\(extra)" : nil
+        if let key, let hit = resolved.withLock({ $0[key] }) { return hit }
+        let target = try resolve(path: path, symbol: symbol, extra: extra)
+        if let key { resolved.withLock { $0[key] = target } }
+        return target
+    }
+
+    private static let resolved = Mutex<[String: UprobeTarget]>([:])
+
+    private static func resolve(path: String, symbol: String, extra: UInt64) throws(BPFError) -> UprobeTarget {
         let elf: ELFFile
         do { elf = try ELFFile(path: path) } catch {
             throw .elf(path: path, error)

@@ -571,9 +571,13 @@ extension Compiler {
         let ra = value(a, scratch: .r0)
         var imm: Int32?
         if let y = c.constant, let i = Int32(exactly: y &* scaleRight) { imm = i }
+        // The right operand: an immediate, its own register (when not scaled), or r1.
+        var rc = Register.r1
         if imm == nil {
-            load(c, into: .r1)
-            if scaleRight != 1 { b.emit(.mul64(.r1, Int32(clamping: scaleRight))) }
+            if scaleRight == 1 { rc = value(c, scratch: .r1) } else {
+                load(c, into: .r1)
+                b.emit(.mul64(.r1, Int32(clamping: scaleRight)))
+            }
         }
         release(a); release(c)
         if comparison.contains(op) {
@@ -588,7 +592,7 @@ extension Compiler {
             default: jop = isSigned ? .jsge : .jge
             }
             b.emit(.mov64(.r2, 1))
-            if let imm { b.emit(.jump(jop, ra, imm: imm, offset: 1)) } else { b.emit(.jump(jop, ra, .r1, offset: 1)) }
+            if let imm { b.emit(.jump(jop, ra, imm: imm, offset: 1)) } else { b.emit(.jump(jop, ra, rc, offset: 1)) }
             b.emit(.mov64(.r2, 0))
             return result(.bool, from: .r2)
         }
@@ -606,7 +610,7 @@ extension Compiler {
         default: alu = type.isSigned ? .arsh : .rsh
         }
         // Division is unsigned (see above); by zero the kernel gives 0 (div) or the dividend (mod).
-        if let imm { b.emit(.alu64(alu, ra, imm)) } else { b.emit(.alu64(alu, ra, .r1)) }
+        if let imm { b.emit(.alu64(alu, ra, imm)) } else { b.emit(.alu64(alu, ra, rc)) }
         if a.type.isPointer, c.type.isPointer, op == .subtract, case .pointer(let p, _) = a.type, p.size > 1 {
             b.emit(.sdiv64(ra, Int32(clamping: p.size)))
         }

@@ -140,6 +140,15 @@ extension Compiler {
         let key = buildKey(name, vals, histogram: false)
         let t = m.value.readType
         lookup(name, key: key.slot)
+        let isAvg: Bool = { if case .avg = m.value { return true }; return false }()
+        if t.isScalar, !isAvg {
+            // A missing element reads as 0, and on that branch r0 (the null pointer) is 0 already.
+            let done = b.newLabel()
+            b.jump(.jeq, .r0, imm: 0, to: done)
+            b.emit(.load(.r0, .r0, offset: 0, size: .doubleWord))
+            b.bind(done)
+            return result(t, from: .r0)
+        }
         if t.isScalar {
             let missing = b.newLabel(), done = b.newLabel()
             b.jump(.jeq, .r0, imm: 0, to: missing)
@@ -250,32 +259,40 @@ extension Compiler {
         guard declareMap(name, keys: vals.map { keyType($0.type) }, value: kind, range: range) else { return }
         let isHist: Bool = { if case .hist = kind { return true }; if case .lhist = kind { return true }; return false }()
         let key = buildKey(name, vals, histogram: isHist)
-        // The argument's value goes to a slot so helper calls keep it.
-        // The argument's value goes to a slot so helper calls keep it (count and hist add 1: no slot).
+        // The argument must survive the lookup call: one already in a callee-saved pool
+        // register (r7-r9) stays there; anything else goes to a stack slot. Count and hist add 1.
         var xs = 0
+        var xReg: Register?
         if let v = x {
-            xs = frame.allocate(8)
-            storeScalar(v, slot: xs, size: .doubleWord)
-            release(v)
+            if case .reg(let r) = v.loc { xReg = r } else {
+                xs = frame.allocate(8)
+                storeScalar(v, slot: xs, size: .doubleWord)
+                release(v)
+            }
         }
         if isHist {
-            b.emit(.load(.r0, .r10, offset: Int16(clamping: xs), size: .doubleWord))
+            if let xReg { b.emit(.mov64(.r0, xReg)) } else { b.emit(.load(.r0, .r10, offset: Int16(clamping: xs), size: .doubleWord)) }
             bucket(kind, signed: signed)
             b.emit(.store(.r10, offset: Int16(clamping: key.slot + key.size - 8), .r0, size: .doubleWord))
         }
         let addsOne = kind == .count || isHist
-        func loadX(_ r: Register) {
-            if addsOne { b.emit(.mov64(r, 1)) } else { b.emit(.load(r, .r10, offset: Int16(clamping: xs), size: .doubleWord)) }
+        /// The register holding the value to add: `r` loaded, or x's own register.
+        func loadX(_ r: Register) -> Register {
+            if addsOne { b.emit(.mov64(r, 1)); return r }
+            if let xReg { return xReg }
+            b.emit(.load(r, .r10, offset: Int16(clamping: xs), size: .doubleWord))
+            return r
         }
+        defer { if let v = x, xReg != nil { release(v) } }
         let initLabel = b.newLabel(), done = b.newLabel()
         lookup(name, key: key.slot)
         b.jump(.jeq, .r0, imm: 0, to: initLabel)
-        loadX(.r1)
+        let xr = loadX(.r1)
         switch kind {
         case .count, .sum, .hist, .lhist:
-            b.emit(.atomic(.add, .r0, offset: 0, .r1, size: .doubleWord))
+            b.emit(.atomic(.add, .r0, offset: 0, xr, size: .doubleWord))
         case .avg, .stats:
-            b.emit(.atomic(.add, .r0, offset: 0, .r1, size: .doubleWord))
+            b.emit(.atomic(.add, .r0, offset: 0, xr, size: .doubleWord))
             b.emit(.mov64(.r1, 1))
             b.emit(.atomic(.add, .r0, offset: 8, .r1, size: .doubleWord))
         case .min(let s), .max(let s):
@@ -286,9 +303,9 @@ extension Compiler {
             let isMin: Bool = { if case .min = kind { return true }; return false }()
             // Keep the stored value unless the new one is smaller (min) / larger (max).
             let keep: JumpOp = isMin ? (s ? .jsge : .jge) : (s ? .jsle : .jle)
-            b.jump(keep, .r1, .r2, to: done)
+            b.jump(keep, xr, .r2, to: done)
             b.bind(set)
-            b.emit(.store(.r0, offset: 0, .r1, size: .doubleWord))
+            b.emit(.store(.r0, offset: 0, xr, size: .doubleWord))
             b.emit(.store(.r0, offset: 8, imm: 1, size: .doubleWord))
         case .value:
             break
@@ -299,8 +316,7 @@ extension Compiler {
         if addsOne {
             b.emit(.store(.r10, offset: Int16(clamping: vs), imm: 1, size: .doubleWord))
         } else {
-            loadX(.r1)
-            b.emit(.store(.r10, offset: Int16(clamping: vs), .r1, size: .doubleWord))
+            b.emit(.store(.r10, offset: Int16(clamping: vs), loadX(.r1), size: .doubleWord))
         }
         if kind.valueSize > 8 { b.emit(.store(.r10, offset: Int16(clamping: vs + 8), imm: 1, size: .doubleWord)) }
         update(name, key: key.slot, value: vs)
@@ -345,8 +361,13 @@ extension Compiler {
             b.emit(.mov64(.r1, 0))
             for shift in [32, 16, 8, 4, 2, 1] {
                 let skip = b.newLabel()
-                b.emit(.loadImm64(.r2, Int64(bitPattern: UInt64(1) << UInt64(shift))))
-                b.jump(.jlt, .r0, .r2, to: skip)
+                // Bounds below 2^31 compare with an immediate; 2^32 needs a register.
+                if shift < 31 {
+                    b.jump(.jlt, .r0, imm: Int32(1) << Int32(shift), to: skip)
+                } else {
+                    b.emit(.loadImm64(.r2, Int64(bitPattern: UInt64(1) << UInt64(shift))))
+                    b.jump(.jlt, .r0, .r2, to: skip)
+                }
                 b.emit(.rsh64(.r0, Int32(clamping: shift)))
                 b.emit(.add64(.r1, Int32(clamping: shift)))
                 b.bind(skip)

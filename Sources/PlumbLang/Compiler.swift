@@ -197,7 +197,9 @@ final class Compiler {
     // MARK: Driver
 
     func run() {
-        _ = btf
+        // Kernel BTF is opened only when a probe or expression needs a type (most scripts never
+        // do); the script's own structs are checked up front so their errors always show.
+        if !script.structs.isEmpty { _ = btf }
         for probe in script.probes {
             for ap in probe.attachPoints {
                 // One body compiled per wildcard match: an error at the same place in several
@@ -311,10 +313,21 @@ final class Compiler {
         if !isFinalPass {
             knowledge.variables.append(variables.mapValues(\.type))
         }
-        let instructions: [Instruction]
+        var instructions: [Instruction]
         do { instructions = try b.finish() } catch {
             self.error("internal: code generation failed for \(name): \(error)", probe.range)
             return
+        }
+        if let shorter = Compiler.withoutContextCopy(instructions) {
+            instructions = shorter
+            references = Dictionary(uniqueKeysWithValues: references.map { ($0.key - 1, $0.value) })
+            subprogramStarts = subprogramStarts.map { $0 - 1 }
+            var lines: [LineInfo] = []
+            for var l in lineInfo {
+                l.slot = max(0, l.slot - 1)
+                if let last = lines.last, last.slot == l.slot { lines[lines.count - 1] = l } else { lines.append(l) }
+            }
+            lineInfo = lines
         }
         let progName = "p\(index)_" + String(name.map { $0.isLetter || $0.isNumber ? $0 : "_" }).prefix(40)
         var spec = ProgramSpec(name: progName, kind: kind, instructions: instructions, references: references)
@@ -356,12 +369,18 @@ final class Compiler {
         var maps: [MapSpec] = []
         var plannedMaps: [PlannedMap] = []
         var typeCache: [String: TypeID] = [:]
+        // BPF_F_NO_PREALLOC: a preallocated hash map reserves every element up front (per CPU
+        // for per-CPU maps), which was most of the tracer's start-up. Kernels from 6.1 allocate
+        // elements as they are inserted in any program type (before, perf_event programs such
+        // as profile and interval needed preallocated maps).
+        let hashFlags = KernelInfo.versionCode >= (6 << 16 | 1 << 8) ? MapFlags.noPrealloc.rawValue : 0
         for (name, m) in knowledge.maps.sorted(by: { $0.key < $1.key }) {
             let layout = keyLayout(m.keys, histogram: m.value == .hist || { if case .lhist = m.value { return true }; return false }())
             let type: MapType = m.value.isAggregation ? .percpuHash : .hash
             let types = mapTypes(m, keySize: layout.size, valueSize: m.value.valueSize, cache: &typeCache)
             maps.append(MapSpec(name: m.kernelName, type: type, keySize: UInt32(clamping: layout.size), valueSize: UInt32(clamping: m.value.valueSize),
-                                maxEntries: UInt32(clamping: options.mapKeysMax), keyType: types.key, valueType: types.value))
+                                maxEntries: UInt32(clamping: options.mapKeysMax), flags: hashFlags,
+                                keyType: types.key, valueType: types.value))
             let value: MapValue = switch m.value {
             case .count: .count
             case .sum(let s): .sum(signed: s)
@@ -463,5 +482,51 @@ struct RegisterPool {
     mutating func give(_ r: Register) {
         // Only pool registers come back (r6, the context, is never handed out).
         if [Register.r7, .r8, .r9].contains(r), !free.contains(r) { free.append(r) }
+    }
+}
+
+extension Compiler {
+    /// The context arrives in r1 and the prologue copies it to r6 so calls keep it. When every
+    /// read of r6 comes before the first call, jump, or write to r1 (a straight-line start, no
+    /// jump back into it), those reads use r1 and the copy goes: one instruction fewer, as
+    /// bpftrace's programs that read the context only up front. nil: the program keeps it.
+    static func withoutContextCopy(_ insns: [Instruction]) -> [Instruction]? {
+        guard let first = insns.first, first == .mov64(.r6, .r1) else { return nil }
+        func reads6(_ i: Instruction) -> Bool {
+            if i.isWide { return false }
+            if i.isJump, let op = i.jumpOp, op == .call || op == .exit { return false }
+            return i.dst == .r6 || (i.src == .r6 && i.instructionClass != .st)
+        }
+        // The straight-line start where r1 still holds the context.
+        var end = 1
+        while end < insns.count {
+            let i = insns[end]
+            let plain: Bool
+            switch i.instructionClass {
+            case .alu, .alu64: plain = i.dst != .r1 && i.dst != .r6
+            case .ldx: plain = i.mode == .mem && i.dst != .r1 && i.dst != .r6
+            case .st, .stx: plain = i.mode == .mem
+            default: plain = false
+            }
+            if !plain { break }
+            end += 1
+        }
+        if insns[end...].contains(where: { reads6($0) || $0.dst == .r6 && !$0.isJump }) { return nil }
+        // No jump may land inside the start (or on the copy).
+        var slot = 0
+        var slotOf: [Int] = []
+        for i in insns { slotOf.append(slot); slot += i.slotCount }
+        let startSlots = 0..<(end < insns.count ? slotOf[end] : slot)
+        for (k, i) in insns.enumerated() where i.isJump {
+            guard let off = i.branchOffset else { continue }
+            if i.jumpOp == .call && i.src.rawValue != 1 { continue }
+            if startSlots.contains(slotOf[k] + i.slotCount + off) { return nil }
+        }
+        var out = Array(insns[1...])
+        for k in 0..<(end - 1) where reads6(out[k]) {
+            if out[k].dst == .r6 { out[k].dst = .r1 }
+            if out[k].src == .r6 { out[k].src = .r1 }
+        }
+        return out
     }
 }

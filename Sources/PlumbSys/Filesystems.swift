@@ -75,6 +75,9 @@ public enum Tracefs {
 
     /// The tracefs mount point; mounts it at /sys/kernel/tracing when nothing is mounted and `mount` is true.
     public static func path(mount: Bool = true) throws(SysError) -> String {
+        // The usual place first: one stat instead of reading all of /proc/mounts (the events
+        // directory exists only while tracefs is mounted there).
+        if isDirectory(defaultPath + "/events") { return defaultPath }
         if let p = mountPoints(ofType: "tracefs").first(where: { isDirectory($0 + "/events") }) { return p }
         // debugfs exposes tracefs under tracing/ via an automount.
         for d in mountPoints(ofType: "debugfs") where isDirectory(d + "/tracing/events") {

@@ -133,7 +133,8 @@ public final class TraceRuntime: @unchecked Sendable {
         let symbols = self.symbols
         let maps = self.loadedMaps
         let plan = self.plan
-        let kernelBTF = try? BTF.kernel()
+        // Opened on the first kernel-typed record printed, not before attaching.
+        let kernelBTF: @Sendable () -> BTF? = { try? BTF.kernel() }
         @Sendable func stack(_ mapName: String, _ id: UInt64) -> [UInt64] {
             guard !mapName.isEmpty, let map = maps[mapName],
                   let v = try? map.lookup(withUnsafeBytes(of: UInt32(truncatingIfNeeded: id).littleEndian, Array.init)) else { return [] }
@@ -157,7 +158,7 @@ public final class TraceRuntime: @unchecked Sendable {
             userStack: { stack(plan.userStackMap, $0) },
             username: { symbols.username($0) },
             record: { bytes, type, inPlan in
-                guard let btf = inPlan ? plan.btf : kernelBTF else { return nil }
+                guard let btf = inPlan ? plan.btf : kernelBTF() else { return nil }
                 return ValueFormatter(btf: btf).format(bytes, as: type)
             }))
     }
@@ -401,6 +402,7 @@ public final class TraceRuntime: @unchecked Sendable {
         StopSignal.install()
         do {
             let object = try plan.object.load()
+            Timings.mark("load (BTF_LOAD, maps, PROG_LOAD)")
             keepAlive = object
             loadedMaps = object.maps
             loadedPrograms = object.programs
@@ -446,6 +448,7 @@ public final class TraceRuntime: @unchecked Sendable {
             }
         }
         attachedCount = links.count + usdtAttachments.count
+        Timings.mark("attach")
         if options.notifyAttached {
             out.flush()
             FileHandleStderr.write("__BPFTRACE_NOTIFY_PROBES_ATTACHED\n")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Plumb
+import PlumbSys
 import Glibc
 
 @main
@@ -17,10 +18,20 @@ struct Plumb: ParsableCommand {
     /// loads and attaches stops cleanly on SIGINT/SIGTERM (even one sent while it starts);
     /// the others die of them as usual.
     static func main() {
+        Timings.mark("main")
         StopSignal.install()
         let arguments = Array(CommandLine.arguments.dropFirst())
         // Under the name `bpftrace` (a symlink) every argument is bpftrace's, `-h` included.
         if TraceCLI.invokedAsBpftrace { Glibc.exit(TraceCLI(bpftraceMode: true).main(arguments)) }
+        // The tracer (the default command) skips ArgumentParser: its reflection-driven parse costs
+        // milliseconds of start-up, and TraceCommand hands every argument to TraceCLI anyway.
+        // Help and version requests and subcommand names still go through the parser.
+        if let first = arguments.first, first.hasPrefix("-") || first == "trace",
+           !arguments.contains(where: { ["-h", "--help", "--version", "help", "--experimental-dump-help", "--generate-completion-script"].contains($0) }) {
+            let traceArguments = first == "trace" ? Array(arguments.dropFirst()) : arguments
+            let code = TraceCLI(bpftraceMode: false).main(traceArguments)
+            Glibc.exit(code)
+        }
         // `--version` after subcommand names too (`plumb object --version`): the full text,
         // not the parser's bare number.
         let subcommands: Set<String> = ["btf", "object", "features", "dump", "show", "run"]

@@ -6,6 +6,7 @@ import ArgumentParser
 import Plumb
 import PlumbLang
 import PlumbTrace
+import PlumbSys
 import Glibc
 
 struct TraceCommand: ParsableCommand {
@@ -295,7 +296,9 @@ struct TraceCLI {
         let render: ([Diagnostic]) -> String = { [bpftraceMode] diagnostics in
             bpftraceMode ? diagnostics.map { TraceCLI.bpftraceStyle($0, source) }.joined() : swiftStyle.render(diagnostics)
         }
+        Timings.mark("arguments")
         let (script, parseDiagnostics) = PlumbLang.parse(source)
+        Timings.mark("parse")
         let warnings = a.noWarnings ? parseDiagnostics.filter { $0.severity == .error } : parseDiagnostics
         if !warnings.isEmpty { stderr(render(warnings)) }
         if parseDiagnostics.contains(where: { $0.severity == .error }) { return 1 }
@@ -310,6 +313,7 @@ struct TraceCLI {
         let compiled = TraceCLI.compileScript(script, source: source, positional: a.positional, unsafe: a.unsafe,
                                               stringLength: stringLength, mapKeys: mapKeys, childPID: child?.pid, pid: pid,
                                               command: a.command)
+        Timings.mark("check and codegen (tracefs formats, BTF if used)")
         let shown = a.noWarnings ? compiled.diagnostics.filter { $0.severity == .error } : compiled.diagnostics
         if !shown.isEmpty { stderr(render(shown)) }
         guard let plan = compiled.plan, !compiled.diagnostics.contains(where: { $0.severity == .error }) else {
