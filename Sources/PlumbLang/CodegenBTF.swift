@@ -3,6 +3,24 @@
 import PlumbBTF
 
 extension Compiler {
+    /// How the runtime prints a value of `t`. Kernel records are printed from the kernel's
+    /// BTF; the script's own structs (split BTF the runtime does not have) become tuples of
+    /// their members.
+    func printed(_ t: SType, depth: Int = 0) -> ValueType {
+        guard case .record(let id, _, let size) = t, let btf, let kernel = env.kernelBTF(), Int(id) >= kernel.count || depth > 0 else {
+            if case .tuple(let elems) = t {
+                let l = t.tupleLayout
+                return .tuple(zip(l.offsets, elems).map { Field(offset: $0, type: printed($1, depth: depth + 1)) }, size: l.size)
+            }
+            return t.valueType(strlen: options.stringLength)
+        }
+        guard depth < 8, let type = try? btf.type(id) else { return .none }
+        let fields = type.members.map { m in
+            Field(offset: Int(m.bitOffset / 8), type: printed(stype(fromBTF: m.type, btf: btf, space: .kernel), depth: depth + 1))
+        }
+        return .tuple(fields, size: size)
+    }
+
     /// A BTF type for `t` (scalars as C integers, strings as char arrays, tuples as structs).
     func planType(_ t: SType, cache: inout [String: TypeID]) -> TypeID {
         let key = t.description

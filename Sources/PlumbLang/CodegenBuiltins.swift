@@ -288,6 +288,8 @@ extension Compiler {
             b.emit(.and64(.r3, 0xffff))
             b.emit(.add64(.r3, .r6))
             let o = frame.allocate(n)
+            // Zeroed first: the helper leaves bytes after the NUL untouched (keys must match).
+            zero(slot: o, size: (n + 7) / 8 * 8)
             address(ofSlot: o, into: .r1)
             b.emit(.mov64(.r2, Int32(clamping: n)))
             callChecked(H.readKernelStr, .probeReadFailed)

@@ -2,6 +2,7 @@
 // Plan.swift), str/buf/ksym/usym/ntop/kaddr/uaddr/reg/strncmp, and map functions used
 // as statements (delete, clear, zero, print).
 import PlumbAsm
+import Glibc
 
 /// One conversion of a printf-style format.
 struct FormatSpecifier: Equatable {
@@ -82,7 +83,7 @@ extension Compiler {
             let v = expr(args[0])
             if v.isPoison { return .poison }
             let t = recordType(v.type)
-            emitRecord(.printValue(Field(offset: 8, type: t.valueType(strlen: options.stringLength))), args: [(v, t)])
+            emitRecord(.printValue(Field(offset: 8, type: printed(t))), args: [(v, t)])
             return Val(type: .none, loc: .imm(0))
         case "exit":
             guard arity(0...1) else { return .poison }
@@ -218,6 +219,72 @@ extension Compiler {
         case "join":
             guard arity(1...2) else { return .poison }
             return join(args, e)
+        case "uptr", "kptr":
+            // Annotate an address's space: str()/deref then use the matching read helper.
+            guard arity(1...1) else { return .poison }
+            let v = expr(args[0])
+            if v.isPoison { return .poison }
+            let space: AddressSpace = name == "uptr" ? .user : .kernel
+            switch v.type {
+            case .pointer(let p, _): return Val(type: .pointer(p, space: space), loc: v.loc)
+            case .int: return Val(type: .pointer(.int(size: 1, signed: true), space: space), loc: v.loc)
+            default:
+                error("\(name)() expects an integer or pointer argument", e.range)
+                release(v)
+                return .poison
+            }
+        case "cgroupid":
+            // The cgroup's id is its directory's inode number, known at compile time.
+            guard arity(1...1) else { return .poison }
+            guard case .string(let path) = args[0].kind else { error("cgroupid() expects a string literal path", args[0].range); return .poison }
+            var st = stat()
+            guard stat(path, &st) == 0 else {
+                error("cgroupid(): cannot stat '\(path)'", args[0].range)
+                return .poison
+            }
+            return Val(type: .u64, loc: .imm(Int64(bitPattern: UInt64(st.st_ino))))
+        case "strcontains":
+            // strcontains(haystack, "literal"): an unrolled search, stopping at the haystack's NUL.
+            guard arity(2...2) else { return .poison }
+            let h = expr(args[0])
+            if h.isPoison { return .poison }
+            guard h.type.isString else { error("strcontains() expects a string to search in", args[0].range); release(h); return .poison }
+            guard case .string(let needleText) = args[1].kind else {
+                error("strcontains() expects a string literal to search for", args[1].range)
+                return .poison
+            }
+            let needle = Array(needleText.utf8)
+            let size = h.type.size
+            guard size * (needle.count + 3) <= 8192 else {
+                error("strcontains() on a \(size)-byte string with a \(needle.count)-byte needle is too large to unroll", e.range)
+                return .poison
+            }
+            // An empty needle is always found; one longer than the haystack's text never is.
+            if needle.isEmpty || needle.count > size - 1 {
+                release(h)
+                return Val(type: .bool, loc: .imm(needle.isEmpty ? 1 : 0))
+            }
+            let hay = buffer(h, size: size)
+            let found = b.newLabel(), notFound = b.newLabel(), done = b.newLabel()
+            for i in 0..<size {
+                b.emit(.load(.r1, .r10, offset: Int16(clamping: hay + i), size: .byte))
+                b.jump(.jeq, .r1, imm: 0, to: notFound)
+                if i + needle.count > size { break }
+                let next = b.newLabel()
+                for (k, ch) in needle.enumerated() {
+                    if k > 0 { b.emit(.load(.r1, .r10, offset: Int16(clamping: hay + i + k), size: .byte)) }
+                    b.jump(.jne, .r1, imm: Int32(ch), to: next)
+                }
+                b.goto(found)
+                b.bind(next)
+            }
+            b.bind(notFound)
+            b.emit(.mov64(.r0, 0))
+            b.goto(done)
+            b.bind(found)
+            b.emit(.mov64(.r0, 1))
+            b.bind(done)
+            return result(.bool, from: .r0)
         case "bswap":
             guard arity(1...1) else { return .poison }
             let v = expr(args[0])
@@ -334,7 +401,7 @@ extension Compiler {
         var fields: [(Val, SType)] = []
         for v in vals { fields.append((v, recordType(v.type))) }
         let layout = recordLayout(fields.map(\.1))
-        let typed = zip(layout.offsets, fields).map { Field(offset: $0, type: $1.1.valueType(strlen: options.stringLength)) }
+        let typed = zip(layout.offsets, fields).map { Field(offset: $0, type: printed($1.1)) }
         let action: AsyncAction = switch name {
         case "system": .system(format: format, args: typed)
         case "cat": .cat(format: format, args: typed)
@@ -582,6 +649,9 @@ extension Compiler {
             return .poison
         }
         let o = frame.allocate(size)
+        // The read helpers stop at the NUL and leave the rest of the buffer as it was: zero it
+        // first, so equal strings are equal keys and compare equal.
+        zero(slot: o, size: (size + 7) / 8 * 8)
         load(v, into: .r3)
         release(v)
         if let n = dynamicLength {
@@ -593,7 +663,6 @@ extension Compiler {
             b.jump(.jle, .r2, imm: Int32(clamping: size), to: ok)
             b.emit(.mov64(.r2, Int32(clamping: size)))
             b.bind(ok)
-            zero(slot: o, size: (size + 7) / 8 * 8)
         } else {
             b.emit(.mov64(.r2, Int32(clamping: size)))
         }

@@ -310,10 +310,8 @@ extension Compiler {
             guard let t = resolveType(tn) else { return .poison }
             return Val(type: .u64, loc: .imm(Int64(t.size)))
         case .sizeofExpr(let x):
-            // The size is known from the type; the code computing the value is not needed,
-            // but checking it is: generate it and discard.
-            let v = expr(x)
-            release(v)
+            // The size is known from the type: the expression is checked, its code thrown away.
+            let v = dryRun { expr(x) }
             if v.isPoison { return .poison }
             return Val(type: .u64, loc: .imm(Int64(v.type.size)))
         case .offsetof(let tn, let path):
@@ -710,7 +708,8 @@ extension Compiler {
         var type = a.type
         if a.type.isString { type = .string(size: max(a.type.size, options.stringLength)) }
         if type.size > max(8, options.stringLength) { error("ternary operands this large are not supported", e.range); return .poison }
-        if !a.isPoison { store(a, as: type, toSlot: out) }
+        // Scalars take the whole 8-byte slot (it is read back as 8 bytes).
+        if !a.isPoison { if type.isScalar { storeScalar(a, slot: out) } else { store(a, as: type, toSlot: out) } }
         release(a)
         b.goto(done)
         b.bind(elseLabel)
@@ -721,7 +720,7 @@ extension Compiler {
                 error("ternary operands have different types ('\(a.type)' and '\(z.type)')", e.range)
             } else {
                 if a.type.isInteger, z.type.isInteger { type = promote(a.type, z.type) }
-                store(z, as: type, toSlot: out)
+                if type.isScalar { storeScalar(z, slot: out) } else { store(z, as: type, toSlot: out) }
             }
         }
         release(z)

@@ -191,7 +191,8 @@ extension Compiler {
         let size = max(8, (stored.size + 7) / 8 * 8)
         let valueSlot = frame.allocate(size)
         if !stored.isScalar { zero(slot: valueSlot, size: size) }
-        store(value, as: stored, toSlot: valueSlot)
+        // Scalars fill the whole 8-byte value (a bool's upper bytes too).
+        if stored.isScalar { storeScalar(value, slot: valueSlot) } else { store(value, as: stored, toSlot: valueSlot) }
         release(value)
         let key = buildKey(name, vals, histogram: false)
         update(name, key: key.slot, value: valueSlot)

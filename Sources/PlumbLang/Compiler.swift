@@ -367,9 +367,9 @@ final class Compiler {
             case .stats(let s): .stats(signed: s)
             case .hist: .hist
             case .lhist(let a, let z, let s): .lhist(min: a, max: z, step: s)
-            case .value(let t): .value(t.valueType(strlen: options.stringLength))
+            case .value(let t): .value(printed(t))
             }
-            let keyFields = zip(layout.offsets, m.keys).map { Field(offset: $0, type: $1.valueType(strlen: options.stringLength)) }
+            let keyFields = zip(layout.offsets, m.keys).map { Field(offset: $0, type: printed($1)) }
             plannedMaps.append(PlannedMap(name: "@" + name, mapName: m.kernelName, keys: keyFields, keySize: layout.size, value: value))
         }
         if usesEvents { maps.append(MapSpec(name: Compiler.eventsMap, type: .ringbuf, keySize: 0, valueSize: 0, maxEntries: 1 << 20)) }

@@ -128,6 +128,15 @@ extension Compiler {
                 return []
             }
             return [(.iter(name: name), ap.canonical, kind("iter/" + name), .none)]
+        case "watchpoint", "asyncwatchpoint":
+            // watchpoint:ADDRESS:LENGTH:MODE (mode a combination of r, w, x).
+            guard f.count == 3, let address = parseInteger(f[0]), let length = Int(f[1]), [1, 2, 4, 8].contains(length),
+                  !f[2].isEmpty, f[2].allSatisfy({ "rwx".contains($0) }) else {
+                error("\(ap.provider) probes are written \(ap.provider):ADDRESS:LENGTH:MODE with LENGTH 1, 2, 4 or 8 and MODE of r, w, x", ap.range)
+                return []
+            }
+            return [(.watchpoint(address: address, length: length, mode: f[2], isAsync: ap.provider == "asyncwatchpoint"),
+                     ap.canonical, kind("perf_event"), .perf)]
         default:
             error("probe type '\(ap.provider)' is not supported", ap.range)
             return []

@@ -74,6 +74,7 @@ struct TracerCodegenTests {
           for ($kv : @c) { if ($kv.0 == "b") { @b = $kv.1; break; } }
           for ($i : 0..4) { @r = sum($i); }
           @n = len(@m);
+          @c1 = strcontains("hello world", "o w"); @c2 = strcontains("hello", "low"); @c3 = strcontains(comm, "");
         }
         """)
         let object = try plan.object.load()
@@ -89,6 +90,9 @@ struct TracerCodegenTests {
         #expect(try value("@b") == 2)
         #expect(try value("@r") == 6)
         #expect(try value("@n") == 3)
+        #expect(try value("@c1") == 1)
+        #expect(try value("@c2") == 0)
+        #expect(try value("@c3") == 1)
     }
 
     @Test("script structs: sizes and offsets as C lays them out")

@@ -55,3 +55,20 @@ struct CompilerRobustnessTests {
         #expect(check("BEGIN { @w = 5 / 0; }").diagnostics.contains("error: division by zero") || true)
     }
 }
+
+@Suite("Compiler: without kernel BTF")
+struct CompilerNoBTFTests {
+    @Test("scripts that need no kernel types compile; BTF-typed ones say what is missing")
+    func noBTF() {
+        let file = SourceFile(name: "t.bt", text: #"BEGIN { printf("%d %s\n", pid, comm); @c[comm] = count(); @t = curtask; }"#)
+        let (script, _) = parse(file)
+        let (plan, diagnostics) = compile(script, file: file, environment: .empty(), options: CompileOptions())
+        #expect(plan != nil)
+        #expect(diagnostics.isEmpty)
+        let file2 = SourceFile(name: "t.bt", text: "BEGIN { @x = sizeof(struct task_struct); }")
+        let (script2, _) = parse(file2)
+        let (plan2, d2) = compile(script2, file: file2, environment: .empty(), options: CompileOptions())
+        #expect(plan2 == nil)
+        #expect(d2.contains { $0.message.contains("the kernel has no BTF") })
+    }
+}
