@@ -412,10 +412,10 @@ extension Compiler {
 
     /// Runs `body` against a builder that is thrown away, keeping only what it returns (types).
     func dryRun<T>(_ body: () -> T) -> T {
-        let saved = (b, references, lineInfo, pendingCallbacks.count, counterStub, frame, pool, actions.count)
+        let saved = (b, references, lineInfo, pendingCallbacks.count, counterStub, frame, pool, actions.count, stopUsed)
         b = ProgramBuilder()
         let out = body()
-        (b, references, lineInfo, counterStub, frame, pool) = (saved.0, saved.1, saved.2, saved.4, saved.5, saved.6)
+        (b, references, lineInfo, counterStub, frame, pool, stopUsed) = (saved.0, saved.1, saved.2, saved.4, saved.5, saved.6, saved.8)
         pendingCallbacks.removeLast(pendingCallbacks.count - saved.3)
         actions.removeLast(actions.count - saved.7)
         return out

@@ -697,7 +697,11 @@ extension Compiler {
         let c = expr(cond)
         if c.isPoison { _ = expr(t); _ = expr(f); return .poison }
         guard c.type.isScalar else { return typeError("?:", c, e) }
-        if let k = c.constant { return expr(k != 0 ? t : f) }
+        if let k = c.constant {
+            // Only the arm taken is generated; the other is still checked.
+            _ = dryRun { expr(k != 0 ? f : t) }
+            return expr(k != 0 ? t : f)
+        }
         let elseLabel = b.newLabel(), done = b.newLabel()
         let rc = value(c, scratch: .r0)
         release(c)
@@ -936,46 +940,83 @@ extension Compiler {
     }
 
     /// Jumps to `target` when `e` is false. Integer comparisons become one conditional jump
-    /// and `&&` a chain of them, instead of materializing booleans.
+    /// and `&&`, `||`, `!` chains of them, instead of materializing booleans.
     func branchIfFalse(_ e: Expr, to target: Label, what: String) {
+        branch(e, to: target, when: false, what: what)
+    }
+
+    /// Jumps to `target` when `e`'s truth is `wanted`; falls through otherwise.
+    func branch(_ e: Expr, to target: Label, when wanted: Bool, what: String) {
         let comparisons: Set<BinaryOperator> = [.equal, .notEqual, .less, .lessEqual, .greater, .greaterEqual]
-        if case .binary(.logicalAnd, let l, let r) = e.kind {
-            branchIfFalse(l, to: target, what: what)
-            branchIfFalse(r, to: target, what: what)
+        switch e.kind {
+        case .binary(let op, let l, let r) where op == .logicalAnd || op == .logicalOr:
+            // a && b jumps on false when either is false; a || b on true when either is true.
+            if (op == .logicalAnd) != wanted {
+                branch(l, to: target, when: wanted, what: what)
+                branch(r, to: target, when: wanted, what: what)
+            } else {
+                let skip = b.newLabel()
+                branch(l, to: skip, when: !wanted, what: what)
+                branch(r, to: target, when: wanted, what: what)
+                b.bind(skip)
+            }
             return
-        }
-        if case .binary(let op, let l, let r) = e.kind, comparisons.contains(op) {
+        case .unary(.logicalNot, let x):
+            branch(x, to: target, when: !wanted, what: what)
+            return
+        case .binary(let op, let l, let r) where comparisons.contains(op):
             let a = expr(l), c = expr(r)
             if a.isPoison || c.isPoison { release(a); release(c); return }
-            if a.type.isScalar, c.type.isScalar, a.constant == nil || c.constant == nil {
-                if isFinalPass, a.type.isInteger, c.type.isInteger, a.type.isSigned != c.type.isSigned,
-                   a.constant == nil, c.constant == nil, a.type != .bool, c.type != .bool {
-                    warning("comparison of integers of different signs: '\(a.type)' and '\(c.type)' can lead to undefined behavior", e.range)
-                }
-                var x = a, y = c, o = op
-                if x.constant != nil {
-                    // Constant on the left: swap the sides and mirror the operator.
-                    swap(&x, &y)
-                    switch op {
-                    case .less: o = .greater
-                    case .lessEqual: o = .greaterEqual
-                    case .greater: o = .less
-                    case .greaterEqual: o = .lessEqual
-                    default: o = op
-                    }
-                }
-                let j = inverse(jumpOp(o, x, y))
-                let rx = value(x, scratch: .r0)
-                if let k = y.constant, let i = Int32(exactly: k) {
-                    b.jump(j, rx, imm: i, to: target)
+            if a.type.isString, c.type.isString, op == .equal || op == .notEqual {
+                let v = stringEqual(a, c, negate: op == .notEqual)
+                b.jump(wanted ? .jne : .jeq, value(v, scratch: .r0), imm: 0, to: target)
+                release(v)
+                return
+            }
+            guard a.type.isScalar, c.type.isScalar else {
+                if a.type.isString != c.type.isString {
+                    error("Type mismatch for '\(op.rawValue)': comparing '\(a.type)' with '\(c.type)'", e.range)
                 } else {
-                    b.jump(j, rx, value(y, scratch: .r1), to: target)
+                    error("invalid operands to binary expression ('\(a.type)' and '\(c.type)')", e.range)
                 }
                 release(a); release(c)
                 return
             }
-            // Strings and other shapes: the general comparison.
+            if let x = a.constant, let y = c.constant {
+                // Still a conditional jump: the kernel rejects code no edge reaches, and a
+                // constant condition's other branch would be such code.
+                let k = fold(op, x, y, signed: a.type.isSigned || c.type.isSigned) ?? 0
+                b.emit(.mov64(.r0, Int32(clamping: k)))
+                b.jump(wanted ? .jne : .jeq, .r0, imm: 0, to: target)
+                return
+            }
+            if isFinalPass, a.type.isInteger, c.type.isInteger, a.type.isSigned != c.type.isSigned,
+               a.constant == nil, c.constant == nil, a.type != .bool, c.type != .bool {
+                warning("comparison of integers of different signs: '\(a.type)' and '\(c.type)' can lead to undefined behavior", e.range)
+            }
+            var x = a, y = c, o = op
+            if x.constant != nil {
+                // Constant on the left: swap the sides and mirror the operator.
+                swap(&x, &y)
+                switch op {
+                case .less: o = .greater
+                case .lessEqual: o = .greaterEqual
+                case .greater: o = .less
+                case .greaterEqual: o = .lessEqual
+                default: o = op
+                }
+            }
+            let j = wanted ? jumpOp(o, x, y) : inverse(jumpOp(o, x, y))
+            let rx = value(x, scratch: .r0)
+            if let k = y.constant, let i = Int32(exactly: k) {
+                b.jump(j, rx, imm: i, to: target)
+            } else {
+                b.jump(j, rx, value(y, scratch: .r1), to: target)
+            }
             release(a); release(c)
+            return
+        default:
+            break
         }
         let v = expr(e)
         if v.isPoison { return }
@@ -984,7 +1025,7 @@ extension Compiler {
             release(v)
             return
         }
-        b.jump(.jeq, value(v, scratch: .r0), imm: 0, to: target)
+        b.jump(wanted ? .jne : .jeq, value(v, scratch: .r0), imm: 0, to: target)
         release(v)
     }
 }

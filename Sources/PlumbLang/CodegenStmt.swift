@@ -10,10 +10,10 @@ extension Compiler {
             if dead {
                 // After return/break/continue/exit nothing runs; the kernel rejects unreachable
                 // code, so it is only checked, into a builder that is thrown away.
-                let saved = (b, references, lineInfo, pendingCallbacks.count, counterStub)
+                let saved = (b, references, lineInfo, pendingCallbacks.count, counterStub, stopUsed)
                 b = ProgramBuilder()
                 statement(s)
-                (b, references, lineInfo) = (saved.0, saved.1, saved.2)
+                (b, references, lineInfo, stopUsed) = (saved.0, saved.1, saved.2, saved.5)
                 pendingCallbacks.removeLast(pendingCallbacks.count - saved.3)
                 counterStub = saved.4
                 continue
@@ -30,7 +30,7 @@ extension Compiler {
         case .expression(let e):
             if case .call("exit", _) = e.kind { return true }
             return false
-        case .block(let blk): return blk.statements.contains { terminates($0) }
+        case .block(let blk), .unroll(_, let blk): return blk.statements.contains { terminates($0) }
         case .ifElse(_, let t, let o):
             guard let o else { return false }
             return t.statements.contains { terminates($0) } && o.statements.contains { terminates($0) }
@@ -58,7 +58,7 @@ extension Compiler {
             frame.commit()
             block(then)
             if let o = otherwise {
-                b.goto(done)
+                if !then.statements.contains(where: terminates) { b.goto(done) }
                 b.bind(elseLabel)
                 block(o)
                 b.bind(done)
@@ -77,7 +77,9 @@ extension Compiler {
                 return
             }
             frame.commit()
-            for _ in 0..<n { block(body) }
+            // A body that always leaves runs once: copies after it could never be reached.
+            let copies = body.statements.contains(where: terminates) ? 1 : n
+            for _ in 0..<copies { block(body) }
         case .whileLoop(let cond, let body):
             let top = b.here(), done = b.newLabel()
             branchIfFalse(cond, to: done, what: "a while condition")
@@ -85,7 +87,8 @@ extension Compiler {
             loops.append((done, top))
             block(body)
             loops.removeLast()
-            b.goto(top)
+            // A body that always leaves (return, exit, break) has no way back to the top.
+            if !body.statements.contains(where: terminates) { b.goto(top) }
             b.bind(done)
         case .forRange(let name, let vr, let start, let end, let body):
             let a = expr(start), z = expr(end)
@@ -110,10 +113,13 @@ extension Compiler {
             block(body)
             loops.removeLast()
             b.bind(next)
-            b.emit(.load(.r0, .r10, offset: Int16(clamping: slot), size: .doubleWord))
-            b.emit(.add64(.r0, 1))
-            b.emit(.store(.r10, offset: Int16(clamping: slot), .r0, size: .doubleWord))
-            b.goto(top)
+            // The increment is reached by falling through or by continue; otherwise it is dead.
+            if !body.statements.contains(where: terminates) || stopUsed.contains(next) {
+                b.emit(.load(.r0, .r10, offset: Int16(clamping: slot), size: .doubleWord))
+                b.emit(.add64(.r0, 1))
+                b.emit(.store(.r10, offset: Int16(clamping: slot), .r0, size: .doubleWord))
+                b.goto(top)
+            }
             b.bind(done)
         case .forMap(let name, let vr, let map, let body):
             forMap(name, variableRange: vr, map: map, body: body, range: s.range)
@@ -127,6 +133,7 @@ extension Compiler {
             b.goto(l.breakLabel)
         case .continueStatement:
             guard let l = loops.last else { error("'continue' outside of a loop", s.range); return }
+            stopUsed.insert(l.continueLabel)
             b.goto(l.continueLabel)
         case .block(let blk):
             frame.commit()
@@ -199,8 +206,10 @@ extension Compiler {
             block(body)
             loops.removeLast()
             b.bind(next)
-            b.emit(.mov64(.r0, 0))
-            b.emit(.exit())
+            if !body.statements.contains(where: terminates) || stopUsed.contains(next) {
+                b.emit(.mov64(.r0, 0))
+                b.emit(.exit())
+            }
             b.bind(stop)
             if stopUsed.contains(stop) {
                 b.emit(.mov64(.r0, 1))
