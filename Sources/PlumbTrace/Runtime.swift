@@ -107,6 +107,16 @@ public final class TraceRuntime: @unchecked Sendable {
         self.plan = plan
         self.options = options
         self.out = TraceOutputBuffer(fd: options.outputFD)
+        // Probed and -c binaries: their symbols still resolve after their processes exit.
+        for probe in plan.probes {
+            switch probe.target {
+            case .uprobe(let path, _, _, _, _), .usdt(let path, _, _, _): symbols.addKnownFile(path)
+            default: break
+            }
+        }
+        if let program = options.command?.split(separator: " ").first, program.hasPrefix("/") {
+            symbols.addKnownFile(String(program))
+        }
         printfFormats = plan.actions.map { a in
             switch a {
             case .printf(let f, _), .cat(let f, _), .system(let f, _): return PrintfFormat(f)

@@ -26,6 +26,8 @@ struct SymbolTable: Sendable {
     var sizes: [UInt64] = []
     /// PT_LOAD segments (file offset, virtual address, file size) of an ELF file.
     var segments: [(offset: UInt64, vaddr: UInt64, size: UInt64)] = []
+    /// ET_EXEC (not position-independent): loaded at its own virtual addresses in every process.
+    var fixedAddresses = false
 
     init(_ entries: [(UInt64, String, UInt64)]) {
         // Stable by address, so aliases keep file order; lookups take the last of a run,
@@ -58,6 +60,14 @@ public final class SystemSymbols: @unchecked Sendable {
     private let files = Mutex<[String: SymbolTable]>([:])
     private let processMaps = Mutex<[Int32: [(start: UInt64, end: UInt64, offset: UInt64, path: String)]]>([:])
     private let users = Mutex<[UInt64: String]?>(nil)
+    /// Files probed or run (-c): when a process has exited before its addresses are printed,
+    /// those of these that are not position-independent still resolve.
+    private let knownFiles = Mutex<[String]>([])
+
+    /// Remembers a file this trace probes or runs (see `knownFiles`).
+    public func addKnownFile(_ path: String) {
+        knownFiles.withLock { if !$0.contains(path) { $0.append(path) } }
+    }
 
     public init() {}
 
@@ -110,6 +120,7 @@ public final class SystemSymbols: @unchecked Sendable {
             let loads = elf.programHeaders.filter { $0.type == ELFProgramHeader.PT_LOAD }
             var t = SymbolTable(entries)
             t.segments = loads.map { ($0.offset, $0.virtualAddress, $0.fileSize) }
+            t.fixedAddresses = elf.type == ELFFile.ET_EXEC
             files.withLock { $0[path] = t }
             return t
         }
@@ -166,6 +177,15 @@ public final class SystemSymbols: @unchecked Sendable {
                 break
             }
             guard let (name, off) = t.lookup(vaddr) else { return nil }
+            return withOffset ? "\(name)+\(off)" : name
+        }
+        // The process is gone (its maps read empty): a non-PIE executable we probe or ran is
+        // at its link-time addresses in every process.
+        for path in knownFiles.withLock({ $0 }) {
+            let t = table(for: path)
+            guard t.fixedAddresses,
+                  t.segments.contains(where: { address >= $0.vaddr && address - $0.vaddr < $0.size }),
+                  let (name, off) = t.lookup(address) else { continue }
             return withOffset ? "\(name)+\(off)" : name
         }
         return nil

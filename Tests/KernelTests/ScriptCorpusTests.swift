@@ -5,6 +5,7 @@
 import Foundation
 import Testing
 import TestSupport
+import PlumbTrace
 
 enum ScriptCorpus {
     static let folder = TestEnv.root.appendingPathComponent("Tests/Scripts")
@@ -208,5 +209,22 @@ enum ExpectedOutput {
         #expect(ExpectedOutput.matches(expected: "a\n{{lines}}\nz", actual: "a\nz"))
         #expect(!ExpectedOutput.matches(expected: "a\nz", actual: "a\nb\nz"))
         #expect(ExpectedOutput.normalized("@a[2]: 1\n@a[1]: 1\n\n@b: 3") == "@a[1]: 1\n@a[2]: 1\n\n@b: 3")
+    }
+}
+
+@Suite struct ExitedProcessSymbolTests {
+    // A -c command that exits before its events are printed: the non-PIE workload's
+    // addresses still resolve (the runtime registers probed and run binaries).
+    @Test func nonPIEResolvesWithoutTheProcess() throws {
+        let w = try ScriptCorpus.workload()
+        let symbols = SystemSymbols()
+        let gone: Int32 = 0x3fff_fff0
+        let work = try #require(TestEnv.run("/usr/bin/env", ["nm", w]).stdout
+            .split(separator: "\n").first { $0.hasSuffix(" T work") }?.split(separator: " ").first
+            .flatMap { UInt64($0, radix: 16) })
+        #expect(symbols.userSymbol(work + 2, pid: gone, withOffset: true) == nil)
+        symbols.addKnownFile(w)
+        #expect(symbols.userSymbol(work + 2, pid: gone, withOffset: true) == "work+2")
+        #expect(symbols.userSymbol(0x10, pid: gone, withOffset: true) == nil)
     }
 }
