@@ -258,7 +258,9 @@ public final class TraceRuntime: @unchecked Sendable {
                 if s.isEmpty { break }
                 parts.append(s)
             }
-            emit(type: "join", text: parts.joined(separator: delimiter) + "\n")
+            // The text line ends in a newline; bpftrace's JSON event carries none.
+            let text = parts.joined(separator: delimiter)
+            emit(type: "join", text: options.format == .text ? text + "\n" : text)
         }
     }
 
