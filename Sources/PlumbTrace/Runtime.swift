@@ -369,12 +369,22 @@ public final class TraceRuntime: @unchecked Sendable {
                     throw TraceError.unsupported(probe: probe.name, what: "unknown software event '\(event)'")
                 }
                 return try program.attachPerfEvent(e, rate: .period(max(1, count)))
-            case .hardware:
-                throw TraceError.unsupported(probe: probe.name, what: "hardware perf events are not supported by this kernel's PMU setup in plumb yet; use a software event")
+            case .hardware(let event, let count):
+                guard let e = Perf.HardwareEvent(name: event) else {
+                    throw TraceError.unsupported(probe: probe.name, what: "unknown hardware event '\(event)'")
+                }
+                return try program.attachHardwareEvent(e, period: max(1, count))
             case .usdt:
                 throw TraceError.unsupported(probe: probe.name, what: "USDT probes are not supported by the runtime yet; use a uprobe on the function instead")
-            case .watchpoint:
-                throw TraceError.unsupported(probe: probe.name, what: "watchpoints are not supported yet")
+            case .watchpoint(let address, let length, let mode, _):
+                guard let access = Perf.BreakpointAccess(mode: mode) else {
+                    throw TraceError.unsupported(probe: probe.name, what: "watchpoint mode '\(mode)': use r, w, rw or x")
+                }
+                // A user address means nothing without its process (bpftrace: -p or -c).
+                guard let pid else {
+                    throw TraceError.unsupported(probe: probe.name, what: "a watchpoint needs a process: run with -p PID or -c CMD")
+                }
+                return try program.attachBreakpoint(address: address, length: length, access: access, pid: pid)
             case .iter:
                 throw TraceError.unsupported(probe: probe.name, what: "iterators are not supported yet")
             }

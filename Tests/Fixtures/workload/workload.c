@@ -1,6 +1,6 @@
 // The script corpus's deterministic workload: does exactly what its arguments say, so a
 // script filtering on `pid == cpid` can expect exact counts.
-//   workload getpid N | open PATH N | read N BYTES | work K | sleep MS | fork | write TEXT
+//   workload getpid N | open PATH N | read N BYTES | work K | sleep MS | fork | write TEXT | poke N
 // Commands run left to right, e.g. `workload getpid 3 work 5 fork`. Built with
 // `cc -g -O1 -fno-inline -no-pie` (ScriptCorpusTests), so symbol addresses are fixed.
 #include <fcntl.h>
@@ -64,6 +64,10 @@ int main(int argc, char **argv) {
             pid_t c = fork();
             if (c == 0) { syscall(SYS_getpid); _exit(0); }
             if (c > 0) waitpid(c, NULL, 0);
+        } else if (strcmp(cmd, "poke") == 0) {
+            // N writes of workload_magic (watchpoint target).
+            for (long n = num(a); n > 0; n--) workload_magic = workload_magic + 1;
+            i++;
         } else if (strcmp(cmd, "write") == 0) {
             int fd = open("/dev/null", O_WRONLY);
             if (fd >= 0) { (void)!write(fd, a, strlen(a)); close(fd); }
