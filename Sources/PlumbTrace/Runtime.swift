@@ -48,8 +48,12 @@ public struct TraceOptions: Sendable {
     public var unsafe = false
     /// Print maps at exit.
     public var printMapsAtExit = true
+    /// -v: each program's id and the verifier's statistics line, as bpftrace prints them.
+    public var verbose = false
     /// Report runtime error counters as they grow (-k) at exit.
     public var reportErrors = false
+    /// -kk: failed probe reads too (bpftrace's -k leaves out the read functions).
+    public var reportReadErrors = false
     /// `-B none`/`line`: write each event's output at once instead of when idle.
     public var flushEachEvent = false
     /// BPFTRACE_NO_USER_SYMBOLS=1 turns user-space symbolization off (addresses print as hex).
@@ -416,7 +420,8 @@ public final class TraceRuntime: @unchecked Sendable {
         // The CLI installs the handlers first thing in main; a library caller may not have.
         StopSignal.install()
         do {
-            let object = try plan.object.load()
+            // Log level 4 (BPF_LOG_STATS): only the verifier's statistics, for -v.
+            let object = try plan.object.load(LoadOptions(logLevel: options.verbose ? 4 : 0))
             keepAlive = object
             loadedMaps = object.maps
             loadedPrograms = object.programs
@@ -442,6 +447,16 @@ public final class TraceRuntime: @unchecked Sendable {
             switch options.format {
             case .text: out.write(TraceRuntime.announce(probeCount))
             case .json: out.write("{\"type\": \"attached_probes\", \"data\": {\"probes\": \(probeCount)}}\n")
+            }
+        }
+
+        if options.verbose && options.format == .text {
+            var shown: Set<String> = []
+            for probe in plan.probes where shown.insert(probe.program).inserted {
+                guard let p = loadedPrograms[probe.program] else { continue }
+                // bpftrace shows the statistics line only (newer kernels add time and stack depth).
+                let log = p.verifierLog.split(separator: "\n").filter { $0.hasPrefix("processed ") }.map { $0 + "\n" }.joined()
+                out.write("\nProgram ID: \(p.id)\n\nThe verifier log: \n\(log)\n")
             }
         }
 
@@ -533,7 +548,9 @@ public final class TraceRuntime: @unchecked Sendable {
             case .probeReadFailed: what = "WARNING: \(total) probe reads failed"
             case .helperFailed: what = "WARNING: \(total) helper calls failed"
             }
-            if options.reportErrors { FileHandleStderr.write(what + "\n") }
+            if options.reportErrors && (counter != .probeReadFailed || options.reportReadErrors) {
+                FileHandleStderr.write(what + "\n")
+            }
         }
     }
 }

@@ -308,7 +308,8 @@ struct TraceCLI {
         defer { child?.terminate() }
 
         let compiled = TraceCLI.compileScript(script, source: source, positional: a.positional, unsafe: a.unsafe,
-                                              stringLength: stringLength, mapKeys: mapKeys, childPID: child?.pid)
+                                              stringLength: stringLength, mapKeys: mapKeys, childPID: child?.pid,
+                                              helperChecks: a.helperChecks)
         let shown = a.noWarnings ? compiled.diagnostics.filter { $0.severity == .error } : compiled.diagnostics
         if !shown.isEmpty { stderr(render(shown)) }
         guard let plan = compiled.plan, !compiled.diagnostics.contains(where: { $0.severity == .error }) else {
@@ -333,7 +334,9 @@ struct TraceCLI {
         options.pid = pid
         options.child = child
         options.unsafe = a.unsafe
+        options.verbose = a.verbose
         options.reportErrors = a.helperChecks > 0
+        options.reportReadErrors = a.helperChecks > 1
         options.flushEachEvent = a.buffering == "none" || a.buffering == "line"
         options.catBytesMax = catBytes
         options.userSymbols = getenv("BPFTRACE_NO_USER_SYMBOLS").map { String(cString: $0) != "1" } ?? true
@@ -387,9 +390,11 @@ struct TraceCLI {
 
     /// The compiler, against the running system.
     static func compileScript(_ script: Script, source: SourceFile, positional: [String], unsafe: Bool,
-                              stringLength: Int, mapKeys: Int, childPID: Int32?) -> (plan: TracePlan?, diagnostics: [Diagnostic]) {
-        let options = CompileOptions(stringLength: stringLength, positionalParameters: positional, unsafe: unsafe,
+                              stringLength: Int, mapKeys: Int, childPID: Int32?, helperChecks: Int = 0) -> (plan: TracePlan?, diagnostics: [Diagnostic]) {
+        var options = CompileOptions(stringLength: stringLength, positionalParameters: positional, unsafe: unsafe,
                                      mapKeysMax: mapKeys, childPID: childPID)
+        // -k/-kk: the programs count failing helpers for the runtime to report.
+        options.reportHelperErrors = helperChecks > 0
         let (plan, diagnostics) = compile(script, file: source, environment: ProbeEnvironment.system(), options: options)
         return (plan, diagnostics)
     }
