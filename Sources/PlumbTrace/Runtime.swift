@@ -161,7 +161,7 @@ public final class TraceRuntime: @unchecked Sendable {
             }
             return frames
         }
-        return ValuePrinter(symbols: Symbolizer(
+        var symbolizer = Symbolizer(
             kernelSymbol: { symbols.kernelSymbol($0, withOffset: $1) },
             userSymbol: { [userSymbols = options.userSymbols] in userSymbols ? symbols.userSymbol($0, pid: $1, withOffset: $2) : nil },
             kernelStack: { stack(plan.kernelStackMap, $0) },
@@ -170,7 +170,9 @@ public final class TraceRuntime: @unchecked Sendable {
             record: { bytes, type, inPlan in
                 guard let btf = inPlan ? plan.btf : kernelBTF else { return nil }
                 return ValueFormatter(btf: btf).format(bytes, as: type)
-            }))
+            })
+        symbolizer.userModule = { [userSymbols = options.userSymbols] in userSymbols ? symbols.userModule($0, pid: $1) : nil }
+        return ValuePrinter(symbols: symbolizer)
     }
 
     /// A map's contents now.

@@ -164,6 +164,18 @@ public final class SystemSymbols: @unchecked Sendable {
         return out
     }
 
+    /// The file mapped at a user address (the known non-PIE files once the process is gone).
+    public func userModule(_ address: UInt64, pid: Int32) -> String? {
+        var maps = mappings(pid)
+        if !maps.contains(where: { address >= $0.start && address < $0.end }) { maps = mappings(pid, fresh: true) }
+        if let m = maps.first(where: { address >= $0.start && address < $0.end }) { return m.path }
+        for path in knownFiles.withLock({ $0 }) {
+            let t = table(for: path)
+            if t.fixedAddresses && t.segments.contains(where: { address >= $0.vaddr && address - $0.vaddr < $0.size }) { return path }
+        }
+        return nil
+    }
+
     public func userSymbol(_ address: UInt64, pid: Int32, withOffset: Bool) -> String? {
         // Processes map libraries as they go: an address outside what was read re-reads the maps.
         var maps = mappings(pid)
