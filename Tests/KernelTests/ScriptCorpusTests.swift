@@ -196,7 +196,7 @@ enum ExpectedOutput {
     /// Scripts whose output bpftrace 0.17 gets right and whose syntax it knows.
     static let differential = [
         "aggregations", "begin_end", "buf", "cat", "control", "exit_end", "fork", "interval", "join", "json",
-        "json_events", "json_values", "kstack", "map_functions", "maps_misc", "ntop", "printf", "profile", "retval_args", "signal", "software", "stacks", "strcontains",
+        "json_events", "json_values", "map_functions", "maps_misc", "ntop", "printf", "profile", "retval_args", "signal", "software", "stacks", "strcontains",
         "strings", "symbols", "tracepoint_args", "tracepoint_count", "tracepoint_wildcard", "uprobe_libc",
         "uprobe_state", "uprobe_workload", "variables", "watchpoint",
     ]
