@@ -18,7 +18,7 @@ public enum SampleRate: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension Program {
-    private func require(_ types: [ProgramType], for what: String) throws(BPFError) {
+    func require(_ types: [ProgramType], for what: String) throws(BPFError) {
         guard types.contains(type) else {
             throw .programMismatch(program: label, reason: "a \(type) program cannot be attached as \(what); load it as \(types.map { "\($0)" }.joined(separator: " or "))")
         }
@@ -27,7 +27,7 @@ extension Program {
     /// Attaches a perf event through a bpf link (5.15+), or PERF_EVENT_IOC_SET_BPF where
     /// LINK_CREATE does not know perf events (or `forcePerfEventIOCTL`). Either way `link`
     /// owns the event afterwards.
-    private func attachPerf(_ event: consuming OwnedFD, to link: Link, cookie: UInt64) throws(BPFError) {
+    func attachPerf(_ event: consuming OwnedFD, to link: Link, cookie: UInt64) throws(BPFError) {
         if forcePerfEventIOCTL && cookie != 0 {
             throw .invalidArgument("bpf cookies need a bpf link; forcePerfEventIOCTL is set on '\(label)'")
         }

@@ -64,8 +64,14 @@ public final class Program: @unchecked Sendable {
             if let unsupported = Self.explainUnsupported(attributes, error) { throw unsupported }
             throw .system(error)
         }
-        return try Program(fd: fd, expectedAttachType: attributes.expectedAttachType, kind: kind)
+        let program = try Program(fd: fd, expectedAttachType: attributes.expectedAttachType, kind: kind)
+        program.verifierLogStore.withLock { [log] in $0 = log }
+        return program
     }
+
+    /// What the verifier said when this program loaded (empty unless loaded with a log level).
+    public var verifierLog: String { verifierLogStore.withLock { $0 } }
+    let verifierLogStore = Mutex<String>("")
 
     /// Turns "the kernel cannot do this at all" failures into a clear `.unsupported`.
     static func explainUnsupported(_ a: ProgramAttributes, _ error: SysError) -> BPFError? {

@@ -48,8 +48,12 @@ public struct TraceOptions: Sendable {
     public var unsafe = false
     /// Print maps at exit.
     public var printMapsAtExit = true
+    /// -v: each program's id and the verifier's statistics line, as bpftrace prints them.
+    public var verbose = false
     /// Report runtime error counters as they grow (-k) at exit.
     public var reportErrors = false
+    /// -kk: failed probe reads too (bpftrace's -k leaves out the read functions).
+    public var reportReadErrors = false
     /// `-B none`/`line`: write each event's output at once instead of when idle.
     public var flushEachEvent = false
     /// BPFTRACE_NO_USER_SYMBOLS=1 turns user-space symbolization off (addresses print as hex).
@@ -109,6 +113,16 @@ public final class TraceRuntime: @unchecked Sendable {
         self.plan = plan
         self.options = options
         self.out = TraceOutputBuffer(fd: options.outputFD)
+        // Probed and -c binaries: their symbols still resolve after their processes exit.
+        for probe in plan.probes {
+            switch probe.target {
+            case .uprobe(let path, _, _, _, _), .usdt(let path, _, _, _): symbols.addKnownFile(path)
+            default: break
+            }
+        }
+        if let program = options.command?.split(separator: " ").first, program.hasPrefix("/") {
+            symbols.addKnownFile(String(program))
+        }
         printfFormats = plan.actions.map { a in
             switch a {
             case .printf(let f, _), .cat(let f, _), .system(let f, _): return PrintfFormat(f)
@@ -150,7 +164,7 @@ public final class TraceRuntime: @unchecked Sendable {
             }
             return frames
         }
-        return ValuePrinter(symbols: Symbolizer(
+        var symbolizer = Symbolizer(
             kernelSymbol: { symbols.kernelSymbol($0, withOffset: $1) },
             userSymbol: { [userSymbols = options.userSymbols] in userSymbols ? symbols.userSymbol($0, pid: $1, withOffset: $2) : nil },
             userFrames: { [userSymbols = options.userSymbols] in userSymbols ? symbols.userFrames($0, pid: $1, isReturnAddress: $2) : nil },
@@ -160,7 +174,9 @@ public final class TraceRuntime: @unchecked Sendable {
             record: { bytes, type, inPlan in
                 guard let btf = inPlan ? plan.btf : kernelBTF() else { return nil }
                 return ValueFormatter(btf: btf).format(bytes, as: type)
-            }))
+            })
+        symbolizer.userModule = { [userSymbols = options.userSymbols] in userSymbols ? symbols.userModule($0, pid: $1) : nil }
+        return ValuePrinter(symbols: symbolizer)
     }
 
     /// A map's contents now.
@@ -252,7 +268,9 @@ public final class TraceRuntime: @unchecked Sendable {
                 if s.isEmpty { break }
                 parts.append(s)
             }
-            emit(type: "join", text: parts.joined(separator: delimiter) + "\n")
+            // The text line ends in a newline; bpftrace's JSON event carries none.
+            let text = parts.joined(separator: delimiter)
+            emit(type: "join", text: options.format == .text ? text + "\n" : text)
         }
     }
 
@@ -361,15 +379,25 @@ public final class TraceRuntime: @unchecked Sendable {
                     throw TraceError.unsupported(probe: probe.name, what: "unknown software event '\(event)'")
                 }
                 return try program.attachPerfEvent(e, rate: .period(max(1, count)))
-            case .hardware:
-                throw TraceError.unsupported(probe: probe.name, what: "hardware perf events are not supported by this kernel's PMU setup in plumb yet; use a software event")
+            case .hardware(let event, let count):
+                guard let e = Perf.HardwareEvent(name: event) else {
+                    throw TraceError.unsupported(probe: probe.name, what: "unknown hardware event '\(event)'")
+                }
+                return try program.attachHardwareEvent(e, period: max(1, count))
             case .usdt(let path, let provider, let name, let probePID):
                 // Site i gets cookie i, the order the compiler dispatched argN on.
                 let attachment = try program.attachUSDT(binary: path, provider: provider, name: name, pid: probePID ?? pid ?? -1)
                 usdtAttachments.append(attachment)
                 return nil
-            case .watchpoint:
-                throw TraceError.unsupported(probe: probe.name, what: "watchpoints are not supported yet")
+            case .watchpoint(let address, let length, let mode, _):
+                guard let access = Perf.BreakpointAccess(mode: mode) else {
+                    throw TraceError.unsupported(probe: probe.name, what: "watchpoint mode '\(mode)': use r, w, rw or x")
+                }
+                // A user address means nothing without its process (bpftrace: -p or -c).
+                guard let pid else {
+                    throw TraceError.unsupported(probe: probe.name, what: "a watchpoint needs a process: run with -p PID or -c CMD")
+                }
+                return try program.attachBreakpoint(address: address, length: length, access: access, pid: pid)
             case .iter:
                 throw TraceError.unsupported(probe: probe.name, what: "iterators are not supported yet")
             }
@@ -401,7 +429,8 @@ public final class TraceRuntime: @unchecked Sendable {
         // The CLI installs the handlers first thing in main; a library caller may not have.
         StopSignal.install()
         do {
-            let object = try plan.object.load()
+            // Log level 4 (BPF_LOG_STATS): only the verifier's statistics, for -v.
+            let object = try plan.object.load(LoadOptions(logLevel: options.verbose ? 4 : 0))
             Timings.mark("load (BTF_LOAD, maps, PROG_LOAD)")
             keepAlive = object
             loadedMaps = object.maps
@@ -428,6 +457,16 @@ public final class TraceRuntime: @unchecked Sendable {
             switch options.format {
             case .text: out.write(TraceRuntime.announce(probeCount))
             case .json: out.write("{\"type\": \"attached_probes\", \"data\": {\"probes\": \(probeCount)}}\n")
+            }
+        }
+
+        if options.verbose && options.format == .text {
+            var shown: Set<String> = []
+            for probe in plan.probes where shown.insert(probe.program).inserted {
+                guard let p = loadedPrograms[probe.program] else { continue }
+                // bpftrace shows the statistics line only (newer kernels add time and stack depth).
+                let log = p.verifierLog.split(separator: "\n").filter { $0.hasPrefix("processed ") }.map { $0 + "\n" }.joined()
+                out.write("\nProgram ID: \(p.id)\n\nThe verifier log: \n\(log)\n")
             }
         }
 
@@ -521,7 +560,9 @@ public final class TraceRuntime: @unchecked Sendable {
             case .probeReadFailed: what = "WARNING: \(total) probe reads failed"
             case .helperFailed: what = "WARNING: \(total) helper calls failed"
             }
-            if options.reportErrors { FileHandleStderr.write(what + "\n") }
+            if options.reportErrors && (counter != .probeReadFailed || options.reportReadErrors) {
+                FileHandleStderr.write(what + "\n")
+            }
         }
     }
 }

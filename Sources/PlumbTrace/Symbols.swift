@@ -27,6 +27,8 @@ struct SymbolTable: Sendable {
     var sizes: [UInt64] = []
     /// PT_LOAD segments (file offset, virtual address, file size) of an ELF file.
     var segments: [(offset: UInt64, vaddr: UInt64, size: UInt64)] = []
+    /// ET_EXEC (not position-independent): loaded at its own virtual addresses in every process.
+    var fixedAddresses = false
 
     init(_ entries: [(UInt64, String, UInt64)]) {
         // Stable by address, so aliases keep file order; lookups take the last of a run,
@@ -59,6 +61,14 @@ public final class SystemSymbols: @unchecked Sendable {
     private let files = Mutex<[String: SymbolTable]>([:])
     private let processMaps = Mutex<[Int32: [(start: UInt64, end: UInt64, offset: UInt64, path: String)]]>([:])
     private let users = Mutex<[UInt64: String]?>(nil)
+    /// Files probed or run (-c): when a process has exited before its addresses are printed,
+    /// those of these that are not position-independent still resolve.
+    private let knownFiles = Mutex<[String]>([])
+
+    /// Remembers a file this trace probes or runs (see `knownFiles`).
+    public func addKnownFile(_ path: String) {
+        knownFiles.withLock { if !$0.contains(path) { $0.append(path) } }
+    }
 
     public init() {}
 
@@ -111,6 +121,7 @@ public final class SystemSymbols: @unchecked Sendable {
             let loads = elf.programHeaders.filter { $0.type == ELFProgramHeader.PT_LOAD }
             var t = SymbolTable(entries)
             t.segments = loads.map { ($0.offset, $0.virtualAddress, $0.fileSize) }
+            t.fixedAddresses = elf.type == ELFFile.ET_EXEC
             files.withLock { $0[path] = t }
             return t
         }
@@ -154,6 +165,18 @@ public final class SystemSymbols: @unchecked Sendable {
         return out
     }
 
+    /// The file mapped at a user address (the known non-PIE files once the process is gone).
+    public func userModule(_ address: UInt64, pid: Int32) -> String? {
+        var maps = mappings(pid)
+        if !maps.contains(where: { address >= $0.start && address < $0.end }) { maps = mappings(pid, fresh: true) }
+        if let m = maps.first(where: { address >= $0.start && address < $0.end }) { return m.path }
+        for path in knownFiles.withLock({ $0 }) {
+            let t = table(for: path)
+            if t.fixedAddresses && t.segments.contains(where: { address >= $0.vaddr && address - $0.vaddr < $0.size }) { return path }
+        }
+        return nil
+    }
+
     /// The file and link-time address an address of process `pid` falls in.
     func fileAddress(_ address: UInt64, pid: Int32) -> (path: String, vaddr: UInt64, table: SymbolTable)? {
         // Processes map libraries as they go: an address outside what was read re-reads the maps.
@@ -168,6 +191,13 @@ public final class SystemSymbols: @unchecked Sendable {
                 break
             }
             return (m.path, vaddr, t)
+        }
+        // The process is gone (its maps read empty): a non-PIE executable we probe or ran is
+        // at its link-time addresses in every process.
+        for path in knownFiles.withLock({ $0 }) {
+            let t = table(for: path)
+            guard t.fixedAddresses, t.segments.contains(where: { address >= $0.vaddr && address - $0.vaddr < $0.size }) else { continue }
+            return (path, address, t)
         }
         return nil
     }

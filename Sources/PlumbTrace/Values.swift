@@ -58,6 +58,8 @@ public struct Symbolizer: Sendable {
     public var username: @Sendable (_ uid: UInt64) -> String?
     /// A BTF record or enum (the plan's BTF or the kernel's) as text.
     public var record: @Sendable (_ bytes: [UInt8], _ type: TypeID, _ inPlanBTF: Bool) -> String?
+    /// The file a user address is mapped from (perf-mode stacks name it).
+    public var userModule: @Sendable (_ address: UInt64, _ pid: Int32) -> String? = { _, _ in nil }
 
     public init(kernelSymbol: @escaping @Sendable (UInt64, Bool) -> String? = { _, _ in nil },
                 userSymbol: @escaping @Sendable (UInt64, Int32, Bool) -> String? = { _, _, _ in nil },
@@ -131,8 +133,13 @@ public struct ValuePrinter: Sendable {
             let name = user ? symbols.userSymbol(f, pid, true) : symbols.kernelSymbol(f, true)
             switch mode {
             case .perf:
+                // bpftrace: kernel frames as 16 hex digits; user frames unpadded, with their file.
                 let hex = String(f, radix: 16)
-                s += "\t" + String(repeating: "0", count: max(0, 16 - hex.count)) + hex + " " + (name ?? "[unknown]") + "\n"
+                if user {
+                    s += "\t" + hex + " " + (name ?? "[unknown]") + " (" + (symbols.userModule(f, pid) ?? "[unknown]") + ")\n"
+                } else {
+                    s += "\t" + String(repeating: "0", count: max(0, 16 - hex.count)) + hex + " " + (name ?? "[unknown]") + "\n"
+                }
             case .raw:
                 s += String(f, radix: 16) + "\n"
             case .bpftrace:

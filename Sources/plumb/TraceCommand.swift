@@ -312,7 +312,7 @@ struct TraceCLI {
 
         let compiled = TraceCLI.compileScript(script, source: source, positional: a.positional, unsafe: a.unsafe,
                                               stringLength: stringLength, mapKeys: mapKeys, childPID: child?.pid, pid: pid,
-                                              command: a.command)
+                                              command: a.command, helperChecks: a.helperChecks)
         Timings.mark("check and codegen (tracefs formats, BTF if used)")
         let shown = a.noWarnings ? compiled.diagnostics.filter { $0.severity == .error } : compiled.diagnostics
         if !shown.isEmpty { stderr(render(shown)) }
@@ -338,7 +338,9 @@ struct TraceCLI {
         options.pid = pid
         options.child = child
         options.unsafe = a.unsafe
+        options.verbose = a.verbose
         options.reportErrors = a.helperChecks > 0
+        options.reportReadErrors = a.helperChecks > 1
         options.flushEachEvent = a.buffering == "none" || a.buffering == "line"
         options.catBytesMax = catBytes
         options.userSymbols = getenv("BPFTRACE_NO_USER_SYMBOLS").map { String(cString: $0) != "1" } ?? true
@@ -392,11 +394,14 @@ struct TraceCLI {
 
     /// The compiler, against the running system.
     static func compileScript(_ script: Script, source: SourceFile, positional: [String], unsafe: Bool,
-                              stringLength: Int, mapKeys: Int, childPID: Int32?, pid: Int32? = nil, command: String? = nil) -> (plan: TracePlan?, diagnostics: [Diagnostic]) {
+                              stringLength: Int, mapKeys: Int, childPID: Int32?, pid: Int32? = nil, command: String? = nil,
+                              helperChecks: Int = 0) -> (plan: TracePlan?, diagnostics: [Diagnostic]) {
         var options = CompileOptions(stringLength: stringLength, positionalParameters: positional, unsafe: unsafe,
                                      mapKeysMax: mapKeys, childPID: childPID)
         options.pid = pid
         options.childCommand = command
+        // -k/-kk: the programs count failing helpers for the runtime to report.
+        options.reportHelperErrors = helperChecks > 0
         let (plan, diagnostics) = compile(script, file: source, environment: ProbeEnvironment.system(), options: options)
         return (plan, diagnostics)
     }
