@@ -129,6 +129,11 @@ extension Compiler {
         guard let m = knowledge.maps[name] else {
             if isFinalPass { error("Undefined map: @\(name)", e.range) }
             vals.forEach(release)
+            readUnknownMap = true
+            if unknownMapsReadAsZero {
+                b.emit(.mov64(.r0, 0))
+                return result(.i64, from: .r0)
+            }
             return .poison
         }
         guard declareMap(name, keys: vals.map { keyType($0.type) }, value: nil, range: e.range) else { return .poison }

@@ -13,8 +13,17 @@ import Glibc
 /// Compiles a parsed script into a plan the runtime loads, or the diagnostics saying why not.
 public func compile(_ script: Script, file: SourceFile, environment: ProbeEnvironment,
                     options: CompileOptions = CompileOptions()) -> (TracePlan?, [Diagnostic]) {
-    let first = Compiler(script: script, file: file, env: environment, options: options, learned: nil)
+    var first = Compiler(script: script, file: file, env: environment, options: options, learned: nil)
     first.run()
+    if first.readUnknownMap {
+        // A map read before any assignment types it (`@n = @n + 1`): learn again with the maps
+        // found so far, an unknown map now reading as an integer 0, as bpftrace reads it.
+        let again = Compiler(script: script, file: file, env: environment, options: options, learned: nil)
+        again.knowledge.maps = first.knowledge.maps
+        again.unknownMapsReadAsZero = true
+        again.run()
+        first = again
+    }
     let second = Compiler(script: script, file: file, env: environment, options: options, learned: first.knowledge)
     second.run()
     return second.finish()
@@ -94,6 +103,10 @@ final class Compiler {
     let learned: Knowledge?
     var knowledge = Knowledge()
     var diagnostics: [Diagnostic] = []
+    /// A learning pass read a map no statement had declared yet.
+    var readUnknownMap = false
+    /// The second learning pass: such a read is an integer 0, so its assignment declares the map.
+    var unknownMapsReadAsZero = false
     private var cachedBTF: BTF??
 
     // Plan under construction.
