@@ -213,6 +213,18 @@ extension Compiler {
             return [(.uprobe(path: path, symbol: nil, address: address &+ extra, isReturn: isReturn, pid: nil),
                      "\(ap.provider):\(path):\(fn)", kind(ap.provider), ctx)]
         }
+        // `uprobe:PATH:wor*`: one probe per function symbol of the binary the pattern matches.
+        if fn.contains("*") || fn.contains("?") {
+            let matches = env.functionNames(binary).filter { glob(fn, $0) }.sorted()
+            var out: [Expansion] = []
+            for name in matches {
+                guard let r = try? env.resolveUprobe(binary, name) else { continue }
+                out.append((.uprobe(path: r.path, symbol: name, address: r.address &+ extra, isReturn: isReturn, pid: nil),
+                            "\(ap.provider):\(r.path):\(name)", kind(ap.provider), ctx))
+            }
+            if out.isEmpty { error("no function of '\(binary)' matches '\(fn)'", ap.range) }
+            return out
+        }
         do {
             let r = try env.resolveUprobe(binary, fn)
             userTypes.probeSites["\(ap.provider):\(r.path):\(f[f.count - 1])"] = (r.path, r.address &+ extra)
