@@ -167,11 +167,12 @@ extension Compiler {
             guard arity(1...1) else { return .poison }
             guard case .string(let sym) = args[0].kind else { error("uaddr() expects a string literal", args[0].range); return .poison }
             guard let path = currentBinary else { error("uaddr() is only available in uprobe probes", e.range); return .poison }
-            guard let r = try? env.resolveUprobe(path, sym) else {
+            // Data symbols (globals) too, not only the functions uprobes attach to.
+            guard let a = (try? env.resolveUprobe(path, sym))?.address ?? env.userSymbol(path, sym) else {
                 error("symbol '\(sym)' not found in \(path)", args[0].range)
                 return .poison
             }
-            return Val(type: .pointer(.u64, space: .user), loc: .imm(Int64(bitPattern: r.address)))
+            return Val(type: .pointer(.u64, space: .user), loc: .imm(Int64(bitPattern: a)))
         case "reg":
             guard arity(1...1) else { return .poison }
             guard case .string(let r) = args[0].kind else { error("reg() expects a register name literal", args[0].range); return .poison }

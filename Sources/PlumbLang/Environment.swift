@@ -23,6 +23,8 @@ public struct ProbeEnvironment: Sendable {
     public var kernelSymbol: @Sendable (_ name: String) -> UInt64?
     /// The function names of a binary, for "did you mean" notes on uprobes.
     public var functionNames: @Sendable (_ binary: String) -> [String] = { _ in [] }
+    /// A data or function symbol's address in a binary (uaddr), or nil.
+    public var userSymbol: @Sendable (_ binary: String, _ symbol: String) -> UInt64? = { _, _ in nil }
 
     public init(kernelBTF: @escaping @Sendable () -> BTF?,
                 tracepointFormat: @escaping @Sendable (String, String) -> String?,
@@ -72,6 +74,17 @@ public struct ProbeEnvironment: Sendable {
                 }
             }
             return Array(names)
+        }
+        env.userSymbol = { binary, name in
+            guard let path = try? UprobeResolver.resolveBinary(libraryName(binary)), let elf = try? ELFFile(path: path) else { return nil }
+            for dynamic in [false, true] {
+                for s in (try? elf.symbols(dynamic: dynamic)) ?? []
+                where (s.type == ELFSymbol.STT_OBJECT || s.type == ELFSymbol.STT_FUNC) && s.sectionIndex != ELFSymbol.SHN_UNDEF
+                    && s.name.prefix(while: { $0 != "@" }) == name {
+                    return s.value
+                }
+            }
+            return nil
         }
         return env
     }
