@@ -155,6 +155,18 @@ extension Compiler {
             release(v)
             if name == "usym" { return userSymbol(from: r) }
             return result(.ksym, from: r)
+        case "strftime":
+            guard arity(2...2) else { return .poison }
+            guard case .string(let format) = args[0].kind else { error("strftime() expects a format string literal", args[0].range); return .poison }
+            let v = expr(args[1])
+            if v.isPoison { return .poison }
+            guard v.type.isInteger else {
+                error("strftime() expects an integer timestamp in nanoseconds (\(v.type) supplied)", args[1].range)
+                return .poison
+            }
+            let r = load(v, into: .r0)
+            release(v)
+            return result(.timestamp(format: format), from: r)
         case "kaddr":
             guard arity(1...1) else { return .poison }
             guard case .string(let sym) = args[0].kind else { error("kaddr() expects a string literal", args[0].range); return .poison }
@@ -321,12 +333,9 @@ extension Compiler {
                 return .poison
             }
             return mapLength(m)
-        case "strftime":
-            error("strftime() is not supported yet; print nsecs or use time()", e.range)
-            return .poison
         default:
             let known = ["printf", "print", "exit", "time", "clear", "zero", "delete", "has_key", "count", "sum", "min", "max",
-                         "avg", "stats", "hist", "lhist", "str", "buf", "ksym", "usym", "kaddr", "uaddr", "reg", "ntop",
+                         "avg", "stats", "hist", "lhist", "str", "buf", "ksym", "usym", "kaddr", "uaddr", "strftime", "reg", "ntop",
                          "strncmp", "signal", "join", "system", "cat"]
             error("Unknown function: \(name)", e.range, notes: nearest(name, in: known).map { [.init("did you mean '\($0)'?")] } ?? [])
             args.forEach { release(expr($0)) }

@@ -37,6 +37,8 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
     case kstack(mode: StackMode, limit: Int)
     case ustack(mode: StackMode, limit: Int)
     case ksym, usym, username, inet
+    /// strftime(fmt, ns): CLOCK_MONOTONIC nanoseconds the runtime prints as wall-clock time.
+    case timestamp(format: String)
     case buffer(capacity: Int)
     /// The tracepoint/raw tracepoint `args` record: fields resolved on access.
     case args
@@ -53,7 +55,7 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
     /// Values that fit a register.
     public var isScalar: Bool {
         switch self {
-        case .int, .bool, .pointer, .ksym, .username, .ctx, .kstack: return true
+        case .int, .bool, .pointer, .ksym, .username, .ctx, .kstack, .timestamp: return true
         default: return false
         }
     }
@@ -67,7 +69,7 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
         case .int(let s, _): return s
         case .bool: return 1
         case .string(let s): return s
-        case .pointer, .ctx, .ksym, .username, .kstack: return 8
+        case .pointer, .ctx, .ksym, .username, .kstack, .timestamp: return 8
         case .usym, .ustack: return 16
         case .inet: return 24
         case .record(_, _, let s): return s
@@ -118,6 +120,7 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
         case .ksym: return "ksym"
         case .usym: return "usym"
         case .username: return "username"
+        case .timestamp: return "timestamp"
         case .inet: return "inet"
         case .buffer(let c): return "buffer[\(c)]"
         case .args: return "args"
@@ -156,6 +159,7 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
         case .ksym: return .kernelSymbol
         case .usym: return .userSymbol
         case .username: return .username
+        case .timestamp(let f): return .timestamp(format: f)
         case .inet: return .inet
         case .buffer(let c): return .buffer(capacity: c)
         }
