@@ -45,7 +45,8 @@ struct TraceArguments {
     var pid: String?
     var command: String?
     var buffering: String?
-    var check: String?
+    /// --check: parse and type-check only (nothing loaded, no privileges needed).
+    var checkOnly = false
     var includes: [String] = []
     var noWarnings = false
 }
@@ -93,7 +94,7 @@ struct TraceCLI {
             -d                      (dry run) debug info
             -dd                     (dry run) verbose debug info
             --emit-elf FILE         (dry run) generate ELF file with bpf programs and write to FILE
-            --emit-llvm FILE        write LLVM IR to FILE.original.ll and FILE.optimized.ll
+            --emit-llvm FILE        write LLVM IR to FILE.original.ll and FILE.optimized.ll\(name == "plumb" ? "\n    --check                 parse and type-check only: print diagnostics, load nothing" : "")
 
         ENVIRONMENT:
             BPFTRACE_STRLEN             [default: 64] bytes on BPF stack per str()
@@ -156,7 +157,8 @@ struct TraceCLI {
                 case "usdt-file-activation": break
                 case "include": a.includes.append(try inlineOrNext(inline))
                 case "emit-elf", "emit-llvm": _ = try inlineOrNext(inline)
-                case "check": a.check = try inlineOrNext(inline)
+                // A flag, so `--check -e PROG` works; `--check=FILE` names the script too.
+                case "check": a.checkOnly = true; if let inline { a.file = inline }
                 default: throw .message("\(name): unrecognized option '\(arg)'")
                 }
                 i += 1
@@ -207,7 +209,7 @@ struct TraceCLI {
         }
         if a.list {
             a.listPattern = rest.first
-        } else if a.program == nil && a.check == nil, let first = rest.first {
+        } else if a.program == nil && a.file == nil, let first = rest.first {
             a.file = first
             a.positional = Array(rest.dropFirst())
         } else {
@@ -255,7 +257,7 @@ struct TraceCLI {
         let source: SourceFile
         if let program = a.program {
             source = SourceFile(name: "stdin", text: program)
-        } else if let path = a.check ?? a.file {
+        } else if let path = a.file {
             let text: String?
             if path == "-" { text = TraceOutput.readAll(fd: 0) } else { text = TraceOutput.readFile(path) }
             guard let text else {
@@ -305,7 +307,7 @@ struct TraceCLI {
 
         // -c: started (held) before compiling so `cpid` is known.
         var child: GatedChild?
-        if let command = a.command, a.check == nil, a.debug == 0 {
+        if let command = a.command, !a.checkOnly, a.debug == 0 {
             do { child = try GatedChild(command: command) } catch { stderr("ERROR: \(error)\n"); return bpftraceMode ? 255 : 1 }
         }
         defer { child?.terminate() }
@@ -320,7 +322,8 @@ struct TraceCLI {
             if compiled.diagnostics.isEmpty { stderr("ERROR: the compiler produced no plan and said nothing about why\n") }
             return 1
         }
-        if a.check != nil { return 0 }
+        // Quiet on success, like a compiler.
+        if a.checkOnly { return 0 }
         if a.debug > 0 {
             TraceOutput.stdout(TraceCLI.disassemble(plan))
             return 0

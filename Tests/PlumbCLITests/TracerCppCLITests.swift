@@ -31,3 +31,30 @@ import TestSupport
         #expect(missing.status != 0 && missing.stderr.contains("no C++ function named 'ns::C::nope'"), "\(missing.stderr)")
     }
 }
+
+/// `plumb --check`: parse and type-check only; diagnostics and exit 1 on errors, silent 0 otherwise.
+@Suite struct TracerCheckCLITests {
+    @Test func checkReportsErrorsAndIsQuietOnSuccess() throws {
+        let good = plumb(["--check", "-e", "BEGIN { @n = @n + 1; printf(\"%d\\n\", @n); exit(); }"])
+        #expect(good.status == 0, "\(good.stderr)")
+        #expect(good.stdout.isEmpty && good.stderr.isEmpty, "\(good.stdout)\(good.stderr)")
+        let bad = plumb(["--check", "-e", "BEGIN { printf(\"%d\\n\", $x); }"])
+        #expect(bad.status == 1)
+        #expect(bad.stdout.isEmpty)
+        #expect(bad.stderr.contains("$x"), "\(bad.stderr)")
+        let syntax = plumb(["--check", "-e", "BEGIN { @ = ; }"])
+        #expect(syntax.status == 1 && syntax.stdout.isEmpty && !syntax.stderr.isEmpty)
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-check-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("ok.bt")
+        try "BEGIN { printf(\"%s\\n\", strftime(\"%Y\", nsecs)); exit(); }\n".write(to: file, atomically: true, encoding: .utf8)
+        let fromFile = plumb(["--check", file.path])
+        #expect(fromFile.status == 0 && fromFile.stdout.isEmpty && fromFile.stderr.isEmpty, "\(fromFile.stderr)")
+        let inline = plumb(["--check=\(file.path)"])
+        #expect(inline.status == 0 && inline.stdout.isEmpty, "\(inline.stderr)")
+        let missing = plumb(["--check", dir.appendingPathComponent("nope.bt").path])
+        #expect(missing.status == 1 && missing.stderr.contains("failed to open"))
+    }
+}
