@@ -71,6 +71,15 @@ struct SemaTests {
         #expect(check("BEGIN { @a = @b + 1; } END { @b = 2; }").diagnostics == "")
     }
 
+    @Test("a map read in the statement that first assigns it reads 0; one never assigned is still undefined")
+    func mapSelfReference() {
+        let r = check("BEGIN { @n = @n + 1; @s[comm] = @s[comm] * 2; }")
+        #expect(r.plan != nil && r.diagnostics == "", "\(r.diagnostics)")
+        #expect(failures("BEGIN { @a = @y + 1; }").contains("error: Undefined map: @y"))
+        // Typed by its later string assignment, so the addition is the error.
+        #expect(failures(#"BEGIN { @t = @t + 1; @t = "x"; }"#).contains("error: Type mismatch for '+'"))
+    }
+
     @Test("comparisons of mismatched types and signs")
     func comparisons() {
         #expect(failures("BEGIN { if (comm == 1) {} }").contains("error: Type mismatch for '==': comparing 'string[16]' with 'int64'"))
