@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build --build-tests
+# The BPF fixtures once, before tests in several processes and suites look for them at once.
+bash Tests/Fixtures/build.sh .build/fixtures
 swift test --skip-build "$@"
