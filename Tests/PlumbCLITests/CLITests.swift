@@ -50,8 +50,10 @@ final class BackgroundRun {
         _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: TestEnv.plumb)
         process.arguments = args
-        process.standardOutput = try FileHandle(forWritingTo: outputFile)
-        process.standardError = FileHandle.nullDevice
+        // Both streams into one file: status lines ("attached ...", summaries) are on stderr.
+        let handle = try FileHandle(forWritingTo: outputFile)
+        process.standardOutput = handle
+        process.standardError = handle
         try process.run()
     }
 
@@ -144,14 +146,50 @@ final class BackgroundRun {
         let r = TestEnv.run("/bin/sh", ["-c", whileAttached("\(TestEnv.plumb) object run \(path) --set seen_value=0x2a",
             "for i in 1 2 3 4 5; do /bin/true; done; python3 -c 'import os; [os.getpid() for _ in range(3)]'")])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("attached on_getpid: tracepoint syscalls/sys_enter_getpid"))
+        #expect(r.stderr.contains("attached on_getpid: tracepoint syscalls/sys_enter_getpid"))
+        #expect(!r.stdout.contains("attached "), "status lines go to stderr")
         #expect(r.stdout.contains(".kind = 1, .value = 42, .comm = "), "typed records with the --set value: \(r.stdout.prefix(600))")
         #expect(r.stdout.contains("seen_value = 42"))
         #expect(r.stdout.contains("counts (hash, "))
         #expect(r.stdout.contains("tag = \"plumb\""))
-        let ids = loadedProgramIDs(r.stdout)
+        let ids = loadedProgramIDs(r.stderr)
         #expect(ids.count == 2)
         #expect(try stillLoaded(ids).isEmpty, "programs still loaded after exit")
+    }
+
+    @Test func runJSONPrintsOneObjectPerRecordAndMap() throws {
+        guard TestEnv.kernelAvailable(bpfUsable()) else { return }
+        let path = try fixturePath("basic.bpfel.o")
+        let r = TestEnv.run("/bin/sh", ["-c", whileAttached("\(TestEnv.plumb) object run \(path) --json --set seen_value=0x2a",
+            "python3 -c 'import os; [os.getpid() for _ in range(3)]'")])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("attached on_getpid"), "status lines on stderr: \(r.stderr)")
+        #expect(r.stderr.contains("ring buffers: "))
+        // Every stdout line is one JSON object.
+        var objects: [[String: Any]] = []
+        for line in r.stdout.split(separator: "\n") {
+            let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(o != nil, "not a JSON object: \(line)")
+            if let o { objects.append(o) }
+        }
+        let records = objects.filter { $0["map"] as? String == "events" }
+        #expect(!records.isEmpty, "\(r.stdout.prefix(600))")
+        if let first = records.first {
+            #expect((first["timestamp"] as? Int ?? 0) > 0)
+            #expect(first["cpu"] == nil, "ring buffer records have no CPU")
+            let value = first["value"] as? [String: Any]
+            #expect(value?["kind"] as? Int == 1)
+            #expect(value?["value"] as? Int == 42)
+            #expect(value?["comm"] is String, "char arrays as strings: \(String(describing: value))")
+        }
+        // Maps at exit: one object each, entries typed.
+        let counts = objects.first { $0["map"] as? String == "counts" }
+        let entries = counts?["entries"] as? [[String: Any]] ?? []
+        #expect(!entries.isEmpty, "\(String(describing: counts))")
+        #expect(entries.allSatisfy { $0["key"] is Int && $0["value"] is Int })
+        let globals = objects.compactMap { ($0["entries"] as? [[String: Any]])?.first?["value"] as? [String: Any] }
+        #expect(globals.contains { $0["seen_value"] as? Int == 42 }, "\(globals)")
+        #expect(globals.contains { $0["tag"] as? String == "plumb" }, "\(globals)")
     }
 
     @Test func execsnoopDemoPrintsTypedExecEvents() throws {
@@ -159,7 +197,7 @@ final class BackgroundRun {
         let path = try fixturePath("execsnoop.bpfel.o")
         let r = TestEnv.run("/bin/sh", ["-c", whileAttached("\(TestEnv.plumb) object run \(path)", "/bin/true; echo shell=$$")])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("attached handle_exec: tp_btf sched_process_exec"))
+        #expect(r.stderr.contains("attached handle_exec: tp_btf sched_process_exec"))
         // The event for /bin/true, its parent being the shell, read through CO-RE'd task fields.
         let shell = r.stdout.split(separator: "\n").first { $0.hasPrefix("shell=") }.map { String($0.dropFirst(6)) } ?? "?"
         #expect(r.stdout.contains(".ppid = \(shell), .uid = \(getuid()), .comm = \"true\", .filename = \"/bin/true\" }"), "\(r.stdout.prefix(800))")
@@ -229,9 +267,9 @@ final class BackgroundRun {
 /// events a moment to arrive, then ends the run with SIGINT and prints its output.
 func whileAttached(_ command: String, _ workload: String) -> String {
     """
-    out=$(mktemp); \(command) >"$out" & p=$!
-    for i in $(seq 600); do grep -q '^attached' "$out" && break; sleep 0.05; done
+    out=$(mktemp); err=$(mktemp); \(command) >"$out" 2>"$err" & p=$!
+    for i in $(seq 600); do grep -q '^attached' "$err" && break; sleep 0.05; done
     \(workload)
-    sleep 0.3; kill -INT $p; wait $p; s=$?; cat "$out"; rm -f "$out"; exit $s
+    sleep 0.3; kill -INT $p; wait $p; s=$?; cat "$out"; cat "$err" >&2; rm -f "$out" "$err"; exit $s
     """
 }
