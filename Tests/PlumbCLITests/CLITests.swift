@@ -90,6 +90,35 @@ final class BackgroundRun {
         #expect(r.stdout.contains("/* size: "))
     }
 
+    @Test func showFieldPathPrintsStepsAndFinalType() {
+        let r = plumb(["btf", "show", "task_struct.mm.arg_start"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "struct task_struct", "\(r.stdout)")
+        // Offsets agree with the layout `btf show TYPE` prints.
+        func offset(_ type: String, _ member: String) -> Int? {
+            let show = plumb(["btf", "show", type]).stdout
+            guard let line = show.split(separator: "\n").first(where: { $0.hasPrefix("\t") && $0.contains(member + ";") }),
+                  let comment = line.split(separator: "/*").last?.split(separator: " ", omittingEmptySubsequences: true).first
+            else { return nil }
+            return Int(comment)
+        }
+        let mm = offset("task_struct", "*mm"), argStart = offset("mm_struct", " arg_start")
+        #expect(mm != nil && argStart != nil)
+        #expect(lines.contains { $0.hasPrefix("  .mm ") && $0.contains("+\(mm ?? -1) ") && $0.hasSuffix("struct mm_struct *") }, "\(r.stdout)")
+        #expect(lines.contains { $0.hasPrefix("  ->arg_start ") && $0.contains("+\(argStart ?? -1) ") }, "\(r.stdout)")
+        #expect(lines.last == "arg_start: long unsigned int, 8 bytes", "\(r.stdout)")
+        // Subscripts and bitfields.
+        let comm = plumb(["btf", "show", "task_struct.comm[2]"])
+        #expect(comm.stdout.hasSuffix("comm[2]: char, 1 byte\n"), "\(comm.stdout)")
+        let bits = plumb(["btf", "show", "task_struct.sched_reset_on_fork"])
+        #expect(bits.stdout.contains("+") && bits.stdout.contains(":0 (1 bit)") && bits.stdout.hasSuffix(", 1 bit\n"), "\(bits.stdout)")
+        // A missing field is an error that names what is there.
+        let bad = plumb(["btf", "show", "task_struct.mm.arg_strat"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("did you mean 'arg_start'?"), "\(bad.stderr)")
+    }
+
     @Test func badInputsFailWithClearErrors() {
         let missing = plumb(["btf", "dump", "/nonexistent/file"])
         #expect(missing.status != 0)
