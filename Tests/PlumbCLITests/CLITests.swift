@@ -221,6 +221,43 @@ final class BackgroundRun {
         #expect(globals.contains { $0["tag"] as? String == "plumb" }, "\(globals)")
     }
 
+    @Test func libraryShortNamesAreFoundThroughTheLoaderCache() {
+        // What the loader's cache says, as `ldconfig -p` prints it: "\tSONAME (libc6,x86-64) => PATH".
+        let ldconfig = TestEnv.run("/sbin/ldconfig", ["-p"])
+        guard ldconfig.status == 0 else { return }
+        var cache: [(String, String)] = []
+        for line in ldconfig.stdout.split(separator: "\n") where line.hasPrefix("\t") {
+            guard let arrow = line.range(of: " => "), let name = line.dropFirst().split(separator: " ").first else { continue }
+            #if arch(x86_64)
+            guard line.contains("x86-64") else { continue }
+            #endif
+            cache.append((String(name), String(line[arrow.upperBound...])))
+        }
+        func resolved(_ library: String) -> String? {
+            let r = plumb(["trace", "-l", "uprobe:\(library):*"])
+            guard let first = r.stdout.split(separator: "\n").first else { return nil }
+            let parts = first.split(separator: ":")
+            return parts.count == 3 ? String(parts[1]) : nil
+        }
+        if let libc = cache.first(where: { $0.0 == "libc.so.6" })?.1 {
+            #expect(resolved("libc.so.6") == libc)
+            #expect(resolved("libc") == libc, "a short name without .so is looked up in the cache")
+            #expect(resolved("libc.so") == libc)
+        }
+        // A library in a folder only the cache knows (ld.so.conf.d), not the fixed list.
+        let fixed = ["/lib64", "/usr/lib64", "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib",
+                     "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu"]
+        if let (name, path) = cache.first(where: { e in
+            !fixed.contains(String(e.1.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")))
+                && access(e.1, R_OK) == 0
+        }) {
+            #expect(resolved(name) == path, "\(name) => \(path)")
+        }
+        let missing = plumb(["trace", "-e", "uprobe:nosuchlib_plumb.so:foo { exit(); }"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("searched /etc/ld.so.cache, "), "\(missing.stderr)")
+    }
+
     @Test func execsnoopDemoPrintsTypedExecEvents() throws {
         guard TestEnv.kernelAvailable(bpfUsable()) else { return }
         let path = try fixturePath("execsnoop.bpfel.o")
