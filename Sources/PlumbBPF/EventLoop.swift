@@ -15,28 +15,38 @@ public final class EventLoop: @unchecked Sendable {
     private var ring: RingBuffer?
     /// Per ring index of `ring`: how its records print.
     private var ringFormats: [RecordFormat] = []
+    /// With `json`: per ring index, its records as NDJSON (then `ringFormats` is unused).
+    private var ringJSON: [JSONRecordFormat]?
     private var perfs: [PerfBuffer] = []
     private let stop = Atomic<Bool>(false)
 
     /// Opens a reader on every ring buffer and perf event array of `object`. Perf buffer
-    /// drops print as `MAP: lost N records on CPU C` lines.
-    public init(object: Object, printer: RecordPrinter, output: OutputBuffer) throws(BPFError) {
+    /// drops print as `MAP: lost N records on CPU C` lines. `json`: records print as NDJSON
+    /// (`JSONRecordFormat`), drops as `{"map":M,"cpu":C,"lost":N}`.
+    public init(object: Object, printer: RecordPrinter, output: OutputBuffer, json: Bool = false) throws(BPFError) {
         self.object = object
         self.output = output
+        if json { ringJSON = [] }
         for m in object.spec.maps {
             guard let map = object.maps[m.name] else { continue }
             let format = printer.format(forMap: m.name)
+            let jsonFormat = json ? printer.jsonFormat(forMap: m.name) : nil
             if m.type == .ringbuf {
                 if ring == nil { ring = try RingBuffer() }
                 // Records are read through poll's non-escaping body, not this handler.
                 try ring?.add(map) { _ in }
                 ringFormats.append(format)
+                if let jsonFormat { ringJSON?.append(jsonFormat) }
             } else if m.type == .perfEventArray {
                 let name = m.name
-                perfs.append(try PerfBuffer(map: map, sample: { [output] _, data in
-                    format.append(data, to: output)
+                perfs.append(try PerfBuffer(map: map, sample: { [output] cpu, data in
+                    if let jsonFormat { jsonFormat.append(data, cpu: cpu, to: output) } else { format.append(data, to: output) }
                 }, lost: { [output] cpu, n in
-                    output.append("\(name): lost \(n) records on CPU \(cpu)\n")
+                    if json {
+                        output.append(JSONValue.object([("map", .string(name)), ("cpu", .int(Int64(cpu))), ("lost", .uint(UInt64(n)))]).text() + "\n")
+                    } else {
+                        output.append("\(name): lost \(n) records on CPU \(cpu)\n")
+                    }
                 }))
             }
         }
@@ -93,8 +103,12 @@ public final class EventLoop: @unchecked Sendable {
         if let ring {
             // With perf buffers too, the wait is split so neither side waits long.
             let t = perfs.isEmpty ? timeout : min(timeout, 10)
-            total += try ring.poll(timeout: t) { index, record in
-                formats[index].append(record, to: output)
+            if let json = ringJSON {
+                total += try ring.poll(timeout: t) { index, record in json[index].append(record, cpu: nil, to: output) }
+            } else {
+                total += try ring.poll(timeout: t) { index, record in
+                    formats[index].append(record, to: output)
+                }
             }
         }
         for p in perfs {
@@ -109,8 +123,12 @@ public final class EventLoop: @unchecked Sendable {
         let formats = ringFormats
         let output = self.output
         if let ring {
-            try ring.consume { index, record in
-                formats[index].append(record, to: output)
+            if let json = ringJSON {
+                try ring.consume { index, record in json[index].append(record, cpu: nil, to: output) }
+            } else {
+                try ring.consume { index, record in
+                    formats[index].append(record, to: output)
+                }
             }
         }
         for p in perfs { try p.consume() }

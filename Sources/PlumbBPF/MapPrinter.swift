@@ -78,3 +78,57 @@ public struct MapPrinter {
         return plans.plans[type]?.format(bytes) ?? ""
     }
 }
+
+extension MapPrinter {
+    /// Every map printed by `all()`, one NDJSON line each: `{"map":M,"entries":[{"key":K,"value":V}]}`,
+    /// typed by BTF (untyped bytes as a hex string). Global data is one entry with key 0 and the
+    /// variables as an object; per-CPU maps have `"values"` (one per CPU); queues and stacks
+    /// only values; maps of maps, program arrays and stack maps their keys.
+    public func allJSON() -> String {
+        var out = ""
+        for m in object.spec.maps {
+            if let line = json(m) { out += line.text() + "\n" }
+        }
+        return out
+    }
+
+    /// One map as JSON (nil for the maps not printed).
+    public func json(_ m: MapSpec) -> JSONValue? {
+        guard let map = object.maps[m.name], m.type != .ringbuf, m.type != .perfEventArray else { return nil }
+        let typed = object.spec.btf.map { BTFJSON(btf: $0) }
+        func value(_ bytes: [UInt8], _ type: TypeID) -> JSONValue {
+            guard let typed, type != 0 else { return .string(bytes.withUnsafeBytes { JSONRecordFormat.hex($0) }) }
+            return typed.value(bytes, type: type)
+        }
+        func result(_ entries: [JSONValue]) -> JSONValue { .object([("map", .string(m.name)), ("entries", .array(entries))]) }
+        if m.dataSection != nil {
+            guard let bytes = try? map.lookup([0, 0, 0, 0]) else { return result([]) }
+            var vars: [(String, JSONValue)] = []
+            for v in m.variables where !v.name.contains(".") {
+                let end = Int(v.offset) + Int(v.size)
+                guard end <= bytes.count else { continue }
+                vars.append((v.name, value(Array(bytes[Int(v.offset) ..< end]), v.type)))
+            }
+            return result([.object([("key", .int(0)), ("value", .object(vars))])])
+        }
+        switch m.type {
+        case .arrayOfMaps, .hashOfMaps, .progArray, .stackTrace:
+            let keys = (try? map.keys()) ?? []
+            return result(keys.map { .object([("key", value($0, m.keyType))]) })
+        case .queue, .stack:
+            var items: [JSONValue] = []
+            while let v = try? map.pop() { items.append(.object([("value", value(v, m.valueType))])) }
+            return result(items)
+        default:
+            break
+        }
+        if m.type.isPerCPU {
+            guard let entries = try? map.entriesPerCPU() else { return nil }
+            return result(entries.map { e in
+                .object([("key", value(e.key, m.keyType)), ("values", .array(e.values.map { value($0, m.valueType) }))])
+            })
+        }
+        guard let entries = try? map.entries() else { return nil }
+        return result(entries.map { .object([("key", value($0.key, m.keyType)), ("value", value($0.value, m.valueType))]) })
+    }
+}

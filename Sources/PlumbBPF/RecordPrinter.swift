@@ -1,4 +1,5 @@
 import PlumbBTF
+import Glibc
 
 /// Prints ring buffer and perf buffer records as `MAP: VALUE` lines: typed when the record's
 /// type is known — named per map (`recordTypes`), else the one struct in the object's BTF of
@@ -179,5 +180,63 @@ public final class RecordFormat: @unchecked Sendable {
             lastPlan = printer.plan(size: size)
         }
         return lastPlan
+    }
+}
+
+extension RecordPrinter {
+    /// The BTF type records of `map` with `size` bytes are read as: the map's named type, else
+    /// the one struct of that size (nil: untyped).
+    public func typeID(forMap map: String, size: Int) -> TypeID? {
+        if let t = explicit[map] { return t }
+        guard let candidates = bySize[size], candidates.count == 1 else { return nil }
+        return candidates[0]
+    }
+
+    /// How records of `map` print as NDJSON lines.
+    public func jsonFormat(forMap map: String) -> JSONRecordFormat {
+        JSONRecordFormat(printer: self, map: map)
+    }
+}
+
+/// One map's records as NDJSON: `{"map":M,"cpu":C,"timestamp":NS,"value":{...}}`, or `"data":"hex"`
+/// when the record is untyped. Not the fast text path: each record becomes a `JSONValue` first.
+public final class JSONRecordFormat: @unchecked Sendable {
+    let printer: RecordPrinter
+    let map: String
+    let json: BTFJSON?
+
+    init(printer: RecordPrinter, map: String) {
+        self.printer = printer
+        self.map = map
+        json = printer.spec.btf.map { BTFJSON(btf: $0) }
+    }
+
+    /// The record's line (`cpu`: perf buffers' CPU; ring buffers have none).
+    public func line(_ record: UnsafeRawBufferPointer, cpu: Int?) -> String {
+        var members: [(String, JSONValue)] = [("map", .string(map))]
+        if let cpu { members.append(("cpu", .int(Int64(cpu)))) }
+        // Monotonic nanoseconds when read: the clock bpf_ktime_get_ns uses.
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        members.append(("timestamp", .uint(UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec))))
+        if let json, let type = printer.typeID(forMap: map, size: record.count) {
+            members.append(("value", json.value(Array(record), type: type)))
+        } else {
+            members.append(("data", .string(JSONRecordFormat.hex(record))))
+        }
+        return JSONValue.object(members).text() + "\n"
+    }
+
+    /// Bytes as one run of lower-case hex digits ("2a00ff").
+    public static func hex(_ bytes: UnsafeRawBufferPointer) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(2 * bytes.count)
+        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public func append(_ record: UnsafeRawBufferPointer, cpu: Int?, to output: OutputBuffer) {
+        output.append(line(record, cpu: cpu))
     }
 }

@@ -39,7 +39,8 @@ public enum UprobeResolver {
     }
 
     /// The absolute path of `name`: a path (contains "/") is taken as is; a name containing ".so"
-    /// is searched in LD_LIBRARY_PATH and the standard library folders; anything else in PATH.
+    /// is searched in LD_LIBRARY_PATH, /etc/ld.so.cache and the standard library folders;
+    /// anything else in PATH, then as a library short name (`libc`) in /etc/ld.so.cache.
     public static func resolveBinary(_ name: String) throws(BPFError) -> String {
         guard !name.isEmpty else { throw .invalidArgument("empty binary name") }
         if name.contains("/") {
@@ -47,19 +48,31 @@ public enum UprobeResolver {
             return absolute(name)
         }
         let env = { (v: String) in getenv(v).map { String(cString: $0) } ?? "" }
-        let dirs: [String]
-        if name.contains(".so") {
-            dirs = env("LD_LIBRARY_PATH").split(separator: ":").map(String.init) + standardLibraryPaths
+        let library = name.contains(".so")
+        var searched: [String] = []
+        // Executables must be executable; libraries only readable.
+        func search(_ dirs: [String]) -> String? {
+            for dir in dirs where !dir.isEmpty {
+                let candidate = dir.hasSuffix("/") ? dir + name : dir + "/" + name
+                searched.append(dir)
+                if access(candidate, library ? R_OK : X_OK) == 0 { return candidate }
+            }
+            return nil
+        }
+        func cache() -> String? {
+            searched.append(LDSOCache.path)
+            return LDSOCache.shared.lookup(name)
+        }
+        if library {
+            // As the loader: LD_LIBRARY_PATH overrides the cache; the fixed folders come last.
+            if let hit = search(env("LD_LIBRARY_PATH").split(separator: ":").map(String.init)) { return hit }
+            if let hit = cache() { return hit }
+            if let hit = search(standardLibraryPaths) { return hit }
         } else {
             let path = env("PATH")
-            dirs = (path.isEmpty ? "/usr/local/bin:/usr/bin:/bin" : path).split(separator: ":").map(String.init)
-        }
-        var searched: [String] = []
-        for dir in dirs where !dir.isEmpty {
-            let candidate = dir.hasSuffix("/") ? dir + name : dir + "/" + name
-            searched.append(dir)
-            // Executables must be executable; libraries only readable.
-            if access(candidate, name.contains(".so") ? R_OK : X_OK) == 0 { return candidate }
+            if let hit = search((path.isEmpty ? "/usr/local/bin:/usr/bin:/bin" : path).split(separator: ":").map(String.init)) { return hit }
+            // Not a program: perhaps a library's short name (`libc`).
+            if let hit = cache() { return hit }
         }
         throw .binaryNotFound(name: name, searched: searched)
     }
@@ -307,5 +320,105 @@ struct CppName {
             guard let p, p == params else { return false }
         }
         return n == name || CppName.withoutTemplateArgs(n) == name
+    }
+}
+
+/// The loader's library cache (/etc/ld.so.cache, format "glibc-ld.so.cache1.1", which ldconfig
+/// writes): sonames to paths, for libraries in folders outside the fixed list (ld.so.conf.d).
+struct LDSOCache: Sendable {
+    static let path = "/etc/ld.so.cache"
+    /// Read once per process: a trace resolves many probes.
+    static let shared = LDSOCache(path: path)
+
+    struct Entry: Sendable, Equatable {
+        var name: String
+        var path: String
+        var flags: Int32
+    }
+
+    /// The entries for this machine's architecture, in the cache's order (newest sonames first).
+    let entries: [Entry]
+
+    init(path: String) {
+        let bytes = LDSOCache.readFile(path)
+        entries = LDSOCache.parse(bytes).filter { LDSOCache.matchesHost($0.flags) }
+    }
+
+    init(entries: [Entry]) { self.entries = entries }
+
+    /// `libc.so.6` exactly; else `libc` or `libc.so` as the start of a soname (`libc.so.6`).
+    func lookup(_ name: String) -> String? {
+        if let e = entries.first(where: { $0.name == name }), access(e.path, R_OK) == 0 { return e.path }
+        let prefix = name.hasSuffix(".so") ? name + "." : (name.contains(".so") ? nil : name + ".so")
+        guard let prefix else { return nil }
+        for e in entries where e.name == name + ".so" || e.name.hasPrefix(prefix) {
+            if access(e.path, R_OK) == 0 { return e.path }
+        }
+        return nil
+    }
+
+    static let magic = Array("glibc-ld.so.cache1.1".utf8)
+
+    /// Entries of a cache file. The new-format header may follow an old-format ("ld.so-1.7.0")
+    /// part; string offsets count from the new header. Anything out of bounds ends the parse.
+    static func parse(_ bytes: [UInt8]) -> [Entry] {
+        guard let base = find(magic, in: bytes) else { return [] }
+        func u32(_ at: Int) -> UInt32? {
+            guard at >= 0, at <= bytes.count - 4 else { return nil }
+            return UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+        }
+        func string(_ offset: UInt32) -> String? {
+            let start = base + Int(offset)
+            guard start < bytes.count else { return nil }
+            guard let end = bytes[start...].firstIndex(of: 0) else { return nil }
+            return String(decoding: bytes[start..<end], as: UTF8.self)
+        }
+        // Header: magic (20), nlibs, len_strings, flags + 3 padding, extension offset, 3 unused: 48 bytes.
+        guard let count = u32(base + 20) else { return [] }
+        var out: [Entry] = []
+        // Entries: flags, key, value, osversion (4 bytes each), hwcap (8): 24 bytes.
+        for i in 0..<Int(min(count, 1 << 20)) {
+            let at = base + 48 + 24 * i
+            guard let flags = u32(at), let key = u32(at + 4), let value = u32(at + 8),
+                  let name = string(key), let path = string(value) else { break }
+            out.append(Entry(name: name, path: path, flags: Int32(bitPattern: flags)))
+        }
+        return out
+    }
+
+    /// ELF libc6 libraries of this architecture (ldconfig's FLAG_ELF_LIBC6 and arch bits).
+    static func matchesHost(_ flags: Int32) -> Bool {
+        guard flags & 0xff == 0x03 else { return false }
+        #if arch(x86_64)
+        return flags & 0xff00 == 0x0300
+        #elseif arch(arm64)
+        return flags & 0xff00 == 0x0a00
+        #else
+        return true
+        #endif
+    }
+
+    static func find(_ needle: [UInt8], in bytes: [UInt8]) -> Int? {
+        guard bytes.count >= needle.count else { return nil }
+        if bytes.starts(with: needle) { return 0 }
+        // After an old-format part: bounded search, the header is near the start.
+        for i in 0...min(bytes.count - needle.count, 1 << 20) where bytes[i] == needle[0] {
+            if bytes[i..<i + needle.count].elementsEqual(needle) { return i }
+        }
+        return nil
+    }
+
+    static func readFile(_ path: String) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while out.count < 64 << 20 {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
     }
 }

@@ -56,6 +56,10 @@ struct BTFCommand: ParsableCommand {
                 'enum bpf_cmd', a typedef such as pid_t, or a function or variable name.
                 Members are annotated pahole-style: /* offset size */ in bytes, and
                 /* byte:bit size */ for bitfields; each definition ends with its size.
+                NAME may also be a field path (task_struct.mm.arg_start, 'struct sk_buff'.len,
+                task_struct.comm[2]): then each step is printed with its byte offset (from the
+                object it reads; `->` marks a step through a pointer) and type, and the final
+                member's type with its size.
                 """)
 
         @Option(name: .long, help: "Base BTF for split BTF files (default: vmlinux for /sys/kernel/btf/<module>).")
@@ -69,8 +73,44 @@ struct BTFCommand: ParsableCommand {
 
         func run() throws {
             let btf = try BTFCommand.load(file, base: base)
-            let id = try btf.lookup(cName: name.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " "))
+            let cName = name.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+            // Section names (.bss, .data.x) start with a dot; other names with a dot are paths.
+            if !cName.hasPrefix("."), cName.contains(".") {
+                Output.write(try Show.fieldPath(cName, in: btf))
+                return
+            }
+            let id = try btf.lookup(cName: cName)
             Output.write(try btf.cShow(id))
+        }
+
+        /// A field path's steps: `  mm  +2008  struct mm_struct *`, one line per read.
+        static func fieldPath(_ path: String, in btf: BTF) throws -> String {
+            let steps = try btf.fieldPath(path)
+            let root = path.split(separator: ".", maxSplits: 1).first.map(String.init) ?? path
+            var out = "\(btf.cTypeName(try btf.lookup(cName: root)))\n"
+            let names = steps.map { ($0.throughPointer ? "->" : ".") + $0.name }
+            let offsets = steps.map { s -> String in
+                s.bitfieldSize > 0 ? "+\(s.byteOffset):\(s.bitOffset % 8) (\(s.bitfieldSize) bit\(s.bitfieldSize == 1 ? "" : "s"))" : "+\(s.byteOffset)"
+            }
+            let nameWidth = names.map(\.count).max() ?? 0
+            let offsetWidth = offsets.map(\.count).max() ?? 0
+            for (i, s) in steps.enumerated() {
+                let n = names[i] + String(repeating: " ", count: nameWidth - names[i].count)
+                let o = offsets[i] + String(repeating: " ", count: offsetWidth - offsets[i].count)
+                out += "  \(n)  \(o)  \(btf.cTypeName(s.type))\n"
+            }
+            if let last = steps.last {
+                let resolved = (try? btf.resolve(last.type)) ?? last.type
+                var line = "\(last.name.split(separator: ".").last.map(String.init) ?? last.name): \(btf.cTypeName(last.type))"
+                if resolved != last.type { line += " (\(btf.cTypeName(resolved)))" }
+                if last.bitfieldSize > 0 {
+                    line += ", \(last.bitfieldSize) bit\(last.bitfieldSize == 1 ? "" : "s")"
+                } else if let size = try? btf.size(of: last.type) {
+                    line += size == 1 ? ", 1 byte" : ", \(size) bytes"
+                }
+                out += line + "\n"
+            }
+            return out
         }
     }
 }

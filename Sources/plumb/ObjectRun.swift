@@ -31,6 +31,9 @@ extension ObjectCommand {
         @Option(name: .customLong("record-type"), help: "Print MAP's records as TYPE (a struct name in the object's BTF): MAP=TYPE. Repeatable.")
         var recordTypes: [String] = []
 
+        @Flag(name: .long, help: "Print records and maps as NDJSON on stdout (one object a line); status lines stay on stderr.")
+        var json = false
+
         @Argument(help: "A BPF object (clang -g -O2 -target bpf).")
         var object: String
 
@@ -58,45 +61,48 @@ extension ObjectCommand {
             let (globals, printer) = try prepare(spec)
             let stopAt = duration.map { EventLoop.now() + $0 }
             let output = OutputBuffer(fd: 1)
+            // Status (loaded, attached, summaries) goes to stderr in every mode: stdout is the data.
+            let status = OutputBuffer(fd: 2)
             // A signal may have come while the object was read; nothing is loaded yet.
             if StopSignal.isRequested {
-                output.append("stopped by \(Arguments.signalName(StopSignal.signal)) before loading\n")
+                status.append("stopped by \(Arguments.signalName(StopSignal.signal)) before loading\n")
                 return
             }
             let options = LoadOptions(targetBTF: try targetBTF.map { [try BTF(path: $0)] },
                                       programs: programs.isEmpty ? nil : Set(programs), globals: globals)
             let loaded = try spec.load(options)
             for name in loaded.spec.programs.map(\.name) {
-                if let p = loaded.programs[name] { output.append("loaded \(name): \(p.type) program, id \(p.id)\n") }
+                if let p = loaded.programs[name] { status.append("loaded \(name): \(p.type) program, id \(p.id)\n") }
             }
-            output.flush()
+            status.flush()
 
             // Attach everything that names its target; a stop request ends this early.
             var links: [Link] = []
             let attachOptions = AttachOptions(pid: pid ?? -1, perfRate: .frequency(perfFrequency))
             for name in loaded.spec.programs.map(\.name) {
                 if StopSignal.isRequested {
-                    output.append("stopped by \(Arguments.signalName(StopSignal.signal)) before attaching \(name)\n")
+                    status.append("stopped by \(Arguments.signalName(StopSignal.signal)) before attaching \(name)\n")
                     break
                 }
                 if let link = try loaded.attach(name, options: attachOptions) {
-                    output.append("attached \(name): \(link.description)\n")
+                    status.append("attached \(name): \(link.description)\n")
                     links.append(link)
                 } else {
-                    output.append("not attached \(name): section '\(loaded.spec.program(name)?.section ?? "")' does not auto-attach\n")
+                    status.append("not attached \(name): section '\(loaded.spec.program(name)?.section ?? "")' does not auto-attach\n")
                 }
-                output.flush()   // the attach lines are progress: show them now
+                status.flush()   // the attach lines are progress: show them now
             }
-            output.flush()
+            status.flush()
 
             // Records until the duration ends or a signal arrives; then what is left, the summary, the maps.
-            let loop = try EventLoop(object: loaded, printer: printer, output: output)
+            let loop = try EventLoop(object: loaded, printer: printer, output: output, json: json)
             var failure: Error?
             do { try loop.run(until: stopAt) } catch { failure = error }
             do { try loop.finish() } catch { failure = failure ?? error }
             links.removeAll() // detach before reading final map contents
-            output.append(loop.summary)
-            output.append(MapPrinter(object: loaded).all())
+            status.append(loop.summary)
+            status.flush()
+            output.append(json ? MapPrinter(object: loaded).allJSON() : MapPrinter(object: loaded).all())
             output.flush()
             if let failure { throw failure }
         }

@@ -143,3 +143,55 @@ struct IntegerShapeProbe {
         #expect(closed.failed)
     }
 }
+
+/// The loader cache parser on built bytes: order kept, other arches dropped, bad input survived.
+@Suite struct LDSOCacheTests {
+    /// A cache file: header, entries (flags, soname, path), then the strings.
+    func cache(_ entries: [(Int32, String, String)], prefix: [UInt8] = []) -> [UInt8] {
+        var strings: [UInt8] = []
+        var offsets: [(UInt32, UInt32)] = []
+        let stringsStart = 48 + 24 * entries.count
+        for (_, name, path) in entries {
+            let n = UInt32(stringsStart + strings.count); strings += Array(name.utf8) + [0]
+            let p = UInt32(stringsStart + strings.count); strings += Array(path.utf8) + [0]
+            offsets.append((n, p))
+        }
+        func le(_ v: UInt32) -> [UInt8] { [UInt8(v & 0xff), UInt8(v >> 8 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 24)] }
+        var out = Array("glibc-ld.so.cache1.1".utf8) + le(UInt32(entries.count)) + le(UInt32(strings.count))
+        out += [UInt8](repeating: 0, count: 48 - out.count)
+        for (i, e) in entries.enumerated() {
+            out += le(UInt32(bitPattern: e.0)) + le(offsets[i].0) + le(offsets[i].1) + le(0) + [UInt8](repeating: 0, count: 8)
+        }
+        return prefix + out + strings
+    }
+
+    @Test func parsesEntriesAndSurvivesTruncation() {
+        let bytes = cache([(0x0303, "libz.so.1", "/opt/z/libz.so.1"), (0x0a03, "libz.so.1", "/arm/libz.so.1"), (0x0303, "libc.so.6", "/l/libc.so.6")])
+        let entries = LDSOCache.parse(bytes)
+        #expect(entries.map(\.name) == ["libz.so.1", "libz.so.1", "libc.so.6"])
+        #expect(entries.map(\.path) == ["/opt/z/libz.so.1", "/arm/libz.so.1", "/l/libc.so.6"])
+        // After an old-format part, offsets count from the new header.
+        #expect(LDSOCache.parse(cache([(0x0303, "liba.so", "/a/liba.so")], prefix: Array("ld.so-1.7.0\0\0\0\0\0".utf8))).map(\.path) == ["/a/liba.so"])
+        #if arch(x86_64)
+        #expect(entries.filter { LDSOCache.matchesHost($0.flags) }.map(\.path) == ["/opt/z/libz.so.1", "/l/libc.so.6"])
+        #endif
+        // Every truncation parses to a prefix of the entries, never traps.
+        for n in 0..<bytes.count {
+            let part = LDSOCache.parse(Array(bytes.prefix(n)))
+            #expect(part.count <= entries.count)
+        }
+        #expect(LDSOCache.parse(Array("not a cache".utf8)).isEmpty)
+    }
+
+    @Test func shortNamesMatchSonames() {
+        let c = LDSOCache(entries: [.init(name: "libc.so.6", path: "/bin/sh", flags: 0x0303),
+                                    .init(name: "libcrypt.so.1", path: "/bin/true", flags: 0x0303)])
+        // Readable files stand in for libraries.
+        #expect(c.lookup("libc.so.6") == "/bin/sh")
+        #expect(c.lookup("libc") == "/bin/sh")
+        #expect(c.lookup("libc.so") == "/bin/sh")
+        #expect(c.lookup("libcrypt") == "/bin/true")
+        #expect(c.lookup("libcr") == nil)
+        #expect(c.lookup("libc.so.7") == nil)
+    }
+}

@@ -50,8 +50,10 @@ final class BackgroundRun {
         _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         process.executableURL = URL(fileURLWithPath: TestEnv.plumb)
         process.arguments = args
-        process.standardOutput = try FileHandle(forWritingTo: outputFile)
-        process.standardError = FileHandle.nullDevice
+        // Both streams into one file: status lines ("attached ...", summaries) are on stderr.
+        let handle = try FileHandle(forWritingTo: outputFile)
+        process.standardOutput = handle
+        process.standardError = handle
         try process.run()
     }
 
@@ -86,6 +88,35 @@ final class BackgroundRun {
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("struct task_struct {"))
         #expect(r.stdout.contains("/* size: "))
+    }
+
+    @Test func showFieldPathPrintsStepsAndFinalType() {
+        let r = plumb(["btf", "show", "task_struct.mm.arg_start"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "struct task_struct", "\(r.stdout)")
+        // Offsets agree with the layout `btf show TYPE` prints.
+        func offset(_ type: String, _ member: String) -> Int? {
+            let show = plumb(["btf", "show", type]).stdout
+            guard let line = show.split(separator: "\n").first(where: { $0.hasPrefix("\t") && $0.contains(member + ";") }),
+                  let comment = line.split(separator: "/*").last?.split(separator: " ", omittingEmptySubsequences: true).first
+            else { return nil }
+            return Int(comment)
+        }
+        let mm = offset("task_struct", "*mm"), argStart = offset("mm_struct", " arg_start")
+        #expect(mm != nil && argStart != nil)
+        #expect(lines.contains { $0.hasPrefix("  .mm ") && $0.contains("+\(mm ?? -1) ") && $0.hasSuffix("struct mm_struct *") }, "\(r.stdout)")
+        #expect(lines.contains { $0.hasPrefix("  ->arg_start ") && $0.contains("+\(argStart ?? -1) ") }, "\(r.stdout)")
+        #expect(lines.last == "arg_start: long unsigned int, 8 bytes", "\(r.stdout)")
+        // Subscripts and bitfields.
+        let comm = plumb(["btf", "show", "task_struct.comm[2]"])
+        #expect(comm.stdout.hasSuffix("comm[2]: char, 1 byte\n"), "\(comm.stdout)")
+        let bits = plumb(["btf", "show", "task_struct.sched_reset_on_fork"])
+        #expect(bits.stdout.contains("+") && bits.stdout.contains(":0 (1 bit)") && bits.stdout.hasSuffix(", 1 bit\n"), "\(bits.stdout)")
+        // A missing field is an error that names what is there.
+        let bad = plumb(["btf", "show", "task_struct.mm.arg_strat"])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("did you mean 'arg_start'?"), "\(bad.stderr)")
     }
 
     @Test func badInputsFailWithClearErrors() {
@@ -144,14 +175,87 @@ final class BackgroundRun {
         let r = TestEnv.run("/bin/sh", ["-c", whileAttached("\(TestEnv.plumb) object run \(path) --set seen_value=0x2a",
             "for i in 1 2 3 4 5; do /bin/true; done; python3 -c 'import os; [os.getpid() for _ in range(3)]'")])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("attached on_getpid: tracepoint syscalls/sys_enter_getpid"))
+        #expect(r.stderr.contains("attached on_getpid: tracepoint syscalls/sys_enter_getpid"))
+        #expect(!r.stdout.contains("attached "), "status lines go to stderr")
         #expect(r.stdout.contains(".kind = 1, .value = 42, .comm = "), "typed records with the --set value: \(r.stdout.prefix(600))")
         #expect(r.stdout.contains("seen_value = 42"))
         #expect(r.stdout.contains("counts (hash, "))
         #expect(r.stdout.contains("tag = \"plumb\""))
-        let ids = loadedProgramIDs(r.stdout)
+        let ids = loadedProgramIDs(r.stderr)
         #expect(ids.count == 2)
         #expect(try stillLoaded(ids).isEmpty, "programs still loaded after exit")
+    }
+
+    @Test func runJSONPrintsOneObjectPerRecordAndMap() throws {
+        guard TestEnv.kernelAvailable(bpfUsable()) else { return }
+        let path = try fixturePath("basic.bpfel.o")
+        let r = TestEnv.run("/bin/sh", ["-c", whileAttached("\(TestEnv.plumb) object run \(path) --json --set seen_value=0x2a",
+            "python3 -c 'import os; [os.getpid() for _ in range(3)]'")])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("attached on_getpid"), "status lines on stderr: \(r.stderr)")
+        #expect(r.stderr.contains("ring buffers: "))
+        // Every stdout line is one JSON object.
+        var objects: [[String: Any]] = []
+        for line in r.stdout.split(separator: "\n") {
+            let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(o != nil, "not a JSON object: \(line)")
+            if let o { objects.append(o) }
+        }
+        let records = objects.filter { $0["map"] as? String == "events" }
+        #expect(!records.isEmpty, "\(r.stdout.prefix(600))")
+        if let first = records.first {
+            #expect((first["timestamp"] as? Int ?? 0) > 0)
+            #expect(first["cpu"] == nil, "ring buffer records have no CPU")
+            let value = first["value"] as? [String: Any]
+            #expect(value?["kind"] as? Int == 1)
+            #expect(value?["value"] as? Int == 42)
+            #expect(value?["comm"] is String, "char arrays as strings: \(String(describing: value))")
+        }
+        // Maps at exit: one object each, entries typed.
+        let counts = objects.first { $0["map"] as? String == "counts" }
+        let entries = counts?["entries"] as? [[String: Any]] ?? []
+        #expect(!entries.isEmpty, "\(String(describing: counts))")
+        #expect(entries.allSatisfy { $0["key"] is Int && $0["value"] is Int })
+        let globals = objects.compactMap { ($0["entries"] as? [[String: Any]])?.first?["value"] as? [String: Any] }
+        #expect(globals.contains { $0["seen_value"] as? Int == 42 }, "\(globals)")
+        #expect(globals.contains { $0["tag"] as? String == "plumb" }, "\(globals)")
+    }
+
+    @Test func libraryShortNamesAreFoundThroughTheLoaderCache() {
+        // What the loader's cache says, as `ldconfig -p` prints it: "\tSONAME (libc6,x86-64) => PATH".
+        let ldconfig = TestEnv.run("/sbin/ldconfig", ["-p"])
+        guard ldconfig.status == 0 else { return }
+        var cache: [(String, String)] = []
+        for line in ldconfig.stdout.split(separator: "\n") where line.hasPrefix("\t") {
+            guard let arrow = line.range(of: " => "), let name = line.dropFirst().split(separator: " ").first else { continue }
+            #if arch(x86_64)
+            guard line.contains("x86-64") else { continue }
+            #endif
+            cache.append((String(name), String(line[arrow.upperBound...])))
+        }
+        func resolved(_ library: String) -> String? {
+            let r = plumb(["trace", "-l", "uprobe:\(library):*"])
+            guard let first = r.stdout.split(separator: "\n").first else { return nil }
+            let parts = first.split(separator: ":")
+            return parts.count == 3 ? String(parts[1]) : nil
+        }
+        if let libc = cache.first(where: { $0.0 == "libc.so.6" })?.1 {
+            #expect(resolved("libc.so.6") == libc)
+            #expect(resolved("libc") == libc, "a short name without .so is looked up in the cache")
+            #expect(resolved("libc.so") == libc)
+        }
+        // A library in a folder only the cache knows (ld.so.conf.d), not the fixed list.
+        let fixed = ["/lib64", "/usr/lib64", "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib",
+                     "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu"]
+        if let (name, path) = cache.first(where: { e in
+            !fixed.contains(String(e.1.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")))
+                && access(e.1, R_OK) == 0
+        }) {
+            #expect(resolved(name) == path, "\(name) => \(path)")
+        }
+        let missing = plumb(["trace", "-e", "uprobe:nosuchlib_plumb.so:foo { exit(); }"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("searched /etc/ld.so.cache, "), "\(missing.stderr)")
     }
 
     @Test func execsnoopDemoPrintsTypedExecEvents() throws {
@@ -159,7 +263,7 @@ final class BackgroundRun {
         let path = try fixturePath("execsnoop.bpfel.o")
         let r = TestEnv.run("/bin/sh", ["-c", whileAttached("\(TestEnv.plumb) object run \(path)", "/bin/true; echo shell=$$")])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("attached handle_exec: tp_btf sched_process_exec"))
+        #expect(r.stderr.contains("attached handle_exec: tp_btf sched_process_exec"))
         // The event for /bin/true, its parent being the shell, read through CO-RE'd task fields.
         let shell = r.stdout.split(separator: "\n").first { $0.hasPrefix("shell=") }.map { String($0.dropFirst(6)) } ?? "?"
         #expect(r.stdout.contains(".ppid = \(shell), .uid = \(getuid()), .comm = \"true\", .filename = \"/bin/true\" }"), "\(r.stdout.prefix(800))")
@@ -229,9 +333,9 @@ final class BackgroundRun {
 /// events a moment to arrive, then ends the run with SIGINT and prints its output.
 func whileAttached(_ command: String, _ workload: String) -> String {
     """
-    out=$(mktemp); \(command) >"$out" & p=$!
-    for i in $(seq 600); do grep -q '^attached' "$out" && break; sleep 0.05; done
+    out=$(mktemp); err=$(mktemp); \(command) >"$out" 2>"$err" & p=$!
+    for i in $(seq 600); do grep -q '^attached' "$err" && break; sleep 0.05; done
     \(workload)
-    sleep 0.3; kill -INT $p; wait $p; s=$?; cat "$out"; rm -f "$out"; exit $s
+    sleep 0.3; kill -INT $p; wait $p; s=$?; cat "$out"; cat "$err" >&2; rm -f "$out" "$err"; exit $s
     """
 }

@@ -17,7 +17,7 @@ import TestSupport
         #expect(r.stderr.contains(message), "\(r.stderr)", sourceLocation: sourceLocation)
         #expect(r.stderr.contains("Usage: plumb object run "), "\(r.stderr)", sourceLocation: sourceLocation)
         #expect(!r.stderr.contains("plumb <subcommand>"), "the top-level usage: \(r.stderr)", sourceLocation: sourceLocation)
-        #expect(!r.stdout.contains("loaded "), sourceLocation: sourceLocation)
+        #expect(!r.stderr.contains("loaded "), sourceLocation: sourceLocation)
     }
 
     @Test func setRefusesValuesThatDoNotFitTheType() throws {
