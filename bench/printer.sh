@@ -41,17 +41,17 @@ run() {
   rm -f "$fifo" "$text"; mkfifo "$fifo"
   "$out/flood" "$calls" <"$fifo" >"$out/printer.start" &
   local trigger=$!
-  local ready
+  local ready readyfile
   if [ "$tracer" = plumb ]; then
     "$PLUMB" object run "$out/printer.bpf.o" --set "target_pid=$trigger" --set "burst=$burst" >"$text" 2>"$out/printer.err" &
-    ready="^attached flood_burst"
+    ready="^attached flood_burst"; readyfile="$out/printer.err"   # status lines go to stderr
   else
     "$bpftrace" bench/printer.bt "$trigger" "$burst" >"$text" 2>"$out/printer.err" &
-    ready="^Attaching"
+    ready="^Attaching"; readyfile=$text
   fi
   local tracer_pid=$!
-  for _ in $(seq 300); do grep -q "$ready" "$text" 2>/dev/null && break; sleep 0.05; done
-  grep -q "$ready" "$text" || { echo "$tracer did not attach: $(cat "$out/printer.err")" >&2; kill "$tracer_pid" "$trigger" 2>/dev/null; exit 1; }
+  for _ in $(seq 300); do grep -q "$ready" "$readyfile" 2>/dev/null && break; sleep 0.05; done
+  grep -q "$ready" "$readyfile" || { echo "$tracer did not attach: $(cat "$out/printer.err")" >&2; kill "$tracer_pid" "$trigger" 2>/dev/null; exit 1; }
   # bpftrace says "Attaching" before it attaches: give both a moment (not timed).
   sleep 1
   echo go >"$fifo"
