@@ -41,6 +41,7 @@ import TestSupport
         b.emit(.mov64(.r2, .r10)); b.emit(.add64(.r2, -4))
         b.emit(.call(.mapLookupElem))
         b.jump(.jeq, .r0, imm: 0, to: out)                          // not a tracked process
+        b.emit(.mov64(.r1, .r6))
         b.emit(.call(.getAttachCookie))
         b.emit(.mov64(.r7, .r0))
         b.emit(.store(.r10, offset: -8, .r7, size: .word))
@@ -202,6 +203,9 @@ import TestSupport
             let acquire = try hitsFor("lwlock__acquire"), release = try hitsFor("lwlock__release")
             #expect(acquire > 0 && release > 0, "lwlock__acquire \(acquire), lwlock__release \(release)")
             #expect(try hitsFor("query__start") == UInt64(expectedQueries.count))
+            print("PostgreSQL: \(sessions.count) backends, \(queries.count) query__start texts, "
+                + "\(records.filter { $0.kind == Kind.transactionStart.rawValue }.count) transaction__start, lwlock__acquire \(acquire), "
+                + "MyProcPid == pg_backend_pid() in \(records.count - mismatched.count)/\(records.count) records")
 
             // The tracker saw the backends begin; after they exit they have left the set.
             let procEvents = try tracker.events(timeout: 100)

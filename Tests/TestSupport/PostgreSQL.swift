@@ -28,6 +28,7 @@ public final class PostgreSQLCluster: @unchecked Sendable {
     public var dataDirectory: String { directory + "/data" }
     public private(set) var postmasterPID: Int32 = 0
     private var running = false
+    private var scripts = 0
 
     /// initdb + pg_ctl start; throws with the server log when either fails.
     public init() throws {
@@ -41,13 +42,13 @@ public final class PostgreSQLCluster: @unchecked Sendable {
             throw Failure(description: "chown \(directory): \(String(cString: strerror(errno)))")
         }
         let initdb = Self.asPostgres(Self.bin + "/initdb", ["-D", dataDirectory, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"])
-        guard initdb.status == 0 else { cleanUp(); throw Failure(description: "initdb failed:\n\(initdb.stdout)\(initdb.stderr)") }
+        guard initdb.status == 0 else { cleanUp(); throw Failure(description: "initdb failed:\n\(initdb.output)") }
         let options = "-k \(directory) -c listen_addresses='' -c fsync=off -c autovacuum=off -c max_connections=20"
         let start = Self.asPostgres(Self.bin + "/pg_ctl", ["-D", dataDirectory, "-l", directory + "/log", "-o", options, "-w", "-t", "60", "start"])
         guard start.status == 0 else {
             let log = (try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? ""
             cleanUp()
-            throw Failure(description: "pg_ctl start failed:\n\(start.stdout)\(start.stderr)\n\(log)")
+            throw Failure(description: "pg_ctl start failed:\n\(start.output)\n\(log)")
         }
         running = true
         // postmaster.pid: the first line is the postmaster's pid.
@@ -62,10 +63,15 @@ public final class PostgreSQLCluster: @unchecked Sendable {
     /// Runs `sql` with psql in a new session (a new backend): each statement of a multi-line
     /// script is sent on its own. Returns psql's output, unaligned and tuples only.
     public func psql(_ sql: String) throws -> String {
-        let r = Self.asPostgres(Self.bin + "/psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", directory, "-U", "postgres", "-d", "postgres", "-f", "-"],
-                                stdin: Data(sql.utf8))
-        guard r.status == 0 else { throw Failure(description: "psql failed (\(r.status)):\n\(r.stderr)") }
-        return r.stdout
+        scripts += 1
+        let file = "\(directory)/script\(scripts).sql"
+        guard FileManager.default.createFile(atPath: file, contents: Data(sql.utf8)) else {
+            throw Failure(description: "cannot write \(file)")
+        }
+        defer { unlink(file) }
+        let r = Self.asPostgres(Self.bin + "/psql", ["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", directory, "-U", "postgres", "-d", "postgres", "-f", file])
+        guard r.status == 0 else { throw Failure(description: "psql failed (\(r.status)):\n\(r.output)") }
+        return r.output
     }
 
     /// pg_ctl stop -m fast, then the folder goes.
@@ -81,7 +87,31 @@ public final class PostgreSQLCluster: @unchecked Sendable {
 
     deinit { stop() }
 
-    static func asPostgres(_ exe: String, _ args: [String], stdin: Data? = nil) -> TestEnv.Result {
-        TestEnv.run("/usr/sbin/runuser", ["-u", "postgres", "--", exe] + args, stdin: stdin, cwd: URL(fileURLWithPath: "/tmp"))
+    /// Runs `exe` as user postgres, stdin /dev/null, stdout and stderr into one temp file; waits
+    /// with waitpid. (Not Foundation's Process: its waitUntilExit was seen to hang on pg_ctl,
+    /// whose server child outlives it.)
+    static func asPostgres(_ exe: String, _ args: [String]) -> (status: Int32, output: String) {
+        var template = Array("/tmp/plumb-pg-out-XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { b in b.baseAddress.map { mkstemp($0) } ?? -1 }
+        guard fd >= 0 else { return (-1, "mkstemp: \(String(cString: strerror(errno)))") }
+        let outPath = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        defer { close(fd); unlink(outPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fd, 1)
+        posix_spawn_file_actions_adddup2(&actions, fd, 2)
+        let argv = ["/usr/sbin/runuser", "-u", "postgres", "--", exe] + args
+        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { for a in cargs { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cargs, environ)
+        guard rc == 0 else { return (-1, "posix_spawn \(argv[0]): \(String(cString: strerror(rc)))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+        // WIFEXITED / WEXITSTATUS by hand (macros Swift does not import).
+        return ((status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
     }
 }
