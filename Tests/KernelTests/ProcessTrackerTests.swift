@@ -3,6 +3,7 @@
 // records are checked exactly.
 import PlumbBPF
 import PlumbSys
+import PlumbTrace
 import Foundation
 import Glibc
 import Testing
@@ -134,6 +135,28 @@ enum ForkerProgram {
             #expect(try tracker.pids.isEmpty, "exited processes leave the set")
             #expect(events.count == all.count * 2 + 1)
             try tracker.detach()
+        }
+    }
+
+    @Test("-c CMD: the held command is tracked from its first instruction; its exec and its children are seen")
+    func heldCommand() throws {
+        guard TestEnv.kernelAvailable(Self.unavailable()) else { return }
+        try withRuntimeLeakCheck { leaks in
+            // sh -c forks two children (true, true) and exits 3.
+            let command = try HeldCommand(["/bin/sh", "-c", "/bin/true; /bin/true; exit 3"])
+            let tracker = try ProcessTracker.start(pids: [], command: command)
+            leaks.track(tracker.object)
+            #expect(command.wait() == 3)
+            var events = try tracker.events()
+            #expect(events.first == .init(pid: command.pid, parent: getpid(), kind: .begin, synthetic: true))
+            #expect(events.filter(\.synthetic).count == 1)
+            let deadline = ContinuousClock.now + .seconds(5)
+            while events.filter({ $0.kind == .end }).count < 3, ContinuousClock.now < deadline { events += try tracker.events(timeout: 100) }
+            #expect(events.filter { $0.kind == .begin && !$0.synthetic }.count == 2 && events.allSatisfy { $0.kind != .begin || $0.synthetic || $0.parent == command.pid })
+            // The holder's exec of sh, then each child's exec of true (a shell may exec its last command directly).
+            #expect(events.filter { $0.kind == .exec }.count >= 3)
+            #expect(events.filter { $0.kind == .end }.count == 3)
+            #expect(try tracker.pids.isEmpty)
         }
     }
 
