@@ -49,6 +49,7 @@ let package = Package(
         .executableTarget(name: "BenchBTF", dependencies: ["PlumbBTF"], path: "bench/BenchBTF"),
         .executableTarget(name: "BenchDWARF", dependencies: ["PlumbDWARF"], path: "bench/BenchDWARF"),
         .executableTarget(name: "BenchRingbuf", dependencies: ["PlumbBPF", "PlumbSys", "PlumbBTF"], path: "bench/BenchRingbuf"),
+        .executableTarget(name: "BenchUSDT", dependencies: ["PlumbBPF", "PlumbAsm", "PlumbSys"], path: "bench/BenchUSDT"),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "PlumbELFTests", dependencies: ["PlumbELF", "TestSupport"]),
         // PlumbBPF for the CO-RE differential tests: PlumbBTF decides, PlumbBPF applies to [Instruction].

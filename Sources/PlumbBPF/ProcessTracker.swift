@@ -1,0 +1,312 @@
+import PlumbAsm
+import PlumbBTF
+import PlumbSys
+import Glibc
+
+/// A set of processes followed as they fork and exit, kept in a BPF hash map that other
+/// programs consult as their pid filter (key: tgid as u32, value: parent tgid as u32), plus a
+/// ring buffer of process begin/exec/end records (for `process:begin` / `process:end`).
+///
+/// Seeded with pids (and all their current descendants, read from /proc/*/stat) or with a
+/// launched command; after that the kernel keeps the set: the child of a tracked process is
+/// added on `sched_process_fork` (threads are not processes and are skipped), and a process
+/// leaves on `sched_process_exit` when its last thread goes (`group_dead`). Exec keeps the pid.
+///
+/// Processes already running when tracking starts get synthetic begin records, as SystemTap's
+/// `process.begin` fires for them: `events(timeout:)` returns those first.
+public final class ProcessTracker: @unchecked Sendable {
+    public struct Event: Sendable, Equatable, CustomStringConvertible {
+        public enum Kind: UInt32, Sendable { case begin = 1, exec = 2, end = 3 }
+        public var pid: Int32
+        public var parent: Int32
+        public var kind: Kind
+        /// True for the begin records of processes that were running when tracking started.
+        public var synthetic: Bool
+        public init(pid: Int32, parent: Int32, kind: Kind, synthetic: Bool = false) {
+            self.pid = pid; self.parent = parent; self.kind = kind; self.synthetic = synthetic
+        }
+        public var description: String { "\(kind) pid \(pid) parent \(parent)\(synthetic ? " (already running)" : "")" }
+    }
+
+    /// The record layout the programs write: pid, parent, kind, padding (u32 each).
+    public static let recordSize = 16
+    public static let pidMapName = "plumb_pids"
+    public static let eventMapName = "plumb_proc_ev"
+
+    public let object: Object
+    /// The tracked set: u32 tgid -> u32 parent tgid. Generated programs look the current tgid up here.
+    public let pidMap: Map
+    /// BPF_MAP_TYPE_RINGBUF of 16-byte records (see `recordSize`).
+    public let eventMap: Map
+    private var links: [Link] = []
+    private var pendingSynthetic: [Event] = []
+    private var reader: RingBuffer?
+    private var received: [Event] = []
+
+    /// Starts tracking `pids` and (with `descendants`) every process below them now. The
+    /// programs are attached before the set is seeded, and /proc is rescanned after each
+    /// seeding pass, so a fork racing with the start is seen by one or the other.
+    public init(pids: [Int32], descendants: Bool = true, maxProcesses: Int = 65536, ringBytes: Int = 256 * 1024) throws(BPFError) {
+        guard !pids.isEmpty else { throw .invalidArgument("process tracking needs at least one pid (-p PID) or a command (-c CMD)") }
+        for pid in pids where pid <= 0 || !ProcessTracker.isRunning(pid) {
+            throw .invalidArgument("no process \(pid) (see /proc); is it still running?")
+        }
+        let spec = try ProcessTracker.objectSpec(maxProcesses: maxProcesses, ringBytes: ringBytes)
+        object = try spec.load()
+        pidMap = try object.map(ProcessTracker.pidMapName)
+        eventMap = try object.map(ProcessTracker.eventMapName)
+        for name in ["plumb_fork", "plumb_exec", "plumb_exit"] {
+            if let link = try object.attach(name) { links.append(link) }
+        }
+        try seed(pids, descendants: descendants)
+    }
+
+    /// Adds processes (and optionally their current descendants) to the set; each one new to
+    /// the set gets a synthetic begin record.
+    public func seed(_ pids: [Int32], descendants: Bool = true) throws(BPFError) {
+        var known = Set(try self.pids)
+        var frontier: [Int32: Int32] = [:]
+        for pid in pids { frontier[pid] = ProcessTracker.parent(of: pid) ?? 0 }
+        var pass = 0
+        while !frontier.isEmpty, pass < 8 {
+            pass += 1
+            for (pid, parent) in frontier.sorted(by: { $0.key < $1.key }) where !known.contains(pid) {
+                try pidMap.update(UInt32(bitPattern: pid), UInt32(bitPattern: parent))
+                known.insert(pid)
+                // Gone between the scan and the insert: the exit program will not see it again.
+                if !ProcessTracker.isRunning(pid) { _ = try pidMap.delete(UInt32(bitPattern: pid)); known.remove(pid); continue }
+                pendingSynthetic.append(Event(pid: pid, parent: parent, kind: .begin, synthetic: true))
+            }
+            guard descendants else { break }
+            frontier = [:]
+            for (pid, parent) in ProcessTracker.processTable() where known.contains(parent) && !known.contains(pid) {
+                frontier[pid] = parent
+            }
+        }
+    }
+
+    /// The tracked pids now.
+    public var pids: [Int32] {
+        get throws(BPFError) { try pidMap.keys(as: UInt32.self).map { Int32(bitPattern: $0) }.sorted() }
+    }
+
+    public func contains(_ pid: Int32) throws(BPFError) -> Bool {
+        try pidMap.lookup(UInt32(bitPattern: pid), as: UInt32.self) != nil
+    }
+
+    /// Begin/exec/end records: the synthetic begins of already-running processes first (once),
+    /// then what the kernel reported, waiting up to `timeout` ms (0: only what is there).
+    public func events(timeout: Int32 = 0) throws(BPFError) -> [Event] {
+        if reader == nil {
+            reader = try RingBuffer(map: eventMap) { [unowned self] bytes in
+                guard bytes.count >= ProcessTracker.recordSize else { return }
+                let pid = bytes.loadUnaligned(fromByteOffset: 0, as: Int32.self)
+                let parent = bytes.loadUnaligned(fromByteOffset: 4, as: Int32.self)
+                guard let kind = Event.Kind(rawValue: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) else { return }
+                self.received.append(Event(pid: pid, parent: parent, kind: kind))
+            }
+        }
+        var out = pendingSynthetic
+        pendingSynthetic = []
+        if let reader {
+            if timeout > 0 { _ = try reader.poll(timeout: timeout) } else { _ = try reader.consume() }
+        }
+        out += received
+        received = []
+        return out
+    }
+
+    /// Detaches the programs (the maps live as long as the tracker or a program using them).
+    public func detach() throws(BPFError) {
+        for link in links { try link.detach() }
+        links = []
+    }
+
+    // MARK: - /proc
+
+    static func isRunning(_ pid: Int32) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
+
+    /// The parent of `pid` from /proc/pid/stat (field 4), nil when it is gone.
+    public static func parent(of pid: Int32) -> Int32? {
+        guard let text = readSmallFile("/proc/\(pid)/stat") else { return nil }
+        return parseParent(stat: text)
+    }
+
+    /// "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ')'.
+    public static func parseParent(stat: String) -> Int32? {
+        guard let close = stat.lastIndex(of: ")") else { return nil }
+        let rest = stat[stat.index(after: close)...].split(separator: " ")
+        guard rest.count >= 2 else { return nil }
+        return Int32(rest[1])
+    }
+
+    /// Every process now: pid -> parent pid.
+    public static func processTable() -> [Int32: Int32] {
+        var table: [Int32: Int32] = [:]
+        guard let dir = opendir("/proc") else { return table }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let pid = Int32(name), let parent = parent(of: pid) else { continue }
+            table[pid] = parent
+        }
+        return table
+    }
+
+    static func readSmallFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return nil }
+        return String(decoding: buffer.prefix(n), as: UTF8.self)
+    }
+
+    // MARK: - The programs
+
+    /// Offset of `field` in the sched_process_exit tracepoint's record, from tracefs (nil when
+    /// the kernel has no such field: `group_dead` arrived in Linux 6.16).
+    static func exitFieldOffset(_ field: String) -> Int16? {
+        for dir in ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"] {
+            guard let text = readSmallFile("\(dir)/events/sched/sched_process_exit/format") else { continue }
+            for line in text.split(separator: "\n") where line.contains(" \(field);") {
+                // "\tfield:bool group_dead;\toffset:32;\tsize:1;..."
+                guard let part = line.split(separator: "\t").first(where: { $0.hasPrefix("offset:") }) else { continue }
+                return Int16(part.dropFirst("offset:".count).prefix { $0.isNumber })
+            }
+            return nil
+        }
+        return nil
+    }
+
+    /// The three programs and two maps, built in memory and loaded like any object.
+    public static func objectSpec(maxProcesses: Int = 65536, ringBytes: Int = 256 * 1024) throws(BPFError) -> ObjectSpec {
+        guard maxProcesses > 0, maxProcesses <= Int(UInt32.max), ringBytes >= 4096, ringBytes <= 1 << 30, ringBytes & (ringBytes - 1) == 0 else {
+            throw .invalidArgument("process tracker sizes: maxProcesses 1...2^32-1, ring buffer a power of two of at least 4096 bytes")
+        }
+        // task_struct.pid and .tgid, from the running kernel's BTF: the fork tracepoint gives
+        // the child's task, and only a child that leads its own thread group is a process.
+        let kernel: BTF
+        let pidOffset: Int32, tgidOffset: Int32
+        do {
+            kernel = try BTF.kernel()
+            let task = try kernel.lookup("task_struct", kind: .struct)
+            guard let pid = try kernel.findMember("pid", in: task), let tgid = try kernel.findMember("tgid", in: task) else {
+                throw BPFError.invalidArgument("the kernel's task_struct has no pid/tgid members")
+            }
+            pidOffset = Int32(pid.bitOffset / 8); tgidOffset = Int32(tgid.bitOffset / 8)
+        } catch let e as BTFError {
+            throw .btf(path: "/sys/kernel/btf/vmlinux", e)
+        } catch let e as BPFError { throw e } catch { throw .invalidArgument("\(error)") }
+
+        let fork = try program("plumb_fork", section: "raw_tp/sched_process_fork") { b in
+            let out = b.newLabel()
+            b.emit(.load(.r7, .r1, offset: 8, size: .doubleWord))       // args[1]: the child's task
+            // child tgid -> fp-16 (record pid), child pid -> fp-24
+            for (slot, offset) in [(Int32(-16), tgidOffset), (-24, pidOffset)] {
+                b.emit(.mov64(.r1, .r10)); b.emit(.add64(.r1, slot))
+                b.emit(.mov64(.r2, 4))
+                b.emit(.mov64(.r3, .r7)); b.emit(.add64(.r3, offset))
+                b.emit(.call(.probeReadKernel))
+                b.jump(.jne, .r0, imm: 0, to: out)
+            }
+            b.emit(.load(.r1, .r10, offset: -16, size: .word))
+            b.emit(.load(.r2, .r10, offset: -24, size: .word))
+            b.jump(.jne, .r1, .r2, to: out)                             // a new thread, not a process
+            // The forking task is the parent: its tgid -> fp-12 (record parent, lookup key).
+            b.emit(.call(.getCurrentPidTgid))
+            b.emit(.rsh64(.r0, 32))
+            b.emit(.store(.r10, offset: -12, .r0, size: .word))
+            lookup(&b, keySlot: -12)
+            b.jump(.jeq, .r0, imm: 0, to: out)
+            b.emit(.loadMapFD(.r1, fd: 0))
+            b.emit(.mov64(.r2, .r10)); b.emit(.add64(.r2, -16))
+            b.emit(.mov64(.r3, .r10)); b.emit(.add64(.r3, -12))
+            b.emit(.mov64(.r4, 0))
+            b.emit(.call(.mapUpdateElem))
+            emitRecord(&b, kind: .begin)
+            b.bind(out)
+        }
+        let exec = try program("plumb_exec", section: "tracepoint/sched/sched_process_exec") { b in
+            let out = b.newLabel()
+            b.emit(.call(.getCurrentPidTgid))
+            b.emit(.rsh64(.r0, 32))
+            b.emit(.store(.r10, offset: -16, .r0, size: .word))
+            lookup(&b, keySlot: -16)
+            b.jump(.jeq, .r0, imm: 0, to: out)
+            b.emit(.load(.r1, .r0, offset: 0, size: .word))
+            b.emit(.store(.r10, offset: -12, .r1, size: .word))
+            emitRecord(&b, kind: .exec)
+            b.bind(out)
+        }
+        let groupDead = exitFieldOffset("group_dead")
+        let exit = try program("plumb_exit", section: "tracepoint/sched/sched_process_exit") { b in
+            let out = b.newLabel()
+            b.emit(.mov64(.r6, .r1))
+            b.emit(.call(.getCurrentPidTgid))
+            b.emit(.mov64(.r7, .r0))
+            if let groupDead {
+                b.emit(.load(.r1, .r6, offset: groupDead, size: .byte))
+                b.jump(.jeq, .r1, imm: 0, to: out)                      // other threads live on
+            } else {
+                // Older kernels: the group leader's exit stands for the process's.
+                b.emit(.mov32(.r1, .r7))
+                b.emit(.mov64(.r2, .r7)); b.emit(.rsh64(.r2, 32))
+                b.jump(.jne, .r1, .r2, to: out)
+            }
+            b.emit(.rsh64(.r7, 32))
+            b.emit(.store(.r10, offset: -16, .r7, size: .word))
+            lookup(&b, keySlot: -16)
+            b.jump(.jeq, .r0, imm: 0, to: out)
+            b.emit(.load(.r1, .r0, offset: 0, size: .word))
+            b.emit(.store(.r10, offset: -12, .r1, size: .word))
+            b.emit(.loadMapFD(.r1, fd: 0))
+            b.emit(.mov64(.r2, .r10)); b.emit(.add64(.r2, -16))
+            b.emit(.call(.mapDeleteElem))
+            emitRecord(&b, kind: .end)
+            b.bind(out)
+        }
+        let maps = [
+            MapSpec(name: pidMapName, type: .hash, keySize: 4, valueSize: 4, maxEntries: UInt32(maxProcesses)),
+            MapSpec(name: eventMapName, type: .ringbuf, keySize: 0, valueSize: 0, maxEntries: UInt32(ringBytes)),
+        ]
+        return ObjectSpec(name: "plumb_procs", maps: maps, programs: [fork, exec, exit])
+    }
+
+    /// r0 = pids[*(u32 *)(fp + keySlot)].
+    private static func lookup(_ b: inout ProgramBuilder, keySlot: Int32) {
+        b.emit(.loadMapFD(.r1, fd: 0))
+        b.emit(.mov64(.r2, .r10)); b.emit(.add64(.r2, keySlot))
+        b.emit(.call(.mapLookupElem))
+    }
+
+    /// Sends the record at fp-16 (pid at -16 and parent at -12 already stored).
+    private static func emitRecord(_ b: inout ProgramBuilder, kind: Event.Kind) {
+        b.emit(.store(.r10, offset: -8, imm: Int32(kind.rawValue), size: .word))
+        b.emit(.store(.r10, offset: -4, imm: 0, size: .word))
+        b.emit(.loadMapFD(.r1, fd: 1))
+        b.emit(.mov64(.r2, .r10)); b.emit(.add64(.r2, -16))
+        b.emit(.mov64(.r3, Int32(recordSize)))
+        b.emit(.mov64(.r4, 0))
+        b.emit(.call(.ringbufOutput))
+    }
+
+    /// Wraps a body in `return 0`, and turns the placeholder map fds (0: pids, 1: events) into references.
+    private static func program(_ name: String, section: String, _ body: (inout ProgramBuilder) -> Void) throws(BPFError) -> ProgramSpec {
+        var b = ProgramBuilder()
+        body(&b)
+        b.emit(.mov64(.r0, 0))
+        b.emit(.exit())
+        let insns: [Instruction]
+        do { insns = try b.finish() } catch { throw .instructions(section: section, error) }
+        var references: [Int: ProgramReference] = [:]
+        for (i, insn) in insns.enumerated() where insn.isWide && insn.src.rawValue == PseudoSource.mapFD.rawValue {
+            references[i] = .map(insn.imm == 0 ? pidMapName : eventMapName)
+        }
+        guard let kind = ProgramKind(section: section) else { throw .badSection(section, "not a known program section") }
+        return ProgramSpec(name: name, kind: kind, instructions: insns, references: references)
+    }
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Attach and detach time for every USDT site of PostgreSQL 15 (71 sites, 57 probes), Plumb
+# beside bpftrace 0.17, both timed from outside the same way (RUNS runs each, alternating,
+# median and best):
+#   attach: from starting the process to its "attached" line (bpftrace prints
+#           __BPFTRACE_NOTIFY_PROBES_ATTACHED when that variable is set; BenchUSDT prints
+#           "attached") — startup, parsing/compiling, loading and attaching, as a user waits;
+#   detach: from SIGINT to the process's exit (bpftrace also prints its map then).
+# Plumb is bench/BenchUSDT (release build, the library's attachUSDT with one uprobe_multi
+# link, and MODE=perf for one perf-event link a site); its own in-process figures are printed too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench/out
+mkdir -p "$out"
+runs=${RUNS:-5}
+mode=${MODE:-multi}
+target=${TARGET:-/usr/lib/postgresql/15/bin/postgres}
+[ -x "$target" ] || { echo "usdt.sh: $target missing (apt-get install postgresql-15)" >&2; exit 1; }
+command -v bpftrace >/dev/null || { echo "usdt.sh: bpftrace missing" >&2; exit 1; }
+swift build -c release --product BenchUSDT >/dev/null
+bin=$(swift build -c release --show-bin-path)
+
+# time_one NAME CMD...: prints "attach_ms detach_ms"; the command's stderr goes to $out/usdt_NAME.err.
+time_one() {
+  local name=$1; shift
+  python3 - "$out/usdt_$name.err" "$@" <<'PY'
+import os, signal, subprocess, sys, time
+err = open(sys.argv[1], "ab")
+env = dict(os.environ, __BPFTRACE_NOTIFY_PROBES_ATTACHED="1")
+t0 = time.monotonic()
+p = subprocess.Popen(sys.argv[2:], stdout=subprocess.PIPE, stderr=err, env=env)
+for line in p.stdout:
+    if line.strip() in (b"attached", b"__BPFTRACE_NOTIFY_PROBES_ATTACHED"):
+        break
+else:
+    sys.exit("no attach line from " + " ".join(sys.argv[2:]))
+t1 = time.monotonic()
+time.sleep(0.2)
+t2 = time.monotonic()
+p.send_signal(signal.SIGINT)
+p.stdout.read()
+p.wait()
+t3 = time.monotonic()
+print("%.1f %.1f" % ((t1 - t0) * 1000, (t3 - t2) * 1000))
+PY
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+best() { sort -n | head -1; }
+
+plumb=("$bin/BenchUSDT" "$target" "$mode")
+bpft=(bpftrace -e "usdt:$target:* { @[probe] = count(); }")
+: >"$out/usdt.plumb"; : >"$out/usdt.bpftrace"; : >"$out/usdt_plumb.err"; : >"$out/usdt_bpftrace.err"
+# Warm-up (page cache, dynamic linking), not counted.
+time_one plumb "${plumb[@]}" >/dev/null
+time_one bpftrace "${bpft[@]}" >/dev/null
+for i in $(seq "$runs"); do
+  if [ $((i % 2)) -eq 1 ]; then
+    time_one plumb "${plumb[@]}" >>"$out/usdt.plumb"; time_one bpftrace "${bpft[@]}" >>"$out/usdt.bpftrace"
+  else
+    time_one bpftrace "${bpft[@]}" >>"$out/usdt.bpftrace"; time_one plumb "${plumb[@]}" >>"$out/usdt.plumb"
+  fi
+done
+
+sites=$(readelf -n "$target" | grep -c 'Name: ' || true)
+echo "USDT attach/detach, all $sites sites of $target, $runs runs (median / best), Plumb mode: $mode"
+for col in 1 2; do
+  what=$([ $col -eq 1 ] && echo attach || echo detach)
+  pm=$(cut -d' ' -f$col "$out/usdt.plumb" | median); pb=$(cut -d' ' -f$col "$out/usdt.plumb" | best)
+  bm=$(cut -d' ' -f$col "$out/usdt.bpftrace" | median); bb=$(cut -d' ' -f$col "$out/usdt.bpftrace" | best)
+  printf '%-7s plumb %8.1f / %8.1f ms   bpftrace %8.1f / %8.1f ms   bpftrace/plumb %6.1fx (median)\n' \
+    "$what" "$pm" "$pb" "$bm" "$bb" "$(awk -v a="$bm" -v b="$pm" 'BEGIN { print (b > 0) ? a / b : 0 }')"
+done
+echo "Plumb in-process (library only, last runs):"
+grep '^attach' "$out/usdt_plumb.err" | tail -3 | sed 's/^/  /'
