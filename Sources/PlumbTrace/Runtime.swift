@@ -568,18 +568,7 @@ public final class TraceRuntime: @unchecked Sendable {
 }
 
 enum FileHandleStderr {
-    static func write(_ s: String, fd: Int32 = 2) {
-        var s = s
-        s.withUTF8 { b in
-            var off = 0
-            while off < b.count, let base = b.baseAddress {
-                let n = Glibc.write(fd, base + off, b.count - off)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                off += n
-            }
-        }
-    }
+    static func write(_ s: String, fd: Int32 = 2) { OutputBuffer.writeAll(fd, s) }
 }
 
 /// A `-c` command started under /bin/sh that waits at a pipe until `release()`, so its pid is

@@ -428,18 +428,7 @@ struct TraceCLI {
 }
 
 enum TraceOutput {
-    static func write(_ fd: Int32, _ s: String) {
-        var s = s
-        s.withUTF8 { b in
-            var off = 0
-            while off < b.count, let base = b.baseAddress {
-                let n = Glibc.write(fd, base + off, b.count - off)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                off += n
-            }
-        }
-    }
+    static func write(_ fd: Int32, _ s: String) { OutputBuffer.writeAll(fd, s) }
 
     static func stdout(_ s: String) { write(1, s) }
     static func stderr(_ s: String) { write(2, s) }
