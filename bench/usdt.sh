@@ -28,18 +28,26 @@ import os, signal, subprocess, sys, time
 err = open(sys.argv[1], "ab")
 env = dict(os.environ, __BPFTRACE_NOTIFY_PROBES_ATTACHED="1")
 t0 = time.monotonic()
-p = subprocess.Popen(sys.argv[2:], stdout=subprocess.PIPE, stderr=err, env=env)
+# bpftrace prints its marker on stderr, BenchUSDT on stdout: read both, in one pipe.
+# A shell's background job inherits SIGINT ignored, and exec keeps that: restore the default.
+p = subprocess.Popen(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 for line in p.stdout:
     if line.strip() in (b"attached", b"__BPFTRACE_NOTIFY_PROBES_ATTACHED"):
         break
+    err.write(line)
 else:
     sys.exit("no attach line from " + " ".join(sys.argv[2:]))
 t1 = time.monotonic()
 time.sleep(0.2)
 t2 = time.monotonic()
 p.send_signal(signal.SIGINT)
-p.stdout.read()
-p.wait()
+err.write(p.stdout.read())
+try:
+    p.wait(timeout=120)
+except subprocess.TimeoutExpired:
+    p.kill()
+    sys.exit("%s ignored SIGINT for 120 s" % sys.argv[2])
 t3 = time.monotonic()
 print("%.1f %.1f" % ((t1 - t0) * 1000, (t3 - t2) * 1000))
 PY
