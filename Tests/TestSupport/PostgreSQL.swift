@@ -102,7 +102,9 @@ public final class PostgreSQLCluster: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, fd, 1)
         posix_spawn_file_actions_adddup2(&actions, fd, 2)
-        let argv = ["/usr/sbin/runuser", "-u", "postgres", "--", exe] + args
+        // From `/`: the caller's folder (a CI clone under a 0700 mktemp folder) may be closed
+        // to postgres, and psql/pg_ctl then print "could not change directory" into the output.
+        let argv = ["/usr/sbin/runuser", "-u", "postgres", "--", "/bin/sh", "-c", "cd / && exec \"$0\" \"$@\"", exe] + args
         var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for a in cargs { free(a) } }
         var pid: pid_t = 0
