@@ -4,23 +4,6 @@ import Plumb
 import Testing
 import Glibc
 
-private func fixturePath(_ name: String) -> String? {
-    let file = String(#filePath), suffix = "/Tests/PlumbTests/GeneratedProbeTests.swift"
-    guard file.hasSuffix(suffix) else { return nil }
-    let root = String(file.dropLast(suffix.count))
-    let dir = root + "/.build/fixtures"
-    if access(dir + "/" + name, R_OK) != 0 {
-        _ = system("/bin/bash '\(root)/Tests/Fixtures/build.sh' '\(dir)' >/dev/null 2>&1")
-    }
-    return access(dir + "/" + name, R_OK) == 0 ? dir + "/" + name : nil
-}
-
-private func threadID() -> UInt32 {
-    typealias Fn = @convention(c) () -> Int32
-    guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "gettid") else { return 0 }
-    return UInt32(bitPattern: unsafeBitCast(sym, to: Fn.self)())
-}
-
 @Suite struct GeneratedProbeTests {
     @Test func layoutsOfEveryGeneratedStructMatchBTF() throws {
         // Opening checks size and every member offset of each struct (packed, aligned, bitfields, gaps).

@@ -4,36 +4,18 @@ import Plumb
 import Testing
 import Glibc
 
-/// A fixture object from .build/fixtures (built by Tests/Fixtures/build.sh when missing).
-private func fixture(_ name: String) -> String? {
-    let file = String(#filePath), suffix = "/Tests/PlumbTests/PlumbTests.swift"
-    guard file.hasSuffix(suffix) else { return nil }
-    let root = String(file.dropLast(suffix.count))
-    let dir = root + "/.build/fixtures"
-    if access(dir + "/" + name, R_OK) != 0 {
-        _ = system("/bin/bash '\(root)/Tests/Fixtures/build.sh' '\(dir)' >/dev/null 2>&1")
-    }
-    return access(dir + "/" + name, R_OK) == 0 ? dir + "/" + name : nil
-}
-
-private func gettid() -> UInt32 {
-    typealias Fn = @convention(c) () -> Int32
-    guard let sym = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "gettid") else { return 0 }
-    return UInt32(bitPattern: unsafeBitCast(sym, to: Fn.self)())
-}
-
 @Suite struct PlumbTests {
     @Test("import Plumb alone: load an object, attach it by section, read a map and a ring buffer")
     func loadAttachRead() throws {
         guard getuid() == 0 else { print("SKIP: loading BPF objects needs root"); return }
-        guard let path = fixture("basic.bpfel.o") else {
+        guard let path = fixturePath("basic.bpfel.o") else {
             Issue.record("basic.bpfel.o is missing and could not be built (clang -target bpf)")
             return
         }
         let me = UInt32(getpid())
         func bytes(_ v: UInt32) -> [UInt8] { withUnsafeBytes(of: v) { Array($0) } }
         // Only this thread's getpid calls count: other tests in the process call getpid too.
-        let object = try Object(path: path, options: LoadOptions(globals: ["target_pid": bytes(me), "target_tid": bytes(gettid())]))
+        let object = try Object(path: path, options: LoadOptions(globals: ["target_pid": bytes(me), "target_tid": bytes(threadID())]))
 
         var pids: [UInt32] = []
         let ring = try RingBuffer(map: try object.map("events")) { record in
