@@ -952,6 +952,24 @@ extension Expr.Kind {
     }
 }
 
+extension Stmt.Kind {
+    /// Calls `expression` with each expression written directly in this statement and `block`
+    /// with each block it holds, in source order (not recursive: blocks are the caller's to walk).
+    public func forEachChild(expression: (Expr) throws -> Void, block: (Block) throws -> Void) rethrows {
+        switch self {
+        case .expression(let e): try expression(e)
+        case .assign(let t, _, let v): try expression(t); try expression(v)
+        case .ifElse(let c, let t, let o): try expression(c); try block(t); if let o { try block(o) }
+        case .unroll(let c, let b), .whileLoop(let c, let b): try expression(c); try block(b)
+        case .forMap(_, _, let m, let b): try expression(m); try block(b)
+        case .forRange(_, _, let s, let e, let b): try expression(s); try expression(e); try block(b)
+        case .returnStatement(let e): if let e { try expression(e) }
+        case .breakStatement, .continueStatement: break
+        case .block(let b): try block(b)
+        }
+    }
+}
+
 extension Substring {
     func trimmingSpaces() -> Substring {
         var s = self

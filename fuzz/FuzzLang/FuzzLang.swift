@@ -17,19 +17,7 @@ public func fuzzLang(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         e.kind.forEachChild(visit)
     }
     func visit(_ b: Block) {
-        for s in b.statements {
-            switch s.kind {
-            case .expression(let e): visit(e)
-            case .assign(let t, _, let v): visit(t); visit(v)
-            case .ifElse(let c, let t, let o): visit(c); visit(t); if let o { visit(o) }
-            case .unroll(let c, let b), .whileLoop(let c, let b): visit(c); visit(b)
-            case .forMap(_, _, let m, let b): visit(m); visit(b)
-            case .forRange(_, _, let s, let e, let b): visit(s); visit(e); visit(b)
-            case .returnStatement(let e): if let e { visit(e) }
-            case .breakStatement, .continueStatement: break
-            case .block(let b): visit(b)
-            }
-        }
+        for s in b.statements { s.kind.forEachChild(expression: visit, block: visit) }
     }
     for c in script.config { visit(c.value) }
     for p in script.probes {
