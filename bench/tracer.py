@@ -49,9 +49,22 @@ def run(argv, script):
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return attached, rss, insns
 
+def kernel_open_ms(argv, script):
+    """The longest perf_event_open(2) of a run, in ms, timed by strace -T. For a uprobe script
+    that is the kernel registering the uprobe (writing the breakpoint into every process that
+    maps the library, after an RCU grace period): the same kernel work for both tools."""
+    import re, tempfile
+    with tempfile.NamedTemporaryFile("r", suffix=".strace") as log:
+        attached, _, _ = run(["strace", "-f", "-T", "-e", "trace=perf_event_open", "-o", log.name] + argv, script)
+        times = [float(t) for t in re.findall(r"perf_event_open\(.*<([0-9.]+)>", log.read())]
+    return (max(times) * 1000 if times and attached is not None else None)
+
 def main():
     tool = sys.argv[1:]          # e.g. [".build/release/plumb"] or ["bpftrace"]
     name = os.environ.get("SCRIPT")
+    if os.environ.get("KERNEL_OPEN"):
+        print(json.dumps({"script": name, "kernel_open_ms": kernel_open_ms(tool, SCRIPTS[name])}))
+        return
     attached, rss, insns = run(tool, SCRIPTS[name])
     print(json.dumps({"script": name, "attach_s": attached, "rss_kb": rss, "insns": insns}))
 

@@ -43,3 +43,32 @@ PY
 done
 # Geometric mean of the start-to-attached speedup (column 4) over the scripts that ran.
 awk '$4 ~ /^[0-9.]+$/ { s += log($4); n++ } END { if (n) printf "geometric mean speedup: %.1fx over %d scripts\n", exp(s / n), n }' "$out/tracer_summary"
+
+# A uprobe's attach time is mostly the kernel's: registering it writes the breakpoint into every
+# process mapping libc, after an RCU grace period, for either tool. Shown apart (strace -T of the
+# longest perf_event_open), with the ratio of what each tool spends besides it.
+if command -v strace >/dev/null && [ -s "$out/tracer_libc_uprobe.plumb" ]; then
+  : >"$out/tracer_kopen"
+  for i in $(seq "$runs"); do
+    for t in "$plumb" bpftrace; do
+      echo "$t $(SCRIPT=libc_uprobe KERNEL_OPEN=1 python3 bench/tracer.py "$t")" >>"$out/tracer_kopen"
+    done
+  done
+  python3 - "$out/tracer_kopen" "$out/tracer_libc_uprobe.plumb" "$out/tracer_libc_uprobe.bpftrace" <<'PY'
+import json, statistics, sys
+rows = [l.split(" ", 1) for l in open(sys.argv[1]) if l.strip()]
+def kopen(tool):
+    v = [json.loads(j)["kernel_open_ms"] for t, j in rows if (t == "bpftrace") == (tool == "bpftrace")]
+    v = [x for x in v if x is not None]
+    return statistics.median(v) if v else None
+def attach(p):
+    v = [json.loads(l)["attach_s"] * 1000 for l in open(p) if l.strip() and json.loads(l)["attach_s"] is not None]
+    return statistics.median(v) if v else None
+kp, kb = kopen("plumb"), kopen("bpftrace")
+ap, ab = attach(sys.argv[2]), attach(sys.argv[3])
+if None in (kp, kb, ap, ab):
+    print("libc_uprobe: kernel uprobe registration not measured"); sys.exit(0)
+print(f"libc_uprobe: the kernel's uprobe registration (perf_event_open) takes {kp:.1f} ms under plumb, {kb:.1f} ms under bpftrace;")
+print(f"             the rest of start-to-attached: plumb {max(ap - kp, 0.1):.1f} ms, bpftrace {max(ab - kb, 0.1):.1f} ms, {max(ab - kb, 0.1) / max(ap - kp, 0.1):.1f}x")
+PY
+fi

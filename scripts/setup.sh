@@ -16,6 +16,7 @@ dpkg -s libc6-dbg >/dev/null 2>&1 || need+=(libc6-dbg)
 command -v dwz >/dev/null 2>&1 || need+=(dwz)   # DWARF tests: dwz common files (.gnu_debugaltlink)
 command -v bpftrace >/dev/null 2>&1 || need+=(bpftrace)
 command -v hyperfine >/dev/null 2>&1 || need+=(hyperfine)
+command -v strace >/dev/null 2>&1 || need+=(strace)   # bench/tracer.sh times the kernel's uprobe registration
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
