@@ -96,8 +96,9 @@ extension Compiler {
         if let files = try? d.sourceFiles(matching: file), files.isEmpty {
             return "no source file '\(file)' in the line table of \(binary)"
         }
-        if let function, !((try? d.statementSites(file: file, line: line)) ?? []).isEmpty {
-            return "\(file):\(line) has code, but none of it in '\(function)'"
+        if let function, let elsewhere = try? d.statementSites(file: file, line: line), !elsewhere.isEmpty {
+            let names = Set(elsewhere.map { $0.inlined ?? $0.function }).sorted().map { "'\($0)'" }
+            return "\(file):\(line) has code, but none of it in '\(function)' (it is in \(names.joined(separator: ", ")))"
         }
         return "no code at \(file):\(line) in \(binary)"
     }
@@ -109,7 +110,9 @@ extension Compiler {
             return []
         }
         let before = lines.last { $0 < line }, after = lines.first { $0 > line }
+        if lines.contains(line) { return [] }
         let near = [before, after].compactMap { $0 }.map { "\(file):\($0)" }
+        if near.count == 1 { return [.init("the nearest line with code is \(near[0])")] }
         return near.isEmpty ? [] : [.init("the nearest lines with code are \(near.joined(separator: " and "))")]
     }
 
@@ -169,5 +172,40 @@ extension Compiler {
             let type = userSType(local.variable.type, binary: s.binary)
             return loadLocal(place, type: type, name: name, site: s, e)
         }
+    }
+}
+
+extension UserDebugInfo {
+    /// `-l`/`-lv uprobe:PATH[:FUNC]@FILE:LINE` (REST is what follows `uprobe:`): the probe, and with
+    /// `verbose` each site and the variables visible there (`int i`, `long total (optimized out)`).
+    /// nil when REST is not a statement probe; empty when the line has no code.
+    public static func statementListing(_ rest: String, verbose: Bool) -> String? {
+        guard let colon = rest.lastIndex(of: ":"), let line = Int(rest[rest.index(after: colon)...]),
+              let at = rest[..<colon].lastIndex(of: "@") else { return nil }
+        var path = String(rest[..<at])
+        let file = String(rest[rest.index(after: at)..<colon])
+        var function: String?
+        if let c = path.lastIndex(of: ":") {
+            function = String(path[path.index(after: c)...])
+            path = String(path[..<c])
+        }
+        guard let resolved = try? UprobeResolver.resolveBinary(path), let d = try? DWARF.load(binary: resolved),
+              let sites = try? d.statementSites(file: file, line: line, function: function), !sites.isEmpty else { return "" }
+        var out = "uprobe:\(resolved)" + (function.map { ":" + $0 } ?? "") + "@\(file):\(line)\n"
+        guard verbose else { return out }
+        for s in sites {
+            if sites.count > 1 {
+                out += "  site 0x\(String(s.address, radix: 16)) in \(s.function)" + (s.inlined.map { " (inlined \($0))" } ?? "") + "\n"
+            }
+            var lines: [String] = []
+            for name in (try? d.localNames(at: s.address)) ?? [] {
+                guard let l = try? d.local(named: name, at: s.address), let btf = try? d.btf() else { continue }
+                var text = "    " + btf.cTypeName(l.variable.type) + " " + name
+                if case .failure(let why) = l.place { text += " (\(why))" }
+                lines.append(text)
+            }
+            out += lines.map { $0 + "\n" }.joined()
+        }
+        return out
     }
 }
