@@ -2,7 +2,7 @@
 // `uprobe:PATH:FUNC@FILE:LINE`) probes the first statement address of the line in each function
 // and inlined copy (one program per site, like wildcard matches, so each site's locations
 // compile on their own), and `$name`, when the script never assigns it, is the DWARF
-// parameter or local visible at that pc, typed by its DWARF type. Where its value lives comes
+// parameter or local visible at that pc (else a global or static of the binary), typed by DWARF. Where its value lives comes
 // from its location expression at that pc (PlumbDWARF/LocalsAtPC.swift), compiled to loads by
 // CodegenLocals.swift; a variable with no location there is a type error naming the line.
 import PlumbBPF
@@ -140,6 +140,10 @@ extension Compiler {
         if s.siteCount > 1 {
             siteNotes.append(.init("at the site 0x\(String(s.address, radix: 16)) in '\(s.function)'" + (s.inlined.map { " (inlined '\($0)')" } ?? "")
                                    + ", one of \(s.siteCount) for this line"))
+        }
+        // As SystemTap: a name no scope declares may be a global or static of the binary.
+        if local == nil, let g = try? d.variable(named: name), g.tlsOffset == nil, let a = g.address {
+            return loadLocal(.memory(.linkAddress(a)), type: userSType(g.type, binary: s.binary), name: name, site: s, e)
         }
         guard let local else {
             let names = ((try? d.localNames(at: s.address)) ?? []).sorted()

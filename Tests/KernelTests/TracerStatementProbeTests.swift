@@ -19,7 +19,7 @@ import TestSupport
         let script = """
         uprobe:\(bin)@locals.c:\(loop) { printf("L loop i=%d square=%d total=%d\\n", $i, $square, $total); }
         uprobe:\(bin)@locals.c:\(structLine) { printf("L struct x=%d y=%d tag=%d uid=%d name=%s\\n", $pt.x, $pt.y, $pt.tag, $who->uid, $who->name); }
-        uprobe:\(bin)@locals.c:\(inline) { printf("L inline v=%d tripled=%d\\n", $v, $tripled); printf("L g %d\\n", var("g_seed")); }
+        uprobe:\(bin)@locals.c:\(inline) { printf("L inline v=%d tripled=%d\\n", $v, $tripled); printf("L g %d %d\\n", var("g_seed"), $g_seed); }
         """
         let r = TestEnv.run(TestEnv.plumb, ["-e", script, "-c", bin + " 3"])
         #expect(r.status == 0, "\(r.stderr)")
@@ -28,8 +28,8 @@ import TestSupport
         #expect(program.count == 6, "\(r.stdout)")
         let traced = lines(r.stdout, "L ")
         #expect(traced.filter { !$0.hasPrefix("g ") } == program, "\(flavour): \(r.stdout)")
-        // var() relocates by the site that fired: both inlined copies read the global right.
-        #expect(traced.filter { $0.hasPrefix("g ") } == ["g 11", "g 11"], "\(r.stdout)")
+        // var() and $global relocate by the site that fired: both inlined copies read the global right.
+        #expect(traced.filter { $0.hasPrefix("g ") } == ["g 11 11", "g 11 11"], "\(r.stdout)")
     }
 
     /// `struct span range = { i, i + n }`: on the stack at -O0, two pieces (a register and a
