@@ -56,6 +56,27 @@ import TestSupport
     }
 }
 
+extension LocationEvaluatorTests {
+    /// Hostile expressions (random operators, huge pieces and picks, duplication bombs) give a
+    /// place or a reason, never a crash.
+    @Test func randomExpressionsNeverCrash() {
+        let pool: [DWARFOp] = [.reg(3), .reg(40), .breg(7, -8), .fbreg(16), .callFrameCFA, .addr(0x4000), .const(-1), .deref,
+                               .derefSize(9), .derefSize(4), .plusUconst(.max), .dup, .drop, .over, .pick(200), .pick(1), .swap, .rot,
+                               .neg, .abs, .not, .plus, .minus, .mul, .div, .mod, .shl, .shra, .eq, .lt, .stackValue, .piece(size: 4),
+                               .piece(size: .max), .bitPiece(size: 12, offset: 3), .entryValue([.reg(5)]), .implicitValue([1, 2]),
+                               .implicitPointer(die: 0, offset: 0), .tlsAddress, .bra(-3), .convert(9), .constType(typeDIE: 9, bytes: [1]),
+                               .regvalType(reg: 1, typeDIE: 9), .other(0xee), .nop]
+        var rng = SplitMix(seed: 10)
+        for _ in 0..<3000 {
+            let ops = (0..<Int.random(in: 1...12, using: &rng)).map { _ in pool.randomElement(using: &rng) ?? .nop }
+            _ = eval(ops, types: [9: .init(size: 2, signed: true)])
+        }
+        // A duplication bomb stays a shared tree (the code generator bounds what it emits).
+        let bomb: [DWARFOp] = [.breg(0, 0)] + Array(repeating: [DWARFOp.dup, .plus], count: 64).flatMap { $0 } + [.stackValue]
+        #expect((try? eval(bomb).get()) != nil)
+    }
+}
+
 @Suite struct StatementSiteTests {
     func objdumpStatementAddresses(_ path: String, line: Int) -> Set<UInt64> { Progs.decodedLines(path, file: "locals.c", line: line) }
 
