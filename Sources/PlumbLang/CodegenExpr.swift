@@ -245,6 +245,7 @@ extension Compiler {
             usedVariables.insert(name)
             if poisonedVariables.contains(name) { return .poison }
             guard let v = variables[name], definedVariables.contains(name) else {
+                if variables[name] == nil, let local = statementLocal(name, e) { return local }
                 error("Undefined or undeclared variable: $\(name)", e.range,
                       notes: nearest(name, in: Array(definedVariables)).map { [.init("did you mean '$\($0)'?")] } ?? [])
                 return .poison

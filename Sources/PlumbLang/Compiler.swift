@@ -166,6 +166,8 @@ final class Compiler {
     var usdtSites: [String: [USDTProbe]] = [:]
     /// DWARF types of uprobe targets (SemaUserDWARF.swift).
     let userTypes = UserTypes()
+    /// Statement probes (`uprobe:PATH@FILE:LINE`) and the site being compiled (SemaLocals.swift).
+    let statementProbes = StatementProbes()
 
     static let startTime: UInt64 = {
         var ts = timespec()
@@ -274,6 +276,7 @@ final class Compiler {
         probeName = name
         programKind = kind
         if case .uprobe(let path, _, _, _, _) = target { currentBinary = path } else { currentBinary = nil }
+        enterStatementSite(target)
         loops = []
         counterStub = nil
         subprogramStarts = []

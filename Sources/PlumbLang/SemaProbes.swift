@@ -184,6 +184,7 @@ extension Compiler {
             error("\(ap.provider) probes are written \(ap.provider):PATH:FUNCTION[+OFFSET] or \(ap.provider):PATH:ADDRESS", ap.range)
             return []
         }
+        if let statements = statementProbe(ap) { return statements }
         // `uprobe:PATH:cpp:"ns::Class::method[(params)]"`: every overload, clone and template
         // instance whose demangled name matches (bpftrace's C++ form).
         if f.count >= 3, f[f.count - 2] == "cpp" {

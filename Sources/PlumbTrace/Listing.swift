@@ -57,6 +57,7 @@ public enum ProbeListing {
             for l in listed { out += (verbose ? l.verboseDescription : l.description) + "\n" }
             return out
         }
+        if provider == "uprobe", let rest, let listed = UserDebugInfo.statementListing(rest, verbose: verbose) { return listed }
         if provider == "uprobe" || provider == "uretprobe", let rest, let colon = rest.lastIndex(of: ":") {
             let binary = String(rest[..<colon])
             guard let path = try? UprobeResolver.resolveBinary(binary), let elf = try? ELFFile(path: path) else { return "" }
