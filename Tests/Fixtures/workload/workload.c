@@ -1,7 +1,11 @@
 // The script corpus's deterministic workload: does exactly what its arguments say, so a
 // script filtering on `pid == cpid` can expect exact counts.
 //   workload getpid N | open PATH N | read N BYTES | work K | sleep MS | fork | write TEXT | poke N
-// Commands run left to right, e.g. `workload getpid 3 work 5 fork`. Built with
+//            | children N K | spawn CMD... | wait
+// Commands run left to right, e.g. `workload getpid 3 work 5 fork`.
+// `children N K`: N child processes, one after another, each calling work() K times (then exits).
+// `spawn CMD...`: a child process that execs this program with the remaining commands; the
+// parent waits for it and ends there. `wait`: reads stdin until a byte or EOF (a test's gate). Built with
 // `cc -g -O1 -fno-inline -no-pie` (ScriptCorpusTests), so symbol addresses are fixed.
 #include <fcntl.h>
 #include <stdio.h>
@@ -64,6 +68,27 @@ int main(int argc, char **argv) {
             pid_t c = fork();
             if (c == 0) { syscall(SYS_getpid); _exit(0); }
             if (c > 0) waitpid(c, NULL, 0);
+        } else if (strcmp(cmd, "children") == 0) {
+            long n = num(a), k = i + 2 < argc ? num(argv[i + 2]) : 1;
+            for (; n > 0; n--) {
+                pid_t c = fork();
+                if (c == 0) { for (long j = 1; j <= k; j++) work((int)j); _exit(0); }
+                if (c > 0) waitpid(c, NULL, 0);
+            }
+            i += 2;
+        } else if (strcmp(cmd, "spawn") == 0) {
+            pid_t c = fork();
+            if (c == 0) {
+                argv[i] = argv[0];
+                execv("/proc/self/exe", argv + i);
+                _exit(127);
+            }
+            int status = 0;
+            if (c > 0) waitpid(c, &status, 0);
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+        } else if (strcmp(cmd, "wait") == 0) {
+            char c;
+            (void)!read(0, &c, 1);
         } else if (strcmp(cmd, "poke") == 0) {
             // N writes of workload_magic (watchpoint target).
             for (long n = num(a); n > 0; n--) workload_magic = workload_magic + 1;
