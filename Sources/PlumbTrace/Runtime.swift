@@ -505,8 +505,8 @@ public final class TraceRuntime: @unchecked Sendable {
         out.flush()
         gated?.release()
         options.onAttached?(self)
-        // process:begin for the processes already running.
-        try following?.pump(drain)
+        // process:begin for the processes already running (unless BEGIN called exit()).
+        if !exitRequested { try following?.pump(drain) }
         drain()
         out.flush()
 
