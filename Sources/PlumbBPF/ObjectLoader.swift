@@ -16,6 +16,10 @@ public struct LoadOptions: Sendable {
     public var pinDirectory: String?
     /// Verifier log level for every program (0: only on failure).
     public var logLevel: UInt32
+    /// Maps created elsewhere to use instead of creating the spec's map of that name (libbpf's
+    /// bpf_map__reuse_fd): the tracer's programs share `ProcessTracker`'s pid set this way. Each
+    /// must match its spec's type, key and value size.
+    public var reuseMaps: [String: Map] = [:]
 
     public init(targetBTF: [BTF]? = nil, programs: Set<String>? = nil, globals: [String: [UInt8]] = [:],
                 pinDirectory: String? = nil, logLevel: UInt32 = 0) {
@@ -115,6 +119,13 @@ enum ObjectLoader {
         var maps: [String: Map] = [:]
         let ordered = spec.maps.filter { $0.innerMap == nil } + spec.maps.filter { $0.innerMap != nil }
         for m in ordered {
+            if let given = options.reuseMaps[m.name] {
+                guard given.type == m.type, given.keySize == Int(m.keySize), given.valueSize == Int(m.valueSize) else {
+                    throw .mapMismatch(map: m.name, reason: "the map given to reuse is a \(given.type) of \(given.keySize)-byte keys and \(given.valueSize)-byte values; the object wants \(m.type), \(m.keySize), \(m.valueSize)")
+                }
+                maps[m.name] = given
+                continue
+            }
             maps[m.name] = try createMap(m, btfFD: btfRaw, maps: maps, pinDirectory: options.pinDirectory)
         }
 

@@ -22,21 +22,37 @@ public final class ProcessTracker: @unchecked Sendable {
         public var kind: Kind
         /// True for the begin records of processes that were running when tracking started.
         public var synthetic: Bool
-        public init(pid: Int32, parent: Int32, kind: Kind, synthetic: Bool = false) {
+        /// The thread concerned: the new process's (= pid) at begin, the last thread to exit at end.
+        public var tid: Int32
+        /// CLOCK_MONOTONIC ns (as bpf_ktime_get_ns) when it happened (when tracking started, for synthetic begins).
+        public var nanoseconds: UInt64
+        /// Real uid and gid (the parent's at fork, which the child inherits).
+        public var uid: UInt32
+        public var gid: UInt32
+        /// The command name: the parent's at fork (a child keeps it until it execs), the new one at exec.
+        public var comm: String
+        public init(pid: Int32, parent: Int32, kind: Kind, synthetic: Bool = false, tid: Int32? = nil,
+                    nanoseconds: UInt64 = 0, uid: UInt32 = 0, gid: UInt32 = 0, comm: String = "") {
             self.pid = pid; self.parent = parent; self.kind = kind; self.synthetic = synthetic
+            self.tid = tid ?? pid; self.nanoseconds = nanoseconds; self.uid = uid; self.gid = gid; self.comm = comm
+        }
+        /// The same thing said about the same process (time, thread, ids and comm are details).
+        public static func == (a: Event, b: Event) -> Bool {
+            a.pid == b.pid && a.parent == b.parent && a.kind == b.kind && a.synthetic == b.synthetic
         }
         public var description: String { "\(kind) pid \(pid) parent \(parent)\(synthetic ? " (already running)" : "")" }
     }
 
-    /// The record layout the programs write: pid, parent, kind, padding (u32 each).
-    public static let recordSize = 16
+    /// The record layout the programs write: pid, parent, kind, tid (u32 each), ktime ns (u64),
+    /// uid | gid << 32 (u64), comm (16 bytes).
+    public static let recordSize = 48
     public static let pidMapName = "plumb_pids"
     public static let eventMapName = "plumb_proc_ev"
 
     public let object: Object
     /// The tracked set: u32 tgid -> u32 parent tgid. Generated programs look the current tgid up here.
     public let pidMap: Map
-    /// BPF_MAP_TYPE_RINGBUF of 16-byte records (see `recordSize`).
+    /// BPF_MAP_TYPE_RINGBUF of `recordSize`-byte records.
     public let eventMap: Map
     private var links: [Link] = []
     private var pendingSynthetic: [Event] = []
@@ -75,7 +91,7 @@ public final class ProcessTracker: @unchecked Sendable {
                 known.insert(pid)
                 // Gone between the scan and the insert: the exit program will not see it again.
                 if !ProcessTracker.isRunning(pid) { _ = try pidMap.delete(UInt32(bitPattern: pid)); known.remove(pid); continue }
-                pendingSynthetic.append(Event(pid: pid, parent: parent, kind: .begin, synthetic: true))
+                pendingSynthetic.append(ProcessTracker.describe(Event(pid: pid, parent: parent, kind: .begin, synthetic: true)))
             }
             guard descendants else { break }
             frontier = [:]
@@ -100,10 +116,7 @@ public final class ProcessTracker: @unchecked Sendable {
         if reader == nil {
             reader = try RingBuffer(map: eventMap) { [unowned self] bytes in
                 guard bytes.count >= ProcessTracker.recordSize else { return }
-                let pid = bytes.loadUnaligned(fromByteOffset: 0, as: Int32.self)
-                let parent = bytes.loadUnaligned(fromByteOffset: 4, as: Int32.self)
-                guard let kind = Event.Kind(rawValue: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) else { return }
-                self.received.append(Event(pid: pid, parent: parent, kind: kind))
+                self.received.append(contentsOf: ProcessTracker.decode(bytes).map { [$0] } ?? [])
             }
         }
         var out = pendingSynthetic
@@ -120,6 +133,50 @@ public final class ProcessTracker: @unchecked Sendable {
     public func detach() throws(BPFError) {
         for link in links { try link.detach() }
         links = []
+    }
+
+    /// True when no process is tracked any more (one key lookup, cheap enough to ask every poll).
+    public var isEmpty: Bool {
+        get throws(BPFError) {
+            var next: UInt32 = 0
+            let found: Result<Bool, SysError> = withUnsafeMutableBytes(of: &next) { n in
+                do throws(SysError) { return .success(try Sys.mapNextKey(pidMap.fd, key: nil, next: n)) } catch { return .failure(error) }
+            }
+            switch found {
+            case .success(let more): return !more
+            case .failure(let e): throw .system(e)
+            }
+        }
+    }
+
+    /// One ring record (see `recordSize`), nil when short or of an unknown kind.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) -> Event? {
+        guard bytes.count >= recordSize,
+              let kind = Event.Kind(rawValue: bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) else { return nil }
+        let ids = bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+        let comm = String(decoding: bytes[32..<48].prefix { $0 != 0 }, as: UTF8.self)
+        return Event(pid: bytes.loadUnaligned(fromByteOffset: 0, as: Int32.self), parent: bytes.loadUnaligned(fromByteOffset: 4, as: Int32.self),
+                     kind: kind, tid: bytes.loadUnaligned(fromByteOffset: 12, as: Int32.self),
+                     nanoseconds: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                     uid: UInt32(truncatingIfNeeded: ids), gid: UInt32(truncatingIfNeeded: ids >> 32), comm: comm)
+    }
+
+    /// A synthetic record's details from /proc (comm, real uid/gid) and the clock now.
+    static func describe(_ event: Event) -> Event {
+        var e = event
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        e.nanoseconds = UInt64(max(0, ts.tv_sec)) &* 1_000_000_000 &+ UInt64(max(0, ts.tv_nsec))
+        if let comm = readSmallFile("/proc/\(e.pid)/comm") { e.comm = String(comm.prefix { $0 != "\n" }) }
+        if let status = readSmallFile("/proc/\(e.pid)/status") {
+            for line in status.split(separator: "\n") {
+                // "Uid:\treal\teffective\tsaved\tfs": the real id, as bpf_get_current_uid_gid gives.
+                let parts = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
+                guard parts.count >= 2, let id = UInt32(parts[1]) else { continue }
+                if parts[0] == "Uid:" { e.uid = id } else if parts[0] == "Gid:" { e.gid = id }
+            }
+        }
+        return e
     }
 
     // MARK: - /proc
@@ -187,59 +244,70 @@ public final class ProcessTracker: @unchecked Sendable {
         guard maxProcesses > 0, maxProcesses <= Int(UInt32.max), ringBytes >= 4096, ringBytes <= 1 << 30, ringBytes & (ringBytes - 1) == 0 else {
             throw .invalidArgument("process tracker sizes: maxProcesses 1...2^32-1, ring buffer a power of two of at least 4096 bytes")
         }
-        // task_struct.pid and .tgid, from the running kernel's BTF: the fork tracepoint gives
-        // the child's task, and only a child that leads its own thread group is a process.
+        // task_struct.pid, .tgid and .comm, from the running kernel's BTF: the fork tracepoint
+        // gives the child's task, and only a child that leads its own thread group is a process.
         let kernel: BTF
-        let pidOffset: Int32, tgidOffset: Int32
+        let pidOffset: Int32, tgidOffset: Int32, commOffset: Int32
         do {
             kernel = try BTF.kernel()
             let task = try kernel.lookup("task_struct", kind: .struct)
-            guard let pid = try kernel.findMember("pid", in: task), let tgid = try kernel.findMember("tgid", in: task) else {
-                throw BPFError.invalidArgument("the kernel's task_struct has no pid/tgid members")
+            guard let pid = try kernel.findMember("pid", in: task), let tgid = try kernel.findMember("tgid", in: task),
+                  let comm = try kernel.findMember("comm", in: task) else {
+                throw BPFError.invalidArgument("the kernel's task_struct has no pid/tgid/comm members")
             }
-            pidOffset = Int32(pid.bitOffset / 8); tgidOffset = Int32(tgid.bitOffset / 8)
+            pidOffset = Int32(pid.bitOffset / 8); tgidOffset = Int32(tgid.bitOffset / 8); commOffset = Int32(comm.bitOffset / 8)
         } catch let e as BTFError {
             throw .btf(path: "/sys/kernel/btf/vmlinux", e)
         } catch let e as BPFError { throw e } catch { throw .invalidArgument("\(error)") }
 
+        // The record is built at fp-48 (see `recordSize`): pid -48, parent -44, kind -40, tid -36,
+        // ns -32, uid/gid -24, comm -16. fp-56 is scratch.
         let fork = try program("plumb_fork", section: "raw_tp/sched_process_fork") { b in
             let out = b.newLabel()
             b.emit(.load(.r7, .r1, offset: 8, size: .doubleWord))       // args[1]: the child's task
-            // child tgid -> fp-16 (record pid), child pid -> fp-24
-            for (slot, offset) in [(Int32(-16), tgidOffset), (-24, pidOffset)] {
+            // child tgid -> record pid, child pid -> record tid
+            for (slot, offset) in [(Int32(Rec.pid), tgidOffset), (Int32(Rec.tid), pidOffset)] {
                 b.emit(.mov64(.r1, .r10)); b.emit(.add64(.r1, slot))
                 b.emit(.mov64(.r2, 4))
                 b.emit(.mov64(.r3, .r7)); b.emit(.add64(.r3, offset))
                 b.emit(.call(.probeReadKernel))
                 b.jump(.jne, .r0, imm: 0, to: out)
             }
-            b.emit(.load(.r1, .r10, offset: -16, size: .word))
-            b.emit(.load(.r2, .r10, offset: -24, size: .word))
+            b.emit(.load(.r1, .r10, offset: Rec.pid, size: .word))
+            b.emit(.load(.r2, .r10, offset: Rec.tid, size: .word))
             b.jump(.jne, .r1, .r2, to: out)                             // a new thread, not a process
-            // The forking task is the parent: its tgid -> fp-12 (record parent, lookup key).
+            // The forking task is the parent: its tgid -> record parent (the lookup key).
             b.emit(.call(.getCurrentPidTgid))
             b.emit(.rsh64(.r0, 32))
-            b.emit(.store(.r10, offset: -12, .r0, size: .word))
-            lookup(&b, keySlot: -12)
+            b.emit(.store(.r10, offset: Rec.parent, .r0, size: .word))
+            lookup(&b, keySlot: Int32(Rec.parent))
             b.jump(.jeq, .r0, imm: 0, to: out)
             b.emit(.loadMapFD(.r1, fd: 0))
-            b.emit(.mov64(.r2, .r10)); b.emit(.add64(.r2, -16))
-            b.emit(.mov64(.r3, .r10)); b.emit(.add64(.r3, -12))
+            b.emit(.mov64(.r2, .r10)); b.emit(.add64(.r2, Int32(Rec.pid)))
+            b.emit(.mov64(.r3, .r10)); b.emit(.add64(.r3, Int32(Rec.parent)))
             b.emit(.mov64(.r4, 0))
             b.emit(.call(.mapUpdateElem))
-            emitRecord(&b, kind: .begin)
+            // The child's comm (its parent's until it execs); a failed read leaves it empty.
+            b.emit(.store(.r10, offset: Rec.comm, imm: 0, size: .doubleWord))
+            b.emit(.store(.r10, offset: Rec.comm + 8, imm: 0, size: .doubleWord))
+            b.emit(.mov64(.r1, .r10)); b.emit(.add64(.r1, Int32(Rec.comm)))
+            b.emit(.mov64(.r2, 16))
+            b.emit(.mov64(.r3, .r7)); b.emit(.add64(.r3, commOffset))
+            b.emit(.call(.probeReadKernel))
+            emitRecord(&b, kind: .begin, currentComm: false)
             b.bind(out)
         }
         let exec = try program("plumb_exec", section: "tracepoint/sched/sched_process_exec") { b in
             let out = b.newLabel()
             b.emit(.call(.getCurrentPidTgid))
+            b.emit(.store(.r10, offset: Rec.tid, .r0, size: .word))
             b.emit(.rsh64(.r0, 32))
-            b.emit(.store(.r10, offset: -16, .r0, size: .word))
-            lookup(&b, keySlot: -16)
+            b.emit(.store(.r10, offset: Rec.pid, .r0, size: .word))
+            lookup(&b, keySlot: Int32(Rec.pid))
             b.jump(.jeq, .r0, imm: 0, to: out)
             b.emit(.load(.r1, .r0, offset: 0, size: .word))
-            b.emit(.store(.r10, offset: -12, .r1, size: .word))
-            emitRecord(&b, kind: .exec)
+            b.emit(.store(.r10, offset: Rec.parent, .r1, size: .word))
+            emitRecord(&b, kind: .exec, currentComm: true)
             b.bind(out)
         }
         let groupDead = exitFieldOffset("group_dead")
@@ -257,16 +325,17 @@ public final class ProcessTracker: @unchecked Sendable {
                 b.emit(.mov64(.r2, .r7)); b.emit(.rsh64(.r2, 32))
                 b.jump(.jne, .r1, .r2, to: out)
             }
+            b.emit(.store(.r10, offset: Rec.tid, .r7, size: .word))
             b.emit(.rsh64(.r7, 32))
-            b.emit(.store(.r10, offset: -16, .r7, size: .word))
-            lookup(&b, keySlot: -16)
+            b.emit(.store(.r10, offset: Rec.pid, .r7, size: .word))
+            lookup(&b, keySlot: Int32(Rec.pid))
             b.jump(.jeq, .r0, imm: 0, to: out)
             b.emit(.load(.r1, .r0, offset: 0, size: .word))
-            b.emit(.store(.r10, offset: -12, .r1, size: .word))
+            b.emit(.store(.r10, offset: Rec.parent, .r1, size: .word))
             b.emit(.loadMapFD(.r1, fd: 0))
-            b.emit(.mov64(.r2, .r10)); b.emit(.add64(.r2, -16))
+            b.emit(.mov64(.r2, .r10)); b.emit(.add64(.r2, Int32(Rec.pid)))
             b.emit(.call(.mapDeleteElem))
-            emitRecord(&b, kind: .end)
+            emitRecord(&b, kind: .end, currentComm: true)
             b.bind(out)
         }
         let maps = [
@@ -276,6 +345,12 @@ public final class ProcessTracker: @unchecked Sendable {
         return ObjectSpec(name: "plumb_procs", maps: maps, programs: [fork, exec, exit])
     }
 
+    /// Where the programs build their record on the stack (offsets from r10).
+    private enum Rec {
+        static let pid: Int16 = -48, parent: Int16 = -44, kind: Int16 = -40, tid: Int16 = -36
+        static let nanoseconds: Int16 = -32, ids: Int16 = -24, comm: Int16 = -16
+    }
+
     /// r0 = pids[*(u32 *)(fp + keySlot)].
     private static func lookup(_ b: inout ProgramBuilder, keySlot: Int32) {
         b.emit(.loadMapFD(.r1, fd: 0))
@@ -283,12 +358,21 @@ public final class ProcessTracker: @unchecked Sendable {
         b.emit(.call(.mapLookupElem))
     }
 
-    /// Sends the record at fp-16 (pid at -16 and parent at -12 already stored).
-    private static func emitRecord(_ b: inout ProgramBuilder, kind: Event.Kind) {
-        b.emit(.store(.r10, offset: -8, imm: Int32(kind.rawValue), size: .word))
-        b.emit(.store(.r10, offset: -4, imm: 0, size: .word))
+    /// Completes and sends the record at fp-48 (pid, parent and tid stored already; the comm
+    /// too unless `currentComm`).
+    private static func emitRecord(_ b: inout ProgramBuilder, kind: Event.Kind, currentComm: Bool) {
+        b.emit(.store(.r10, offset: Rec.kind, imm: Int32(kind.rawValue), size: .word))
+        b.emit(.call(.ktimeGetNs))
+        b.emit(.store(.r10, offset: Rec.nanoseconds, .r0, size: .doubleWord))
+        b.emit(.call(HelperID(rawValue: 15)))                           // bpf_get_current_uid_gid
+        b.emit(.store(.r10, offset: Rec.ids, .r0, size: .doubleWord))
+        if currentComm {
+            b.emit(.mov64(.r1, .r10)); b.emit(.add64(.r1, Int32(Rec.comm)))
+            b.emit(.mov64(.r2, 16))
+            b.emit(.call(.getCurrentComm))
+        }
         b.emit(.loadMapFD(.r1, fd: 1))
-        b.emit(.mov64(.r2, .r10)); b.emit(.add64(.r2, -16))
+        b.emit(.mov64(.r2, .r10)); b.emit(.add64(.r2, Int32(Rec.pid)))
         b.emit(.mov64(.r3, Int32(recordSize)))
         b.emit(.mov64(.r4, 0))
         b.emit(.call(.ringbufOutput))

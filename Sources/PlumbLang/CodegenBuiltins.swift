@@ -17,6 +17,7 @@ extension Compiler {
     }
 
     func builtin(_ name: String, _ e: Expr) -> Val {
+        if let v = processBuiltin(name, e) { return v }
         switch name {
         case "pid":
             b.emit(.call(helper: H.pidTgid)); b.emit(.rsh64(.r0, 32))
@@ -235,6 +236,7 @@ extension Compiler {
 
     /// `args.NAME`: a tracepoint field (from its format file) or a BTF-typed argument.
     func argsField(_ name: String, _ e: Expr) -> Val {
+        if isProcessProbe, let v = processBuiltin("args", e) { return v }
         if let v = userArgsField(name, e) { return v }
         switch context {
         case .tracepoint(let category, let tpName, let fields):

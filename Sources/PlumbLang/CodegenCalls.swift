@@ -463,7 +463,7 @@ extension Compiler {
         if let recReg { b.emit(.mov64(recReg, .r0)) } else { b.emit(.store(.r10, offset: Int16(clamping: rec), .r0, size: .doubleWord)) }
         for (i, a) in args.enumerated() {
             let off = layout.offsets[i], t = types[i]
-            if case .builtin("comm") = a.kind {
+            if case .builtin("comm") = a.kind, !isProcessProbe {
                 recordAddress(off)
                 b.emit(.mov64(.r2, 16))
                 b.emit(.call(helper: H.comm))

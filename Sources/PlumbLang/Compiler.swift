@@ -298,6 +298,7 @@ final class Compiler {
 
         markLine(probe.range)
         b.emit(.mov64(.r6, .r1))
+        emitProcessFilter(target)
         // Variables start zeroed: one assigned on only some paths reads as 0 elsewhere, and
         // the verifier never sees an uninitialized stack read.
         for (_, v) in variables.sorted(by: { $0.value.slot > $1.value.slot }) {
@@ -416,6 +417,7 @@ final class Compiler {
             if usesKstack { maps.append(MapSpec(name: Compiler.kstackMap, type: .stackTrace, keySize: 4, valueSize: UInt32(clamping: 8 * options.stackDepth), maxEntries: 4096)) }
             if usesUstack { maps.append(MapSpec(name: Compiler.ustackMap, type: .stackTrace, keySize: 4, valueSize: UInt32(clamping: 8 * options.stackDepth), maxEntries: 4096)) }
         }
+        maps += processFilterMaps()
         maps.append(MapSpec(name: Compiler.countersMap, type: .array, keySize: 4, valueSize: 8, maxEntries: UInt32(clamping: RuntimeCounter.allCases.count)))
         var planBTFValue: BTF?
         let bytes = planBTF.encode()

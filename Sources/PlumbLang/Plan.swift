@@ -138,6 +138,10 @@ public enum ProbeTarget: Sendable, Equatable {
     case hardware(event: String, count: UInt64)
     case watchpoint(address: UInt64, length: Int, mode: String, isAsync: Bool)
     case iter(name: String)
+    /// `process:begin` / `process:end`: run by the runtime (BPF_PROG_TEST_RUN) per tracked
+    /// process, its context a `ProcessProbeContext`.
+    case processBegin
+    case processEnd
 }
 
 public struct PlannedProbe: Sendable, Equatable {

@@ -91,6 +91,8 @@ extension Compiler {
             return [(t, ap.canonical, kind("perf_event"), .perf)]
         case "uprobe", "uretprobe":
             return uprobe(ap)
+        case "process":
+            return processProbe(ap)
         case "usdt":
             return usdt(ap)
         case "kprobe", "kretprobe":

@@ -107,6 +107,10 @@ public enum ProbeListing {
                 }
             }
         }
+        // Plumb's own (ProcessProbes.swift); listed only when asked for, as bpftrace has none.
+        if provider == "process" {
+            for e in ["begin", "end"] where matches(full, "process:\(e)") { out += "process:\(e)\n" }
+        }
         if provider == nil || provider == "software" {
             for e in softwareEvents where matches(full, "software:\(e):") || matches(full, "software:\(e)") { out += "software:\(e):\n" }
         }

@@ -36,8 +36,11 @@ public struct TraceOptions: Sendable {
     public var stdoutFD: Int32 = 1
     /// Print "Attaching N probes..." (bpftrace's -q turns it off).
     public var announceAttach = true
-    /// `-p PID`: uprobes with no pid of their own trace this process.
+    /// `-p PID`: user probes trace this process and every process it forks after (see
+    /// ProcessProbes.swift); tracing ends when all of them have exited.
     public var pid: Int32?
+    /// More `-p PID`s (`-p 1 -p 2`), followed the same way.
+    public var morePIDs: [Int32] = []
     /// `-c CMD`: run under /bin/sh once everything is attached; tracing stops when it exits.
     /// (Or `child`, started earlier so the compiler could know its pid.)
     public var command: String?
@@ -348,7 +351,7 @@ public final class TraceRuntime: @unchecked Sendable {
         let program = try self.program(probe)
         do {
             switch probe.target {
-            case .begin, .end: return nil
+            case .begin, .end, .processBegin, .processEnd: return nil
             case .tracepoint(let category, let name):
                 return try program.attachTracepoint(category: category, name: name)
             case .rawTracepoint(let name):
@@ -358,7 +361,8 @@ public final class TraceRuntime: @unchecked Sendable {
             case .kprobe(let function, let offset, let isReturn):
                 return try program.attachKprobe(function: function, offset: offset, retprobe: isReturn)
             case .uprobe(let path, let symbol, let address, let isReturn, let probePID):
-                let p = probePID ?? pid ?? -1
+                // Following processes: attached for all, filtered in the program by the pid set.
+                let p = plan.filtersProcesses ? -1 : probePID ?? pid ?? -1
                 // `address` is the probed virtual address (the symbol's, plus any offset); 0 leaves it to the symbol.
                 if address == 0, let symbol {
                     return try program.attachUprobe(binary: path, symbol: symbol, retprobe: isReturn, pid: p)
@@ -386,7 +390,7 @@ public final class TraceRuntime: @unchecked Sendable {
                 return try program.attachHardwareEvent(e, period: max(1, count))
             case .usdt(let path, let provider, let name, let probePID):
                 // Site i gets cookie i, the order the compiler dispatched argN on.
-                let attachment = try program.attachUSDT(binary: path, provider: provider, name: name, pid: probePID ?? pid ?? -1)
+                let attachment = try program.attachUSDT(binary: path, provider: provider, name: name, pid: plan.filtersProcesses ? -1 : probePID ?? pid ?? -1)
                 usdtAttachments.append(attachment)
                 return nil
             case .watchpoint(let address, let length, let mode, _):
@@ -428,14 +432,24 @@ public final class TraceRuntime: @unchecked Sendable {
     public func run() throws(TraceError) -> Int32 {
         // The CLI installs the handlers first thing in main; a library caller may not have.
         StopSignal.install()
+        // -c: the command starts now (unless started already), held at a gate until every probe is attached.
+        var gated = options.child
+        if gated == nil, let command = options.command { gated = try GatedChild(command: command) }
+        defer { if options.child == nil { gated?.terminate() } }
+        // -p/-c/process probes: the process tracker first, so the programs can share its pid set.
+        let following = try ProcessFollowing.start(plan: plan, targets: (options.pid.map { [$0] } ?? []) + options.morePIDs + (gated.map { [$0.pid] } ?? []))
+        defer { following?.detach() }
         do {
             // Log level 4 (BPF_LOG_STATS): only the verifier's statistics, for -v.
-            let object = try plan.object.load(LoadOptions(logLevel: options.verbose ? 4 : 0))
+            var loadOptions = LoadOptions(logLevel: options.verbose ? 4 : 0)
+            loadOptions.reuseMaps = following?.reusedMaps ?? [:]
+            let object = try plan.object.load(loadOptions)
             Timings.mark("load (BTF_LOAD, maps, PROG_LOAD)")
             keepAlive = object
             loadedMaps = object.maps
             loadedPrograms = object.programs
         } catch { throw .load("\(error)") }
+        following?.bind(plan.probes, programs: loadedPrograms)
         defer { links.removeAll(); usdtAttachments.removeAll(); out.flush() }
 
         let printer = TraceMapPrinter(values: valuePrinter())
@@ -470,10 +484,6 @@ public final class TraceRuntime: @unchecked Sendable {
             }
         }
 
-        // -c: the command starts now (unless started already), held at a gate until every probe is attached.
-        var gated = options.child
-        if gated == nil, let command = options.command { gated = try GatedChild(command: command) }
-        defer { if options.child == nil { gated?.terminate() } }
         let targetPID = options.pid ?? gated?.pid
 
         try testRun(.begin)
@@ -495,6 +505,10 @@ public final class TraceRuntime: @unchecked Sendable {
         out.flush()
         gated?.release()
         options.onAttached?(self)
+        // process:begin for the processes already running (unless BEGIN called exit()).
+        if !exitRequested { try following?.pump(drain) }
+        drain()
+        out.flush()
 
         while !exitRequested && !StopSignal.isRequested && !stopFlag.load(ordering: .relaxed) {
             if let ring {
@@ -509,13 +523,24 @@ public final class TraceRuntime: @unchecked Sendable {
             // Each batch is written when it is handled (as bpftrace flushes per event batch), so
             // output interleaves with a -c command's own in time order.
             out.flush()
+            if let following {
+                try following.pump(drain)
+                drain()
+                out.flush()
+                // -p/-c: tracing ends when every followed process has exited.
+                if following.finished { break }
+            }
             if let gated, gated.exited() { break }
-            // -p: tracing ends with the traced process, as in bpftrace.
-            if let pid = options.pid, kill(pid, 0) != 0, errno == ESRCH { break }
+            // -p without following (a library caller's plan): tracing ends with the traced process, as in bpftrace.
+            if following == nil, let pid = options.pid, kill(pid, 0) != 0, errno == ESRCH { break }
         }
         // Probes stop before END runs, as in bpftrace.
         links.removeAll()
         usdtAttachments.removeAll()
+        drain()
+        // The last process:end records (a process that exited as the loop ended).
+        if !exitRequested { try following?.pump(drain) }
+        following?.detach()
         drain()
         exitRequested = false
         try testRun(.end)

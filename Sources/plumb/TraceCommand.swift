@@ -43,6 +43,8 @@ struct TraceArguments {
     var format = "text"
     var outputFile: String?
     var pid: String?
+    /// `-p` again (`-p 1 -p 2`): every one is followed.
+    var morePIDs: [String] = []
     var command: String?
     var buffering: String?
     /// --check: parse and type-check only (nothing loaded, no privileges needed).
@@ -180,7 +182,7 @@ struct TraceCLI {
                         case "e": a.program = v
                         case "f": a.format = v
                         case "o": a.outputFile = v
-                        case "p": a.pid = v
+                        case "p": if a.pid == nil { a.pid = v } else { a.morePIDs.append(v) }
                         case "c": a.command = v
                         case "B": a.buffering = v
                         default: a.includes.append(v)
@@ -287,12 +289,13 @@ struct TraceCLI {
             return 1
         }
 
-        var pid: Int32?
-        if let p = a.pid {
+        var pids: [Int32] = []
+        for p in (a.pid.map { [$0] } ?? []) + a.morePIDs {
             guard let n = Int32(p), n > 0 else { stderr("ERROR: pid '\(p)' is not a valid process id\n"); return 1 }
             guard kill(n, 0) == 0 || errno == EPERM else { stderr("ERROR: failed to find process \(n): No such process\n"); return 1 }
-            pid = n
+            pids.append(n)
         }
+        let pid = pids.first
 
         let swiftStyle = DiagnosticPrinter(file: source)
         let render: ([Diagnostic]) -> String = { [bpftraceMode] diagnostics in
@@ -339,6 +342,7 @@ struct TraceCLI {
         options.format = a.format == "json" ? .json : .text
         options.announceAttach = !a.quiet
         options.pid = pid
+        options.morePIDs = Array(pids.dropFirst())
         options.child = child
         options.unsafe = a.unsafe
         options.verbose = a.verbose
