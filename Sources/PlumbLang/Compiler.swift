@@ -121,6 +121,8 @@ final class Compiler {
     var funcProtoID: TypeID = 0
     var fileNameOffset: UInt32 = 0
     var lineOffsets: [Int: UInt32] = [:]
+    /// Plan BTF structs made for `args` records (CodegenArgs.swift).
+    var argsTypeCache: [String: TypeID] = [:]
 
     // Per program.
     var b = ProgramBuilder()

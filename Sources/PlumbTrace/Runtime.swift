@@ -107,6 +107,8 @@ public final class TraceRuntime: @unchecked Sendable {
     /// USDT probes: one attachment (every site) per probe; released with `links`.
     var usdtAttachments: [USDTAttachment] = []
     var exitRequested = false
+    /// iter probes: set when one is attached; its run ending ends the event loop (Iterators.swift).
+    var iteratorProgress: IteratorProgress?
     public private(set) var attachedCount = 0
 
     public init(plan: TracePlan, options: TraceOptions = TraceOptions()) {
@@ -398,8 +400,10 @@ public final class TraceRuntime: @unchecked Sendable {
                     throw TraceError.unsupported(probe: probe.name, what: "a watchpoint needs a process: run with -p PID or -c CMD")
                 }
                 return try program.attachBreakpoint(address: address, length: length, access: access, pid: pid)
-            case .iter:
-                throw TraceError.unsupported(probe: probe.name, what: "iterators are not supported yet")
+            case .iter(let name):
+                let progress = IteratorProgress()
+                iteratorProgress = progress
+                return try startIterator(probe, name: name, progress: progress)
             }
         } catch let e as TraceError {
             throw e
@@ -509,6 +513,7 @@ public final class TraceRuntime: @unchecked Sendable {
             // Each batch is written when it is handled (as bpftrace flushes per event batch), so
             // output interleaves with a -c command's own in time order.
             out.flush()
+            if iteratorFinished(iteratorProgress) { break }
             if let gated, gated.exited() { break }
             // -p: tracing ends with the traced process, as in bpftrace.
             if let pid = options.pid, kill(pid, 0) != 0, errno == ESRCH { break }
