@@ -14,6 +14,8 @@ public enum TraceError: Error, CustomStringConvertible, Sendable {
     case unsupported(probe: String, what: String)
     case command(String)
     case output(String)
+    /// A program the verifier refused, rendered at its place in the script (VerifierReport.swift).
+    case rejected(String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum TraceError: Error, CustomStringConvertible, Sendable {
         case .unsupported(let p, let w): return "\(p): \(w)"
         case .command(let s): return s
         case .output(let s): return s
+        case .rejected(let s): return s
         }
     }
 }
@@ -439,7 +442,7 @@ public final class TraceRuntime: @unchecked Sendable {
             keepAlive = object
             loadedMaps = object.maps
             loadedPrograms = object.programs
-        } catch { throw .load("\(error)") }
+        } catch { throw TraceRuntime.loadFailure(error, plan: plan, verbose: options.verbose) }
         defer { links.removeAll(); usdtAttachments.removeAll(); out.flush() }
 
         let printer = TraceMapPrinter(values: valuePrinter())

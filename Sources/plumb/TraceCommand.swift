@@ -358,6 +358,8 @@ struct TraceCLI {
         do {
             return try TraceRuntime(plan: plan, options: options).run()
         } catch {
+            // A verifier rejection is a diagnostic of the script, rendered as the compiler's are.
+            if case .rejected(let text) = error { stderr(text); return 1 }
             stderr("ERROR: \(error)\n")
             return 1
         }
