@@ -35,7 +35,7 @@ public struct VerifierRejection: Sendable, Equatable {
 
     /// The reason in a verifier log: its last line that is neither an instruction, a source
     /// annotation, a register state nor the closing statistics.
-    static func reason(in log: String) -> String {
+    public static func reason(in log: String) -> String {
         let skipped = ["processed ", "verification time", "stack depth", "cur state:", "old state:", "from ", "mark_precise",
                        "last_idx", "regs=", "parent ", "Func#", "func#", "validating ", "arg#"]
         for raw in log.split(separator: "\n").reversed() {
@@ -50,7 +50,7 @@ public struct VerifierRejection: Sendable, Equatable {
     }
 
     /// The instruction the log stopped at: the last `N: (op)` line.
-    static func failingInstruction(in log: String) -> Int? {
+    public static func failingInstruction(in log: String) -> Int? {
         for line in log.split(separator: "\n").reversed() {
             let digits = line.prefix { $0.isNumber }
             if !digits.isEmpty, line.dropFirst(digits.count).hasPrefix(": ("), let n = Int(digits) { return n }
@@ -59,7 +59,7 @@ public struct VerifierRejection: Sendable, Equatable {
     }
 
     /// The script line of the log's last source annotation (`; text @ file.bt:3`).
-    static func annotatedLine(in log: String) -> Int? {
+    public static func annotatedLine(in log: String) -> Int? {
         for line in log.split(separator: "\n").reversed() where line.hasPrefix("; ") {
             // No Foundation here: the text after the last ':' of a line holding " @ ".
             guard line.contains(" @ "), let colon = line.lastIndex(of: ":") else { continue }
