@@ -105,6 +105,22 @@ extension Compiler {
         return Val(type: .argsRecord(laid, size: size), loc: .slot(o))
     }
 
+    /// `$a.NAME` of an args record held in a variable or buffer.
+    func argsRecordMember(_ name: String, of members: [RecordMember], _ base: Val, _ e: Expr) -> Val {
+        guard let m = members.first(where: { $0.name == name }) else {
+            error("the args record has no field named '\(name)'", e.range,
+                  notes: nearest(name, in: members.map(\.name)).map { [.init("did you mean '\($0)'?")] } ?? [])
+            return .poison
+        }
+        guard case .slot(let o) = base.loc else { error("cannot access members of this args record", e.range); return .poison }
+        if m.type.isScalar {
+            b.emit(.load(.r0, .r10, offset: Int16(clamping: o + m.offset), size: Size(bytes: min(8, max(1, m.type.size))) ?? .doubleWord))
+            if case .int = m.type { extend(.r0, m.type) }
+            return result(m.type, from: .r0)
+        }
+        return Val(type: m.type, loc: .slot(o + m.offset))
+    }
+
     /// A struct of the plan's BTF for an args record (named members, pointers as pointers so
     /// they print in hex, char arrays as text).
     func argsRecordType(_ members: [RecordMember], size: Int, cache: inout [String: TypeID]) -> TypeID {
