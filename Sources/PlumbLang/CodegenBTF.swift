@@ -7,6 +7,7 @@ extension Compiler {
     /// BTF; the script's own structs (split BTF the runtime does not have) become tuples of
     /// their members.
     func printed(_ t: SType, depth: Int = 0) -> ValueType {
+        if case .argsRecord(let members, let size) = t { return printedArgsRecord(members, size: size) }
         guard case .record(let id, _, let size) = t, let btf, let kernel = env.kernelBTF(), Int(id) >= kernel.count || depth > 0 else {
             if case .tuple(let elems) = t {
                 let l = t.tupleLayout
@@ -40,6 +41,8 @@ extension Compiler {
             let char = planType(.int(size: 1, signed: true), cache: &cache)
             let index = planType(.u32, cache: &cache)
             id = planBTF.add(BTFType(kind: .array, payload: .array(BTFArray(elementType: char, indexType: index, count: UInt32(clamping: n)))))
+        case .argsRecord(let members, let size):
+            id = argsRecordType(members, size: size, cache: &cache)
         case .tuple(let elems):
             let layout = t.tupleLayout
             let members = elems.enumerated().map { i, e in

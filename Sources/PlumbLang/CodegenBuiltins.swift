@@ -101,9 +101,10 @@ extension Compiler {
                 return .poison
             }
         case "args":
-            if let v = userArgs(e) { return v }
+            // A field access (`args.x`) never gets here; `args` alone is the whole record.
+            if userArgs(e) != nil { return argsRecord(e) }
             switch context {
-            case .tracepoint, .btf: return Val(type: .args, loc: .imm(0))
+            case .tracepoint, .btf: return argsRecord(e)
             default:
                 error("the args builtin is only available in tracepoint, rawtracepoint and kfunc probes", e.range)
                 return .poison

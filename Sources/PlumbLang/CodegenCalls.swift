@@ -394,7 +394,7 @@ extension Compiler {
             let supplied = v.isPoison ? "none" : v.type.isString ? "string" : v.type.isInteger ? "integer" : v.type.description
             switch s.conversion {
             case "s":
-                if v.isPoison || v.type.isInteger || v.type == .ctx || v.type == .args {
+                if v.isPoison || v.type.isInteger || v.type == .ctx || v.type == .args || { if case .argsRecord = v.type { return true }; return false }() {
                     error("\(name): %s specifier expects a value of type string (\(supplied) supplied)", e.range); ok = false
                 }
             case "r":

@@ -829,6 +829,8 @@ extension Compiler {
             return member(name, of: id, typeName: tname, base: addr, offset: off, space: space, e)
         case .args:
             return argsField(name, e)
+        case .argsRecord(let members, _):
+            return argsRecordMember(name, of: members, base, e)   // CodegenArgs.swift
         default:
             error("cannot access field '\(name)' on a value of type '\(base.type)'", e.range)
             release(base)

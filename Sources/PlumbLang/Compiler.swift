@@ -121,6 +121,11 @@ final class Compiler {
     var funcProtoID: TypeID = 0
     var fileNameOffset: UInt32 = 0
     var lineOffsets: [Int: UInt32] = [:]
+    /// The per-CPU scratch frame of the program being compiled, and those of earlier programs (CodegenScratch.swift).
+    var scratchFrame = ScratchFrame()
+    var scratchMaps: [(name: String, size: Int)] = []
+    /// Plan BTF structs made for `args` records (CodegenArgs.swift).
+    var argsTypeCache: [String: TypeID] = [:]
 
     // Per program.
     var b = ProgramBuilder()
@@ -259,8 +264,8 @@ final class Compiler {
 
     func displayName(_ map: String) -> String { "@" + map }
 
-    func compileProgram(probe: Probe, attachPoint: AttachPoint, target: ProbeTarget, name: String, kind: ProgramKind,
-                        context ctx: ProbeContext) {
+    func compileProgramBody(probe: Probe, attachPoint: AttachPoint, target: ProbeTarget, name: String, kind: ProgramKind,
+                            context ctx: ProbeContext) {
         b = ProgramBuilder()
         references = [:]
         lineInfo = []
@@ -270,7 +275,7 @@ final class Compiler {
         definedVariables = []
         poisonedVariables = []
         reportedTooLarge = false
-        frame = Frame()
+        frame = Frame(scratch: scratchFrame.enabled)
         pool = RegisterPool()
         context = ctx
         probeName = name
@@ -299,6 +304,7 @@ final class Compiler {
         markLine(probe.range)
         b.emit(.mov64(.r6, .r1))
         emitProcessFilter(target)
+        emitScratchPrologue()   // CodegenScratch.swift
         // Variables start zeroed: one assigned on only some paths reads as 0 elsewhere, and
         // the verifier never sees an uninitialized stack read.
         for (_, v) in variables.sorted(by: { $0.value.slot > $1.value.slot }) {
@@ -320,6 +326,7 @@ final class Compiler {
         }
         if let stub = counterStub { emitCounterStub(stub, line: probe.range) }
 
+        if needsScratchFrame() { return }   // compiled again with big values in a scratch map
         if frame.maxDepth > 512 {
             error("the probe needs \(frame.maxDepth) bytes of BPF stack, more than the 512 the kernel allows; use fewer or shorter strings (BPFTRACE_STRLEN) at once", probe.range)
         }
@@ -335,6 +342,7 @@ final class Compiler {
             self.error("internal: code generation failed for \(name): \(error)", probe.range)
             return
         }
+        relocateScratchSlots(&instructions, program: index)
         if let shorter = Compiler.withoutContextCopy(instructions) {
             instructions = shorter
             references = Dictionary(uniqueKeysWithValues: references.map { ($0.key - 1, $0.value) })
@@ -418,6 +426,7 @@ final class Compiler {
             if usesUstack { maps.append(MapSpec(name: Compiler.ustackMap, type: .stackTrace, keySize: 4, valueSize: UInt32(clamping: 8 * options.stackDepth), maxEntries: 4096)) }
         }
         maps += processFilterMaps()
+        maps += scratchMapSpecs()
         maps.append(MapSpec(name: Compiler.countersMap, type: .array, keySize: 4, valueSize: 8, maxEntries: UInt32(clamping: RuntimeCounter.allCases.count)))
         var planBTFValue: BTF?
         let bytes = planBTF.encode()
@@ -472,20 +481,35 @@ extension ProgramKind {
 }
 
 /// The BPF stack frame: 8-aligned slots below r10, temporaries released per statement.
+/// With `scratch` on, slots of more than 8 bytes go to a per-CPU scratch map instead, at
+/// offsets below `ScratchFrame.base` that a pass after code generation moves to the scratch
+/// pointer (CodegenScratch.swift).
 struct Frame {
     private(set) var depth = 0
     private(set) var committed = 0
     private(set) var maxDepth = 0
+    var scratch = false
+    private(set) var scratchDepth = 0
+    private(set) var scratchCommitted = 0
+    private(set) var scratchMaxDepth = 0
+
+    init(scratch: Bool = false) { self.scratch = scratch }
 
     /// A slot of `size` bytes; returns its (negative) offset from r10.
     mutating func allocate(_ size: Int) -> Int {
-        depth += (max(1, size) + 7) / 8 * 8
+        let rounded = (max(1, size) + 7) / 8 * 8
+        if scratch && rounded > 8 {
+            scratchDepth += rounded
+            scratchMaxDepth = Swift.max(scratchMaxDepth, scratchDepth)
+            return -(ScratchFrame.base + scratchDepth)
+        }
+        depth += rounded
         maxDepth = Swift.max(maxDepth, depth)
         return -depth
     }
     /// Keeps everything allocated so far (variables) across statements.
-    mutating func commit() { committed = depth }
-    mutating func reset() { depth = committed }
+    mutating func commit() { committed = depth; scratchCommitted = scratchDepth }
+    mutating func reset() { depth = committed; scratchDepth = scratchCommitted }
 }
 
 /// Callee-saved registers for values that must survive helper calls (r6 holds the context).

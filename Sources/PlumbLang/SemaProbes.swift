@@ -126,12 +126,7 @@ extension Compiler {
             return [(.fentry(function: fn, isReturn: isReturn), ap.canonical,
                      kind((isReturn ? "fexit/" : "fentry/") + fn), .btf(params: params, returnType: ret))]
         case "iter":
-            guard let name = f.first, !name.isEmpty else { error("iter probes are written iter:NAME", ap.range); return [] }
-            if let btf, btf.firstID(named: "bpf_iter_" + name, kind: .function) == nil {
-                error("iterator '\(name)' not found (no bpf_iter_\(name) in the kernel's BTF)", ap.range)
-                return []
-            }
-            return [(.iter(name: name), ap.canonical, kind("iter/" + name), .none)]
+            return iterProbe(ap)   // SemaIterators.swift
         case "watchpoint", "asyncwatchpoint":
             // watchpoint:ADDRESS:LENGTH:MODE (mode a combination of r, w, x).
             guard f.count == 3, let address = parseInteger(f[0]), let length = Int(f[1]), [1, 2, 4, 8].contains(length),

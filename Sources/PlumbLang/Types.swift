@@ -42,6 +42,8 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
     case buffer(capacity: Int)
     /// The tracepoint/raw tracepoint `args` record: fields resolved on access.
     case args
+    /// `args` as a whole value (printed, stored): every field at its offset (CodegenArgs.swift).
+    case argsRecord([RecordMember], size: Int)
     /// The probe's context pointer.
     case ctx
 
@@ -76,6 +78,7 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
         case .array(let e, let n): return e.size * n
         case .tuple: return tupleLayout.size
         case .buffer(let c): return 4 + c
+        case .argsRecord(_, let s): return s
         }
     }
 
@@ -124,6 +127,7 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
         case .inet: return "inet"
         case .buffer(let c): return "buffer[\(c)]"
         case .args: return "args"
+        case .argsRecord: return "struct args"
         case .ctx: return "ctx"
         }
     }
@@ -162,8 +166,18 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
         case .timestamp(let f): return .timestamp(format: f)
         case .inet: return .inet
         case .buffer(let c): return .buffer(capacity: c)
+        // Printed through a struct of the plan's BTF (Compiler.printed).
+        case .argsRecord: return .none
         }
     }
+}
+
+/// A member of an `argsRecord`: its name, where it is and what it holds.
+public struct RecordMember: Sendable, Equatable {
+    public var name: String
+    public var offset: Int
+    public var type: SType
+    public init(name: String, offset: Int, type: SType) { self.name = name; self.offset = offset; self.type = type }
 }
 
 /// The usual arithmetic conversions as bpftrace applies them: arithmetic is 64-bit; an

@@ -14,6 +14,8 @@ public enum TraceError: Error, CustomStringConvertible, Sendable {
     case unsupported(probe: String, what: String)
     case command(String)
     case output(String)
+    /// A program the verifier refused, rendered at its place in the script (VerifierReport.swift).
+    case rejected(String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum TraceError: Error, CustomStringConvertible, Sendable {
         case .unsupported(let p, let w): return "\(p): \(w)"
         case .command(let s): return s
         case .output(let s): return s
+        case .rejected(let s): return s
         }
     }
 }
@@ -110,6 +113,8 @@ public final class TraceRuntime: @unchecked Sendable {
     /// USDT probes: one attachment (every site) per probe; released with `links`.
     var usdtAttachments: [USDTAttachment] = []
     var exitRequested = false
+    /// iter probes: set when one is attached; its run ending ends the event loop (Iterators.swift).
+    var iteratorProgress: IteratorProgress?
     public private(set) var attachedCount = 0
 
     public init(plan: TracePlan, options: TraceOptions = TraceOptions()) {
@@ -402,8 +407,10 @@ public final class TraceRuntime: @unchecked Sendable {
                     throw TraceError.unsupported(probe: probe.name, what: "a watchpoint needs a process: run with -p PID or -c CMD")
                 }
                 return try program.attachBreakpoint(address: address, length: length, access: access, pid: pid)
-            case .iter:
-                throw TraceError.unsupported(probe: probe.name, what: "iterators are not supported yet")
+            case .iter(let name):
+                let progress = IteratorProgress()
+                iteratorProgress = progress
+                return try startIterator(probe, name: name, progress: progress)
             }
         } catch let e as TraceError {
             throw e
@@ -448,7 +455,7 @@ public final class TraceRuntime: @unchecked Sendable {
             keepAlive = object
             loadedMaps = object.maps
             loadedPrograms = object.programs
-        } catch { throw .load("\(error)") }
+        } catch { throw TraceRuntime.loadFailure(error, plan: plan, verbose: options.verbose) }
         following?.bind(plan.probes, programs: loadedPrograms)
         defer { links.removeAll(); usdtAttachments.removeAll(); out.flush() }
 
@@ -530,6 +537,7 @@ public final class TraceRuntime: @unchecked Sendable {
                 // -p/-c: tracing ends when every followed process has exited.
                 if following.finished { break }
             }
+            if iteratorFinished(iteratorProgress) { break }
             if let gated, gated.exited() { break }
             // -p without following (a library caller's plan): tracing ends with the traced process, as in bpftrace.
             if following == nil, let pid = options.pid, kill(pid, 0) != 0, errno == ESRCH { break }

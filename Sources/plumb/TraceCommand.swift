@@ -362,6 +362,8 @@ struct TraceCLI {
         do {
             return try TraceRuntime(plan: plan, options: options).run()
         } catch {
+            // A verifier rejection is a diagnostic of the script, rendered as the compiler's are.
+            if case .rejected(let text) = error { stderr(text); return 1 }
             stderr("ERROR: \(error)\n")
             return 1
         }
@@ -415,19 +417,8 @@ struct TraceCLI {
 
     /// `-d`: every program's instructions.
     static func disassemble(_ plan: TracePlan) -> String {
-        var out = ""
-        let d = Disassembler()
-        for probe in plan.probes {
-            guard let program = plan.object.programs.first(where: { $0.name == probe.program }) else { continue }
-            out += "\(probe.name) (\(program.name)):\n"
-            var slot = 0
-            for insn in program.instructions {
-                out += String(repeating: " ", count: max(0, 5 - String(slot).count)) + "\(slot): " + d.text(insn, slot: slot) + "\n"
-                slot += insn.isWide ? 2 : 1
-            }
-            out += "\n"
-        }
-        return out
+        // The script line above each group of instructions (PlumbLang/CodegenListing.swift).
+        plan.listing()
     }
 }
 

@@ -64,20 +64,24 @@ struct SemaProbeTests {
     @Test("kprobes, kfuncs and iterators produce their targets (the runtime reports what the kernel lacks)")
     func btfProbes() {
         guard kernelHasBTF else { return }
-        let r = check("kprobe:vfs_read+4 { @ = arg1; } kretprobe:vfs_read { @r = retval; } kfunc:vfs_read { @k = args.count; } kretfunc:vfs_read { @kr = retval; } iter:task { }")
+        let r = check("kprobe:vfs_read+4 { @ = arg1; } kretprobe:vfs_read { @r = retval; } kfunc:vfs_read { @k = args.count; } kretfunc:vfs_read { @kr = retval; }")
         #expect(r.diagnostics == "")
         #expect(r.plan?.probes.map(\.target) == [
             .kprobe(function: "vfs_read", offset: 4, isReturn: false), .kprobe(function: "vfs_read", offset: 0, isReturn: true),
-            .fentry(function: "vfs_read", isReturn: false), .fentry(function: "vfs_read", isReturn: true), .iter(name: "task")])
+            .fentry(function: "vfs_read", isReturn: false), .fentry(function: "vfs_read", isReturn: true)])
+        // An iter probe runs alone (bpftrace's rule).
+        #expect(check("iter:task { }").plan?.probes.map(\.target) == [.iter(name: "task")])
         #expect(failures("kfunc:vfs_raed { }").contains("error: kernel function 'vfs_raed' not found in BTF"))
         #expect(failures("kfunc:vfs_raed { }").contains("note: did you mean 'vfs_read'?"))
         #expect(failures("kfunc:vfs_read { @ = args.cnt; }").contains("note: did you mean 'count'?"))
     }
 
-    @Test("a probe needing more than 512 bytes of stack is an error naming the limit")
+    @Test("big values move to a scratch map; a probe whose 8-byte slots alone need more than 512 bytes is an error")
     func stackLimit() {
-        let strings = (0..<10).map { "$s\($0) = str(arg\($0 % 6)); " }.joined()
-        let d = failures("uprobe:/bin/true:main { \(strings) }")
+        let strings = (0..<10).map { "$s\($0) = str(arg\($0 % 6)); @[$s\($0)] = count(); " }.joined()
+        #expect(check("uprobe:/bin/true:main { \(strings) }").diagnostics == "")
+        let scalars = (0..<70).map { "$v\($0) = arg\($0 % 6); @[$v\($0)] = count(); " }.joined()
+        let d = failures("uprobe:/bin/true:main { \(scalars) }")
         #expect(d.contains("bytes of BPF stack, more than the 512 the kernel allows"))
     }
 
