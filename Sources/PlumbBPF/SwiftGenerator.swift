@@ -298,7 +298,7 @@ public struct SwiftGenerator {
             let shift = UInt64(64 - bits)
             return String((Int64(bitPattern: masked << shift)) >> Int64(shift))
         }
-        var s = "\n    /// enum \(t.name), \(t.size) bytes. A struct over the raw value, since C enums may hold values they do not list.\n"
+        var s = "\n    /// enum \(t.name), \(t.size == 1 ? "1 byte" : "\(t.size) bytes"). A struct over the raw value, since C enums may hold values they do not list.\n"
         s += "    public struct \(name): RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {\n"
         s += "        public var rawValue: \(raw)\n"
         s += "        public init(rawValue: \(raw)) { self.rawValue = rawValue }\n\n"

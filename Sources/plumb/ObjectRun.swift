@@ -45,13 +45,13 @@ extension ObjectCommand {
         @Flag(name: .long, help: "Print records and maps as NDJSON on stdout (one object a line); status lines stay on stderr.")
         var json = false
 
-        @Option(name: .customLong("attach"), help: "Attach PROG at TARGET: PROG=uprobe:BINARY:FUNCTION, PROG=uretprobe:BINARY:FUNCTION or PROG=usdt:BINARY:PROVIDER:NAME. Repeatable.")
+        @Option(name: .customLong("attach"), help: ArgumentHelp("Attach PROG at TARGET: PROG=uprobe:BINARY:FUNCTION, PROG=uretprobe:BINARY:FUNCTION or PROG=usdt:BINARY:PROVIDER:NAME. Repeatable.", valueName: "prog=target"))
         var attachments: [String] = []
 
-        @Option(name: .customShort("c"), help: "Run this command (held until attached; its pid filters uprobes) and stop when it exits.")
+        @Option(name: .customShort("c"), help: ArgumentHelp("Run this command (held until attached; its pid filters uprobes) and stop when it exits.", valueName: "command"))
         var command: String?
 
-        @Option(name: .customLong("pid-global"), help: "With -c: write the command's pid into this global before load.")
+        @Option(name: .customLong("pid-global"), help: ArgumentHelp("With -c: write the command's pid into this integer global before load.", valueName: "global"))
         var pidGlobal: String?
 
         @Argument(help: "A BPF object (clang -g -O2 -target bpf).")
@@ -157,7 +157,11 @@ extension ObjectCommand {
                     links.append(link)
                 } else {
                     let section = loaded.spec.program(name)?.section ?? ""
-                    let hint = loaded.spec.program(name)?.kind.type == .kprobe ? "; name a target with --attach \(name)=uprobe:BINARY:FUNCTION" : ""
+                    var hint = ""
+                    if let kind = loaded.spec.program(name)?.kind, kind.type == .kprobe {
+                        let form = kind.attach == .usdt ? "usdt:BINARY:PROVIDER:NAME" : kind.attach == .uretprobe ? "uretprobe:BINARY:FUNCTION" : "uprobe:BINARY:FUNCTION"
+                        hint = "; name a target with --attach \(name)=\(form)"
+                    }
                     status.append("not attached \(name): section '\(section)' does not auto-attach\(hint)\n")
                 }
                 status.flush()   // the attach lines are progress: show them now

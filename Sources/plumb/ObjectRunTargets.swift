@@ -82,6 +82,22 @@ struct AttachRequest: Sendable {
         if binary.contains("/"), access(binary, R_OK) != 0 {
             throw ValidationError("--attach '\(program)=\(text)': cannot read \(binary): \(String(cString: strerror(errno)))")
         }
+        // USDT notes are read from the file: a probe that is not there is a usage error, found before loading.
+        if case .usdt(let binary, let provider, let name) = target {
+            do {
+                let (path, all) = try USDTResolver.probes(binary: binary)
+                if USDTResolver.matching(all, provider: provider, name: name).isEmpty {
+                    let known = Set(all.map(\.qualifiedName)).sorted()
+                    let wanted = (provider.map { "\($0):" } ?? "") + name
+                    var message = "--attach '\(program)=\(text)': no USDT probe '\(wanted)' in \(path)"
+                    if let guess = Suggestion.closest(to: wanted, in: known) { message += "; did you mean '\(guess)'?" }
+                    message += known.isEmpty ? " (it has no USDT notes)" : " It has: \(known.prefix(12).joined(separator: ", "))\(known.count > 12 ? ", ..." : "")"
+                    throw ValidationError(message)
+                }
+            } catch let e as ValidationError { throw e } catch {
+                throw ValidationError("--attach '\(program)=\(text)': \(Arguments.message(error))")
+            }
+        }
     }
 
     /// What the program's section said, when --attach replaces it (for the status line).
@@ -113,6 +129,14 @@ enum PidGlobal {
     /// The bytes of `pid` as global `name`; a type that cannot hold every pid is refused.
     static func value(_ name: String, pid: Int32, in spec: ObjectSpec) throws -> [UInt8] {
         // The largest pid the kernel hands out (PID_MAX_LIMIT, 2^22) must fit, not just this one.
+        do { _ = try spec.globalValue(name, "0") } catch {
+            throw ValidationError("--pid-global: \(Arguments.message(error))")
+        }
+        // Text would take "1234" too: the global must be an integer (or an enum) in its BTF.
+        if let btf = spec.btf, let v = spec.maps.lazy.compactMap({ $0.dataSection != nil ? $0.variable(name) : nil }).first,
+           v.type != 0, let r = try? btf.resolve(v.type), let t = try? btf.type(r), !(t.kind == .int || t.kind.isEnum) {
+            throw ValidationError("--pid-global: \(name) is \(btf.cTypeName(v.type)), not an integer; it needs an integer global that holds a pid (__u32, int, __u64, pid_t)")
+        }
         do { _ = try spec.globalValue(name, "4194304") } catch {
             throw ValidationError("--pid-global: \(Arguments.message(error)); it needs an integer global that holds a pid (__u32, int, __u64, pid_t)")
         }
