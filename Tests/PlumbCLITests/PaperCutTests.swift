@@ -77,3 +77,31 @@ import TestSupport
         }
     }
 }
+
+@Suite(.serialized) struct PinnedPathsCLITests {
+    /// `prog show -f` / `map show -f` (bpftool's --bpffs): the pinned paths, in bpftool's JSON shape.
+    @Test func showListsPinnedPathsAsBpftoolDoes() throws {
+        guard TestEnv.kernelAvailable(bpfUsable()) else { return }
+        let dir = "/sys/fs/bpf/plumb-cli-pinned-\(getpid())"
+        let load = plumb(["object", "load", try fixturePath("basic.bpfel.o"), "--pin", dir])
+        try #require(load.status == 0, "\(load.stderr)")
+        defer { _ = TestEnv.run("/bin/rm", ["-rf", dir]) }
+        let programs = try JSONSerialization.jsonObject(with: plumb(["prog", "list", "-f", "-j"]).stdoutData) as? [[String: Any]] ?? []
+        let mine = programs.filter { ($0["pinned"] as? [String])?.contains { $0.hasPrefix(dir + "/") } ?? false }
+        #expect(mine.count == 2, "both programs of basic.bpfel.o are pinned under \(dir)")
+        for p in mine {
+            guard let id = p["id"] as? Int else { continue }
+            let ours = plumb(["prog", "show", String(id), "-f", "-j"]).stdout
+            let bpftool = TestEnv.run("/usr/sbin/bpftool", ["prog", "show", "id", String(id), "-f", "-j"])
+            guard bpftool.status == 0 else { continue }   // bpftool missing: our own answer was checked above
+            let a = try JSONSerialization.jsonObject(with: Data(ours.utf8)) as? [String: Any]
+            let b = try JSONSerialization.jsonObject(with: bpftool.stdoutData) as? [String: Any]
+            #expect(a?["pinned"] as? [String] == b?["pinned"] as? [String], "\(ours) vs \(bpftool.stdout)")
+            #expect(plumb(["prog", "show", String(id), "-f"]).stdout.contains("\tpinned \(dir)/progs/"))
+        }
+        // Without -f nothing is walked and nothing printed.
+        #expect(!plumb(["prog", "list"]).stdout.contains("pinned \(dir)"))
+        let maps = try JSONSerialization.jsonObject(with: plumb(["map", "list", "--bpffs", "--json"]).stdoutData) as? [[String: Any]] ?? []
+        #expect(maps.contains { ($0["pinned"] as? [String])?.contains("\(dir)/maps/counts") ?? false }, "the counts map pinned as maps/counts")
+    }
+}

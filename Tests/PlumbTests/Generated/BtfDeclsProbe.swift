@@ -5,7 +5,7 @@ import Plumb
 /// The typed face of btf_decls.bpfel: its structs, maps, programs and globals.
 public final class BtfDeclsProbe: @unchecked Sendable {
 
-    /// enum e8, 1 bytes. A struct over the raw value, since C enums may hold values they do not list.
+    /// enum e8, 1 byte. A struct over the raw value, since C enums may hold values they do not list.
     public struct E8: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
         public var rawValue: UInt8
         public init(rawValue: UInt8) { self.rawValue = rawValue }
@@ -55,7 +55,7 @@ public final class BtfDeclsProbe: @unchecked Sendable {
         }
     }
 
-    /// enum es8, 1 bytes. A struct over the raw value, since C enums may hold values they do not list.
+    /// enum es8, 1 byte. A struct over the raw value, since C enums may hold values they do not list.
     public struct Es8: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
         public var rawValue: Int8
         public init(rawValue: Int8) { self.rawValue = rawValue }
