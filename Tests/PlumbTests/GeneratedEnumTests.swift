@@ -49,7 +49,8 @@ import Glibc
             if mine == 3 { break }
         }
         #expect(mine == 3)
-        #expect(try loaded.hits.lookup(BareAttachProbe.HitKind.matched.rawValue) == 3)
+        // Other tests of this process may call getppid meanwhile: at least ours are counted.
+        #expect(try loaded.hits.lookup(BareAttachProbe.HitKind.matched.rawValue) ?? 0 >= 3)
         withExtendedLifetime(links) {}
     }
 }
