@@ -111,16 +111,28 @@ extension ObjectCommand {
             }
             // -c: the command exists (held) before load, so its pid can go into a global.
             var held: HeldCommand?
+            // Whatever ends this early (an error, a signal), the command is not left held or running.
+            var released = false
+            defer {
+                if let held {
+                    if released {
+                        if !CommandState.hasExited(held.pid) { kill(held.pid, SIGTERM) }
+                        _ = held.wait()
+                    } else {
+                        // Never released (loading or attaching failed): it must not run the command at
+                        // all. Reaped here: wait() would first write to the gate, and the dead shell's
+                        // closed pipe would answer with SIGPIPE.
+                        kill(held.pid, SIGKILL)
+                        var status: Int32 = 0
+                        while waitpid(held.pid, &status, 0) < 0 && errno == EINTR {}
+                    }
+                }
+            }
             if let command {
                 let h = try HeldCommand(CommandState.argv(command))
                 held = h
                 if let pidGlobal { globals[pidGlobal] = try PidGlobal.value(pidGlobal, pid: h.pid, in: spec) }
                 status.append("started \(command): pid \(h.pid) (held until attached)\n")
-            }
-            // Whatever ends this early (an error, a signal), the command is not left held or running.
-            defer {
-                if let held, !CommandState.hasExited(held.pid) { kill(held.pid, SIGTERM) }
-                if let held { _ = held.wait() }
             }
             let options = LoadOptions(targetBTF: try targetBTF.map { [try BTF(path: $0)] },
                                       programs: programs.isEmpty ? nil : Set(programs), globals: globals)
@@ -171,8 +183,10 @@ extension ObjectCommand {
             // Records until the duration ends or a signal arrives; then what is left, the summary, the maps.
             let loop = try EventLoop(object: loaded, printer: printer, output: output, json: json)
             var failure: Error?
-            if let held {
+            // A stop requested while attaching: the command never runs.
+            if let held, !StopSignal.isRequested {
                 held.release()
+                released = true
                 // The loop wakes at least every 100 ms; a watcher ends it when the command exits.
                 let watch = CommandWatch(pid: held.pid, loop: loop)
                 defer { watch.stop() }

@@ -99,6 +99,18 @@ import TestSupport
         #expect(hits[Slot.matched] == usdt + (hits[Slot.named] ?? 0), "\(hits)")
     }
 
+    @Test func aFailedAttachNeverRunsTheCommand() throws {
+        guard TestEnv.kernelAvailable(bpfUsable()) else { return }
+        let marker = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-held-\(getpid())").path
+        defer { unlink(marker) }
+        let r = plumb(["object", "run", try fixturePath("bare_attach.bpfel.o"), "-c", "touch \(marker)",
+                       "--attach", "on_entry=uprobe:/bin/sh:no_such_function_plumb"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("no_such_function_plumb"), "\(r.stderr)")
+        usleep(200_000)
+        #expect(access(marker, F_OK) != 0, "the held command ran although attaching failed")
+    }
+
     /// Refused while parsing: a non-zero exit, the message, nothing loaded, no command started.
     func expectRefused(_ args: [String], _ message: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let r = plumb(["object", "run", try fixturePath("bare_attach.bpfel.o"), "--duration", "0s"] + args)
