@@ -52,14 +52,9 @@ struct BTFCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print one type and the types it needs as C, with each member's offset and size.",
             discussion: """
-                NAME is a C type name: task_struct, 'struct task_struct', 'union bpf_attr',
-                'enum bpf_cmd', a typedef such as pid_t, or a function or variable name.
-                Members are annotated pahole-style: /* offset size */ in bytes, and
-                /* byte:bit size */ for bitfields; each definition ends with its size.
-                NAME may also be a field path (task_struct.mm.arg_start, 'struct sk_buff'.len,
-                task_struct.comm[2]): then each step is printed with its byte offset (from the
-                object it reads; `->` marks a step through a pointer) and type, and the final
-                member's type with its size.
+                NAME is a C type name: task_struct, 'struct task_struct', 'union bpf_attr', 'enum bpf_cmd', a typedef such as pid_t, or a function or variable name. Members are annotated pahole-style: /* offset size */ in bytes, and /* byte:bit size */ for bitfields; each definition ends with its size.
+
+                NAME may also be a field path (task_struct.mm.arg_start, 'struct sk_buff'.len, task_struct.comm[2]): then each step is printed with its byte offset (from the object it reads; `->` marks a step through a pointer) and type, and the final member's type with its size.
                 """)
 
         @Option(name: .long, help: "Base BTF for split BTF files (default: vmlinux for /sys/kernel/btf/<module>).")

@@ -8,14 +8,9 @@ extension ObjectCommand {
         static let configuration = CommandConfiguration(
             abstract: "Load an object, attach its programs by section name, print ring/perf buffer records as they arrive, and every map on exit.",
             discussion: """
-                --attach PROG=TARGET names where a program attaches when its section names no target
-                (bare SEC("uprobe"), SEC("uretprobe"), SEC("usdt")): uprobe:BINARY:FUNCTION[+OFFSET],
-                uretprobe:BINARY:FUNCTION, usdt:BINARY:PROVIDER:NAME. As with libbpf's
-                bpf_program__attach_uprobe(), it may also move a program whose section names a target:
-                the program is then attached only where --attach says.
-                -c CMD starts CMD (through /bin/sh) held before its first instruction, loads (with its
-                pid in the global --pid-global names), attaches with its pid as the uprobe filter,
-                lets it run, and stops when it exits.
+                --attach PROG=TARGET names where a program attaches when its section names no target (bare SEC("uprobe"), SEC("uretprobe"), SEC("usdt")): uprobe:BINARY:FUNCTION[+OFFSET], uretprobe:BINARY:FUNCTION or usdt:BINARY:PROVIDER:NAME. As with libbpf's bpf_program__attach_uprobe(), it may also move a program whose section names a target: the program is then attached only where --attach says.
+
+                -c CMD starts CMD (through /bin/sh) held before its first instruction, loads (with its pid in the global --pid-global names), attaches with its pid as the uprobe filter, lets it run, and stops when it exits.
                 """)
 
         @Option(name: .customLong("target-btf"), help: "Relocate against this BTF instead of the running kernel's.")
