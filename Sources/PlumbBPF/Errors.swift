@@ -73,7 +73,12 @@ public enum BPFError: Error, CustomStringConvertible, Sendable {
             return "\(p) is \(order == .big ? "big" : "little")-endian but this kernel is not; compile with -target bpf (host order) or bpfel/bpfeb to match"
         case .mapCreation(let m, let e): return "creating map '\(m)': \(e)"
         case .programLoad(let p, let e, let line):
-            var s = "loading program '\(p)': \(e)"
+            // The system error names the command and the program again: say it once.
+            let system = e.description
+            var s = "loading program '\(p)': \(system)"
+            if case .verifierRejected(_, let name, _, _) = e, system.hasPrefix("BPF_PROG_LOAD of '\(name)' rejected: ") {
+                s = "loading program '\(p)': " + system.dropFirst("BPF_PROG_LOAD of '\(name)' rejected: ".count)
+            }
             if let line { s += "\n\(line)" }
             return s
         case .missingExtern(let n, let why): return "extern '\(n)': \(why)"

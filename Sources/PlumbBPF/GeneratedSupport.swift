@@ -96,6 +96,31 @@ public enum LayoutCheck {
         }
     }
 
+    /// Throws unless the object has enum `name` of `size` bytes whose enumerators have the
+    /// values the generated type's static members hold (names are C's; values as bit patterns).
+    public static func verifyEnum(_ btf: BTF?, name: String, swiftType: String, size: Int,
+                                  values: [(String, UInt64)]) throws(BPFError) {
+        guard let btf else { throw .invalidArgument("the object has no BTF to check \(swiftType) against; compile with clang -g") }
+        let ids = btf.ids(named: name, kind: .enum) + btf.ids(named: name, kind: .enum64)
+        guard !ids.isEmpty else {
+            throw .invalidArgument("the object has no enum \(name) for \(swiftType); regenerate the Swift code for this object")
+        }
+        let mask: UInt64 = size >= 8 ? .max : (1 << UInt64(size * 8)) - 1
+        var problem = ""
+        // C allows one name for several types across compilation units: any that matches will do.
+        for id in ids {
+            guard let t = try? btf.type(id) else { continue }
+            guard Int(t.size) == size else { problem = "\(swiftType) is \(size) bytes but enum \(name) is \(t.size)"; continue }
+            let actual = Dictionary(t.enumerators.map { ($0.name, $0.value & mask) }, uniquingKeysWith: { a, _ in a })
+            if let wrong = values.first(where: { actual[$0.0] != $0.1 & mask }) {
+                problem = actual[wrong.0] == nil ? "enum \(name) has no \(wrong.0)" : "\(wrong.0) is \(actual[wrong.0] ?? 0) in the object, \(wrong.1 & mask) in \(swiftType)"
+                continue
+            }
+            return
+        }
+        throw .invalidArgument("\(problem); regenerate the Swift code for this object")
+    }
+
     /// Throws unless global `name` exists with `size` bytes.
     public static func verifyGlobal(_ spec: ObjectSpec, name: String, size: Int) throws(BPFError) {
         guard let v = spec.maps.lazy.compactMap({ $0.variable(name) }).first else {

@@ -16,6 +16,8 @@ public struct ProgramRecord: Sendable {
     public var memlock: UInt64?
     /// Seconds since the epoch when the program was loaded (bpftool's `loaded_at`).
     public var loadedAt: UInt64
+    /// bpffs paths it is pinned at (filled by `withPinned`, as bpftool -f).
+    public var pinned: [String] = []
 
     public var tagHex: String { info.tag.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
     public var typeName: String { info.type?.description ?? "type \(info.rawType)" }
@@ -37,6 +39,7 @@ public struct ProgramRecord: Sendable {
         if let memlock { m.append(("bytes_memlock", .uint(memlock))) }
         if !mapIDs.isEmpty { m.append(("map_ids", .array(mapIDs.map { .uint(UInt64($0)) }))) }
         if info.btfID != 0 { m.append(("btf_id", .uint(UInt64(info.btfID)))) }
+        if !pinned.isEmpty { m.append(("pinned", .array(pinned.map { .string($0) }))) }
         return .object(m)
     }
 
@@ -52,6 +55,8 @@ public struct ProgramRecord: Sendable {
         s += info.jitedLength > 0 ? "  jited \(info.jitedLength)B" : "  not jited"
         if let memlock { s += "  memlock \(memlock)B" }
         if !mapIDs.isEmpty { s += "  map_ids " + mapIDs.map(String.init).joined(separator: ",") }
+        // bpftool's order: pinned paths before btf_id.
+        for p in pinned { s += "\n\tpinned \(p)" }
         if info.btfID != 0 { s += "\n\tbtf_id \(info.btfID)" }
         return s + "\n"
     }
@@ -62,6 +67,8 @@ public struct MapRecord: Sendable {
     public var info: MapInfo
     public var memlock: UInt64?
     public var frozen: Bool
+    /// bpffs paths it is pinned at (filled by `withPinned`, as bpftool -f).
+    public var pinned: [String] = []
 
     public var typeName: String { info.type?.description ?? "type \(info.rawType)" }
 
@@ -75,6 +82,7 @@ public struct MapRecord: Sendable {
         if let memlock { m.append(("bytes_memlock", .uint(memlock))) }
         m.append(("frozen", .uint(frozen ? 1 : 0)))
         if info.btfID != 0 { m.append(("btf_id", .uint(UInt64(info.btfID)))) }
+        if !pinned.isEmpty { m.append(("pinned", .array(pinned.map { .string($0) }))) }
         return .object(m)
     }
 
@@ -84,6 +92,8 @@ public struct MapRecord: Sendable {
         s += "flags 0x\(String(info.flags.rawValue, radix: 16))\n"
         s += "\tkey \(info.keySize)B  value \(info.valueSize)B  max_entries \(info.maxEntries)"
         if let memlock { s += "  memlock \(memlock)B" }
+        // bpftool's order: pinned paths before btf_id.
+        for p in pinned { s += "\n\tpinned \(p)" }
         if info.btfID != 0 { s += "\n\tbtf_id \(info.btfID)" }
         if frozen { s += "\n\tfrozen" }
         return s + "\n"
@@ -389,5 +399,70 @@ extension KernelObjects {
             }
             return .stillHeld(unpinned: paths)
         }
+    }
+}
+
+// MARK: pinned paths (bpftool -f / --bpffs)
+
+/// Where programs, maps and links are pinned on the bpffs mounts: path lists by object id.
+public struct PinnedPaths: Sendable {
+    public var programs: [UInt32: [String]] = [:]
+    public var maps: [UInt32: [String]] = [:]
+    public var links: [UInt32: [String]] = [:]
+
+    public init() {}
+}
+
+extension KernelObjects {
+    /// Walks every bpffs mount (from /proc/mounts) and opens each pinned file once to learn its
+    /// kind and id (from its fdinfo: `link_id`, else `prog_id`, else `map_id`), as bpftool -f does.
+    /// Files that cannot be opened are skipped; paths are sorted.
+    public static func pinnedPaths() -> PinnedPaths {
+        var out = PinnedPaths()
+        var seen = Set<String>()
+        for mount in bpffsMounts() where seen.insert(mount).inserted {
+            walk(mount, depth: 0) { path in
+                guard let fd = try? Sys.objGet(path: path) else { return }
+                let info = fdInfo(fd.rawValue)
+                if info["link_type"] != nil, let id = info["link_id"].flatMap({ UInt32($0) }) {
+                    out.links[id, default: []].append(path)
+                } else if info["prog_type"] != nil, let id = info["prog_id"].flatMap({ UInt32($0) }) {
+                    out.programs[id, default: []].append(path)
+                } else if info["map_type"] != nil, let id = info["map_id"].flatMap({ UInt32($0) }) {
+                    out.maps[id, default: []].append(path)
+                }
+            }
+        }
+        for k in out.programs.keys { out.programs[k]?.sort() }
+        for k in out.maps.keys { out.maps[k]?.sort() }
+        for k in out.links.keys { out.links[k]?.sort() }
+        return out
+    }
+
+    static func bpffsMounts() -> [String] {
+        guard let text = readText("/proc/mounts") else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            let f = line.split(separator: " ")
+            // Mount points escape spaces as \040; bpffs folders rarely have any.
+            return f.count >= 3 && f[2] == "bpf" ? String(f[1]).replacingOccurrences(of: "\\040", with: " ") : nil
+        }
+    }
+}
+
+extension ProgramRecord {
+    /// This record with its pinned paths from `paths`.
+    public func withPinned(_ paths: PinnedPaths) -> ProgramRecord {
+        var r = self
+        r.pinned = paths.programs[info.id] ?? []
+        return r
+    }
+}
+
+extension MapRecord {
+    /// This record with its pinned paths from `paths`.
+    public func withPinned(_ paths: PinnedPaths) -> MapRecord {
+        var r = self
+        r.pinned = paths.maps[info.id] ?? []
+        return r
     }
 }

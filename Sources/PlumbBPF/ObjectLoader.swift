@@ -336,7 +336,13 @@ enum ObjectLoader {
             if best == nil || slotOf[l.slot] >= slotOf[best!.slot] { best = l }
         }
         guard let best, let text = btf.string(at: best.lineOffset) else { return nil }
-        let file = btf.string(at: best.fileNameOffset) ?? "?"
+        // clang records the path it was given; under the current folder, print it relative to it.
+        var file = btf.string(at: best.fileNameOffset) ?? "?"
+        if file.hasPrefix("/"), let cwd = getcwd(nil, 0) {
+            let dir = String(cString: cwd) + "/"
+            free(cwd)
+            if file.hasPrefix(dir) { file = String(file.dropFirst(dir.count)) }
+        }
         return "the verifier stopped at instruction \(failing): \(file):\(best.line):\(best.column): \(text.trimmingLeadingSpace)"
     }
 }

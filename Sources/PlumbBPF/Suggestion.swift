@@ -1,9 +1,13 @@
 /// "Did you mean": the closest name by edit distance, when it is close enough to be a typo.
-enum Suggestion {
-    static func closest(to word: String, in candidates: [String]) -> String? {
+/// Public for the CLI (subcommands, type names) and the generated code's users.
+public enum Suggestion {
+    public static func closest<S: Sequence<String>>(to word: String, in candidates: S) -> String? {
         let w = Array(word.utf8)
         var best: (name: String, distance: Int)?
         for c in candidates where c != word {
+            // A length difference alone past the limit rules a name out: cheap over 100k BTF names.
+            let n = c.utf8.count
+            if abs(n - w.count) > max(1, min(w.count, n) / 3) { continue }
             let d = distance(w, Array(c.utf8))
             if d <= max(1, min(w.count, c.utf8.count) / 3), d < (best?.distance ?? .max) { best = (c, d) }
         }

@@ -51,6 +51,13 @@ public struct SwiftGenerator {
     /// Structs to generate, in dependency order (members before their users).
     var structOrder: [TypeID] = []
     var structNames: [TypeID: String] = [:]
+    /// Named C enums reached from those structs, maps and globals, in the order found.
+    var enumOrder: [TypeID] = []
+    var enumNames: [TypeID: String] = [:]
+
+    func nameTaken(_ name: String) -> Bool {
+        name == typeName || name == "Globals" || name == "Loaded" || structNames.values.contains(name) || enumNames.values.contains(name)
+    }
 
     func resolve(_ id: TypeID) -> (TypeID, BTFType)? {
         guard let btf, let r = try? btf.resolve(id), let t = try? btf.type(r) else { return nil }
@@ -64,7 +71,7 @@ public struct SwiftGenerator {
             guard structNames[r] == nil, !t.name.isEmpty || depth > 0 else { return }
             // Reserve the name first so recursive structs terminate.
             var name = SwiftGenerator.pascal(t.name.isEmpty ? "anon\(r)" : t.name)
-            while structNames.values.contains(name) { name += "_" }
+            while nameTaken(name) { name += "_" }
             structNames[r] = name
             for m in t.members { collect(m.type, depth: depth + 1) }
             structOrder.append(r)
@@ -72,6 +79,13 @@ public struct SwiftGenerator {
             if let a = t.arrayInfo { collect(a.elementType, depth: depth + 1) }
         case .pointer where throughPointer:
             collect(t.type, depth: depth + 1)
+        case .enum, .enum64:
+            // Anonymous enums have no name to give a type: their members stay integers.
+            guard enumNames[r] == nil, !t.name.isEmpty, [1, 2, 4, 8].contains(t.size) else { return }
+            var name = SwiftGenerator.pascal(t.name)
+            while nameTaken(name) { name += "_" }
+            enumNames[r] = name
+            enumOrder.append(r)
         default:
             break
         }
@@ -93,6 +107,9 @@ public struct SwiftGenerator {
             }
         case .enum, .enum64:
             let signed = t.isSignedEnum
+            if let name = enumNames[r], [1, 2, 4, 8].contains(t.size) {
+                return Spelled(swift: name, size: Int(t.size), align: Int(t.size))
+            }
             switch t.size {
             case 1: return Spelled(swift: signed ? "Int8" : "UInt8", size: 1, align: 1)
             case 2: return Spelled(swift: signed ? "Int16" : "UInt16", size: 2, align: 2)
@@ -155,6 +172,7 @@ public struct SwiftGenerator {
         """
         out += "\n/// The typed face of \(spec.name): its structs, maps, programs and globals.\n"
         out += "public final class \(typeName): @unchecked Sendable {\n"
+        for id in enumOrder { out += emitEnum(id) }
         for id in structOrder { out += emitStruct(id) }
         out += emitGlobals()
         out += emitProbe()
@@ -237,6 +255,80 @@ public struct SwiftGenerator {
         return s
     }
 
+    /// The raw integer type of an enum of `size` bytes.
+    static func rawType(size: UInt32, signed: Bool) -> String {
+        switch size {
+        case 1: signed ? "Int8" : "UInt8"
+        case 2: signed ? "Int16" : "UInt16"
+        case 8: signed ? "Int64" : "UInt64"
+        default: signed ? "Int32" : "UInt32"
+        }
+    }
+
+    /// Swift names for C enumerators: the prefix all of them share (`HIT_`) dropped, as Swift's
+    /// importer does, then camel case (`HIT_ENTRY` -> `entry`).
+    static func enumeratorNames(_ names: [String]) -> [String] {
+        var prefix = names.count >= 2 ? names[0] : ""
+        for n in names.dropFirst() { while !n.hasPrefix(prefix) { prefix.removeLast() } }
+        // Only whole words: cut after the last '_' of the shared prefix.
+        if let underscore = prefix.lastIndex(of: "_") { prefix = String(prefix[...underscore]) } else { prefix = "" }
+        if names.contains(where: { $0.count <= prefix.count }) { prefix = "" }
+        var used = Set<String>()
+        return names.map { n in
+            let word = String(n.dropFirst(prefix.count))
+            // ALL_CAPS reads as words; mixedCase keeps its humps.
+            var swift = bare(camel(word.contains(where: \.isLowercase) ? word : word.lowercased()))
+            while used.contains(swift) { swift += "_" }
+            used.insert(swift)
+            return keywords.contains(swift) ? "`\(swift)`" : swift
+        }
+    }
+
+    /// A C enum as a struct over its raw value, not a Swift enum: C enums may hold values they
+    /// do not list (flags or'ed together, newer kernels' additions), and loading such a value
+    /// into a Swift enum would be undefined behaviour.
+    func emitEnum(_ id: TypeID) -> String {
+        guard let (_, t) = resolve(id), let name = enumNames[id] else { return "" }
+        let raw = SwiftGenerator.rawType(size: t.size, signed: t.isSignedEnum)
+        let bits = t.size * 8
+        func literal(_ v: UInt64) -> String {
+            let masked = bits >= 64 ? v : v & ((1 << UInt64(bits)) - 1)
+            guard t.isSignedEnum else { return String(masked) }
+            // Sign-extend from the enum's width.
+            let shift = UInt64(64 - bits)
+            return String((Int64(bitPattern: masked << shift)) >> Int64(shift))
+        }
+        var s = "\n    /// enum \(t.name), \(t.size == 1 ? "1 byte" : "\(t.size) bytes"). A struct over the raw value, since C enums may hold values they do not list.\n"
+        s += "    public struct \(name): RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {\n"
+        s += "        public var rawValue: \(raw)\n"
+        s += "        public init(rawValue: \(raw)) { self.rawValue = rawValue }\n\n"
+        let enumerators = t.enumerators
+        let names = SwiftGenerator.enumeratorNames(enumerators.map(\.name))
+        for (e, n) in zip(enumerators, names) {
+            s += "        /// \(e.name)\n        public static let \(n) = \(name)(rawValue: \(literal(e.value)))\n"
+        }
+        // The first C name for each value; others with that value are aliases.
+        var seen = Set<String>()
+        var cases = ""
+        for e in enumerators where seen.insert(literal(e.value)).inserted {
+            cases += "            case \(literal(e.value)): \"\(e.name)\"\n"
+        }
+        s += "\n        /// The C name, or `\(t.name)(N)` for a value the enum does not list.\n"
+        s += "        public var description: String {\n"
+        if cases.isEmpty {
+            s += "            \"\(t.name)(\\(rawValue))\"\n"
+        } else {
+            s += "            switch rawValue {\n" + cases + "            default: \"\(t.name)(\\(rawValue))\"\n            }\n"
+        }
+        s += "        }\n\n"
+        s += "        static func checkLayout(_ btf: BTF?) throws(BPFError) {\n"
+        let values = enumerators.map { "(\"\($0.name)\", \(literal($0.value).hasPrefix("-") ? "UInt64(bitPattern: \(literal($0.value)))" : literal($0.value)))" }
+        s += "            try LayoutCheck.verifyEnum(btf, name: \"\(t.name)\", swiftType: \"\(name)\", size: MemoryLayout<\(name)>.size,\n"
+        s += "                                       values: [\(values.joined(separator: ", "))])\n"
+        s += "        }\n    }\n"
+        return s
+    }
+
     /// Globals that have a Swift spelling, with their C names.
     var globals: [(c: String, swift: String, type: Spelled)] {
         var out: [(String, String, Spelled)] = []
@@ -278,6 +370,7 @@ public struct SwiftGenerator {
         var s = "\n    public let spec: ObjectSpec\n    public var globals: Globals\n\n"
         s += "    /// Reads the object and checks every generated struct and global against its BTF.\n"
         s += "    public init(path: String) throws(BPFError) {\n        spec = try ObjectSpec(path: path)\n"
+        for id in enumOrder { if let n = enumNames[id] { s += "        try \(n).checkLayout(spec.btf)\n" } }
         for id in structOrder { if let n = structNames[id] { s += "        try \(n).checkLayout(spec.btf)\n" } }
         s += "        globals = try Globals(spec)\n    }\n\n"
         s += "    /// Loads with the globals as set now.\n"

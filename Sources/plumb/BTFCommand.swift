@@ -25,7 +25,7 @@ struct BTFCommand: ParsableCommand {
 
         enum Format: String, ExpressibleByArgument { case c, raw }
 
-        @Option(name: .long, help: "c (default) or raw")
+        @Option(name: .long, help: "c (a vmlinux.h) or raw (bpftool's listing).")
         var format: Format = .c
 
         @Option(name: .long, help: "Base BTF for split BTF files (default: vmlinux for /sys/kernel/btf/<module>).")
@@ -34,7 +34,7 @@ struct BTFCommand: ParsableCommand {
         @Option(name: .long, help: "Dump the kernel's loaded BTF object with this id (see `plumb btf list`) instead of a file.")
         var id: UInt32?
 
-        @Argument(help: "Raw BTF file or ELF object (default /sys/kernel/btf/vmlinux).")
+        @Argument(help: "Raw BTF file or ELF object.")
         var file: String = BTFCommand.defaultFile
 
         func run() throws {
@@ -52,14 +52,9 @@ struct BTFCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print one type and the types it needs as C, with each member's offset and size.",
             discussion: """
-                NAME is a C type name: task_struct, 'struct task_struct', 'union bpf_attr',
-                'enum bpf_cmd', a typedef such as pid_t, or a function or variable name.
-                Members are annotated pahole-style: /* offset size */ in bytes, and
-                /* byte:bit size */ for bitfields; each definition ends with its size.
-                NAME may also be a field path (task_struct.mm.arg_start, 'struct sk_buff'.len,
-                task_struct.comm[2]): then each step is printed with its byte offset (from the
-                object it reads; `->` marks a step through a pointer) and type, and the final
-                member's type with its size.
+                NAME is a C type name: task_struct, 'struct task_struct', 'union bpf_attr', 'enum bpf_cmd', a typedef such as pid_t, or a function or variable name. Members are annotated pahole-style: /* offset size */ in bytes, and /* byte:bit size */ for bitfields; each definition ends with its size.
+
+                NAME may also be a field path (task_struct.mm.arg_start, 'struct sk_buff'.len, task_struct.comm[2]): then each step is printed with its byte offset (from the object it reads; `->` marks a step through a pointer) and type, and the final member's type with its size.
                 """)
 
         @Option(name: .long, help: "Base BTF for split BTF files (default: vmlinux for /sys/kernel/btf/<module>).")
@@ -68,7 +63,7 @@ struct BTFCommand: ParsableCommand {
         @Argument(help: "The type to show.")
         var name: String
 
-        @Argument(help: "Raw BTF file or ELF object (default /sys/kernel/btf/vmlinux).")
+        @Argument(help: "Raw BTF file or ELF object.")
         var file: String = BTFCommand.defaultFile
 
         func run() throws {
@@ -76,10 +71,16 @@ struct BTFCommand: ParsableCommand {
             let cName = name.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
             // Section names (.bss, .data.x) start with a dot; other names with a dot are paths.
             if !cName.hasPrefix("."), cName.contains(".") {
-                Output.write(try Show.fieldPath(cName, in: btf))
+                do { Output.write(try Show.fieldPath(cName, in: btf)) } catch {
+                    let root = cName.split(separator: ".", maxSplits: 1).first.map(String.init) ?? cName
+                    throw RunError(message: "\(error)" + CommandSuggestion.typeName(root, in: btf))
+                }
                 return
             }
-            let id = try btf.lookup(cName: cName)
+            let id: TypeID
+            do { id = try btf.lookup(cName: cName) } catch {
+                throw RunError(message: "\(error)" + CommandSuggestion.typeName(cName, in: btf))
+            }
             Output.write(try btf.cShow(id))
         }
 

@@ -65,9 +65,11 @@ struct MapCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List every map.")
         @OptionGroup var output: JSONFlags
+        @OptionGroup var bpffs: BPFFSFlag
 
         func run() throws {
-            let maps = try KernelObjects.maps()
+            let pinned = bpffs.paths()
+            let maps = try KernelObjects.maps().map { $0.withPinned(pinned) }
             if output.enabled { output.write(.array(maps.map(\.json))) } else { Output.write(maps.map(\.text).joined()) }
         }
     }
@@ -75,13 +77,14 @@ struct MapCommand: ParsableCommand {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one map: ID, --name NAME or --pinned PATH.")
         @OptionGroup var output: JSONFlags
+        @OptionGroup var bpffs: BPFFSFlag
         @Option(help: "The map's name.") var name: String?
         @Option(help: "A bpffs path the map is pinned at.") var pinned: String?
         @Argument(help: "Map id.") var id: UInt32?
 
         func run() throws {
             let w = try MapCommand.parse(id.map { [String($0)] } ?? [], name: name, pinned: pinned, wantKey: false, wantValue: false)
-            let m = try KernelObjects.map(id: w.map.id)
+            let m = try KernelObjects.map(id: w.map.id).withPinned(bpffs.paths())
             if output.enabled { output.write(m.json) } else { Output.write(m.text) }
         }
     }
@@ -112,6 +115,8 @@ struct MapCommand: ParsableCommand {
         @Argument(parsing: .captureForPassthrough, help: "ID key BYTES...") var words: [String] = []
 
         func run() throws {
+            // Words are passed through (keys may look like flags), so --help is too: answer it here.
+            if words.contains(where: { $0 == "--help" || $0 == "-h" }) { Output.write(Plumb.helpMessage(for: Self.self) + "\n"); return }
             let w = try MapCommand.parse(words, name: name, pinned: pinned, wantKey: true, wantValue: false)
             let btf = KernelObjects.mapBTF(w.map)
             let key = try KernelObjects.encodeWords(w.key ?? [], size: w.map.keySize, btf: btf, type: w.map.btfKeyTypeID, what: "key")
@@ -164,6 +169,8 @@ struct MapCommand: ParsableCommand {
         @Argument(parsing: .captureForPassthrough, help: "ID key BYTES... value BYTES...") var words: [String] = []
 
         func run() throws {
+            // Words are passed through (keys may look like flags), so --help is too: answer it here.
+            if words.contains(where: { $0 == "--help" || $0 == "-h" }) { Output.write(Plumb.helpMessage(for: Self.self) + "\n"); return }
             let w = try MapCommand.parse(words, name: name, pinned: pinned, wantKey: true, wantValue: true)
             let btf = KernelObjects.mapBTF(w.map)
             let key = try KernelObjects.encodeWords(w.key ?? [], size: w.map.keySize, btf: btf, type: w.map.btfKeyTypeID, what: "key")
@@ -185,6 +192,8 @@ struct MapCommand: ParsableCommand {
         @Argument(parsing: .captureForPassthrough, help: "ID key BYTES...") var words: [String] = []
 
         func run() throws {
+            // Words are passed through (keys may look like flags), so --help is too: answer it here.
+            if words.contains(where: { $0 == "--help" || $0 == "-h" }) { Output.write(Plumb.helpMessage(for: Self.self) + "\n"); return }
             let w = try MapCommand.parse(words, name: name, pinned: pinned, wantKey: true, wantValue: false)
             let btf = KernelObjects.mapBTF(w.map)
             let key = try KernelObjects.encodeWords(w.key ?? [], size: w.map.keySize, btf: btf, type: w.map.btfKeyTypeID, what: "key")

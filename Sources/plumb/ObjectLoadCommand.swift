@@ -8,8 +8,7 @@ extension ObjectCommand {
         static let configuration = CommandConfiguration(
             abstract: "Load an object, attach its programs by their sections, pin everything under a bpffs folder, and exit.",
             discussion: """
-                Programs, maps and links are pinned as DIR/progs/NAME, DIR/maps/NAME and DIR/links/NAME; the
-                programs stay attached after plumb exits. `rm -r DIR` or `plumb link detach ID` undoes it.
+                Programs, maps and links are pinned as DIR/progs/NAME, DIR/maps/NAME and DIR/links/NAME; the programs stay attached after plumb exits. `rm -r DIR` or `plumb link detach ID` undoes it.
                 """)
 
         @Option(help: "A folder on a bpffs mount (e.g. /sys/fs/bpf/myprobe); created if missing.")

@@ -1,11 +1,17 @@
 import Glibc
 import ArgumentParser
 import Plumb
+import PlumbTrace
 
 extension ObjectCommand {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Load an object, attach its programs by section name, print ring/perf buffer records as they arrive, and every map on exit.")
+            abstract: "Load an object, attach its programs by section name, print ring/perf buffer records as they arrive, and every map on exit.",
+            discussion: """
+                --attach PROG=TARGET names where a program attaches when its section names no target (bare SEC("uprobe"), SEC("uretprobe"), SEC("usdt")): uprobe:BINARY:FUNCTION[+OFFSET], uretprobe:BINARY:FUNCTION or usdt:BINARY:PROVIDER:NAME. As with libbpf's bpf_program__attach_uprobe(), it may also move a program whose section names a target: the program is then attached only where --attach says.
+
+                -c CMD starts CMD (through /bin/sh) held before its first instruction, loads (with its pid in the global --pid-global names), attaches with its pid as the uprobe filter, lets it run, and stops when it exits.
+                """)
 
         @Option(name: .customLong("target-btf"), help: "Relocate against this BTF instead of the running kernel's.")
         var targetBTF: String?
@@ -34,13 +40,40 @@ extension ObjectCommand {
         @Flag(name: .long, help: "Print records and maps as NDJSON on stdout (one object a line); status lines stay on stderr.")
         var json = false
 
+        @Option(name: .customLong("attach"), help: ArgumentHelp("Attach PROG at TARGET: PROG=uprobe:BINARY:FUNCTION, PROG=uretprobe:BINARY:FUNCTION or PROG=usdt:BINARY:PROVIDER:NAME. Repeatable.", valueName: "prog=target"))
+        var attachments: [String] = []
+
+        @Option(name: .customShort("c"), help: ArgumentHelp("Run this command (held until attached; its pid filters uprobes) and stop when it exits.", valueName: "command"))
+        var command: String?
+
+        @Option(name: .customLong("pid-global"), help: ArgumentHelp("With -c: write the command's pid into this integer global before load.", valueName: "global"))
+        var pidGlobal: String?
+
         @Argument(help: "A BPF object (clang -g -O2 -target bpf).")
         var object: String
 
         /// Everything checkable without the kernel is checked here, while parsing: errors then
         /// come with this command's usage, and nothing has been loaded.
         func validate() throws {
-            _ = try prepare(try ObjectSpec(path: object))
+            let spec = try ObjectSpec(path: object)
+            _ = try prepare(spec)
+            _ = try attachRequests(spec)
+            if let pidGlobal {
+                guard command != nil else { throw ValidationError("--pid-global needs -c CMD (the pid it writes is the command's)") }
+                _ = try PidGlobal.value(pidGlobal, pid: 1, in: spec)
+                if assignments.contains(where: { $0.hasPrefix(pidGlobal + "=") }) {
+                    throw ValidationError("--pid-global \(pidGlobal): --set also sets it; drop one")
+                }
+            }
+            if command != nil && pid != nil { throw ValidationError("-c and --pid both name the process to trace; use one") }
+            if let command, command.allSatisfy(\.isWhitespace) { throw ValidationError("-c: the command is empty") }
+        }
+
+        /// --attach, parsed and checked against the spec.
+        func attachRequests(_ spec: ObjectSpec) throws -> [AttachRequest] {
+            let requests = try attachments.map(AttachRequest.parse)
+            for r in requests { try r.check(in: spec, loading: programs) }
+            return requests
         }
 
         /// The --set values and the record printer (--record-type), checked against the spec.
@@ -58,7 +91,10 @@ extension ObjectCommand {
 
         func run() throws {
             let spec = try ObjectSpec(path: object)
-            let (globals, printer) = try prepare(spec)
+            let prepared = try prepare(spec)
+            var globals = prepared.globals
+            let printer = prepared.printer
+            let requests = try attachRequests(spec)
             let stopAt = duration.map { EventLoop.now() + $0 }
             let output = OutputBuffer(fd: 1)
             // Status (loaded, attached, summaries) goes to stderr in every mode: stdout is the data.
@@ -68,27 +104,72 @@ extension ObjectCommand {
                 status.append("stopped by \(Arguments.signalName(StopSignal.signal)) before loading\n")
                 return
             }
+            // -c: the command exists (held) before load, so its pid can go into a global.
+            var held: HeldCommand?
+            // Whatever ends this early (an error, a signal), the command is not left held or running.
+            var released = false
+            defer {
+                if let held {
+                    if released {
+                        if !CommandState.hasExited(held.pid) { kill(held.pid, SIGTERM) }
+                        _ = held.wait()
+                    } else {
+                        // Never released (loading or attaching failed): it must not run the command at
+                        // all. Reaped here: wait() would first write to the gate, and the dead shell's
+                        // closed pipe would answer with SIGPIPE.
+                        kill(held.pid, SIGKILL)
+                        var status: Int32 = 0
+                        while waitpid(held.pid, &status, 0) < 0 && errno == EINTR {}
+                    }
+                }
+            }
+            if let command {
+                let h = try HeldCommand(CommandState.argv(command))
+                held = h
+                if let pidGlobal { globals[pidGlobal] = try PidGlobal.value(pidGlobal, pid: h.pid, in: spec) }
+                status.append("started \(command): pid \(h.pid) (held until attached)\n")
+            }
             let options = LoadOptions(targetBTF: try targetBTF.map { [try BTF(path: $0)] },
                                       programs: programs.isEmpty ? nil : Set(programs), globals: globals)
-            let loaded = try spec.load(options)
+            let loaded: Object
+            do { loaded = try spec.load(options) } catch {
+                // The object as the user named it: one object among several in a script's output.
+                throw RunError(message: "\(object): \(error)")
+            }
             for name in loaded.spec.programs.map(\.name) {
                 if let p = loaded.programs[name] { status.append("loaded \(name): \(p.type) program, id \(p.id)\n") }
             }
             status.flush()
 
             // Attach everything that names its target; a stop request ends this early.
-            var links: [Link] = []
-            let attachOptions = AttachOptions(pid: pid ?? -1, perfRate: .frequency(perfFrequency))
+            var links: [AnyObject] = []
+            let filterPID = held?.pid ?? pid ?? -1
+            let attachOptions = AttachOptions(pid: filterPID, perfRate: .frequency(perfFrequency))
+            let requested = Set(requests.map(\.program))
             for name in loaded.spec.programs.map(\.name) {
                 if StopSignal.isRequested {
                     status.append("stopped by \(Arguments.signalName(StopSignal.signal)) before attaching \(name)\n")
                     break
                 }
-                if let link = try loaded.attach(name, options: attachOptions) {
+                if requested.contains(name) {
+                    guard loaded.programs[name] != nil else { continue }
+                    for r in requests where r.program == name {
+                        let (owner, description) = try r.attach(try loaded.program(name), pid: filterPID)
+                        let replaced = r.replacedTarget(in: loaded.spec).map { " (--attach, instead of section '\($0)')" } ?? ""
+                        status.append("attached \(name): \(description)\(replaced)\n")
+                        links.append(owner)
+                    }
+                } else if let link = try loaded.attach(name, options: attachOptions) {
                     status.append("attached \(name): \(link.description)\n")
                     links.append(link)
                 } else {
-                    status.append("not attached \(name): section '\(loaded.spec.program(name)?.section ?? "")' does not auto-attach\n")
+                    let section = loaded.spec.program(name)?.section ?? ""
+                    var hint = ""
+                    if let kind = loaded.spec.program(name)?.kind, kind.type == .kprobe {
+                        let form = kind.attach == .usdt ? "usdt:BINARY:PROVIDER:NAME" : kind.attach == .uretprobe ? "uretprobe:BINARY:FUNCTION" : "uprobe:BINARY:FUNCTION"
+                        hint = "; name a target with --attach \(name)=\(form)"
+                    }
+                    status.append("not attached \(name): section '\(section)' does not auto-attach\(hint)\n")
                 }
                 status.flush()   // the attach lines are progress: show them now
             }
@@ -97,7 +178,20 @@ extension ObjectCommand {
             // Records until the duration ends or a signal arrives; then what is left, the summary, the maps.
             let loop = try EventLoop(object: loaded, printer: printer, output: output, json: json)
             var failure: Error?
-            do { try loop.run(until: stopAt) } catch { failure = error }
+            // A stop requested while attaching: the command never runs.
+            if let held, !StopSignal.isRequested {
+                held.release()
+                released = true
+                // The loop wakes at least every 100 ms; a watcher ends it when the command exits.
+                let watch = CommandWatch(pid: held.pid, loop: loop)
+                defer { watch.stop() }
+                do { try loop.run(until: stopAt) } catch { failure = error }
+                if CommandState.hasExited(held.pid) {
+                    status.append("\(command ?? "command") exited with status \(held.wait())\n")
+                }
+            } else {
+                do { try loop.run(until: stopAt) } catch { failure = error }
+            }
             do { try loop.finish() } catch { failure = failure ?? error }
             links.removeAll() // detach before reading final map contents
             status.append(loop.summary)

@@ -40,6 +40,10 @@ struct Plumb: ParsableCommand {
             Output.write(PlumbVersion.description + "\n")
             return
         }
+        if let message = CommandSuggestion.mistypedSubcommand(arguments) {
+            OutputBuffer.writeAll(2, "Error: \(message)\n")
+            Glibc.exit(64)   // ArgumentParser's code for a usage error
+        }
         do {
             var command = try parseAsRoot(arguments)
             if !(command is ObjectCommand.Run || command is TraceCommand) { StopSignal.makeFatal() }

@@ -17,6 +17,14 @@ struct JSONFlags: ParsableArguments {
     }
 }
 
+/// `-f`/`--bpffs` as bpftool spells it: also show where each object is pinned.
+struct BPFFSFlag: ParsableArguments {
+    @Flag(name: [.customShort("f"), .customLong("bpffs")], help: "Show the bpffs paths each object is pinned at (walks the bpffs mounts).")
+    var enabled = false
+
+    func paths() -> PinnedPaths { enabled ? KernelObjects.pinnedPaths() : PinnedPaths() }
+}
+
 struct ProgCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prog",
@@ -27,9 +35,11 @@ struct ProgCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List every loaded program.")
         @OptionGroup var output: JSONFlags
+        @OptionGroup var bpffs: BPFFSFlag
 
         func run() throws {
-            let programs = try KernelObjects.programs()
+            let pinned = bpffs.paths()
+            let programs = try KernelObjects.programs().map { $0.withPinned(pinned) }
             if output.enabled { output.write(.array(programs.map(\.json))) }
             else { Output.write(programs.map(\.text).joined()) }
         }
@@ -38,10 +48,11 @@ struct ProgCommand: ParsableCommand {
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one program by id.")
         @OptionGroup var output: JSONFlags
+        @OptionGroup var bpffs: BPFFSFlag
         @Argument(help: "Program id (see `plumb prog list`).") var id: UInt32
 
         func run() throws {
-            let p = try KernelObjects.program(id: id)
+            let p = try KernelObjects.program(id: id).withPinned(bpffs.paths())
             if output.enabled { output.write(p.json) } else { Output.write(p.text) }
         }
     }

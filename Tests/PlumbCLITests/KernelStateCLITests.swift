@@ -331,7 +331,8 @@ final class LoadedFixture {
     @Test func committedGeneratedFilesAreWhatGenPrints() throws {
         let dir = try TestEnv.fixtures()
         for (fixture, file) in [("basic", "BasicProbe"), ("btf_layout", "BtfLayoutProbe"), ("objects", "ObjectsProbe"),
-                                ("btf_edge", "BtfEdgeProbe"), ("btf_decls", "BtfDeclsProbe"), ("execsnoop", "ExecsnoopProbe"), ("core_proc", "CoreProcProbe")] {
+                                ("btf_edge", "BtfEdgeProbe"), ("btf_decls", "BtfDeclsProbe"), ("execsnoop", "ExecsnoopProbe"), ("core_proc", "CoreProcProbe"),
+                                ("bare_attach", "BareAttachProbe")] {
             let gen = plumb(["gen", "swift", dir.appendingPathComponent("\(fixture).bpfel.o").path])
             let committed = try String(contentsOf: TestEnv.root.appendingPathComponent("Tests/PlumbTests/Generated/\(file).swift"), encoding: .utf8)
             #expect(gen.stdout == committed, "regenerate Tests/PlumbTests/Generated/\(file).swift with `plumb gen swift .build/fixtures/\(fixture).bpfel.o`")

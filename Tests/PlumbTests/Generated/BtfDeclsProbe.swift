@@ -5,6 +5,190 @@ import Plumb
 /// The typed face of btf_decls.bpfel: its structs, maps, programs and globals.
 public final class BtfDeclsProbe: @unchecked Sendable {
 
+    /// enum e8, 1 byte. A struct over the raw value, since C enums may hold values they do not list.
+    public struct E8: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+        public var rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+        /// E8_A
+        public static let a = E8(rawValue: 1)
+        /// E8_B
+        public static let b = E8(rawValue: 255)
+
+        /// The C name, or `e8(N)` for a value the enum does not list.
+        public var description: String {
+            switch rawValue {
+            case 1: "E8_A"
+            case 255: "E8_B"
+            default: "e8(\(rawValue))"
+            }
+        }
+
+        static func checkLayout(_ btf: BTF?) throws(BPFError) {
+            try LayoutCheck.verifyEnum(btf, name: "e8", swiftType: "E8", size: MemoryLayout<E8>.size,
+                                       values: [("E8_A", 1), ("E8_B", 255)])
+        }
+    }
+
+    /// enum e16, 2 bytes. A struct over the raw value, since C enums may hold values they do not list.
+    public struct E16: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+        public var rawValue: UInt16
+        public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+        /// E16_A
+        public static let a = E16(rawValue: 1)
+        /// E16_B
+        public static let b = E16(rawValue: 4660)
+
+        /// The C name, or `e16(N)` for a value the enum does not list.
+        public var description: String {
+            switch rawValue {
+            case 1: "E16_A"
+            case 4660: "E16_B"
+            default: "e16(\(rawValue))"
+            }
+        }
+
+        static func checkLayout(_ btf: BTF?) throws(BPFError) {
+            try LayoutCheck.verifyEnum(btf, name: "e16", swiftType: "E16", size: MemoryLayout<E16>.size,
+                                       values: [("E16_A", 1), ("E16_B", 4660)])
+        }
+    }
+
+    /// enum es8, 1 byte. A struct over the raw value, since C enums may hold values they do not list.
+    public struct Es8: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+        public var rawValue: Int8
+        public init(rawValue: Int8) { self.rawValue = rawValue }
+
+        /// ES8_NEG
+        public static let neg = Es8(rawValue: -3)
+        /// ES8_POS
+        public static let pos = Es8(rawValue: 100)
+
+        /// The C name, or `es8(N)` for a value the enum does not list.
+        public var description: String {
+            switch rawValue {
+            case -3: "ES8_NEG"
+            case 100: "ES8_POS"
+            default: "es8(\(rawValue))"
+            }
+        }
+
+        static func checkLayout(_ btf: BTF?) throws(BPFError) {
+            try LayoutCheck.verifyEnum(btf, name: "es8", swiftType: "Es8", size: MemoryLayout<Es8>.size,
+                                       values: [("ES8_NEG", UInt64(bitPattern: -3)), ("ES8_POS", 100)])
+        }
+    }
+
+    /// enum e32, 4 bytes. A struct over the raw value, since C enums may hold values they do not list.
+    public struct E32: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+        public var rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+        /// E32_A
+        public static let a = E32(rawValue: 0)
+        /// E32_B
+        public static let b = E32(rawValue: 2147483647)
+        /// E32_C
+        public static let c = E32(rawValue: 4294967295)
+
+        /// The C name, or `e32(N)` for a value the enum does not list.
+        public var description: String {
+            switch rawValue {
+            case 0: "E32_A"
+            case 2147483647: "E32_B"
+            case 4294967295: "E32_C"
+            default: "e32(\(rawValue))"
+            }
+        }
+
+        static func checkLayout(_ btf: BTF?) throws(BPFError) {
+            try LayoutCheck.verifyEnum(btf, name: "e32", swiftType: "E32", size: MemoryLayout<E32>.size,
+                                       values: [("E32_A", 0), ("E32_B", 2147483647), ("E32_C", 4294967295)])
+        }
+    }
+
+    /// enum esigned, 4 bytes. A struct over the raw value, since C enums may hold values they do not list.
+    public struct Esigned: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+        public var rawValue: Int32
+        public init(rawValue: Int32) { self.rawValue = rawValue }
+
+        /// ES_NEG
+        public static let neg = Esigned(rawValue: -1)
+        /// ES_MIN
+        public static let min = Esigned(rawValue: -2147483648)
+        /// ES_POS
+        public static let pos = Esigned(rawValue: 5)
+
+        /// The C name, or `esigned(N)` for a value the enum does not list.
+        public var description: String {
+            switch rawValue {
+            case -1: "ES_NEG"
+            case -2147483648: "ES_MIN"
+            case 5: "ES_POS"
+            default: "esigned(\(rawValue))"
+            }
+        }
+
+        static func checkLayout(_ btf: BTF?) throws(BPFError) {
+            try LayoutCheck.verifyEnum(btf, name: "esigned", swiftType: "Esigned", size: MemoryLayout<Esigned>.size,
+                                       values: [("ES_NEG", UInt64(bitPattern: -1)), ("ES_MIN", UInt64(bitPattern: -2147483648)), ("ES_POS", 5)])
+        }
+    }
+
+    /// enum e64, 8 bytes. A struct over the raw value, since C enums may hold values they do not list.
+    public struct E64: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+        public var rawValue: UInt64
+        public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+        /// E64_SMALL
+        public static let small = E64(rawValue: 1)
+        /// E64_BIG
+        public static let big = E64(rawValue: 81985529216486895)
+        /// E64_MAX
+        public static let max = E64(rawValue: 18446744073709551615)
+
+        /// The C name, or `e64(N)` for a value the enum does not list.
+        public var description: String {
+            switch rawValue {
+            case 1: "E64_SMALL"
+            case 81985529216486895: "E64_BIG"
+            case 18446744073709551615: "E64_MAX"
+            default: "e64(\(rawValue))"
+            }
+        }
+
+        static func checkLayout(_ btf: BTF?) throws(BPFError) {
+            try LayoutCheck.verifyEnum(btf, name: "e64", swiftType: "E64", size: MemoryLayout<E64>.size,
+                                       values: [("E64_SMALL", 1), ("E64_BIG", 81985529216486895), ("E64_MAX", 18446744073709551615)])
+        }
+    }
+
+    /// enum e64s, 8 bytes. A struct over the raw value, since C enums may hold values they do not list.
+    public struct E64s: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+        public var rawValue: Int64
+        public init(rawValue: Int64) { self.rawValue = rawValue }
+
+        /// E64S_NEG
+        public static let neg = E64s(rawValue: -5)
+        /// E64S_BIG
+        public static let big = E64s(rawValue: 4294967296)
+
+        /// The C name, or `e64s(N)` for a value the enum does not list.
+        public var description: String {
+            switch rawValue {
+            case -5: "E64S_NEG"
+            case 4294967296: "E64S_BIG"
+            default: "e64s(\(rawValue))"
+            }
+        }
+
+        static func checkLayout(_ btf: BTF?) throws(BPFError) {
+            try LayoutCheck.verifyEnum(btf, name: "e64s", swiftType: "E64s", size: MemoryLayout<E64s>.size,
+                                       values: [("E64S_NEG", UInt64(bitPattern: -5)), ("E64S_BIG", 4294967296)])
+        }
+    }
+
     /// struct callbacks, 112 bytes.
     public struct Callbacks: Sendable, BitwiseCopyable {
         public var op: UInt64
@@ -117,18 +301,18 @@ public final class BtfDeclsProbe: @unchecked Sendable {
 
     /// struct enums, 48 bytes.
     public struct Enums: Sendable, BitwiseCopyable {
-        public var a: UInt8
+        public var a: E8
         public var _pad0: InlineArray<1, UInt8>
-        public var b: UInt16
-        public var c: Int8
+        public var b: E16
+        public var c: Es8
         public var _pad1: InlineArray<3, UInt8>
-        public var d: UInt32
-        public var e: Int32
-        public var f: UInt64
-        public var g: Int64
+        public var d: E32
+        public var e: Esigned
+        public var f: E64
+        public var g: E64s
         public var h: UInt32
         public var inlineEnum: Int32
-        public var arr: InlineArray<3, UInt8>
+        public var arr: InlineArray<3, E8>
         public var _pad2: InlineArray<5, UInt8>
 
         public init() { self = unsafeBitCast(InlineArray<48, UInt8>(repeating: 0), to: Enums.self) }
@@ -265,6 +449,13 @@ public final class BtfDeclsProbe: @unchecked Sendable {
     /// Reads the object and checks every generated struct and global against its BTF.
     public init(path: String) throws(BPFError) {
         spec = try ObjectSpec(path: path)
+        try E8.checkLayout(spec.btf)
+        try E16.checkLayout(spec.btf)
+        try Es8.checkLayout(spec.btf)
+        try E32.checkLayout(spec.btf)
+        try Esigned.checkLayout(spec.btf)
+        try E64.checkLayout(spec.btf)
+        try E64s.checkLayout(spec.btf)
         try Callbacks.checkLayout(spec.btf)
         try Quals.checkLayout(spec.btf)
         try Tagged.checkLayout(spec.btf)

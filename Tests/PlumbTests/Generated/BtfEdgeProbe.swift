@@ -5,6 +5,34 @@ import Plumb
 /// The typed face of btf_edge.bpfel: its structs, maps, programs and globals.
 public final class BtfEdgeProbe: @unchecked Sendable {
 
+    /// enum color, 4 bytes. A struct over the raw value, since C enums may hold values they do not list.
+    public struct Color: RawRepresentable, Hashable, Sendable, BitwiseCopyable, CustomStringConvertible {
+        public var rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+        /// RED
+        public static let red = Color(rawValue: 0)
+        /// GREEN
+        public static let green = Color(rawValue: 1)
+        /// BLUE
+        public static let blue = Color(rawValue: 2)
+
+        /// The C name, or `color(N)` for a value the enum does not list.
+        public var description: String {
+            switch rawValue {
+            case 0: "RED"
+            case 1: "GREEN"
+            case 2: "BLUE"
+            default: "color(\(rawValue))"
+            }
+        }
+
+        static func checkLayout(_ btf: BTF?) throws(BPFError) {
+            try LayoutCheck.verifyEnum(btf, name: "color", swiftType: "Color", size: MemoryLayout<Color>.size,
+                                       values: [("RED", 0), ("GREEN", 1), ("BLUE", 2)])
+        }
+    }
+
     /// struct dup, 4 bytes.
     public struct Dup: Sendable, BitwiseCopyable {
         public var x: Int32
@@ -264,6 +292,7 @@ public final class BtfEdgeProbe: @unchecked Sendable {
     /// Reads the object and checks every generated struct and global against its BTF.
     public init(path: String) throws(BPFError) {
         spec = try ObjectSpec(path: path)
+        try Color.checkLayout(spec.btf)
         try Dup.checkLayout(spec.btf)
         try PadOnly.checkLayout(spec.btf)
         try PadBetween.checkLayout(spec.btf)
