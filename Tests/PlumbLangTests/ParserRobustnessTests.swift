@@ -151,8 +151,10 @@ struct ParserRobustnessTests {
                 #expect(again.0.sexpr == script.sexpr && again.1.map(\.message) == diags.map(\.message))
             }
         }
-        #expect(worst < .seconds(1), "slowest mutated parse took \(worst)")
-        #expect(total < .seconds(30))
+        // Hang guards, not speed goals (those are in bench/): a quadratic or looping parse of
+        // some mutation takes far longer than these, even on a busy 2-core machine.
+        #expect(worst < .seconds(5), "slowest mutated parse took \(worst)")
+        #expect(total < .seconds(120))
     }
 
     @Test func largeScriptParsesQuickly() {
@@ -175,8 +177,9 @@ struct ParserRobustnessTests {
         let elapsed = ContinuousClock.now - start
         #expect(diags.isEmpty)
         #expect(script.probes.count == 251)
-        // Release builds take a few milliseconds; this bound leaves room for debug builds and busy CI.
-        #expect(elapsed < .milliseconds(500), "\(lines) lines took \(elapsed)")
+        // A hang guard, not a speed goal (bench/ measures speed): release builds take a few
+        // milliseconds, debug builds about 0.3 s; a quadratic parse would take minutes.
+        #expect(elapsed < .seconds(5), "\(lines) lines took \(elapsed)")
     }
 }
 
