@@ -108,6 +108,8 @@ final class Compiler {
     /// The second learning pass: such a read is an integer 0, so its assignment declares the map.
     var unknownMapsReadAsZero = false
     private var cachedBTF: BTF??
+    /// "category:name" -> why its args are unknown (tracepoints from BTF without tracefs).
+    var tracepointArgsUnknown: [String: String] = [:]
 
     // Plan under construction.
     var programs: [ProgramSpec] = []

@@ -25,6 +25,9 @@ public struct ProbeEnvironment: Sendable {
     public var functionNames: @Sendable (_ binary: String) -> [String] = { _ in [] }
     /// A data or function symbol's address in a binary (uaddr), or nil.
     public var userSymbol: @Sendable (_ binary: String, _ symbol: String) -> UInt64? = { _, _ in nil }
+    /// Tracepoints from the kernel's BTF when tracefs cannot be read (unprivileged `--check`);
+    /// nil when tracefs answers, as it is exact.
+    public var tracepointBTF: @Sendable () -> TracepointBTF? = { nil }
 
     public init(kernelBTF: @escaping @Sendable () -> BTF?,
                 tracepointFormat: @escaping @Sendable (String, String) -> String?,
@@ -86,6 +89,7 @@ public struct ProbeEnvironment: Sendable {
             }
             return nil
         }
+        env.tracepointBTF = { TracepointBTF.whenTracefsUnreadable { try? BTF.kernel() } }
         return env
     }
 
