@@ -223,6 +223,9 @@ extension Compiler {
     // MARK: Expressions
 
     func expr(_ e: Expr) -> Val {
+        let outerSite = siteExpr
+        siteExpr = e
+        defer { siteExpr = outerSite }
         switch e.kind {
         case .integer(let v):
             if v > UInt64(Int64.max) { return Val(type: .u64, loc: .imm(Int64(bitPattern: v))) }

@@ -398,7 +398,7 @@ extension Compiler {
         let key = buildKey(name, vals, histogram: isHist)
         mapPointer(name, into: .r1)
         address(ofSlot: key.slot, into: .r2)
-        b.emit(.call(helper: H.mapDelete))
+        callChecked(H.mapDelete, .helperFailed)
     }
 }
 

@@ -137,6 +137,8 @@ final class Compiler {
     var poisonedVariables: Set<String> = []
     /// The statement being compiled (for errors found deep in lowering).
     var currentStatement = SourceRange(0, 0)
+    /// The innermost expression being compiled (where -k blames a failing helper).
+    var siteExpr: Expr?
     /// The script's struct names -> their ids in `btf`.
     var scriptStructIDs: [String: TypeID] = [:]
     /// Enumerator name -> value over the kernel's BTF, built on first use.

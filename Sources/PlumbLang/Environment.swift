@@ -143,6 +143,8 @@ public struct CompileOptions: Sendable {
     public var stackDepth: Int
     /// -k: programs count failed probe reads and map updates in the error counter map.
     public var reportHelperErrors = false
+    /// -kk: probe reads are checked too.
+    public var reportReadErrors = false
     /// -p: the traced process (usdt probes without a path mean its binary and libraries).
     public var pid: Int32?
     /// -c: the command (held before exec, so its /proc/PID/exe is not the program yet).
