@@ -418,6 +418,14 @@ extension Compiler {
         case "cat": .cat(format: format, args: typed)
         default: .printf(format: format, args: typed)
         }
+        if options.reportReadErrors {
+            // -kk: the arguments first, so a failing read's report comes before the record it feeds
+            // (records arrive in the order they were reserved), as bpftrace orders them.
+            let real = args.dropFirst().map { expr($0) }
+            if real.contains(where: \.isPoison) { real.forEach(release); return }
+            emitRecord(action, args: Array(zip(real, fields.map(\.1))))
+            return
+        }
         emitRecordDirect(action, args: Array(args.dropFirst()), types: fields.map(\.1))
     }
 

@@ -44,8 +44,8 @@ extension Compiler {
     }
 
     /// The action a failure at the current site reports: its id (in `actions`).
-    func helperErrorAction(_ helper: Int32) -> Int {
-        let range = helperSiteRange()
+    func helperErrorAction(_ helper: Int32, site: SourceRange? = nil) -> Int {
+        let range = site ?? helperSiteRange()
         let (line, column) = file.location(of: range.start)
         let (endLine, endColumn) = file.location(of: max(range.start, range.end))
         let source = file.line(line)
@@ -60,14 +60,27 @@ extension Compiler {
 
     /// The failure branch of a checked helper (r0 its negative result): the counter stub bumps
     /// `counter` and, given a site (r1 = counter | (action + 1) << 8), sends the record.
-    func reportHelperFailure(_ helper: Int32, _ counter: RuntimeCounter) {
+    func reportHelperFailure(_ helper: Int32, _ counter: RuntimeCounter, site: SourceRange? = nil) {
         usesCounters = true
         let stub = counterStub ?? b.newLabel("count_error")
         counterStub = stub
-        let action = helperErrorAction(helper)
+        let action = helperErrorAction(helper, site: site)
         b.emit(.mov64(.r2, .r0))
         b.emit(.loadImm64(.r1, Int64(counter.rawValue) | Int64(action + 1) << 8))
         b.call(stub)
+    }
+
+    /// A map lookup; with -kk a missing element is reported as bpftrace does ("Failed to
+    /// map_lookup_elem: 0") at `site`: the map read, its `++`, or the aggregation call.
+    func checkedLookup(_ name: String, key: Int, site: Expr) {
+        lookup(name, key: key)
+        guard options.reportHelperErrors, options.reportReadErrors else { return }
+        var range = site.range
+        if let e = siteExpr, case .increment = e.kind { range = e.range }
+        let ok = b.newLabel()
+        b.jump(.jne, .r0, imm: 0, to: ok)
+        reportHelperFailure(H.mapLookup, .helperFailed, site: range)
+        b.bind(ok)
     }
 
     /// The record part of the counter stub (r1 packed as above saved at r10-8, r2 at r10-16).
