@@ -603,7 +603,7 @@ extension Compiler {
         let stub = counterStub ?? b.newLabel("count_error")
         counterStub = stub
         b.emit(.mov64(.r1, Int32(clamping: c.rawValue)))
-        b.emit(.mov64(.r2, 0))  // no helper result (the stub saves r2 for -k reports)
+        if options.reportHelperErrors { b.emit(.mov64(.r2, 0)) }  // no helper result (the stub saves r2 for -k)
         b.call(stub)
     }
 
@@ -624,9 +624,11 @@ extension Compiler {
         subprogramTypes.append(counterFunctionID)
         markLine(line)
         // r1: the counter, and with -k the failure's action + 1 above bit 8; r2 the helper's result.
-        b.emit(.store(.r10, offset: -16, .r1, size: .doubleWord))
-        b.emit(.store(.r10, offset: -24, .r2, size: .doubleWord))
-        b.emit(.and64(.r1, 0xff))
+        if options.reportHelperErrors {
+            b.emit(.store(.r10, offset: -16, .r1, size: .doubleWord))
+            b.emit(.store(.r10, offset: -24, .r2, size: .doubleWord))
+            b.emit(.and64(.r1, 0xff))
+        }
         b.emit(.store(.r10, offset: -8, .r1, size: .doubleWord))
         references[b.pending.count] = .map(Compiler.countersMap)
         b.emit(.loadImm64(.r1, 0))
