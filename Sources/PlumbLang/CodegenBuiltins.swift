@@ -104,6 +104,7 @@ extension Compiler {
             // A field access (`args.x`) never gets here; `args` alone is the whole record.
             if userArgs(e) != nil { return argsRecord(e) }
             switch context {
+            case .tracepoint(let c, let n, _) where reportUnknownTracepointArgs(category: c, name: n, e.range): return .poison
             case .tracepoint, .btf: return argsRecord(e)
             default:
                 error("the args builtin is only available in tracepoint, rawtracepoint and kfunc probes", e.range)
@@ -242,6 +243,7 @@ extension Compiler {
         switch context {
         case .tracepoint(let category, let tpName, let fields):
             guard let f = fields.first(where: { $0.name == name }) else {
+                if reportUnknownTracepointArgs(category: category, name: tpName, field: name, e.range) { return .poison }
                 error("tracepoint '\(category):\(tpName)' has no field named '\(name)'", e.range,
                       notes: nearest(name, in: fields.map(\.name)).map { [.init("did you mean '\($0)'?")] } ?? [])
                 return .poison

@@ -418,6 +418,14 @@ extension Compiler {
         case "cat": .cat(format: format, args: typed)
         default: .printf(format: format, args: typed)
         }
+        if options.reportReadErrors {
+            // -kk: the arguments first, so a failing read's report comes before the record it feeds
+            // (records arrive in the order they were reserved), as bpftrace orders them.
+            let real = args.dropFirst().map { expr($0) }
+            if real.contains(where: \.isPoison) { real.forEach(release); return }
+            emitRecord(action, args: Array(zip(real, fields.map(\.1))))
+            return
+        }
         emitRecordDirect(action, args: Array(args.dropFirst()), types: fields.map(\.1))
     }
 
@@ -474,7 +482,10 @@ extension Compiler {
                 release(ptr)
                 recordAddress(off)
                 b.emit(.mov64(.r2, Int32(clamping: size)))
+                let outerSite = siteExpr
+                siteExpr = a  // -kk blames the str() call
                 callChecked(space == .user ? H.readUserStr : H.readKernelStr, .probeReadFailed)
+                siteExpr = outerSite
                 continue
             }
             let v = expr(a)
@@ -592,16 +603,17 @@ extension Compiler {
         let stub = counterStub ?? b.newLabel("count_error")
         counterStub = stub
         b.emit(.mov64(.r1, Int32(clamping: c.rawValue)))
+        if options.reportHelperErrors { b.emit(.mov64(.r2, 0)) }  // no helper result (the stub saves r2 for -k)
         b.call(stub)
     }
 
-    /// Calls a helper; with -k, a negative result bumps `counter`.
+    /// Calls a helper; with -k (-kk for reads), a negative result is reported where it happens.
     func callChecked(_ helper: Int32, _ counter: RuntimeCounter) {
         b.emit(.call(helper: helper))
-        guard options.reportHelperErrors else { return }
+        guard reportsHelperFailure(counter) else { return }
         let ok = b.newLabel()
         b.jump(.jsge, .r0, imm: 0, to: ok)
-        bumpCounter(counter)
+        reportHelperFailure(helper, counter)
         b.bind(ok)
     }
 
@@ -611,6 +623,12 @@ extension Compiler {
         subprogramStarts.append(b.pending.count)
         subprogramTypes.append(counterFunctionID)
         markLine(line)
+        // r1: the counter, and with -k the failure's action + 1 above bit 8; r2 the helper's result.
+        if options.reportHelperErrors {
+            b.emit(.store(.r10, offset: -16, .r1, size: .doubleWord))
+            b.emit(.store(.r10, offset: -24, .r2, size: .doubleWord))
+            b.emit(.and64(.r1, 0xff))
+        }
         b.emit(.store(.r10, offset: -8, .r1, size: .doubleWord))
         references[b.pending.count] = .map(Compiler.countersMap)
         b.emit(.loadImm64(.r1, 0))
@@ -619,6 +637,7 @@ extension Compiler {
         b.emit(.jump(.jeq, .r0, imm: 0, offset: 2))
         b.emit(.mov64(.r1, 1))
         b.emit(.atomic(.add, .r0, offset: 0, .r1, size: .doubleWord))
+        emitHelperErrorRecord()
         b.emit(.mov64(.r0, 0))
         b.emit(.exit())
     }

@@ -223,6 +223,9 @@ extension Compiler {
     // MARK: Expressions
 
     func expr(_ e: Expr) -> Val {
+        let outerSite = siteExpr
+        siteExpr = e
+        defer { siteExpr = outerSite }
         switch e.kind {
         case .integer(let v):
             if v > UInt64(Int64.max) { return Val(type: .u64, loc: .imm(Int64(bitPattern: v))) }
@@ -549,17 +552,14 @@ extension Compiler {
             type = .i64
         }
         var signed = a.type.isSigned && c.type.isSigned || (type.isSigned && !comparison.contains(op))
+        warnMixedSigns(op, a, c, l, r, e)
         if op == .divide || op == .modulo {
             // bpftrace divides unsigned (BPF had no signed division), warning about signed operands.
             func risky(_ v: Val) -> Bool { v.type.isSigned && (v.constant.map { $0 < 0 } ?? true) }
             if isFinalPass, risky(a) || risky(c) {
-                warning("signed operands for '\(op.rawValue)' can lead to undefined behavior (cast to unsigned to silence warning)", e.range)
+                warning("signed operands for '\(op.rawValue)' can lead to undefined behavior (cast to unsigned to silence warning)", operatorRange(op, l, r, e))
             }
             signed = false
-        }
-        if isFinalPass, comparison.contains(op), a.type.isInteger, c.type.isInteger, a.type.isSigned != c.type.isSigned,
-           a.constant == nil, c.constant == nil, a.type != .bool, c.type != .bool {
-            warning("comparison of integers of different signs: '\(a.type)' and '\(c.type)' can lead to undefined behavior", e.range)
         }
         // Constant folding.
         if let x = a.constant, let y = c.constant, let v = fold(op, x, y &* scaleRight, signed: signed) {
@@ -992,6 +992,7 @@ extension Compiler {
                 release(a); release(c)
                 return
             }
+            warnMixedSigns(op, a, c, l, r, e)
             if let x = a.constant, let y = c.constant {
                 // Still a conditional jump: the kernel rejects code no edge reaches, and a
                 // constant condition's other branch would be such code.
@@ -999,10 +1000,6 @@ extension Compiler {
                 b.emit(.mov64(.r0, Int32(clamping: k)))
                 b.jump(wanted ? .jne : .jeq, .r0, imm: 0, to: target)
                 return
-            }
-            if isFinalPass, a.type.isInteger, c.type.isInteger, a.type.isSigned != c.type.isSigned,
-               a.constant == nil, c.constant == nil, a.type != .bool, c.type != .bool {
-                warning("comparison of integers of different signs: '\(a.type)' and '\(c.type)' can lead to undefined behavior", e.range)
             }
             var x = a, y = c, o = op
             if x.constant != nil {

@@ -144,7 +144,7 @@ extension Compiler {
         }
         let key = buildKey(name, vals, histogram: false)
         let t = m.value.readType
-        lookup(name, key: key.slot)
+        checkedLookup(name, key: key.slot, site: e)
         let isAvg: Bool = { if case .avg = m.value { return true }; return false }()
         if t.isScalar, !isAvg {
             // A missing element reads as 0, and on that branch r0 (the null pointer) is 0 already.
@@ -290,7 +290,7 @@ extension Compiler {
         }
         defer { if let v = x, xReg != nil { release(v) } }
         let initLabel = b.newLabel(), done = b.newLabel()
-        lookup(name, key: key.slot)
+        checkedLookup(name, key: key.slot, site: call)
         b.jump(.jeq, .r0, imm: 0, to: initLabel)
         let xr = loadX(.r1)
         switch kind {
@@ -398,7 +398,7 @@ extension Compiler {
         let key = buildKey(name, vals, histogram: isHist)
         mapPointer(name, into: .r1)
         address(ofSlot: key.slot, into: .r2)
-        b.emit(.call(helper: H.mapDelete))
+        callChecked(H.mapDelete, .helperFailed)
     }
 }
 

@@ -108,6 +108,8 @@ final class Compiler {
     /// The second learning pass: such a read is an integer 0, so its assignment declares the map.
     var unknownMapsReadAsZero = false
     private var cachedBTF: BTF??
+    /// "category:name" -> why its args are unknown (tracepoints from BTF without tracefs).
+    var tracepointArgsUnknown: [String: String] = [:]
 
     // Plan under construction.
     var programs: [ProgramSpec] = []
@@ -140,6 +142,8 @@ final class Compiler {
     var poisonedVariables: Set<String> = []
     /// The statement being compiled (for errors found deep in lowering).
     var currentStatement = SourceRange(0, 0)
+    /// The innermost expression being compiled (where -k blames a failing helper).
+    var siteExpr: Expr?
     /// The script's struct names -> their ids in `btf`.
     var scriptStructIDs: [String: TypeID] = [:]
     /// Enumerator name -> value over the kernel's BTF, built on first use.

@@ -25,6 +25,9 @@ public struct ProbeEnvironment: Sendable {
     public var functionNames: @Sendable (_ binary: String) -> [String] = { _ in [] }
     /// A data or function symbol's address in a binary (uaddr), or nil.
     public var userSymbol: @Sendable (_ binary: String, _ symbol: String) -> UInt64? = { _, _ in nil }
+    /// Tracepoints from the kernel's BTF when tracefs cannot be read (unprivileged `--check`);
+    /// nil when tracefs answers, as it is exact.
+    public var tracepointBTF: @Sendable () -> TracepointBTF? = { nil }
 
     public init(kernelBTF: @escaping @Sendable () -> BTF?,
                 tracepointFormat: @escaping @Sendable (String, String) -> String?,
@@ -86,6 +89,7 @@ public struct ProbeEnvironment: Sendable {
             }
             return nil
         }
+        env.tracepointBTF = { TracepointBTF.whenTracefsUnreadable { try? BTF.kernel() } }
         return env
     }
 
@@ -139,6 +143,8 @@ public struct CompileOptions: Sendable {
     public var stackDepth: Int
     /// -k: programs count failed probe reads and map updates in the error counter map.
     public var reportHelperErrors = false
+    /// -kk: probe reads are checked too.
+    public var reportReadErrors = false
     /// -p: the traced process (usdt probes without a path mean its binary and libraries).
     public var pid: Int32?
     /// -c: the command (held before exec, so its /proc/PID/exe is not the program yet).

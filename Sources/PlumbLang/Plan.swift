@@ -176,6 +176,9 @@ public enum AsyncAction: Sendable, Equatable {
     case system(format: String, args: [Field])
     /// `join(arr, delim)`: an array of `count` strings of `size` bytes at offset 8.
     case join(delimiter: String, count: Int, size: Int)
+    /// -k/-kk: `helper` failed at `location` (bpftrace's `stdin:1:14-15`); the record holds its
+    /// result at offset 8. `excerpt` is the script line and tildes under the site.
+    case helperError(helper: String, location: String, line: Int, column: Int, excerpt: String)
 }
 
 /// The compiler's output.

@@ -143,6 +143,7 @@ extension Compiler {
     }
 
     func tracepoints(_ ap: AttachPoint, category: String, name: String) -> [Expansion] {
+        if let source = env.tracepointBTF() { return tracepointsFromBTF(ap, category: category, name: name, source: source) }
         var matches: [(String, String)] = []
         if category.contains("*") || name.contains("*") || category.contains("?") || name.contains("?") {
             matches = env.tracepoints().filter { glob(category, $0.category) && glob(name, $0.name) }

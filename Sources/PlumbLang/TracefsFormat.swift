@@ -1,7 +1,7 @@
 // A tracepoint's tracefs `format` file: the record's fields with their C type text,
 // offset, size and signedness (`field:const char * filename;	offset:24;	size:8;	signed:0;`).
 
-public struct TracefsField: Sendable, Equatable {
+public struct TracefsField: Sendable, Hashable {
     /// The C type without the field name: `const char *`, `__data_loc char[]`, `char[16]`, `pid_t`.
     public var type: String
     public var name: String
@@ -14,7 +14,8 @@ public struct TracefsField: Sendable, Equatable {
         self.type = type; self.name = name; self.offset = offset; self.size = size; self.signed = signed; self.arrayLength = arrayLength
     }
     public var isDataLoc: Bool { type.hasPrefix("__data_loc") }
-    public var isPointer: Bool { type.hasSuffix("*") }
+    /// `char *`, also `const struct x *const` (a const pointer is a pointer).
+    public var isPointer: Bool { type.replacingConst.hasSuffix("*") }
 }
 
 public enum TracefsFormat {
@@ -43,7 +44,10 @@ public enum TracefsFormat {
             }
             guard let nameStart = d.lastIndex(where: { !($0.isLetter || $0.isNumber || $0 == "_") }) else { continue }
             let name = String(d[d.index(after: nameStart)...])
-            var type = String(d[...nameStart]).trimmingSpaces
+            // Address-space words (`void __seg_gs *`, sparse's `__user`) are not part of the C type
+            // the checker reads; BTF drops them too.
+            var type = String(d[...nameStart]).split(separator: " ")
+                .filter { !["__seg_gs", "__seg_fs", "__percpu", "__user", "__rcu", "__iomem", "__force"].contains($0) }.joined(separator: " ")
             if let n = arrayLength, !type.hasPrefix("__data_loc") { type += "[\(n)]" }
             if name.hasPrefix("common_") || name.isEmpty { continue }
             out.append(TracefsField(type: type, name: name, offset: offset, size: size, signed: signed,

@@ -279,6 +279,20 @@ public final class TraceRuntime: @unchecked Sendable {
             // The text line ends in a newline; bpftrace's JSON event carries none.
             let text = parts.joined(separator: delimiter)
             emit(type: "join", text: options.format == .text ? text + "\n" : text)
+        case .helperError(let helper, let location, let line, let column, let excerpt):
+            reportHelperError(helper: helper, result: Int64(bitPattern: Raw.uint(record, 8, 8)),
+                              location: location, line: line, column: column, excerpt: excerpt)
+        }
+    }
+
+    /// -k/-kk: one failed helper, in bpftrace's words (the result is a negative errno).
+    func reportHelperError(helper: String, result: Int64, location: String, line: Int, column: Int, excerpt: String) {
+        switch options.format {
+        case .text:
+            let why = result < 0 && result > -4096 ? "\(String(cString: strerror(Int32(-result)))) (\(result))" : "\(result)"
+            out.write("\(location): WARNING: Failed to \(helper): \(why)\n\(excerpt)")
+        case .json:
+            out.write("{\"type\": \"helper_error\", \"helper\": \(JSON.quote(helper)), \"retcode\": \(result), \"line\": \(line), \"col\": \(column)}\n")
         }
     }
 
@@ -565,10 +579,11 @@ public final class TraceRuntime: @unchecked Sendable {
         return 0
     }
 
-    /// The programs' own failure counts (ring full, map full, probe reads): told on stderr.
+    /// The programs' own failure counts: lost events (ring buffer full) in the output stream.
+    /// Failed helpers (-k/-kk) were reported one by one as they failed, as bpftrace does.
     func reportCounters() {
         guard !plan.errorCounterMap.isEmpty, let map = loadedMaps[plan.errorCounterMap] else { return }
-        for counter in RuntimeCounter.allCases {
+        for counter in [RuntimeCounter.ringBufferFull] {
             let key = withUnsafeBytes(of: counter.rawValue.littleEndian, Array.init)
             var total: UInt64 = 0
             if map.type.isPerCPU {
@@ -577,25 +592,12 @@ public final class TraceRuntime: @unchecked Sendable {
                 total = v.withUnsafeBytes { Raw.uint($0, 0, 8) }
             }
             guard total > 0 else { continue }
-            let what: String
-            if counter == .ringBufferFull {
-                // As bpftrace reports perf buffer losses: in the output stream.
-                switch options.format {
-                case .text: out.write("Lost \(total) events\n")
-                case .json: out.write("{\"type\": \"lost_events\", \"data\": {\"events\": \(total)}}\n")
-                }
-                out.flush()
-                continue
+            // As bpftrace reports perf buffer losses: in the output stream.
+            switch options.format {
+            case .text: out.write("Lost \(total) events\n")
+            case .json: out.write("{\"type\": \"lost_events\", \"data\": {\"events\": \(total)}}\n")
             }
-            switch counter {
-            case .ringBufferFull: what = ""
-            case .mapUpdateFailed: what = "WARNING: \(total) map updates failed (a map was full; raise BPFTRACE_MAP_KEYS_MAX)"
-            case .probeReadFailed: what = "WARNING: \(total) probe reads failed"
-            case .helperFailed: what = "WARNING: \(total) helper calls failed"
-            }
-            if options.reportErrors && (counter != .probeReadFailed || options.reportReadErrors) {
-                FileHandleStderr.write(what + "\n")
-            }
+            out.flush()
         }
     }
 }

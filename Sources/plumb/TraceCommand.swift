@@ -411,6 +411,7 @@ struct TraceCLI {
         options.childCommand = command
         // -k/-kk: the programs count failing helpers for the runtime to report.
         options.reportHelperErrors = helperChecks > 0
+        options.reportReadErrors = helperChecks > 1
         let (plan, diagnostics) = compile(script, file: source, environment: ProbeEnvironment.system(), options: options)
         return (plan, diagnostics)
     }

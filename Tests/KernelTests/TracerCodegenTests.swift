@@ -149,11 +149,12 @@ struct TracerCodegenTests {
         }
     }
 
-    @Test("-k: failed probe reads are counted in the error counter map")
+    @Test("-kk: failed probe reads are counted in the error counter map")
     func helperErrors() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
         var options = CompileOptions()
         options.reportHelperErrors = true
+        options.reportReadErrors = true
         let plan = try compileScript("BEGIN { @x = *(uint64 *)8; @s = str(16); @ok = curtask->pid; }", options: options)
         let object = try plan.object.load()
         _ = try object.program(plan.probes[0].program).testRun()

@@ -86,6 +86,10 @@ struct SemaTests {
         let r = check("BEGIN { $a = (uint32)1; $b = -1; if ($a < $b) { @ = 1; } }")
         #expect(r.diagnostics.contains("warning: comparison of integers of different signs: 'unsigned int32' and 'int64' can lead to undefined behavior"))
         #expect(r.plan != nil)
+        // As bpftrace 0.17: constants warn too unless a non-negative literal; + - * / % warn as arithmetic.
+        #expect(check("BEGIN { if ((uint64)1 < -1) { @ = 1; } }").diagnostics.contains("1:23: warning: comparison of integers of different signs: 'unsigned int64' and 'int64'"))
+        #expect(!check("BEGIN { $u = (uint32)5; if ($u < 1) { @ = $u; } }").diagnostics.contains("warning"))
+        #expect(check("BEGIN { $u = (uint32)5; @ = $u + -1; }").diagnostics.contains("warning: arithmetic on integers of different signs: 'unsigned int32' and 'int64'"))
     }
 
     @Test("warnings: unused variables, truncating assignments")
