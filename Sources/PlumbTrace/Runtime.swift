@@ -73,36 +73,10 @@ public struct TraceOptions: Sendable {
 
 /// Set by SIGINT/SIGTERM; the event loop checks it between polls.
 
-/// Buffered output to one fd, flushed when large, after each batch of events and at exit.
-final class TraceOutputBuffer {
-    let fd: Int32
-    var bytes: [UInt8] = []
-    init(fd: Int32) { self.fd = fd; bytes.reserveCapacity(1 << 16) }
-
-    func write(_ s: String) {
-        bytes.append(contentsOf: s.utf8)
-        if bytes.count >= 1 << 16 { flush() }
-    }
-
-    func flush() {
-        if bytes.isEmpty { return }
-        bytes.withUnsafeBytes { buf in
-            var offset = 0
-            while offset < buf.count, let base = buf.baseAddress {
-                let n = Glibc.write(fd, base + offset, buf.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                offset += n
-            }
-        }
-        bytes.removeAll(keepingCapacity: true)
-    }
-}
-
 public final class TraceRuntime: @unchecked Sendable {
     public let plan: TracePlan
     public let options: TraceOptions
-    let out: TraceOutputBuffer
+    let out: OutputBuffer
     let symbols = SystemSymbols()
     let printfFormats: [PrintfFormat?]
     /// What was loaded (kept by name, not by the object's type: the library renames it).
@@ -120,7 +94,7 @@ public final class TraceRuntime: @unchecked Sendable {
     public init(plan: TracePlan, options: TraceOptions = TraceOptions()) {
         self.plan = plan
         self.options = options
-        self.out = TraceOutputBuffer(fd: options.outputFD)
+        self.out = OutputBuffer(fd: options.outputFD)
         // Probed and -c binaries: their symbols still resolve after their processes exit.
         for probe in plan.probes {
             switch probe.target {
@@ -203,8 +177,8 @@ public final class TraceRuntime: @unchecked Sendable {
     func printMap(_ planned: PlannedMap, top: Int, divisor: Int, printer: TraceMapPrinter) {
         guard let s = try? snapshot(planned) else { return }
         switch options.format {
-        case .text: out.write(printer.text(s, top: top, divisor: divisor))
-        case .json: out.write(printer.json(s, top: top, divisor: divisor))
+        case .text: out.append(printer.text(s, top: top, divisor: divisor))
+        case .json: out.append(printer.json(s, top: top, divisor: divisor))
         }
     }
 
@@ -226,8 +200,8 @@ public final class TraceRuntime: @unchecked Sendable {
 
     func emit(type: String, text: String) {
         switch options.format {
-        case .text: out.write(text)
-        case .json: out.write("{\"type\": \"\(type)\", \"data\": \(JSON.quote(text))}\n")
+        case .text: out.append(text)
+        case .json: out.append("{\"type\": \"\(type)\", \"data\": \(JSON.quote(text))}\n")
         }
     }
 
@@ -246,8 +220,8 @@ public final class TraceRuntime: @unchecked Sendable {
             if let m = plan.maps.first(where: { $0.name == name }) { printMap(m, top: top, divisor: divisor, printer: printer) }
         case .printValue(let field):
             switch options.format {
-            case .text: out.write(values.text(field.type, record, at: field.offset) + "\n")
-            case .json: out.write("{\"type\": \"value\", \"data\": \(values.json(field.type, record, at: field.offset))}\n")
+            case .text: out.append(values.text(field.type, record, at: field.offset) + "\n")
+            case .json: out.append("{\"type\": \"value\", \"data\": \(values.json(field.type, record, at: field.offset))}\n")
             }
         case .clear(let name):
             if let m = plan.maps.first(where: { $0.name == name }) { clearMap(m, zero: false) }
@@ -290,9 +264,9 @@ public final class TraceRuntime: @unchecked Sendable {
         switch options.format {
         case .text:
             let why = result < 0 && result > -4096 ? "\(String(cString: strerror(Int32(-result)))) (\(result))" : "\(result)"
-            out.write("\(location): WARNING: Failed to \(helper): \(why)\n\(excerpt)")
+            out.append("\(location): WARNING: Failed to \(helper): \(why)\n\(excerpt)")
         case .json:
-            out.write("{\"type\": \"helper_error\", \"helper\": \(JSON.quote(helper)), \"retcode\": \(result), \"line\": \(line), \"col\": \(column)}\n")
+            out.append("{\"type\": \"helper_error\", \"helper\": \(JSON.quote(helper)), \"retcode\": \(result), \"line\": \(line), \"col\": \(column)}\n")
         }
     }
 
@@ -490,8 +464,8 @@ public final class TraceRuntime: @unchecked Sendable {
 
         if options.announceAttach {
             switch options.format {
-            case .text: out.write(TraceRuntime.announce(probeCount))
-            case .json: out.write("{\"type\": \"attached_probes\", \"data\": {\"probes\": \(probeCount)}}\n")
+            case .text: out.append(TraceRuntime.announce(probeCount))
+            case .json: out.append("{\"type\": \"attached_probes\", \"data\": {\"probes\": \(probeCount)}}\n")
             }
         }
 
@@ -501,7 +475,7 @@ public final class TraceRuntime: @unchecked Sendable {
                 guard let p = loadedPrograms[probe.program] else { continue }
                 // bpftrace shows the statistics line only (newer kernels add time and stack depth).
                 let log = p.verifierLog.split(separator: "\n").filter { $0.hasPrefix("processed ") }.map { $0 + "\n" }.joined()
-                out.write("\nProgram ID: \(p.id)\n\nThe verifier log: \n\(log)\n")
+                out.append("\nProgram ID: \(p.id)\n\nThe verifier log: \n\(log)\n")
             }
         }
 
@@ -571,7 +545,7 @@ public final class TraceRuntime: @unchecked Sendable {
 
         if options.printMapsAtExit {
             // bpftrace writes these two newlines to stdout itself, even when -o sends the rest elsewhere.
-            if options.outputFD == options.stdoutFD { out.write("\n\n") } else { out.flush(); FileHandleStderr.write("\n\n", fd: options.stdoutFD) }
+            if options.outputFD == options.stdoutFD { out.append("\n\n") } else { out.flush(); FileHandleStderr.write("\n\n", fd: options.stdoutFD) }
             for m in plan.maps.sorted(by: { $0.name < $1.name }) { printMap(m, top: 0, divisor: 1, printer: printer) }
         }
         out.flush()
@@ -594,8 +568,8 @@ public final class TraceRuntime: @unchecked Sendable {
             guard total > 0 else { continue }
             // As bpftrace reports perf buffer losses: in the output stream.
             switch options.format {
-            case .text: out.write("Lost \(total) events\n")
-            case .json: out.write("{\"type\": \"lost_events\", \"data\": {\"events\": \(total)}}\n")
+            case .text: out.append("Lost \(total) events\n")
+            case .json: out.append("{\"type\": \"lost_events\", \"data\": {\"events\": \(total)}}\n")
             }
             out.flush()
         }
