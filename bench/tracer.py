@@ -32,18 +32,21 @@ def run(argv, script):
     loaded = programs()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.monotonic()
-    p = subprocess.Popen(argv + ["-e", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+    # A session of its own: the SIGINT below goes to the whole group, so a tool run under strace
+    # stops too (strace alone would detach and leave it running).
+    p = subprocess.Popen(argv + ["-e", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True,
+                         start_new_session=True)
     attached = None
     for line in p.stderr:
         if "__BPFTRACE_NOTIFY_PROBES_ATTACHED" in line:
             attached = time.monotonic() - start
             break
     insns = programs_since(loaded) if attached is not None else 0
-    p.send_signal(signal.SIGINT)
+    os.killpg(p.pid, signal.SIGINT)
     try:
         p.communicate(timeout=20)
     except subprocess.TimeoutExpired:
-        p.kill(); p.wait()
+        os.killpg(p.pid, signal.SIGKILL); p.wait()
     # ru_maxrss of children is the largest child so far; run each tool in its own process tree
     # order so the figure is this run's (bench/tracer.sh runs one measurement per python process).
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
