@@ -107,8 +107,9 @@ public enum UprobeResolver {
                 throw .elf(path: path, error)
             }
             for s in symbols {
-                let (base, version) = split(s.name)
-                guard base == wantedBase else { continue }
+                // Bytes first: splitting every name of libc as Characters was most of the lookup.
+                guard nameHasBase(s.name, wantedBase) else { continue }
+                let (_, version) = split(s.name)
                 // A versioned request must match a versioned .symtab name exactly; .dynsym names carry
                 // no version (it lives in .gnu.version), so the base name decides there.
                 if let wantedVersion, let version, version != wantedVersion { continue }
@@ -150,10 +151,18 @@ public enum UprobeResolver {
 
     /// "malloc@@GLIBC_2.2.5" → ("malloc", "GLIBC_2.2.5").
     static func split(_ name: String) -> (String, String?) {
-        guard let at = name.firstIndex(of: "@") else { return (name, nil) }
+        let bytes = name.utf8
+        guard let at = bytes.firstIndex(of: UInt8(ascii: "@")) else { return (name, nil) }
         let base = String(name[..<at])
-        let version = name[at...].drop(while: { $0 == "@" })
-        return (base, version.isEmpty ? nil : String(version))
+        let version = bytes[at...].drop(while: { $0 == UInt8(ascii: "@") })
+        return (base, version.isEmpty ? nil : String(decoding: version, as: UTF8.self))
+    }
+
+    /// Whether `name` is `base`, or `base@…` (a versioned name), compared as bytes.
+    static func nameHasBase(_ name: String, _ base: String) -> Bool {
+        let n = name.utf8, b = base.utf8
+        guard n.count >= b.count, n.starts(with: b) else { return false }
+        return n.count == b.count || n[n.index(n.startIndex, offsetBy: b.count)] == UInt8(ascii: "@")
     }
 
     static func absolute(_ path: String) -> String {

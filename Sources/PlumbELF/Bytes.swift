@@ -40,18 +40,21 @@ public final class Bytes: @unchecked Sendable {
     /// Reads a whole file. Only regular files are read: a device (/dev/zero) or a pipe may
     /// never end. They are mapped; those whose size the kernel does not report (some sysfs
     /// and procfs files say 0) are read in chunks.
-    public static func read(path: String) throws(ELFError) -> Bytes {
+    /// `prefault`: fault every page in at once (parsers that touch all of the file, as BTF's);
+    /// without it pages come in as they are touched (an ELF reader looking up a few symbols of
+    /// a 2 MB libc touches a tenth of it).
+    public static func read(path: String, prefault: Bool = true) throws(ELFError) -> Bytes {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw .cannotRead(path: path, errno: errno) }
         defer { close(fd) }
         var st = stat()
         if fstat(fd, &st) != 0 { throw .cannotRead(path: path, errno: errno) }
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw .notRegularFile(path: path) }
-        // Map regular files (sysfs's vmlinux BTF too, on kernels that allow it), prefaulted
-        // since parsers touch every page; files that refuse mapping are read instead.
+        // Map regular files (sysfs's vmlinux BTF too, on kernels that allow it); files that
+        // refuse mapping are read instead.
         if st.st_size > 0 {
             let size = Int(st.st_size)
-            if let p = mmap(nil, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0), p != MAP_FAILED {
+            if let p = mmap(nil, size, PROT_READ, MAP_PRIVATE | (prefault ? MAP_POPULATE : 0), fd, 0), p != MAP_FAILED {
                 return Bytes(mapping: UnsafeRawPointer(p), count: size)
             }
         }

@@ -128,7 +128,7 @@ public struct ELFFile: Sendable {
     }
 
     public init(path: String) throws(ELFError) {
-        try self.init(bytes: try Bytes.read(path: path))
+        try self.init(bytes: try Bytes.read(path: path, prefault: false))
     }
 
     public init(bytes: Bytes) throws(ELFError) {
