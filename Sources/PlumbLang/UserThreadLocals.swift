@@ -67,6 +67,13 @@ extension Compiler {
     /// Emits r0 = the current thread's address of the thread-local at `offset` in the TLS
     /// block of `path`. false after reporting why it cannot be done.
     func userThreadLocalAddress(_ qualified: String, offset: UInt64, elf: ELFFile, path: String, _ e: Expr) -> Bool {
+        // The current thread must be one of the program's: a user probe, or a traced process.
+        var userProbe = false
+        if case .registers(_, true) = context { userProbe = true }
+        guard userProbe || options.pid != nil || options.childPID != nil else {
+            error("'\(qualified)' is a thread-local: it can be read only in a thread of \(path); use it in a uprobe or usdt probe, or trace the program with -p PID or -c CMD", e.range)
+            return false
+        }
         guard ExecutableTLS.isExecutable(elf) else {
             error("'\(qualified)' is a thread-local of the shared library \(path); var() reads thread-locals of executables only", e.range,
                   notes: [.init("a library's TLS block is placed by the dynamic loader at run time and recorded only in glibc's private link_map (l_tls_offset), which no ELF file describes")])

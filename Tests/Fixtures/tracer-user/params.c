@@ -21,6 +21,18 @@ __attribute__((noinline)) struct big make(long a, long b, long c) {
     return r;
 }
 
+/* Five registers taken: the two-register struct goes on the stack, and `f` still takes r9. */
+__attribute__((noinline)) long spill(long a, long b, long c, long d, long e, struct two t, long f) {
+    __asm__ volatile("" ::: "memory");
+    return a + b + c + d + e + t.x + t.y + f;
+}
+
+/* A struct of a double and a long: xmm0 and rdi; `after` takes rsi. */
+__attribute__((noinline)) long fpfirst(struct fp m, long after) {
+    __asm__ volatile("" ::: "memory");
+    return (long)m.d + m.l + after;
+}
+
 int main(int argc, char **argv) {
     int n = argc > 1 ? argc : 2;
     long sink = 0;
@@ -32,6 +44,8 @@ int main(int argc, char **argv) {
         char name[] = "params";
         sink += many(i, t, 2.5, -30 - i, s, name, 6000000000L + i, (short)(-7 - i), bg, 90 + i, 1.5f, s2, m, (unsigned char)(200 + i));
         sink += make(i, 2 * i, 3 * i).v[1];
+        sink += spill(i, 2, 3, 4, 5, t, 400 + i);
+        sink += fpfirst(m, 800 + i);
     }
     return sink == 42;
 }
