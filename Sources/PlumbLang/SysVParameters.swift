@@ -12,7 +12,7 @@
 // registers. A function returning a memory-class struct takes its buffer's address in rdi.
 import PlumbBTF
 
-enum SysVPlace: Equatable {
+package enum SysVPlace: Equatable {
     /// In these integer argument registers (0 = rdi ... 5 = r9), one per eightbyte.
     case registers([Int])
     /// In memory at rsp + 8 + offset at the function's entry.
@@ -21,15 +21,16 @@ enum SysVPlace: Equatable {
     case sse(partly: Bool)
 }
 
-struct SysVClassifier {
-    enum Class { case integer, sse }
-    let btf: BTF
+package struct SysVClassifier {
+    package enum Class { case integer, sse }
+    package let btf: BTF
+    package init(btf: BTF) { self.btf = btf }
     /// Integer and SSE registers the ABI gives to arguments.
     static let integerRegisters = 6, sseRegisters = 8
 
     /// The eightbytes' classes of a value of type `id` passed in registers; nil when it is
     /// passed in memory; empty for a value of no size.
-    func classify(_ id: TypeID) -> [Class]? {
+    package func classify(_ id: TypeID) -> [Class]? {
         guard let r = try? btf.resolve(id), let size = try? btf.size(of: r) else { return nil }
         if size == 0 { return [] }
         guard size <= 16 else { return nil }
@@ -82,7 +83,7 @@ struct SysVClassifier {
     }
 
     /// Each parameter's place at the entry of a function returning `returnType` (0: void).
-    func places(parameters: [TypeID], returnType: TypeID) -> [SysVPlace] {
+    package func places(parameters: [TypeID], returnType: TypeID) -> [SysVPlace] {
         var nextInteger = 0, nextSSE = 0, stack = 0
         if returnType != 0, let size = try? btf.size(of: btf.resolve(returnType)), size > 0, classify(returnType) == nil {
             nextInteger = 1  // the hidden pointer to the caller's return buffer
