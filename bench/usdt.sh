@@ -77,6 +77,8 @@ threading.Thread(target=watchdog, daemon=True).start()
 p.wait()
 t3 = time.monotonic()
 drain.join(timeout=5)
+# Explicitly: with the watchdog thread still alive, exit may not flush it.
+err.flush()
 if p.returncode == -signal.SIGKILL:
     sys.exit("%s ignored SIGINT for 120 s" % sys.argv[2])
 print("%.1f %.1f" % ((t1 - t0) * 1000, (t3 - sent[0]) * 1000))
