@@ -94,9 +94,8 @@ extension Compiler {
         return Val(type: .args, loc: .imm(0))
     }
 
-    /// `args.NAME` at a uprobe: the parameter's register at entry (its DWARF location when that
-    /// is a register, else its SysV slot: integer registers taken by the parameters before it),
-    /// typed from DWARF.
+    /// `args.NAME` at a uprobe: the parameter where the SysV ABI puts it at entry (integer
+    /// registers, the stack; SysVParameters.swift), typed from DWARF; read in UserParameters.swift.
     func userArgsField(_ name: String, _ e: Expr) -> Val? {
         guard userTypes.functions[probeName] != nil else { return nil }
         guard case .registers(false, true) = context else {
@@ -111,39 +110,12 @@ extension Compiler {
         }
         let p = fn.parameters[i]
         let t = userSType(p.type, binary: k)
-        let ubtf = userTypes.loaded[k].btf
-        /// SysV integer registers a parameter takes: floats go in xmm, structs of up to 16 bytes
-        /// in one or two registers (assumed integer class), larger ones in memory.
-        func integerRegisters(_ id: TypeID) -> Int {
-            guard let r = try? ubtf.resolve(id), let ty = try? ubtf.type(r) else { return 1 }
-            switch ty.kind {
-            case .float: return 0
-            case .struct, .union: return ty.size <= 16 ? Int(ty.size + 7) / 8 : 0
-            default: return 1
-            }
-        }
-        if integerRegisters(p.type) == 0 {
-            error("parameter '\(name)' of '\(fn.name)' is passed in a floating-point register or in memory; only integer and pointer parameters can be read", e.range)
-            return .poison
-        }
-        let slot = fn.parameters[..<i].reduce(0) { $0 + integerRegisters($1.type) }
-        guard t.isScalar else {
-            error("parameter '\(name)' of '\(fn.name)' is a '\(t)' passed by value; only integer and pointer parameters can be read", e.range)
-            return .poison
-        }
-        var offset: Int16?
-        if let ops = p.location.expression(at: fn.lowPC), ops.count == 1, case .reg(let r) = ops[0], r < dwarfRegisterOffsets.count {
-            offset = dwarfRegisterOffsets[r]
-        } else if slot < PtRegs.args.count {
-            offset = PtRegs.args[slot]
-        }
-        guard let offset else {
-            error("parameter '\(name)' of '\(fn.name)' is passed on the stack; read it with sarg", e.range)
-            return .poison
-        }
-        b.emit(.load(.r0, .r6, offset: offset, size: .doubleWord))
-        convert(.r0, to: t)
-        return result(t, from: .r0)
+        // Every parameter's type (and the return type) must be in the BTF snapshot classified.
+        for q in fn.parameters { _ = userSType(q.type, binary: k) }
+        if fn.returnType != 0 { _ = userSType(fn.returnType, binary: k) }
+        let places = SysVClassifier(btf: userTypes.loaded[k].btf)
+            .places(parameters: fn.parameters.map(\.type), returnType: fn.returnType)
+        return userParameter(name, of: fn.name, type: t, place: places[i], location: p.location.expression(at: fn.lowPC), e)
     }
 
     /// `retval` at a uretprobe: rax typed by the DWARF return type (nil: no DWARF, keep it untyped).

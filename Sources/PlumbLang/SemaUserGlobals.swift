@@ -9,7 +9,8 @@
 // (right in whichever process hit it; a usdt probe with several sites picks the site by its
 // attach cookie); elsewhere it is read from /proc/PID/maps for -p at
 // compile time. Without DWARF, a .symtab/.dynsym object symbol reads as an unsigned integer of
-// the symbol's size, with a warning that the type is a guess.
+// the symbol's size, with a warning that the type is a guess. Thread-locals of the executable
+// are read in the current thread (UserThreadLocals.swift).
 import Glibc
 import PlumbBPF
 import PlumbDWARF
@@ -43,19 +44,19 @@ extension Compiler {
         var address: UInt64 = 0
         var type = SType.u64
         var dwarfReason = ""
+        var threadLocal: UInt64?  // offset in the executable's TLS block (UserThreadLocals.swift)
         switch userDWARF(path) {
         case .success(let k):
             do {
                 let g = try userTypes.loaded[k].dwarf.variable(named: qualified)
-                if g.tlsOffset != nil {
-                    error("'\(qualified)' is a thread-local variable; var() reads only static-storage globals", e.range)
-                    return .poison
-                }
-                guard let a = g.address else {
+                if let o = g.tlsOffset {
+                    threadLocal = o
+                } else if let a = g.address {
+                    address = a
+                } else {
                     error("'\(qualified)' in \(path) has no fixed address (optimized out or extern)", e.range)
                     return .poison
                 }
-                address = a
                 type = userSType(g.type, binary: k)
             } catch {
                 dwarfReason = "\(error)"
@@ -67,7 +68,7 @@ extension Compiler {
             var objects: [ELFSymbol] = []
             for dynamic in [false, true] {
                 objects += ((try? elf.symbols(dynamic: dynamic)) ?? []).filter {
-                    $0.type == ELFSymbol.STT_OBJECT && $0.sectionIndex != ELFSymbol.SHN_UNDEF
+                    ($0.type == ELFSymbol.STT_OBJECT || $0.type == ExecutableTLS.STT_TLS) && $0.sectionIndex != ELFSymbol.SHN_UNDEF
                 }
             }
             guard let s = objects.first(where: { $0.name == name }) else {
@@ -75,14 +76,16 @@ extension Compiler {
                       notes: [.init(dwarfReason)] + (nearest(name, in: Array(Set(objects.map(\.name)))).map { [.init("did you mean '\($0)'?")] } ?? []))
                 return .poison
             }
-            address = s.value
+            if s.type == ExecutableTLS.STT_TLS { threadLocal = s.value } else { address = s.value }
             let size = [1, 2, 4, 8].contains(Int(s.size)) ? Int(s.size) : 8
             type = .int(size: size, signed: false)
             warning("no DWARF type for '\(name)' in \(path): reading it as a \(size)-byte unsigned integer (the type is a guess)", e.range)
         }
 
         // Relocation.
-        if elf.type == ELFFile.ET_EXEC {
+        if let threadLocal {
+            guard userThreadLocalAddress(qualified, offset: threadLocal, elf: elf, path: path, e) else { return .poison }
+        } else if elf.type == ELFFile.ET_EXEC {
             b.emit(.loadImm64(.r0, Int64(bitPattern: address)))
         } else if let site, site.path == path, case .registers(false, true) = context {
             b.emit(.load(.r0, .r6, offset: PtRegs.ip, size: .doubleWord))

@@ -19,6 +19,11 @@ enum TracerUserFixtures {
             ["-g", "-O2", "-fno-PIE", "-no-pie", "-o", dir + "/dwarf-nopie", src + "/dwarf.c"],
             // Symbols but no debug info (and a build id no /usr/lib/debug file has).
             ["-O2", "-fPIE", "-pie", "-o", dir + "/dwarf-nodebug", src + "/dwarf.c"],
+            // Thread-locals and parameter passing (TracerUserThreadLocalTests, TracerUserParameterTests).
+            ["-g", "-O2", "-fPIE", "-pie", "-pthread", "-o", dir + "/tls", src + "/tls.c"],
+            ["-g", "-O2", "-fno-PIE", "-no-pie", "-pthread", "-o", dir + "/tls-nopie", src + "/tls.c"],
+            ["-O2", "-fPIE", "-pie", "-pthread", "-o", dir + "/tls-nodebug", src + "/tls.c"],
+            ["-g", "-O2", "-fPIE", "-pie", "-o", dir + "/params", src + "/params.c"],
         ]
         for args in steps {
             let r = TestEnv.run("/usr/bin/env", ["gcc"] + args)
