@@ -8,6 +8,7 @@ extension Compiler {
     /// their members.
     func printed(_ t: SType, depth: Int = 0) -> ValueType {
         if case .argsRecord(let members, let size) = t { return printedArgsRecord(members, size: size) }
+        if case .record(let id, _, let size) = t, let user = printedUserRecord(id, size: size) { return user }
         guard case .record(let id, _, let size) = t, let btf, let kernel = env.kernelBTF(), Int(id) >= kernel.count || depth > 0 else {
             if case .tuple(let elems) = t {
                 let l = t.tupleLayout

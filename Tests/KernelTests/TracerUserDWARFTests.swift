@@ -73,6 +73,20 @@ import TestSupport
         #expect(r.stdout.split(separator: "\n").filter { $0.hasPrefix("g ") } == ["g 7 5 5432 42 alice 5", "g 7 25 5432 42 alice 25"], "\(r.stdout)")
     }
 
+    /// Whole records typed by DWARF print with their member names (they used to print an empty line).
+    @Test(arguments: ["dwarf", "dwarf-nopie"]) func recordsPrintWhole(_ name: String) throws {
+        let bin = try TracerUserFixtures.directory() + "/" + name
+        let script = """
+        uprobe:\(bin):handle { print(*args.req->conn->user); @c = var("g_conn").fd; @r[args.req->id] = *args.req; }
+        """
+        let r = TestEnv.run(TestEnv.plumb, ["-e", script, "-c", bin + " 2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.filter { $0.hasPrefix("{ .name") } == ["{ .name = \"alice\", .uid = 1000 }", "{ .name = \"alice\", .uid = 1000 }"], "\(r.stdout)")
+        #expect(lines.contains { $0.hasPrefix("@r[101]: { .id = 101, .kind = 3, .conn = 0x") }, "\(r.stdout)")
+        #expect(lines.contains { $0.hasPrefix("@r[102]: { .id = 102, .kind = 6, .conn = 0x") }, "\(r.stdout)")
+    }
+
     @Test func globalsWithoutDWARFAndErrors() throws {
         let dir = try TracerUserFixtures.directory()
         let guess = TestEnv.run(TestEnv.plumb, ["-e", "uprobe:\(dir)/dwarf-nodebug:negate { @[var(\"g_total\")] = count(); }", "-c", dir + "/dwarf-nodebug 1"])
