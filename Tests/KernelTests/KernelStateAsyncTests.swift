@@ -38,7 +38,8 @@ struct KernelStateAsyncTests {
         task.cancel()
         let n = try await task.value
         #expect(n == 0)
-        #expect(ContinuousClock.now - start < .seconds(1), "the wait ends within a poll interval")
+        // Without cancellation the wait never ends (the ring stays empty); 5 s leaves room for a busy machine.
+        #expect(ContinuousClock.now - start < .seconds(5), "the wait ends soon after the cancel")
     }
 
     @Test func shortRecordsAndWrongMapsThrow() async throws {
