@@ -219,12 +219,7 @@ extension DWARF {
     /// `file` may be a bare name ("prog.c") or any trailing part of the path.
     public func addresses(file: String, line: Int) throws(DWARFError) -> [UInt64] {
         var out = Set<UInt64>()
-        var seenTables = Set<UInt64>()
-        for ui in units.indices {
-            guard !units[ui].inAlt, let off = units[ui].stmtList, seenTables.insert(off).inserted else { continue }
-            guard let t = try usableLineTable(unit: ui) else { continue }
-            let matching = Set(t.files.indices.filter { Self.fileMatches(t.files[$0], file) })
-            if matching.isEmpty { continue }
+        try forEachLineTable(of: file) { t, matching in
             var previousMatched = false
             for r in t.rows {
                 let hit = !r.endSequence && r.isStatement && r.line == line && matching.contains(r.file)
@@ -234,6 +229,18 @@ extension DWARF {
             }
         }
         return out.sorted()
+    }
+
+    /// Each line table (once, however many units share it) that names `file`, with the
+    /// indices of its file entries that `file` matches.
+    func forEachLineTable(of file: String, _ body: (LineTable, Set<Int>) -> Void) throws(DWARFError) {
+        var seenTables = Set<UInt64>()
+        for ui in units.indices {
+            guard !units[ui].inAlt, let off = units[ui].stmtList, seenTables.insert(off).inserted else { continue }
+            guard let t = try usableLineTable(unit: ui) else { continue }
+            let matching = Set(t.files.indices.filter { Self.fileMatches(t.files[$0], file) })
+            if !matching.isEmpty { body(t, matching) }
+        }
     }
 
     /// The source position of an address (like addr2line without inlining): file and line.

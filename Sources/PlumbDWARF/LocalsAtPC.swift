@@ -119,12 +119,7 @@ extension DWARF {
     /// Lines of `file` (matched as a path suffix) that have statement code, sorted.
     public func linesWithCode(file: String) throws(DWARFError) -> [Int] {
         var lines = Set<Int>()
-        var seenTables = Set<UInt64>()
-        for ui in units.indices {
-            guard !units[ui].inAlt, let off = units[ui].stmtList, seenTables.insert(off).inserted else { continue }
-            guard let t = try usableLineTable(unit: ui) else { continue }
-            let matching = Set(t.files.indices.filter { Self.fileMatches(t.files[$0], file) })
-            if matching.isEmpty { continue }
+        try forEachLineTable(of: file) { t, matching in
             for r in t.rows where !r.endSequence && r.isStatement && matching.contains(r.file) { lines.insert(r.line) }
         }
         return lines.sorted()
