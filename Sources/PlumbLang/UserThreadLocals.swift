@@ -11,10 +11,8 @@
 // or arch_prctl(ARCH_SET_FS), which both keep thread.fsbase current (a program that writes its
 // own fs base with wrfsbase would make it stale until the next context switch).
 //
-// Shared libraries' thread-locals are not supported: where a library's block lies (its static
-// TLS offset, or its slot in the dynamic thread vector) is decided by the dynamic loader at
-// run time and kept only in glibc's private struct link_map (l_tls_offset, l_tls_modid),
-// whose layout is in no ELF file.
+// A shared library's block lies at an offset the dynamic loader picks at run time: with -p PID
+// it is read from that process (UserLibraryThreadLocals.swift); elsewhere it is an error.
 import PlumbAsm
 import PlumbBTF
 import PlumbELF
@@ -74,14 +72,24 @@ extension Compiler {
             error("'\(qualified)' is a thread-local: it can be read only in a thread of \(path); use it in a uprobe or usdt probe, or trace the program with -p PID or -c CMD", e.range)
             return false
         }
-        guard ExecutableTLS.isExecutable(elf) else {
-            error("'\(qualified)' is a thread-local of the shared library \(path); var() reads thread-locals of executables only", e.range,
-                  notes: [.init("a library's TLS block is placed by the dynamic loader at run time and recorded only in glibc's private link_map (l_tls_offset), which no ELF file describes")])
-            return false
-        }
-        guard let blockOffset = ExecutableTLS.blockOffset(elf) else {
-            error("'\(qualified)' is a thread-local, but \(path) has no readable PT_TLS segment", e.range)
-            return false
+        let blockOffset: UInt64
+        if ExecutableTLS.isExecutable(elf) {
+            guard let o = ExecutableTLS.blockOffset(elf) else {
+                error("'\(qualified)' is a thread-local, but \(path) has no readable PT_TLS segment", e.range)
+                return false
+            }
+            blockOffset = o
+        } else {
+            // A library's block: found in the -p process's loader state (UserLibraryThreadLocals.swift).
+            guard let pid = options.pid else {
+                error("'\(qualified)' is a thread-local of the shared library \(path); its place is known only in a process: trace one with -p PID", e.range,
+                      notes: [.init("the dynamic loader chooses a library's TLS block at run time and records it in its link_map (l_tls_offset), read from the process")])
+                return false
+            }
+            do { blockOffset = try LibraryTLS.staticOffset(pid: pid, library: path) } catch {
+                self.error("cannot find thread-local '\(qualified)' of \(path) in process \(pid): \(error)", e.range)
+                return false
+            }
         }
         guard let btf, let task = btf.firstID(named: "task_struct", kind: .struct),
               let thread = try? btf.findMember("thread", in: task),

@@ -24,6 +24,8 @@ enum TracerUserFixtures {
             ["-g", "-O2", "-fno-PIE", "-no-pie", "-pthread", "-o", dir + "/tls-nopie", src + "/tls.c"],
             ["-O2", "-fPIE", "-pie", "-pthread", "-o", dir + "/tls-nodebug", src + "/tls.c"],
             ["-g", "-O2", "-fPIE", "-pie", "-o", dir + "/params", src + "/params.c"],
+            ["-g", "-O2", "-fPIC", "-shared", "-o", dir + "/libtlsfix.so", src + "/tlslib.c"],
+            ["-g", "-O2", "-fPIE", "-pie", "-pthread", "-o", dir + "/tlsuser", src + "/tlsuser.c", "-L" + dir, "-ltlsfix", "-Wl,-rpath," + dir],
         ]
         for args in steps {
             let r = TestEnv.run("/usr/bin/env", ["gcc"] + args)
