@@ -26,7 +26,10 @@ public struct VerifierRejection: Sendable, Equatable {
         out += lead + "^\n"
         out += "verifier: \(reason)\n"
         if verbose {
-            out += "verifier log:\n" + log + (log.hasSuffix("\n") ? "" : "\n")
+            // The kernel's buffer may end in NULs after the text.
+            var text = Substring(log)
+            while text.last == "\0" { text = text.dropLast() }
+            out += "verifier log:\n" + text + (text.hasSuffix("\n") ? "" : "\n")
         } else {
             out += "note: run with -v for the verifier's full log\n"
         }
