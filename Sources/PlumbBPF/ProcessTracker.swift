@@ -83,6 +83,8 @@ public final class ProcessTracker: @unchecked Sendable {
         var known = Set(try self.pids)
         var frontier: [Int32: Int32] = [:]
         for pid in pids { frontier[pid] = ProcessTracker.parent(of: pid) ?? 0 }
+        // Each pass inserts the frontier, then one /proc scan gives every descendant of the set
+        // not yet in it, however deep the tree; more passes only pick up forks made meanwhile.
         var pass = 0
         while !frontier.isEmpty, pass < 8 {
             pass += 1
@@ -95,8 +97,14 @@ public final class ProcessTracker: @unchecked Sendable {
             }
             guard descendants else { break }
             frontier = [:]
-            for (pid, parent) in ProcessTracker.processTable() where known.contains(parent) && !known.contains(pid) {
-                frontier[pid] = parent
+            var children: [Int32: [Int32]] = [:]
+            for (pid, parent) in ProcessTracker.processTable() { children[parent, default: []].append(pid) }
+            var queue = Array(known), reached = known
+            while let p = queue.popLast() {
+                for c in children[p] ?? [] where reached.insert(c).inserted {
+                    frontier[c] = p
+                    queue.append(c)
+                }
             }
         }
     }

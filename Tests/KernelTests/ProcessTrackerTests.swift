@@ -160,6 +160,33 @@ enum ForkerProgram {
         }
     }
 
+    /// Seeding takes a whole subtree, however deep: a test runner can sit a dozen levels below
+    /// init, and `process:begin` without a target then missed it (seeding stopped after 8 levels).
+    @Test("seeding reaches descendants 12 levels down")
+    func deepSeeding() throws {
+        guard TestEnv.kernelAvailable(Self.unavailable()) else { return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-chain-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Each level is a shell waiting for the next (an `if`, so the shell does not exec it).
+        try "if [ \"$1\" -gt 0 ]; then /bin/sh \"$0\" $(($1 - 1)) \"$2\"; else echo $$ > \"$2.tmp\"; mv \"$2.tmp\" \"$2\"; exec sleep 30; fi\n"
+            .write(toFile: dir + "/chain.sh", atomically: true, encoding: .utf8)
+        let top = Process()
+        top.executableURL = URL(fileURLWithPath: "/bin/sh")
+        top.arguments = [dir + "/chain.sh", "12", dir + "/bottom"]
+        try top.run()
+        var bottom: Int32 = 0
+        for _ in 0..<200 where bottom == 0 {
+            if let text = try? String(contentsOfFile: dir + "/bottom", encoding: .utf8), let p = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) { bottom = p } else { usleep(20_000) }
+        }
+        #expect(bottom > 0, "the chain did not start")
+        defer { if bottom > 0 { kill(bottom, SIGKILL) }; top.waitUntilExit() }
+        let tracker = try ProcessTracker(pids: [top.processIdentifier])
+        #expect(try tracker.contains(bottom), "the process 13 levels below the seed is not tracked")
+        #expect(try tracker.pids.count >= 13)   // 12 shells waiting and the last one, exec'd into sleep
+        try tracker.detach()
+    }
+
     @Test("seeding errors and the /proc parser")
     func seedingErrors() throws {
         #expect(ProcessTracker.parseParent(stat: "42 (a) b) c) S 7 42 42 0") == 7)
