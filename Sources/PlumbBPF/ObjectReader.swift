@@ -100,6 +100,7 @@ struct ObjectReader {
     func fixedUpBTF(_ btf: BTF) throws(BTFError) -> BTF {
         var replacements: [TypeID: BTFType] = [:]
         var appended: [BTFType] = []
+        let hiddenFunctions = Set(symbols.filter { $0.type == ELFSymbol.STT_FUNC && $0.visibility == 2 /* STV_HIDDEN */ }.map(\.name))
         func current(_ id: TypeID) throws(BTFError) -> BTFType {
             if let r = replacements[id] { return r }
             return try btf.type(id)
@@ -109,6 +110,13 @@ struct ObjectReader {
             if t.kind == .function, t.linkage == .external {
                 var f = t
                 f.payload = .functionLinkage(BTFLinkage.global.rawValue)
+                replacements[id] = f
+            } else if t.kind == .function, t.linkage == .global, hiddenFunctions.contains(t.name) {
+                // A __hidden global subprogram (libbpf's usdt.bpf.h helpers) is verified as static,
+                // with its caller's argument types, as libbpf marks it; as global the verifier
+                // checks it alone and refuses its pointer arguments.
+                var f = t
+                f.payload = .functionLinkage(BTFLinkage.static.rawValue)
                 replacements[id] = f
             }
             guard t.kind == .dataSection else { continue }

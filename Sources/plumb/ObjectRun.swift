@@ -146,6 +146,8 @@ extension ObjectCommand {
             let filterPID = held?.pid ?? pid ?? -1
             let attachOptions = AttachOptions(pid: filterPID, perfRate: .frequency(perfFrequency))
             let requested = Set(requests.map(\.program))
+            // Objects built with libbpf's <bpf/usdt.bpf.h> read argument specs from a map: --attach usdt fills it.
+            let usdtSpecs = try LibbpfUSDTSpecs(object: loaded)
             for name in loaded.spec.programs.map(\.name) {
                 if StopSignal.isRequested {
                     status.append("stopped by \(Arguments.signalName(StopSignal.signal)) before attaching \(name)\n")
@@ -154,7 +156,7 @@ extension ObjectCommand {
                 if requested.contains(name) {
                     guard loaded.programs[name] != nil else { continue }
                     for r in requests where r.program == name {
-                        let (owner, description) = try r.attach(try loaded.program(name), pid: filterPID)
+                        let (owner, description) = try r.attach(try loaded.program(name), pid: filterPID, usdtSpecs: usdtSpecs)
                         let replaced = r.replacedTarget(in: loaded.spec).map { " (--attach, instead of section '\($0)')" } ?? ""
                         status.append("attached \(name): \(description)\(replaced)\n")
                         links.append(owner)

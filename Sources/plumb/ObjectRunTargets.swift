@@ -107,7 +107,7 @@ struct AttachRequest: Sendable {
     }
 
     /// Attaches; the returned owner detaches when released.
-    func attach(_ program: Program, pid: Int32) throws -> (owner: AnyObject, description: String) {
+    func attach(_ program: Program, pid: Int32, usdtSpecs: LibbpfUSDTSpecs? = nil) throws -> (owner: AnyObject, description: String) {
         switch target {
         case .uprobe(let t, let retprobe):
             let link: Link
@@ -118,6 +118,10 @@ struct AttachRequest: Sendable {
             }
             return (link, link.description)
         case .usdt(let binary, let provider, let name):
+            if let usdtSpecs {
+                let a = try usdtSpecs.attach(program, binary: binary, provider: provider, name: name, pid: pid)
+                return (a, a.description + " (usdt.bpf.h specs)")
+            }
             let a = try program.attachUSDT(binary: binary, provider: provider, name: name, pid: pid)
             return (a, a.description)
         }
