@@ -8,7 +8,9 @@ import TestSupport
 
 @Suite struct TracerUnprivilegedCheckTests {
     /// Runs `plumb --check` on `script` as nobody; nil when this cannot be arranged (not root).
-    static func checkAsNobody(_ script: String) throws -> TestEnv.Result? {
+    /// `files` are copied beside the script first and `{{dir}}` in the script names their folder:
+    /// the checkout (a CI clone under a 0700 temporary folder) may be out of nobody's reach.
+    static func checkAsNobody(_ script: String, files: [String] = []) throws -> TestEnv.Result? {
         guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
             #expect(!TestEnv.skipsAreFailures, "needs root and setpriv to run a check as nobody")
             return nil
@@ -16,8 +18,13 @@ import TestSupport
         let dir = "/tmp/plumb-nobody-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         try #require(mkdir(dir, 0o755) == 0)
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        for file in files {
+            let copy = dir + "/" + URL(fileURLWithPath: file).lastPathComponent
+            try FileManager.default.copyItem(atPath: file, toPath: copy)
+            try #require(chmod(copy, 0o755) == 0)
+        }
         let path = dir + "/script.bt"
-        try script.write(toFile: path, atomically: false, encoding: .utf8)
+        try script.replacingOccurrences(of: "{{dir}}", with: dir).write(toFile: path, atomically: false, encoding: .utf8)
         try #require(chmod(path, 0o644) == 0)
         return TestEnv.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", TestEnv.plumb, "--check", path])
     }
@@ -65,10 +72,12 @@ import TestSupport
         uprobe:/bin/bash:readline { @u = count(); } END { clear(@start); }
         """
         // USDT markers of the test fixture, when it can be built.
+        var files: [String] = []
         if let dir = try? TracerUserFixtures.directory() {
-            script += "\nusdt:\(dir)/usdt:plumbu:add { printf(\"%d %s\\n\", arg0, str(arg3)); }\n"
+            files.append(dir + "/usdt")
+            script += "\nusdt:{{dir}}/usdt:plumbu:add { printf(\"%d %s\\n\", arg0, str(arg3)); }\n"
         }
-        guard let r = try Self.checkAsNobody(script) else { return }
+        guard let r = try Self.checkAsNobody(script, files: files) else { return }
         #expect(r.status == 0 && r.stderr.isEmpty, "\(r.stderr)")
     }
 }
