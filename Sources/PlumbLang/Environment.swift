@@ -46,10 +46,10 @@ public struct ProbeEnvironment: Sendable {
             tracepointFormat: { category, name in
                 guard TracefsFormat.isPlainName(category), TracefsFormat.isPlainName(name),
                       let root = try? Tracefs.path() else { return nil }
-                return readWholeFile("\(root)/events/\(category)/\(name)/format")
+                return try? readText("\(root)/events/\(category)/\(name)/format")
             },
             tracepoints: {
-                guard let root = try? Tracefs.path(), let text = readWholeFile("\(root)/available_events") else { return [] }
+                guard let root = try? Tracefs.path(), let text = try? readText("\(root)/available_events") else { return [] }
                 return text.split(separator: "\n").compactMap { line in
                     guard let c = line.firstIndex(of: ":") else { return nil }
                     return (String(line[..<c]), String(line[line.index(after: c)...]))
@@ -61,7 +61,7 @@ public struct ProbeEnvironment: Sendable {
             },
             resolveBinary: { try? UprobeResolver.resolveBinary(libraryName($0)) },
             kernelSymbol: { name in
-                guard let text = readWholeFile("/proc/kallsyms") else { return nil }
+                guard let text = try? readText("/proc/kallsyms") else { return nil }
                 for line in text.split(separator: "\n") {
                     let parts = line.split(separator: " ")
                     if parts.count >= 3, parts[2] == name { return UInt64(parts[0], radix: 16) }
@@ -114,18 +114,6 @@ func libraryName(_ b: String) -> String {
     return b
 }
 
-func readWholeFile(_ path: String) -> String? {
-    guard let f = fopen(path, "r") else { return nil }
-    defer { fclose(f) }
-    var data: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = fread(&buf, 1, buf.count, f)
-        if n <= 0 { break }
-        data += buf[0..<n]
-    }
-    return String(decoding: data, as: UTF8.self)
-}
 
 /// Options of one compilation (bpftrace's environment variables and flags).
 public struct CompileOptions: Sendable {

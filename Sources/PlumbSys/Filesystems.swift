@@ -18,8 +18,23 @@ func readFile(_ path: String) throws(SysError) -> [UInt8] {
     }
 }
 
-func readText(_ path: String) throws(SysError) -> String {
+package func readText(_ path: String) throws(SysError) -> String {
     String(decoding: try readFile(path), as: UTF8.self)
+}
+
+/// Runs `/bin/sh -c command` and returns what it wrote to stdout with its pclose status, or
+/// nil when it could not be started.
+package func commandOutput(_ command: String) -> (text: String, status: Int32)? {
+    guard let pipe = popen(command, "r") else { return nil }
+    var data: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = fread(&chunk, 1, chunk.count, pipe)
+        if n <= 0 { break }
+        data.append(contentsOf: chunk[0..<n])
+    }
+    let status = pclose(pipe)
+    return (String(decoding: data, as: UTF8.self), status)
 }
 
 func isDirectory(_ path: String) -> Bool {

@@ -22,16 +22,8 @@ public enum KernelInfo {
         var text: String?
         if let b = try? readText("/boot/config-\(release)") {
             text = b
-        } else if access("/proc/config.gz", R_OK) == 0, let pipe = popen("gzip -dc /proc/config.gz 2>/dev/null", "r") {
-            var data: [UInt8] = []
-            var buf = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = fread(&buf, 1, buf.count, pipe)
-                if n <= 0 { break }
-                data += buf[0..<n]
-            }
-            pclose(pipe)
-            text = String(decoding: data, as: UTF8.self)
+        } else if access("/proc/config.gz", R_OK) == 0, let gunzipped = commandOutput("gzip -dc /proc/config.gz 2>/dev/null") {
+            text = gunzipped.text
         }
         var out: [String: String] = [:]
         for line in (text ?? "").split(separator: "\n") where line.hasPrefix("CONFIG_") {

@@ -305,16 +305,7 @@ public final class TraceRuntime: @unchecked Sendable {
 
     /// Runs `/bin/sh -c command` and returns what it wrote to stdout.
     static func captureShell(_ command: String) -> String {
-        guard let f = popen(command, "r") else { return "" }
-        var data: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&buf, 1, buf.count, f)
-            if n <= 0 { break }
-            data += buf[0..<n]
-        }
-        pclose(f)
-        return String(decoding: data, as: UTF8.self)
+        commandOutput(command)?.text ?? ""
     }
 
     // MARK: attaching

@@ -1,4 +1,5 @@
 import Glibc
+import PlumbSys
 
 /// `plumb --version`: the version, and the commit when it can be known honestly.
 ///
@@ -27,16 +28,8 @@ enum PlumbVersion {
     static func commit() -> String? {
         let root = sourceRoot
         guard !root.contains("'"), access(root + "/.git", F_OK) == 0 else { return nil }
-        guard let pipe = popen("git -C '\(root)' describe --always --dirty --abbrev=12 2>/dev/null", "r") else { return nil }
-        var output: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 256)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, pipe)
-            if n <= 0 { break }
-            output.append(contentsOf: buffer[0 ..< n])
-        }
-        guard pclose(pipe) == 0 else { return nil }
-        let text = String(decoding: output, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+        guard let run = commandOutput("git -C '\(root)' describe --always --dirty --abbrev=12 2>/dev/null"), run.status == 0 else { return nil }
+        let text = run.text.split(separator: "\n").first.map(String.init) ?? ""
         return text.isEmpty ? nil : text
     }
 }

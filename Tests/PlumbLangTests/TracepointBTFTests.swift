@@ -1,5 +1,6 @@
 // Tracepoint facts from BTF (for unprivileged --check) against the exact answer, tracefs's
 // format files: every event BTF claims to know must match tracefs field for field.
+import PlumbSys
 import Foundation
 import PlumbBTF
 @testable import PlumbLang
@@ -12,7 +13,7 @@ struct TracepointBTFTests {
 
     static func available() -> [(category: String, name: String)]? {
         // tracefs files say size 0: read to the end, not by the size.
-        guard let text = readWholeFile(tracefs + "/available_events"), !text.isEmpty else { return nil }
+        guard let text = try? readText(tracefs + "/available_events"), !text.isEmpty else { return nil }
         return text.split(separator: "\n").compactMap { line -> (category: String, name: String)? in
             let parts = line.split(separator: ":", maxSplits: 1)
             return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
@@ -20,7 +21,7 @@ struct TracepointBTFTests {
     }
 
     static func format(_ c: String, _ n: String) -> [TracefsField]? {
-        readWholeFile("\(tracefs)/events/\(c)/\(n)/format").map(TracefsFormat.parse)
+        (try? readText("\(tracefs)/events/\(c)/\(n)/format")).map(TracefsFormat.parse)
     }
 
     /// Names, offsets, sizes and signedness: what BTF can know of a field (the __data_loc element
