@@ -461,13 +461,7 @@ extension Compiler {
             b.emit(.add64(.r1, Int32(clamping: off)))
         }
         let failed = b.newLabel(), done = b.newLabel()
-        references[b.pending.count] = .map(Compiler.eventsMap)
-        b.emit(.loadImm64(.r1, 0))
-        b.emit(.mov64(.r2, Int32(clamping: layout.size)))
-        b.emit(.mov64(.r3, 0))
-        b.emit(.call(helper: H.ringbufReserve))
-        b.jump(.jeq, .r0, imm: 0, to: failed)
-        b.emit(.store(.r0, offset: 0, imm: Int32(clamping: id), size: .doubleWord))
+        reserveEvent(size: layout.size, action: id, orElse: failed)
         if let recReg { b.emit(.mov64(recReg, .r0)) } else { b.emit(.store(.r10, offset: Int16(clamping: rec), .r0, size: .doubleWord)) }
         for (i, a) in args.enumerated() {
             let off = layout.offsets[i], t = types[i]
@@ -503,9 +497,7 @@ extension Compiler {
             }
             release(v)
         }
-        b.emit(.mov64(.r1, recordPointer(.r1)))
-        b.emit(.mov64(.r2, 0))
-        b.emit(.call(helper: H.ringbufSubmit))
+        submitEvent(recordPointer(.r1))
         if let recReg { pool.give(recReg) }
         b.goto(done)
         b.bind(failed)
@@ -554,13 +546,7 @@ extension Compiler {
         var sources: [Int?] = []
         for (v, t) in args { sources.append(t.isScalar ? nil : buffer(v, size: t.size)) }
         let failed = b.newLabel(), done = b.newLabel()
-        references[b.pending.count] = .map(Compiler.eventsMap)
-        b.emit(.loadImm64(.r1, 0))
-        b.emit(.mov64(.r2, Int32(clamping: layout.size)))
-        b.emit(.mov64(.r3, 0))
-        b.emit(.call(helper: H.ringbufReserve))
-        b.jump(.jeq, .r0, imm: 0, to: failed)
-        b.emit(.store(.r0, offset: 0, imm: Int32(clamping: id), size: .doubleWord))
+        reserveEvent(size: layout.size, action: id, orElse: failed)
         for (i, (v, t)) in args.enumerated() {
             let off = layout.offsets[i]
             if let src = sources[i] {
@@ -574,14 +560,31 @@ extension Compiler {
                 b.emit(.store(.r0, offset: Int16(clamping: off), r, size: .doubleWord))
             }
         }
-        b.emit(.mov64(.r1, .r0))
-        b.emit(.mov64(.r2, 0))
-        b.emit(.call(helper: H.ringbufSubmit))
+        submitEvent(.r0)
         b.goto(done)
         b.bind(failed)
         bumpCounter(.ringBufferFull)
         b.bind(done)
         if releasing { args.forEach { release($0.0) } }
+    }
+
+    /// Reserves a `size`-byte record in the events ring buffer (r0 points at it) and jumps to
+    /// `failed` when the ring is full; with `action`, stores that action id in its first 8 bytes.
+    func reserveEvent(size: Int, action: Int?, orElse failed: Label) {
+        references[b.pending.count] = .map(Compiler.eventsMap)
+        b.emit(.loadImm64(.r1, 0))
+        b.emit(.mov64(.r2, Int32(clamping: size)))
+        b.emit(.mov64(.r3, 0))
+        b.emit(.call(helper: H.ringbufReserve))
+        b.jump(.jeq, .r0, imm: 0, to: failed)
+        if let action { b.emit(.store(.r0, offset: 0, imm: Int32(clamping: action), size: .doubleWord)) }
+    }
+
+    /// Submits the reserved record `record` points at.
+    func submitEvent(_ record: Register) {
+        b.emit(.mov64(.r1, record))
+        b.emit(.mov64(.r2, 0))
+        b.emit(.call(helper: H.ringbufSubmit))
     }
 
     func copy(from src: Register, _ so: Int, to dst: Register, _ dOff: Int, carrier: Register, size: Int) {
@@ -812,13 +815,7 @@ extension Compiler {
         storeScalar(v, slot: arr, size: .doubleWord)
         release(v)
         let failed = b.newLabel(), done = b.newLabel()
-        references[b.pending.count] = .map(Compiler.eventsMap)
-        b.emit(.loadImm64(.r1, 0))
-        b.emit(.mov64(.r2, Int32(clamping: 8 + count * size)))
-        b.emit(.mov64(.r3, 0))
-        b.emit(.call(helper: H.ringbufReserve))
-        b.jump(.jeq, .r0, imm: 0, to: failed)
-        b.emit(.store(.r0, offset: 0, imm: Int32(clamping: id), size: .doubleWord))
+        reserveEvent(size: 8 + count * size, action: id, orElse: failed)
         b.emit(.store(.r10, offset: Int16(clamping: rec), .r0, size: .doubleWord))
         let stop = b.newLabel()
         for i in 0..<count {
