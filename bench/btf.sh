@@ -11,9 +11,8 @@ n=${N:-100}
 swift build -c release --product BenchBTF >/dev/null
 swift build -c release --product plumb >/dev/null
 bin=$(swift build -c release --show-bin-path)
-# The way a CLI ships on Linux: the Swift runtime linked in (no dynamic loading of libswiftCore).
-swift build -c release --product plumb --static-swift-stdlib --scratch-path .build-static >/dev/null
-static_bin=.build-static/release
+# The way a CLI ships on Linux: one static executable (scripts/build-release.sh).
+static_plumb=$(bash scripts/build-release.sh 2>/dev/null)
 cc -O2 -o "$out/btf_parse" bench/btf_parse.c -lbpf
 cc -O2 -o "$out/btf_show" bench/btf_show.c -lbpf
 
@@ -35,5 +34,5 @@ whole_process() { # label, plumb binary
   echo "btf show task_struct (process, $1), $runs runs: plumb best ${best_p}us mean $((sum_p / runs))us; libbpf C best ${best_c}us mean $((sum_c / runs))us"
   awk -v p="$sum_p" -v c="$sum_c" -v l="$1" 'BEGIN { printf "ratio plumb/libbpf (%s, mean) = %.3f (goal <= 1.0)\n", l, p / c }'
 }
-whole_process "static Swift runtime" "$static_bin/plumb"
+whole_process "static executable" "$static_plumb"
 whole_process "dynamic Swift runtime" "$bin/plumb"
