@@ -36,22 +36,37 @@ extension Program {
     /// kernel's `bpf_iter_NAME`) and opens a first run of it. The link stays attached for as
     /// long as the returned `Link` lives; `run` is read to drive the program.
     public func attachIterator() throws(BPFError) -> (link: Link, run: IteratorRun) {
+        let linkFD = try iteratorLinkFD()
+        let iterFD: OwnedFD
+        do { iterFD = try Sys.iterCreate(link: linkFD) } catch { throw .system(error) }
+        let link = Link(kind: .tracing, program: self, description: "iter \(iteratorTarget)")
+        link.add(link: linkFD)
+        return (link, IteratorRun(fd: iterFD))
+    }
+
+    /// Attaches an iterator program without running it: the link alone, to pin (`Link.pin`) so
+    /// that every open and read of the pin file runs the program (`cat PIN`).
+    public func attachIteratorForPinning() throws(BPFError) -> Link {
+        let linkFD = try iteratorLinkFD()
+        let link = Link(kind: .tracing, program: self, description: "iter \(iteratorTarget)")
+        link.add(link: linkFD)
+        return link
+    }
+
+    private var iteratorTarget: String {
+        attachBTFID == 0 ? "<no attach_btf_id>" : Program.targetName(btfID: attachBTFID)
+    }
+
+    private func iteratorLinkFD() throws(BPFError) -> OwnedFD {
         try require([.tracing], for: "an iterator")
-        let target = attachBTFID == 0 ? "<no attach_btf_id>" : Program.targetName(btfID: attachBTFID)
-        let link = Link(kind: .tracing, program: self, description: "iter \(target)")
-        let linkFD: OwnedFD
         do {
-            linkFD = try Sys.linkCreateTracing(fd, attachType: .traceIter)
+            return try Sys.linkCreateTracing(fd, attachType: .traceIter)
         } catch {
             if let errno = error.errno, errno == .notPermitted || errno.isNotSupported {
-                throw .unsupported(feature: "BPF iterators", reason: "creating the iterator link for \(target) failed with \(errno == .notPermitted ? "EPERM" : "ENOTSUPP"): the kernel refuses BPF_TRACE_ITER links here",
+                throw .unsupported(feature: "BPF iterators", reason: "creating the iterator link for \(iteratorTarget) failed with \(errno == .notPermitted ? "EPERM" : "ENOTSUPP"): the kernel refuses BPF_TRACE_ITER links here",
                                    suggestion: "run as root on a kernel with CONFIG_BPF_SYSCALL and BTF (5.8+), or use a tracepoint instead")
             }
             throw .system(error)
         }
-        let iterFD: OwnedFD
-        do { iterFD = try Sys.iterCreate(link: linkFD) } catch { throw .system(error) }
-        link.add(link: linkFD)
-        return (link, IteratorRun(fd: iterFD))
     }
 }

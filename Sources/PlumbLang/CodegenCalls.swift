@@ -409,6 +409,10 @@ extension Compiler {
             }
         }
         guard ok else { return }
+        if pinnedIterator != nil && name == "printf" {
+            seqPrintf(format, Array(args.dropFirst()), types: vals.map(\.type), formatRange: args[0].range, at: e)   // CodegenSeqPrintf.swift
+            return
+        }
         var fields: [(Val, SType)] = []
         for v in vals { fields.append((v, recordType(v.type))) }
         let layout = recordLayout(fields.map(\.1))
@@ -443,7 +447,7 @@ extension Compiler {
     /// A record reserved first, then each argument computed into it: `str()` and `comm` are
     /// read by their helpers straight into the record (no stack copy), others stored.
     func emitRecordDirect(_ action: AsyncAction, args: [Expr], types: [SType]) {
-        usesEvents = true
+        useEvents(action.callName)
         let id = actions.count
         actions.append(action)
         let layout = recordLayout(types)
@@ -538,7 +542,7 @@ extension Compiler {
     /// Reserves a record on the ring buffer, writes the action id and the arguments, submits.
     /// A full ring buffer bumps the ringBufferFull counter instead.
     func emitRecord(_ action: AsyncAction, args: [(Val, SType)], releasing: Bool = true) {
-        usesEvents = true
+        useEvents(action.callName)
         let id = actions.count
         actions.append(action)
         let layout = recordLayout(args.map(\.1))
@@ -808,7 +812,7 @@ extension Compiler {
         if case .tracepoint(let c, _, _) = context, c == "syscalls" { space = .user }
         if case .registers(_, true) = context { space = .user }
         let count = 16, size = options.stringLength
-        usesEvents = true
+        useEvents("join()")
         let id = actions.count
         actions.append(.join(delimiter: delim, count: count, size: size))
         let arr = frame.allocate(8), rec = frame.allocate(8), ptr = frame.allocate(8)

@@ -54,7 +54,7 @@ extension Compiler {
         let excerpt = source + "\n" + String(repeating: " ", count: max(0, column - 1)) + String(repeating: "~", count: width) + "\n"
         actions.append(.helperError(helper: Self.helperNames[helper] ?? "helper \(helper)", location: location,
                                     line: line, column: column, excerpt: excerpt))
-        usesEvents = true
+        useEvents("-k/-kk (a report of each failed helper call)")
         return actions.count - 1
     }
 

@@ -29,7 +29,11 @@ extension TracePlan {
                     last = (l.line, l.fileNameOffset)
                 }
                 var note = ""
-                if case .map(let name)? = program.references[index] { note = "  # map \(name)" }
+                switch program.references[index] {
+                case .map(let name)?: note = "  # map \(name)"
+                case .mapValue(let name, let offset)?: note = "  # map \(name) value + \(offset)"
+                default: break
+                }
                 out += String(repeating: " ", count: max(0, 5 - String(slot).count)) + "\(slot): " + d.text(insn, slot: slot) + note + "\n"
                 slot += insn.slotCount
             }

@@ -154,6 +154,11 @@ final class Compiler {
     var context: ProbeContext = .none
     var probeName = ""
     var programKind: ProgramKind?
+    /// The pin path of the pinned iterator being compiled (printf becomes bpf_seq_printf).
+    var pinnedIterator: String?
+    /// Constant strings for read-only data (CodegenSeqPrintf.swift) and their offsets.
+    var rodata: [UInt8] = []
+    var rodataStrings: [String: UInt32] = [:]
     var loops: [(breakLabel: Label, continueLabel: Label)] = []
     var exitLabel: Label?
     var programIndex = 0
@@ -284,6 +289,7 @@ final class Compiler {
         context = ctx
         probeName = name
         programKind = kind
+        if case .iter(_, let pin) = target { pinnedIterator = pin } else { pinnedIterator = nil }
         if case .uprobe(let path, _, _, _, _) = target { currentBinary = path } else { currentBinary = nil }
         enterStatementSite(target)
         loops = []
@@ -431,6 +437,7 @@ final class Compiler {
         }
         maps += processFilterMaps()
         maps += scratchMapSpecs()
+        if let rodata = rodataMapSpec() { maps.append(rodata) }
         maps.append(MapSpec(name: Compiler.countersMap, type: .array, keySize: 4, valueSize: 8, maxEntries: UInt32(clamping: RuntimeCounter.allCases.count)))
         var planBTFValue: BTF?
         let bytes = planBTF.encode()

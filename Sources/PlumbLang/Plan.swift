@@ -137,7 +137,9 @@ public enum ProbeTarget: Sendable, Equatable {
     case software(event: String, count: UInt64)
     case hardware(event: String, count: UInt64)
     case watchpoint(address: UInt64, length: Int, mode: String, isAsync: Bool)
-    case iter(name: String)
+    /// An iterator run once as plumb reads it, or, with `pin` (a bpffs path), pinned there for
+    /// others to read (`cat PIN`) after plumb exits; its printf then writes to that file.
+    case iter(name: String, pin: String? = nil)
     /// `process:begin` / `process:end`: run by the runtime (BPF_PROG_TEST_RUN) per tracked
     /// process, its context a `ProcessProbeContext`.
     case processBegin

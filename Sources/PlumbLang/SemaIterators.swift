@@ -2,6 +2,7 @@
 // the kernel once per object of the iterator `bpf_iter_NAME`, `ctx` typed as
 // `struct bpf_iter__NAME *` from BTF. As in bpftrace, an iterator probe runs once and then
 // the tracer exits, so it cannot be mixed with any other probe, not even another iterator.
+// `iter:NAME:PIN` pins the iterator instead (CodegenSeqPrintf.swift: printf writes to the pin file).
 import PlumbBPF
 import PlumbBTF
 
@@ -9,9 +10,19 @@ extension Compiler {
     func iterProbe(_ ap: AttachPoint) -> [Expansion] {
         let f = ap.fields
         guard let name = f.first, !name.isEmpty else { error("iter probes are written iter:NAME", ap.range); return [] }
+        // iter:NAME:PIN pins the iterator at PIN, a path on bpffs or one relative to /sys/fs/bpf.
+        var pin: String?
         if f.count > 1 {
-            error("pinning an iterator (iter:\(name):PIN) is not supported; write iter:\(name) and read its output from plumb", ap.range)
-            return []
+            let path = f.dropFirst().joined(separator: ":")
+            guard !path.isEmpty, !path.hasSuffix("/") else {
+                error("iter:\(name): the pin is a file path on bpffs, absolute or relative to /sys/fs/bpf (iter:\(name):NAME)", ap.range)
+                return []
+            }
+            pin = path.hasPrefix("/") ? path : "/sys/fs/bpf/" + path
+            if let last = pin?.split(separator: "/").last, last.contains(".") {
+                error("iter:\(name): bpffs file names cannot contain '.' ('\(last)')", ap.range)
+                return []
+            }
         }
         if name.contains("*") || name.contains("?") {
             error("iter probes take one iterator name, not a wildcard", ap.range)
@@ -35,6 +46,6 @@ extension Compiler {
                 return []
             }
         }
-        return [(.iter(name: name), ap.canonical, kind("iter/" + name), .none)]
+        return [(.iter(name: name, pin: pin), ap.canonical, kind("iter/" + name), .none)]
     }
 }

@@ -34,6 +34,31 @@ extension TraceRuntime {
         return attached.link
     }
 
+    /// iter:NAME:PIN: the iterator's link pinned at `pin`, and the run is over. The pin keeps the
+    /// program and its maps alive after plumb exits; each read of the file runs the program, whose
+    /// printf writes there (bpf_seq_printf). Remove the file to detach it.
+    func pinIterator(_ probe: PlannedProbe, at pin: String, progress: IteratorProgress) throws(TraceError) -> Link {
+        let program = try self.program(probe)
+        let link: Link
+        do { link = try program.attachIteratorForPinning() } catch { throw .attach(probe: probe.name, reason: "\(error)") }
+        do {
+            try link.pin(pin)
+        } catch {
+            let dir = pin.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+            let reason: String = switch error.errno {
+            case .fileExists?: "\(pin) already exists: remove it first (rm \(pin)) or choose another pin"
+            case .noSuchFileOrDirectory?: "\(dir.isEmpty ? "/" : dir) does not exist: create it on the bpffs mount (mkdir -p \(dir)) or choose another pin"
+            case .notPermitted?, .invalidArgument?, .permissionDenied?:
+                "\(pin) is not on a bpffs mount: pin under /sys/fs/bpf (mount it with mount -t bpf bpf /sys/fs/bpf if it is not mounted)"
+            default: "\(error)"
+            }
+            throw .attach(probe: probe.name, reason: "could not pin the iterator: " + reason)
+        }
+        out.append("Program pinned to \(pin)\n")
+        progress.state.store(1, ordering: .releasing)
+        return link
+    }
+
     /// Whether an iterator run has ended (the event loop then stops, as after exit()).
     /// A failed read is reported on stderr once.
     func iteratorFinished(_ progress: IteratorProgress?) -> Bool {

@@ -386,9 +386,10 @@ public final class TraceRuntime: @unchecked Sendable {
                     throw TraceError.unsupported(probe: probe.name, what: "a watchpoint needs a process: run with -p PID or -c CMD")
                 }
                 return try program.attachBreakpoint(address: address, length: length, access: access, pid: pid)
-            case .iter(let name):
+            case .iter(let name, let pin):
                 let progress = IteratorProgress()
                 iteratorProgress = progress
+                if let pin { return try pinIterator(probe, at: pin, progress: progress) }
                 return try startIterator(probe, name: name, progress: progress)
             }
         } catch let e as TraceError {

@@ -22,6 +22,38 @@ import TestSupport
         #expect(n > 1)
     }
 
+    @Test func pinnedIteratorWritesToItsFile() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let name = "plumb_test_iter_\(getpid())"
+        let pin = "/sys/fs/bpf/" + name
+        unlink(pin)
+        defer { unlink(pin) }
+        let script = "iter:task:\(name) { if (ctx->task != 0) { printf(\"%s:%d %5u|%-4x|%c|%p\\n\", ctx->task->comm, ctx->task->pid, 42, 255, 65, 4096); } }"
+        let r = TestEnv.run(TestEnv.plumb, ["-e", script])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "Attaching 1 probe...\nProgram pinned to \(pin)\n\n\n", "\(r.stdout)")
+        // Reading the pin runs the program now, in this process: its own main thread is listed,
+        // formatted by the kernel (bpf_seq_printf).
+        let text = try String(contentsOfFile: pin, encoding: .utf8)
+        let comm = try String(contentsOfFile: "/proc/self/comm", encoding: .utf8).trimmingCharacters(in: .newlines)
+        #expect(text.split(separator: "\n").contains("\(comm):\(getpid())    42|ff  |A|0x1000"), "\(text.prefix(500))")
+        #expect(text.split(separator: "\n").count > 10)
+        // A second pin at the same path is refused, saying how to fix it.
+        let again = TestEnv.run(TestEnv.plumb, ["-e", script])
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("could not pin the iterator: \(pin) already exists: remove it first (rm \(pin))"), "\(again.stderr)")
+        // Removing the pin detaches the iterator: its link goes (after an RCU grace period).
+        func iterLinks() -> Int {
+            TestEnv.run("/usr/sbin/bpftool", ["link", "show"]).stdout.split(separator: "\n").filter { $0.contains(" iter ") }.count
+        }
+        let links = iterLinks()
+        #expect(links >= 1)
+        unlink(pin)
+        var after = iterLinks()
+        for _ in 0..<50 where after >= links { usleep(20_000); after = iterLinks() }
+        #expect(after == links - 1, "iter links before unlink \(links), after \(after)")
+    }
+
     @Test func argsPrintedWhole() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
         let r = TestEnv.run(TestEnv.plumb, ["-c", "/bin/cat /etc/hostname", "-e",

@@ -133,8 +133,34 @@ struct CodegenCodegen9Tests {
         ^~~~~~~~~
 
         """)
-        #expect(failures("iter:task:/sys/fs/bpf/it { }").contains("pinning an iterator (iter:task:PIN) is not supported"))
         #expect(failures("iter:tsak { }").contains("note: did you mean 'iter:task'?"))
+    }
+
+    @Test("pinned iterators: the pin path, printf as bpf_seq_printf from read-only data, other output refused")
+    func pinnedIterator() throws {
+        guard kernelHasBTF else { return }
+        let relative = check("iter:task:tasks { if (ctx->task != 0) { printf(\"%s %d %5u|%-3x|%p\\n\", ctx->task->comm, ctx->task->pid, 7, 10, 4096); } }")
+        #expect(relative.diagnostics == "")
+        #expect(relative.plan?.probes.map(\.target) == [.iter(name: "task", pin: "/sys/fs/bpf/tasks")])
+        let plan = try #require(relative.plan)
+        // The format, in the kernel's dialect, is the read-only map's contents; no ring buffer.
+        let rodata = try #require(plan.object.maps.first { $0.name == "plumb_rodata" })
+        #expect(rodata.isReadOnlyData && rodata.flags & (1 << 7) != 0)
+        #expect(rodata.contents == Array("%s %lld %5llu|%-3llx|0x%llx\n".utf8) + [0])
+        #expect(plan.eventsMap == "")
+        let insns = try #require(plan.object.programs.first).instructions
+        #expect(insns.contains { $0.opcode == 0x85 && $0.imm == 126 })   // call bpf_seq_printf
+        #expect(check("iter:task:/sys/fs/bpf/dir/t { }").plan?.probes.first?.target == .iter(name: "task", pin: "/sys/fs/bpf/dir/t"))
+        // Only printf writes to the pin file.
+        #expect(failures("iter:task:t { print(1); }").contains("error: print() cannot be used in a pinned iterator: it reports through plumb, which exits once the iterator is pinned; only printf() writes to the pin file"))
+        #expect(failures("iter:task:t { exit(); }").contains("error: exit() cannot be used in a pinned iterator"))
+        // What the kernel's formatter cannot do is said at compile time.
+        #expect(failures("iter:task:t { printf(\"%o\\n\", 8); }").contains("'%o' is not supported by the kernel's bpf_seq_printf"))
+        #expect(failures("iter:task:t { printf(\"%.2s\\n\", \"abc\"); }").contains("a precision ('%.…') is not supported"))
+        #expect(failures("iter:task:t { printf(\"%d%d%d%d%d%d%d%d%d%d%d%d%d\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13); }")
+            .contains("takes at most 12 arguments (bpf_seq_printf's limit); 13 given"))
+        #expect(failures("iter:task:a.b { }").contains("bpffs file names cannot contain '.' ('a.b')"))
+        #expect(failures("iter:task:dir/ { }").contains("the pin is a file path on bpffs"))
     }
 
     // MARK: -d
