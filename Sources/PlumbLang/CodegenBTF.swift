@@ -36,7 +36,7 @@ extension Compiler {
                                      payload: .int(BTFInt(encoding: signed ? .signed : [], offset: 0, bits: UInt8(clamping: size * 8)))))
         case .bool:
             id = planBTF.add(BTFType(kind: .int, name: "_Bool", sizeOrType: 1, payload: .int(BTFInt(encoding: .bool, offset: 0, bits: 8))))
-        case .pointer, .ksym, .username, .kstack, .ctx, .timestamp:
+        case .pointer, .ksym, .username, .kstack, .ctx, .timestamp, .strerror, .macaddr:
             id = planType(.u64, cache: &cache)
         case .string(let n):
             let char = planType(.int(size: 1, signed: true), cache: &cache)

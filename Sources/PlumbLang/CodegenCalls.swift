@@ -334,9 +334,10 @@ extension Compiler {
             }
             return mapLength(m)
         default:
+            if let v = moreFunction(name, args, e) { return v }   // CodegenMoreFunctions.swift
             let known = ["printf", "print", "exit", "time", "clear", "zero", "delete", "has_key", "count", "sum", "min", "max",
                          "avg", "stats", "hist", "lhist", "str", "buf", "ksym", "usym", "kaddr", "uaddr", "strftime", "reg", "ntop",
-                         "strncmp", "signal", "join", "system", "cat"]
+                         "strncmp", "signal", "join", "system", "cat", "strerror", "macaddr", "override", "debugf"]
             error("Unknown function: \(name)", e.range, notes: nearest(name, in: known).map { [.init("did you mean '\($0)'?")] } ?? [])
             args.forEach { release(expr($0)) }
             return .poison
@@ -403,7 +404,8 @@ extension Compiler {
                     continue
                 }
             default:
-                if v.isPoison || !(v.type.isScalar) {
+                // strerror() is a scalar errno, but printed as its message (%s).
+                if v.isPoison || !(v.type.isScalar) || v.type == .strerror {
                     error("\(name): %\(s.conversion) specifier expects a value of type integer (\(supplied) supplied)", e.range); ok = false
                 }
             }

@@ -18,7 +18,9 @@ enum SeqFormat {
     static let maxArguments = 12
 
     /// `format` (bpftrace's printf dialect, already checked) in the kernel's dialect.
-    static func translate(_ format: String) -> Result<String, FormatError> {
+    static func translate(_ format: String, helper: String = "bpf_seq_printf",
+                          user: String = "a pinned iterator's printf") -> Result<String, FormatError> {
+        let by = "the kernel's \(helper), which formats \(user)"
         var out = ""
         let chars = Array(format)
         var i = 0
@@ -30,12 +32,12 @@ enum SeqFormat {
             var flags = ""
             while i < chars.count, "-+ #0".contains(chars[i]) { flags.append(chars[i]); i += 1 }
             if flags.contains("#") {
-                return .failure(FormatError("the '#' flag is not supported by the kernel's bpf_seq_printf, which formats a pinned iterator's printf"))
+                return .failure(FormatError("the '#' flag is not supported by \(by)"))
             }
             var width = ""
             while i < chars.count, chars[i].isNumber { width.append(chars[i]); i += 1 }
             if i < chars.count, chars[i] == "." {
-                return .failure(FormatError("a precision ('%\(flags)\(width).…') is not supported by the kernel's bpf_seq_printf, which formats a pinned iterator's printf"))
+                return .failure(FormatError("a precision ('%\(flags)\(width).…') is not supported by \(by)"))
             }
             while i < chars.count, "hlzj".contains(chars[i]) { i += 1 }
             guard i < chars.count else { break }
@@ -47,7 +49,7 @@ enum SeqFormat {
             // The kernel's bare %p prints a hashed pointer; bpftrace's %p is the address in hex.
             case "p": out += "0x%" + flags + width + "llx"
             default:
-                return .failure(FormatError("'%\(c)' is not supported by the kernel's bpf_seq_printf, which formats a pinned iterator's printf (use %d, %i, %u, %x, %X, %c, %s or %p)"))
+                return .failure(FormatError("'%\(c)' is not supported by \(by) (use %d, %i, %u, %x, %X, %c, %s or %p)"))
             }
         }
         return .success(out)

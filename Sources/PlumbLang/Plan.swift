@@ -49,6 +49,10 @@ public indirect enum ValueType: Sendable, Equatable {
     case username
     /// `ntop()`: u64 address family then 16 address bytes.
     case inet
+    /// `strerror(n)`: an errno (u64) printed as strerror(3)'s message.
+    case errorNumber
+    /// `macaddr(x)`: 6 bytes (in an 8-byte slot) printed as `AA:BB:CC:DD:EE:FF`.
+    case macAddress
     /// A tuple; each element at its offset within the tuple, the tuple `size` bytes long.
     case tuple([Field], size: Int)
     /// A struct/union/array/enum from BTF (`btf` says whose: the kernel's or the plan's own),
@@ -68,7 +72,7 @@ public indirect enum ValueType: Sendable, Equatable {
         case .boolean: return 1
         case .string(let s): return s
         case .buffer(let c): return 4 + c
-        case .pointer, .kernelSymbol, .username, .timestamp: return 8
+        case .pointer, .kernelSymbol, .username, .timestamp, .errorNumber, .macAddress: return 8
         case .userSymbol: return 16
         case .kernelStack: return 8
         case .userStack: return 16

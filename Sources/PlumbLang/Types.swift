@@ -37,6 +37,8 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
     case kstack(mode: StackMode, limit: Int)
     case ustack(mode: StackMode, limit: Int)
     case ksym, usym, username, inet
+    /// strerror(n): an errno printed as its message; macaddr(x): 6 bytes (in 8) printed as a MAC address.
+    case strerror, macaddr
     /// strftime(fmt, ns): CLOCK_MONOTONIC nanoseconds the runtime prints as wall-clock time.
     case timestamp(format: String)
     case buffer(capacity: Int)
@@ -57,7 +59,7 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
     /// Values that fit a register.
     public var isScalar: Bool {
         switch self {
-        case .int, .bool, .pointer, .ksym, .username, .ctx, .kstack, .timestamp: return true
+        case .int, .bool, .pointer, .ksym, .username, .ctx, .kstack, .timestamp, .strerror: return true
         default: return false
         }
     }
@@ -71,7 +73,7 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
         case .int(let s, _): return s
         case .bool: return 1
         case .string(let s): return s
-        case .pointer, .ctx, .ksym, .username, .kstack, .timestamp: return 8
+        case .pointer, .ctx, .ksym, .username, .kstack, .timestamp, .strerror, .macaddr: return 8
         case .usym, .ustack: return 16
         case .inet: return 24
         case .record(_, _, let s): return s
@@ -125,6 +127,8 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
         case .username: return "username"
         case .timestamp: return "timestamp"
         case .inet: return "inet"
+        case .strerror: return "strerror"
+        case .macaddr: return "macaddr"
         case .buffer(let c): return "buffer[\(c)]"
         case .args: return "args"
         case .argsRecord: return "struct args"
@@ -165,6 +169,8 @@ public indirect enum SType: Sendable, Equatable, CustomStringConvertible {
         case .username: return .username
         case .timestamp(let f): return .timestamp(format: f)
         case .inet: return .inet
+        case .strerror: return .errorNumber
+        case .macaddr: return .macAddress
         case .buffer(let c): return .buffer(capacity: c)
         // Printed through a struct of the plan's BTF (Compiler.printed).
         case .argsRecord: return .none

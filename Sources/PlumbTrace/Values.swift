@@ -93,6 +93,12 @@ public struct ValuePrinter: Sendable {
         return s
     }
 
+    /// Two upper-case hex digits, as bpftrace's macaddr() prints each byte.
+    static func hexByte(_ b: UInt8) -> String {
+        let digits = Array("0123456789ABCDEF")
+        return String([digits[Int(b >> 4)], digits[Int(b & 15)]])
+    }
+
     static func ntop(_ family: UInt64, _ addr: [UInt8]) -> String {
         if family == 2 /* AF_INET */ {
             return addr.prefix(4).map { String($0) }.joined(separator: ".")
@@ -198,6 +204,10 @@ public struct ValuePrinter: Sendable {
             return symbols.username(uid) ?? String(uid)
         case .inet:
             return ValuePrinter.ntop(Raw.uint(b, offset, 8), Raw.bytes(b, offset + 8, 16))
+        case .errorNumber:
+            return String(cString: strerror(Int32(truncatingIfNeeded: Raw.uint(b, offset, 8))))
+        case .macAddress:
+            return Raw.bytes(b, offset, 6).map { ValuePrinter.hexByte($0) }.joined(separator: ":")
         case .tuple(let fields, _):
             return "(" + fields.map { text($0.type, b, at: offset + $0.offset, context: context) }.joined(separator: ", ") + ")"
         case .timestamp(let format):

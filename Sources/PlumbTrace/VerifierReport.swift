@@ -25,6 +25,9 @@ public struct VerifierRejection: Sendable, Equatable {
         let lead = sourceLine.utf8.prefix(max(0, column - 1)).map { $0 == 0x09 ? "\t" : " " }.joined()
         out += lead + "^\n"
         out += "verifier: \(reason)\n"
+        if reason.contains("cannot use helper bpf_override_return") {
+            out += "note: override() needs a kernel built with CONFIG_BPF_KPROBE_OVERRIDE (and kprobes); this one has no bpf_override_return\n"
+        }
         if verbose {
             // The kernel's buffer may end in NULs after the text.
             var text = Substring(log)

@@ -199,7 +199,7 @@ enum ExpectedOutput {
         "json_events", "json_values", "map_functions", "maps_misc", "ntop", "printf", "profile", "retval_args", "signal", "software", "stacks", "strcontains",
         "strings", "symbols", "tracepoint_args", "tracepoint_count", "tracepoint_wildcard", "uprobe_libc",
         "uprobe_state", "uprobe_workload", "variables", "watchpoint",
-        "codegen9_scratch_key",
+        "codegen9_scratch_key", "more_functions",
     ]
 
     @Test(arguments: differential)

@@ -54,6 +54,29 @@ import TestSupport
         #expect(after == links - 1, "iter links before unlink \(links), after \(after)")
     }
 
+    @Test func debugfWritesToTheTraceBuffer() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let marker = "plumb-debugf-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let r = TestEnv.run(TestEnv.plumb, ["-e", "BEGIN { debugf(\"\(marker) %d %s %x\\n\", 42, \"str\", 255); exit(); }"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("warning: The debugf() builtin is not recommended for production use."))
+        // The tracer mounts tracefs itself when it is absent; the line is in the trace buffer.
+        let trace = (try? String(contentsOfFile: "/sys/kernel/tracing/trace", encoding: .utf8)) ?? ""
+        #expect(trace.contains("bpf_trace_printk: \(marker) 42 str ff"), "trace buffer has no \(marker) line (tracing_on: \((try? String(contentsOfFile: "/sys/kernel/tracing/tracing_on", encoding: .utf8)) ?? "?"))")
+    }
+
+    @Test func overrideSaysWhatTheKernelLacks() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        // bpf_override_return needs CONFIG_BPF_KPROBE_OVERRIDE and kprobes; a kernel without them
+        // refuses the program (the verifier) or the kprobe (attach), and the error says which.
+        let r = TestEnv.run(TestEnv.plumb, ["--unsafe", "-e", "kprobe:should_failslab /0/ { override(-12); } interval:ms:100 { exit(); }"])
+        if r.status == 0 { print("override(): this kernel has bpf_override_return and kprobes; the probe ran"); return }
+        let saysWhy = r.stderr.contains("note: override() needs a kernel built with CONFIG_BPF_KPROBE_OVERRIDE")
+            || r.stderr.contains("kprobes are not supported by this kernel")
+        #expect(saysWhy, "\(r.stderr)")
+        if r.stderr.contains("CONFIG_BPF_KPROBE_OVERRIDE") { print("override(): this kernel has no bpf_override_return; the load is refused, as the test expects") }
+    }
+
     @Test func argsPrintedWhole() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
         let r = TestEnv.run(TestEnv.plumb, ["-c", "/bin/cat /etc/hostname", "-e",

@@ -178,4 +178,35 @@ struct CodegenCodegen9Tests {
         #expect(lines[x + 1 ..< y].contains { $0.hasSuffix("ll  # map AT_x") })
         #expect(lines.filter { $0.hasPrefix(";") }.count == 2)
     }
+
+    // MARK: strerror, macaddr, override, debugf
+
+    @Test("strerror/macaddr are typed for printing; override and debugf check their use and emit their helpers")
+    func moreFunctions() throws {
+        guard kernelHasBTF else { return }
+        #expect(check("BEGIN { printf(\"%s %s\\n\", strerror(1), macaddr(curtask)); @[strerror(2)] = 1; @m = macaddr(curtask); }").diagnostics == "")
+        #expect(failures("BEGIN { printf(\"%s\\n\", macaddr(\"abcdef\")); }").contains("error: macaddr() does not support literal string arguments"))
+        #expect(failures("BEGIN { printf(\"%s\\n\", macaddr(curtask->comm)); }").contains("error: macaddr() argument must be 6 bytes in size (string[16] is 16)"))
+        #expect(failures("BEGIN { printf(\"%s\\n\", strerror(\"x\")); }").contains("error: strerror() expects an integer errno"))
+        #expect(failures("BEGIN { printf(\"%d\\n\", strerror(1)); }").contains("%d specifier expects a value of type integer (strerror supplied)"))
+        // override: --unsafe, kprobes only; bpf_override_return(ctx, rc).
+        #expect(failures("kprobe:vfs_read { override(-5); }").contains("error: override() is an unsafe function; run with --unsafe to allow it"))
+        var unsafe = CompileOptions()
+        unsafe.unsafe = true
+        #expect(check("kretprobe:vfs_read { override(1); }", options: unsafe).diagnostics.contains("error: override() is only available in kprobe probes (not kretprobe)"))
+        #expect(check("BEGIN { override(1); }", options: unsafe).diagnostics.contains("error: override() is only available in kprobe probes"))
+        let o = check("kprobe:vfs_read { override(-5); }", options: unsafe)
+        let insns = try #require(o.plan?.object.programs.first).instructions
+        let call = try #require(insns.firstIndex { $0.opcode == 0x85 && $0.imm == 58 })
+        #expect(insns[call - 1] == .mov64(.r1, .r6))
+        // debugf: bpf_trace_printk with the format from read-only data, a warning, 3 arguments at most.
+        let d = check("BEGIN { debugf(\"pid %d comm %s\\n\", pid, comm); }")
+        #expect(d.diagnostics.contains("warning: The debugf() builtin is not recommended for production use. For more information see bpf_trace_printk in bpf-helpers(7)."))
+        let plan = try #require(d.plan)
+        #expect(plan.object.maps.first { $0.name == "plumb_rodata" }?.contents == Array("pid %lld comm %s\n".utf8) + [0])
+        #expect(try #require(plan.object.programs.first).instructions.contains { $0.opcode == 0x85 && $0.imm == 6 })
+        #expect(failures("BEGIN { debugf(\"%d %d %d %d\", 1, 2, 3, 4); }").contains("debugf() takes at most 3 arguments after the format (bpf_trace_printk's limit); 4 given"))
+        #expect(failures("BEGIN { debugf(\"%o\", 1); }").contains("'%o' is not supported by the kernel's bpf_trace_printk, which formats debugf()"))
+        #expect(failures("BEGIN { debugf(\"%d\"); }").contains("debugf: Not enough arguments for format string (0 supplied, 1 expected)"))
+    }
 }
