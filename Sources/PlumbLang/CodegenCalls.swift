@@ -337,7 +337,7 @@ extension Compiler {
             if let v = moreFunction(name, args, e) { return v }   // CodegenMoreFunctions.swift
             let known = ["printf", "print", "exit", "time", "clear", "zero", "delete", "has_key", "count", "sum", "min", "max",
                          "avg", "stats", "hist", "lhist", "str", "buf", "ksym", "usym", "kaddr", "uaddr", "strftime", "reg", "ntop",
-                         "strncmp", "signal", "join", "system", "cat", "strerror", "macaddr", "override", "debugf"]
+                         "strncmp", "signal", "join", "system", "cat", "strerror", "macaddr", "override", "debugf", "path"]
             error("Unknown function: \(name)", e.range, notes: nearest(name, in: known).map { [.init("did you mean '\($0)'?")] } ?? [])
             args.forEach { release(expr($0)) }
             return .poison

@@ -3,6 +3,7 @@
 // - macaddr(x): 6 bytes (an array, or what a pointer or address points at) printed as
 //   `AA:BB:CC:DD:EE:FF`;
 // - override(rc) (--unsafe, kprobes only): bpf_override_return, the probed function returns rc;
+// - path(p): bpf_d_path (CodegenPath.swift);
 // - debugf(fmt, ...): bpf_trace_printk to the kernel's trace buffer (trace_pipe), the format in
 //   the kernel's dialect (CodegenSeqPrintf.swift) from read-only data, at most 3 arguments.
 import PlumbAsm
@@ -50,6 +51,8 @@ extension Compiler {
             b.emit(.mov64(.r1, .r6))
             b.emit(.call(helper: Compiler.overrideReturnHelper))
             return Val(type: .none, loc: .imm(0))
+        case "path":
+            return path(args, e)   // CodegenPath.swift
         case "debugf":
             guard args.count >= 1 else { _ = arity(1...4); return .poison }
             debugf(args, e)

@@ -54,6 +54,24 @@ import TestSupport
         #expect(after == links - 1, "iter links before unlink \(links), after \(after)")
     }
 
+    @Test func pathOfFilesInIterators() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        // Unpinned: the reader is plumb itself, whose open files include its BPF maps.
+        let r = TestEnv.run(TestEnv.plumb, ["-e", "iter:task_file /ctx->task != 0 && ctx->task->tgid == (int32)pid/ { printf(\"%d %s\\n\", ctx->fd, path(ctx->file->f_path)); }"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.split(separator: "\n").contains { $0.hasSuffix(" anon_inode:bpf-map") }, "\(r.stdout)")
+        // Pinned (bpftrace's example): this process reads the pin, and the pin is one of its files.
+        let name = "plumb_test_files_\(getpid())"
+        let pin = "/sys/fs/bpf/" + name
+        unlink(pin)
+        defer { unlink(pin) }
+        let p = TestEnv.run(TestEnv.plumb, ["-e", "iter:task_file:\(name) { printf(\"%s:%d %s\\n\", ctx->task->comm, ctx->task->pid, path(ctx->file->f_path)); }"])
+        #expect(p.status == 0, "\(p.stderr)")
+        let text = try String(contentsOfFile: pin, encoding: .utf8)
+        let comm = try String(contentsOfFile: "/proc/self/comm", encoding: .utf8).trimmingCharacters(in: .newlines)
+        #expect(text.split(separator: "\n").contains("\(comm):\(getpid()) \(pin)"), "\(text.prefix(800))")
+    }
+
     @Test func debugfWritesToTheTraceBuffer() throws {
         guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
         let marker = "plumb-debugf-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"

@@ -209,4 +209,21 @@ struct CodegenCodegen9Tests {
         #expect(failures("BEGIN { debugf(\"%o\", 1); }").contains("'%o' is not supported by the kernel's bpf_trace_printk, which formats debugf()"))
         #expect(failures("BEGIN { debugf(\"%d\"); }").contains("debugf: Not enough arguments for format string (0 supplied, 1 expected)"))
     }
+
+    @Test("path(): bpf_d_path on a chain the verifier follows, NULL-checked; refused elsewhere")
+    func pathOfStructPath() throws {
+        guard kernelHasBTF else { return }
+        let ok = check("iter:task_file { printf(\"%s\\n\", path(ctx->file->f_path)); @p = path(&ctx->file->f_path); }")
+        #expect(ok.diagnostics == "")
+        let insns = try #require(ok.plan?.object.programs.first).instructions
+        let call = try #require(insns.firstIndex { $0.opcode == 0x85 && $0.imm == 147 })
+        // r1 = ctx; r1 = ctx->file; NULL check; r1 += offsetof(struct file, f_path); r2 = buffer; r3 = size
+        #expect(insns[call - 1] == .mov64(.r3, 64))
+        #expect(insns[call - 7] == .mov64(.r1, .r6))
+        #expect(insns[call - 5].opcode == 0x15 && insns[call - 5].dst == .r1)   // if r1 == 0 goto (the string stays empty)
+        #expect(failures("BEGIN { printf(\"%s\\n\", path(0)); }").contains("error: path() is only available in iter and kfunc/kretfunc (fentry/fexit) probes"))
+        #expect(failures("iter:task_file { printf(\"%s\\n\", path(ctx->task)); }").contains("error: path() expects a struct path or a pointer to one ('struct task_struct' supplied)"))
+        #expect(failures("iter:task_file { printf(\"%s\\n\", path(ctx->file->f_pth)); }").contains("note: did you mean 'f_path'?"))
+        #expect(failures("iter:task_file { printf(\"%s\\n\", path(1 + 2)); }").contains("error: path() takes a member chain the kernel's verifier can follow"))
+    }
 }
