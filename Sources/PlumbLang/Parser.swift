@@ -11,6 +11,18 @@ public func parse(_ file: SourceFile) -> (Script, [Diagnostic]) {
     return parser.parseScript()
 }
 
+/// As `parse(_:)`, with the headers the script includes read through `headers` (the caller's
+/// file access and search path), and `preincluded` headers (`--include FILE`) read first.
+public func parse(_ file: SourceFile, headers: HeaderSource, preincluded: [String] = []) -> (Script, [Diagnostic]) {
+    var parser = Parser(file)
+    parser.headers = headers
+    let (pre, problems) = parser.readPreincluded(preincluded)
+    var (script, diagnostics) = parser.parseScript()
+    script.includes = pre + script.includes
+    diagnostics = problems + diagnostics
+    return (script, diagnostics)
+}
+
 public struct Parser {
     /// Deepest expression or block nesting accepted.
     public static let maxNesting = 128
@@ -54,7 +66,9 @@ public struct Parser {
     /// Expression nodes made by macro expansion so far (see `maxMacroNodes`).
     private var macroNodes = 0
     /// `#define`d constants (and the predefined ones), and the open conditionals.
-    private var macros = Parser.predefinedMacros
+    var macros = Parser.predefinedMacros
+    /// Where `#include`d headers are read from (nil: includes are only recorded).
+    var headers: HeaderSource?
     private var conditionals: [Conditional] = []
     /// Set when the nesting limit was hit: parsing stops there (the rest would only cascade).
     private var tooDeep = false
@@ -169,7 +183,9 @@ public struct Parser {
         switch word {
         case "include":
             if rest.count >= 2, (rest.first == "<" && rest.last == ">") || (rest.first == "\"" && rest.last == "\"") {
-                script.includes.append(String(rest.dropFirst().dropLast()))
+                let name = String(rest.dropFirst().dropLast())
+                script.includes.append(name)
+                defineFromHeader(name, quoted: rest.first == "\"", at: range, depth: 0)   // Preprocessor.swift
             } else {
                 error("#include expects <file> or \"file\"", range)
             }

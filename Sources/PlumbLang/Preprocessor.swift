@@ -1,5 +1,6 @@
-// The little of the C preprocessor that scripts use in their preamble: `#include` (recorded),
-// object-like `#define NAME value` (constants and expressions), and conditionals, so that the
+// The little of the C preprocessor that scripts use in their preamble: `#include` (recorded,
+// and a header found on the search path read for its object-like `#define`s), object-like
+// `#define NAME value` (constants and expressions), and conditionals, so that the
 // common `#ifndef BPFTRACE_HAVE_BTF ... #endif` blocks (headers and hand-written structs for
 // kernels without BTF) are skipped: we always have BTF, and a hand-written `struct cfs_rq`
 // must not shadow the kernel's real one.
@@ -189,5 +190,56 @@ extension Expr {
         let id = nextID
         nextID += 1
         return Expr(k, range: range, id: id)
+    }
+}
+
+/// How the parser reads an `#include`d header: `read(name, quoted, includer)` returns its text
+/// and path, or nil when it is not on the search path. `includer` is the path of the header that
+/// includes it (nil for the script itself). The CLI searches, as cpp does, the includer's
+/// directory first for `"file"`, then the -I directories; headers not found are only recorded.
+public struct HeaderSource: Sendable {
+    public var read: @Sendable (_ name: String, _ quoted: Bool, _ includer: String?) -> (text: String, path: String)?
+    public init(read: @escaping @Sendable (_ name: String, _ quoted: Bool, _ includer: String?) -> (text: String, path: String)?) {
+        self.read = read
+    }
+}
+
+extension Parser {
+    /// Headers include headers; deeper than this is a cycle.
+    static let maxIncludeDepth = 16
+
+    /// Takes the object-like `#define`s of header `name` (and of the quoted headers it includes)
+    /// as macros of the script. Other lines (declarations, function-like macros, conditionals) are
+    /// skipped: the kernel's types come from BTF.
+    mutating func defineFromHeader(_ name: String, quoted: Bool, at range: SourceRange, depth: Int, includer: String? = nil) {
+        guard let headers, depth < Parser.maxIncludeDepth, let (text, path) = headers.read(name, quoted, includer) else { return }
+        for line in text.split(separator: "\n") {
+            let trimmed = line.drop { $0 == " " || $0 == "\t" }
+            guard trimmed.first == "#" else { continue }
+            let (word, rest) = Parser.splitDirective(String(trimmed))
+            switch word {
+            case "define":
+                let (macroName, macro, _) = Parser.parseDefine(rest, range: range)
+                if let macro { macros[macroName] = macro }
+            case "include":
+                if rest.count >= 2, (rest.first == "<" && rest.last == ">") || (rest.first == "\"" && rest.last == "\"") {
+                    defineFromHeader(String(rest.dropFirst().dropLast()), quoted: rest.first == "\"", at: range, depth: depth + 1, includer: path)
+                }
+            default: continue
+            }
+        }
+    }
+
+    /// `--include FILE`s, read before the script: their names, and an error for each not found.
+    mutating func readPreincluded(_ names: [String]) -> ([String], [Diagnostic]) {
+        var problems: [Diagnostic] = []
+        for name in names {
+            if headers?.read(name, true, nil) == nil {
+                problems.append(.error("--include \(name): file not found (looked in the current directory and the -I directories)", at: SourceRange(0, 0)))
+                continue
+            }
+            defineFromHeader(name, quoted: true, at: SourceRange(0, 0), depth: 0)
+        }
+        return (names, problems)
     }
 }

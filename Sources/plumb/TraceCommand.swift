@@ -49,7 +49,9 @@ struct TraceArguments {
     var buffering: String?
     /// --check: parse and type-check only (nothing loaded, no privileges needed).
     var checkOnly = false
+    /// --include FILE (read before the script) and -I DIR (the header search path).
     var includes: [String] = []
+    var includeDirs: [String] = []
     var noWarnings = false
 }
 
@@ -123,7 +125,8 @@ struct TraceCLI {
         """
     }
 
-    enum ParseFailure: Error { case message(String) }
+    /// `message`: a usage error (the usage follows it); `unsupported`: a valid option plumb does not offer.
+    enum ParseFailure: Error { case message(String), unsupported(String) }
 
     /// getopt_long with bpftrace's option string: flags may be combined (`-lv`), an option's
     /// value may be attached (`-eprog`) or the next argument, and options may come after other
@@ -158,7 +161,14 @@ struct TraceCLI {
                 case "no-warnings": a.noWarnings = true
                 case "usdt-file-activation": break
                 case "include": a.includes.append(try inlineOrNext(inline))
-                case "emit-elf", "emit-llvm": _ = try inlineOrNext(inline)
+                // Accepted by bpftrace's parser, but there is no ELF or LLVM IR to write here:
+                // plumb builds the programs in memory. Say so rather than run the script.
+                case "emit-elf":
+                    _ = try inlineOrNext(inline)
+                    throw .unsupported("--emit-elf is not supported: plumb builds its BPF programs in memory, without an ELF file; -d prints them, with the script line above each group of instructions")
+                case "emit-llvm":
+                    _ = try inlineOrNext(inline)
+                    throw .unsupported("--emit-llvm is not supported: plumb generates BPF instructions itself, without LLVM; -d prints them")
                 // A flag, so `--check -e PROG` works; `--check=FILE` names the script too.
                 case "check": a.checkOnly = true; if let inline { a.file = inline }
                 default: throw .message("\(name): unrecognized option '\(arg)'")
@@ -185,7 +195,7 @@ struct TraceCLI {
                         case "p": if a.pid == nil { a.pid = v } else { a.morePIDs.append(v) }
                         case "c": a.command = v
                         case "B": a.buffering = v
-                        default: a.includes.append(v)
+                        default: a.includeDirs.append(v)   // -I
                         }
                     } else if flags.contains(c) {
                         switch c {
@@ -235,8 +245,10 @@ struct TraceCLI {
     func main(_ args: [String]) -> Int32 {
         let a: TraceArguments
         do { a = try TraceCLI.parseArguments(args, name: name) } catch {
-            if case .message(let m) = error { stderr(m + "\n") }
-            stderr(TraceCLI.usage(name: name))
+            switch error {
+            case .message(let m): stderr(m + "\n" + TraceCLI.usage(name: name))
+            case .unsupported(let m): stderr("ERROR: " + m + "\n")
+            }
             return 1
         }
         if a.help { TraceOutput.stdout(TraceCLI.usage(name: name)); return 0 }
@@ -302,7 +314,8 @@ struct TraceCLI {
             bpftraceMode ? diagnostics.map { TraceCLI.bpftraceStyle($0, source) }.joined() : swiftStyle.render(diagnostics)
         }
         Timings.mark("arguments")
-        let (script, parseDiagnostics) = PlumbLang.parse(source)
+        let (script, parseDiagnostics) = PlumbLang.parse(source, headers: TraceCLI.headerSource(scriptPath: a.file, includeDirs: a.includeDirs),
+                                                         preincluded: a.includes)
         Timings.mark("parse")
         let warnings = a.noWarnings ? parseDiagnostics.filter { $0.severity == .error } : parseDiagnostics
         if !warnings.isEmpty { stderr(render(warnings)) }
@@ -447,5 +460,26 @@ enum TraceOutput {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         return readAll(fd: fd)
+    }
+}
+
+extension TraceCLI {
+    /// Headers as cpp finds them: `"name"` in the script's directory (the current one for -e
+    /// and stdin), then in each -I directory; `<name>` in the -I directories only (the kernel's
+    /// types come from BTF, and its well-known macros are built in). An absolute name is read as is.
+    static func headerSource(scriptPath: String?, includeDirs: [String]) -> HeaderSource {
+        @Sendable func directory(of path: String?) -> String {
+            guard let p = path, p != "-", let slash = p.lastIndex(of: "/") else { return "." }
+            return slash == p.startIndex ? "/" : String(p[..<slash])
+        }
+        return HeaderSource { name, quoted, includer in
+            if name.hasPrefix("/") { return TraceOutput.readFile(name).map { ($0, name) } }
+            let dirs = (quoted ? [directory(of: includer ?? scriptPath)] : []) + includeDirs
+            for dir in dirs {
+                let path = dir + "/" + name
+                if let text = TraceOutput.readFile(path) { return (text, path) }
+            }
+            return nil
+        }
     }
 }

@@ -42,6 +42,32 @@ func withBpftraceLink(_ body: (String) throws -> Void) throws {
         #expect(usage.status == 1 && usage.stderr.contains("-l [search]    list probes"))
     } }
 
+    @Test func headersOnTheIncludePathDefineMacros() throws {
+        guard TestEnv.kernelAvailable(bpfUnavailableReason()) else { return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-include-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("inc"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "#define A 5\n#include \"b.h\"\nstruct ignored { int x; };\n#define F(x) (x)\n".write(to: dir.appendingPathComponent("inc/a.h"), atomically: true, encoding: .utf8)
+        try "#define B (A * 2)\n".write(to: dir.appendingPathComponent("inc/b.h"), atomically: true, encoding: .utf8)
+        let body = "BEGIN { printf(\"%d %d\\n\", A, B); exit(); }\n"
+        // "a.h" beside the script; <a.h> through -I; --include before the script.
+        try ("#include \"a.h\"\n" + body).write(to: dir.appendingPathComponent("inc/quoted.bt"), atomically: true, encoding: .utf8)
+        try ("#include <a.h>\n" + body).write(to: dir.appendingPathComponent("angled.bt"), atomically: true, encoding: .utf8)
+        let quoted = TestEnv.run(TestEnv.plumb, [dir.appendingPathComponent("inc/quoted.bt").path])
+        #expect(quoted.stdout.hasPrefix("Attaching 1 probe...\n5 10\n"), "\(quoted.stderr)")
+        let angled = TestEnv.run(TestEnv.plumb, ["-I", dir.appendingPathComponent("inc").path, dir.appendingPathComponent("angled.bt").path])
+        #expect(angled.stdout.hasPrefix("Attaching 1 probe...\n5 10\n"), "\(angled.stderr)")
+        let notOnPath = TestEnv.run(TestEnv.plumb, ["--check", dir.appendingPathComponent("angled.bt").path])
+        #expect(notOnPath.status == 1 && notOnPath.stderr.contains("'A'"), "\(notOnPath.stderr)")
+        let pre = TestEnv.run(TestEnv.plumb, ["--include", dir.appendingPathComponent("inc/a.h").path, "-e", body])
+        #expect(pre.stdout.hasPrefix("Attaching 1 probe...\n5 10\n"), "\(pre.stderr)")
+        let missing = TestEnv.run(TestEnv.plumb, ["--include", "nosuch.h", "-e", body])
+        #expect(missing.status == 1 && missing.stderr.contains("error: --include nosuch.h: file not found"), "\(missing.stderr)")
+        // Options plumb has no use for are refused, not ignored.
+        let elf = TestEnv.run(TestEnv.plumb, ["--emit-elf", "/tmp/x.o", "-e", body])
+        #expect(elf.status == 1 && elf.stderr == "ERROR: --emit-elf is not supported: plumb builds its BPF programs in memory, without an ELF file; -d prints them, with the script line above each group of instructions\n")
+    }
+
     @Test func syntaxErrorsAreDiagnosed() throws {
         let r = TestEnv.run(TestEnv.plumb, ["-e", "BEGIN { exit( }"])
         #expect(r.status == 1)
