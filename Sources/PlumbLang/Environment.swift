@@ -6,6 +6,7 @@ import PlumbBPF
 import PlumbSys
 import PlumbELF
 import Glibc
+import Synchronization
 
 /// The system the script is compiled for.
 public struct ProbeEnvironment: Sendable {
@@ -39,10 +40,23 @@ public struct ProbeEnvironment: Sendable {
         self.resolveUprobe = resolveUprobe; self.resolveBinary = resolveBinary; self.kernelSymbol = kernelSymbol
     }
 
-    /// The running system: /sys/kernel/btf/vmlinux, tracefs, ELF files on disk, /proc/kallsyms.
+    /// The kernel's types for scripts: the file `BPFTRACE_BTF` names (as bpftrace reads it: to
+    /// check a script against another kernel's types), else the running kernel's BTF.
+    public static func kernelTypes() throws(BTFError) -> BTF {
+        guard let path = getenv("BPFTRACE_BTF").map({ String(cString: $0) }), !path.isEmpty else { return try BTF.kernel() }
+        return try overrideBTF.withLock { (cached: inout (path: String, btf: BTF)?) throws(BTFError) -> BTF in
+            if let cached, cached.path == path { return cached.btf }
+            let btf = try BTF(path: path)
+            cached = (path, btf)
+            return btf
+        }
+    }
+    private static let overrideBTF = Mutex<(path: String, btf: BTF)?>(nil)
+
+    /// The running system: /sys/kernel/btf/vmlinux (or BPFTRACE_BTF), tracefs, ELF files on disk, /proc/kallsyms.
     public static func system() -> ProbeEnvironment {
         var env = ProbeEnvironment(
-            kernelBTF: { try? BTF.kernel() },
+            kernelBTF: { try? ProbeEnvironment.kernelTypes() },
             tracepointFormat: { category, name in
                 guard TracefsFormat.isPlainName(category), TracefsFormat.isPlainName(name),
                       let root = try? Tracefs.path() else { return nil }

@@ -184,10 +184,13 @@ extension Compiler {
         }
         if let statements = statementProbe(ap) { return statements }
         // `uprobe:PATH:cpp:"ns::Class::method[(params)]"`: every overload, clone and template
-        // instance whose demangled name matches (bpftrace's C++ form).
-        if f.count >= 3, f[f.count - 2] == "cpp" {
-            let binary = f[0...f.count - 3].joined(separator: ":")
-            let name = f[f.count - 1]
+        // instance whose demangled name matches (bpftrace's C++ form). A quoted demangled name
+        // without `cpp:` (`uprobe:PATH:"ns::C::m"`) is one too: no mangled symbol has `::` or `(`.
+        let last = f[f.count - 1]
+        let demangledName = f.count >= 2 && (last.contains("::") || last.contains("("))
+        if (f.count >= 3 && f[f.count - 2] == "cpp") || demangledName {
+            let binary = f[0...f.count - (demangledName && f[f.count - 2] != "cpp" ? 2 : 3)].joined(separator: ":")
+            let name = last
             do {
                 return try UprobeResolver.resolveCpp(binary: binary, name: name).map { t in
                     (.uprobe(path: t.path, symbol: t.symbol, address: t.address, isReturn: isReturn, pid: nil),

@@ -64,6 +64,8 @@ public struct TraceOptions: Sendable {
     public var flushEachEvent = false
     /// BPFTRACE_NO_USER_SYMBOLS=1 turns user-space symbolization off (addresses print as hex).
     public var userSymbols = true
+    /// BPFTRACE_NO_CPP_DEMANGLE=1 prints C++ (and Swift) user symbols as they are in the file.
+    public var demangle = true
     /// BPFTRACE_CAT_BYTES_MAX: how much of a file cat() prints.
     public var catBytesMax = 10240
     /// Called once every probe is attached (tests trigger their events here, then `stop()`).
@@ -77,7 +79,7 @@ public final class TraceRuntime: @unchecked Sendable {
     public let plan: TracePlan
     public let options: TraceOptions
     let out: OutputBuffer
-    let symbols = SystemSymbols()
+    let symbols: SystemSymbols
     let printfFormats: [PrintfFormat?]
     /// What was loaded (kept by name, not by the object's type: the library renames it).
     var loadedMaps: [String: Map] = [:]
@@ -95,6 +97,7 @@ public final class TraceRuntime: @unchecked Sendable {
         self.plan = plan
         self.options = options
         self.out = OutputBuffer(fd: options.outputFD)
+        self.symbols = SystemSymbols(demangle: options.demangle)
         // Probed and -c binaries: their symbols still resolve after their processes exit.
         for probe in plan.probes {
             switch probe.target {
@@ -130,7 +133,7 @@ public final class TraceRuntime: @unchecked Sendable {
         let maps = self.loadedMaps
         let plan = self.plan
         // Opened on the first kernel-typed record printed, not before attaching.
-        let kernelBTF: @Sendable () -> BTF? = { try? BTF.kernel() }
+        let kernelBTF: @Sendable () -> BTF? = { try? ProbeEnvironment.kernelTypes() }
         @Sendable func stack(_ mapName: String, _ id: UInt64) -> [UInt64] {
             guard !mapName.isEmpty, let map = maps[mapName],
                   let v = try? map.lookup(withUnsafeBytes(of: UInt32(truncatingIfNeeded: id).littleEndian, Array.init)) else { return [] }

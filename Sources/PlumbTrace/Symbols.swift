@@ -70,7 +70,10 @@ public final class SystemSymbols: @unchecked Sendable {
         knownFiles.withLock { if !$0.contains(path) { $0.append(path) } }
     }
 
-    public init() {}
+    /// Whether user symbols print demangled (BPFTRACE_NO_CPP_DEMANGLE=1 turns it off).
+    let demangle: Bool
+
+    public init(demangle: Bool = true) { self.demangle = demangle }
 
     public static func parseKallsyms(_ text: String) -> [(UInt64, String, UInt64)] {
         var out: [(UInt64, String, UInt64)] = []
@@ -205,7 +208,7 @@ public final class SystemSymbols: @unchecked Sendable {
     /// The function at a user address, C++ and Swift names demangled (bpftrace demangles C++ too).
     public func userSymbol(_ address: UInt64, pid: Int32, withOffset: Bool) -> String? {
         guard let (_, vaddr, t) = fileAddress(address, pid: pid), let (name, off) = t.lookup(vaddr) else { return nil }
-        let shown = Demangler.displayName(name)
+        let shown = demangle ? Demangler.displayName(name) : name
         return withOffset ? "\(shown)+\(off)" : shown
     }
 
@@ -216,7 +219,7 @@ public final class SystemSymbols: @unchecked Sendable {
     /// the instruction after a call may already belong to the caller.
     public func userFrames(_ address: UInt64, pid: Int32, isReturnAddress: Bool = false) -> [String]? {
         guard let (path, vaddr, t) = fileAddress(address, pid: pid), let (name, off) = t.lookup(vaddr) else { return nil }
-        let outer = Demangler.displayName(name)
+        let outer = demangle ? Demangler.displayName(name) : name
         let inlined = inlineFrames(path: path, vaddr: isReturnAddress && off > 0 ? vaddr - 1 : vaddr)
         var lines: [String] = []
         for (k, f) in inlined.enumerated() {

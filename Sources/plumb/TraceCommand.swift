@@ -233,10 +233,12 @@ struct TraceCLI {
     func stderr(_ s: String) { TraceOutput.stderr(s) }
 
     /// An environment variable as a positive integer (bpftrace refuses anything else).
-    func envNumber(_ key: String, _ fallback: Int) throws(ParseFailure) -> Int {
+    /// A number from the environment, as bpftrace 0.17 reads it (0 is accepted, except where
+    /// plumb cannot work with it: a string of 0 bytes).
+    func envNumber(_ key: String, _ fallback: Int, allowZero: Bool = true) throws(ParseFailure) -> Int {
         guard let raw = getenv(key) else { return fallback }
         let text = String(cString: raw)
-        guard let n = UInt64(text), n > 0, let v = Int(exactly: n) else {
+        guard let n = UInt64(text), n > 0 || allowZero, let v = Int(exactly: n) else {
             throw .message("ERROR: Env var '\(key)' did not contain a valid uint64_t, or was zero-valued.")
         }
         return v
@@ -286,12 +288,21 @@ struct TraceCLI {
         }
 
         let stringLength: Int, mapKeys: Int, maxProbes: Int, catBytes: Int
-        do {
-            stringLength = try envNumber("BPFTRACE_STRLEN", 64)
+        do throws(ParseFailure) {
+            stringLength = try envNumber("BPFTRACE_STRLEN", 64, allowZero: false)
             mapKeys = try envNumber("BPFTRACE_MAP_KEYS_MAX", 4096)
             maxProbes = try envNumber("BPFTRACE_MAX_PROBES", 512)
             _ = try envNumber("BPFTRACE_PERF_RB_PAGES", 64)
             catBytes = try envNumber("BPFTRACE_CAT_BYTES_MAX", 10240)
+            // Checked as bpftrace checks them; plumb has no use for their values.
+            _ = try envNumber("BPFTRACE_LOG_SIZE", 1_000_000)
+            _ = try envNumber("BPFTRACE_MAX_BPF_PROGS", 512)
+            _ = try envNumber("BPFTRACE_MAX_TYPE_RES_ITERATIONS", 0)
+            for key in ["BPFTRACE_NO_USER_SYMBOLS", "BPFTRACE_CACHE_USER_SYMBOLS", "BPFTRACE_NO_CPP_DEMANGLE"] {
+                if let raw = getenv(key), !["0", "1"].contains(String(cString: raw)) {
+                    throw .message("ERROR: Env var '\(key)' did not contain a valid value (0 or 1).")
+                }
+            }
         } catch {
             if case .message(let m) = error { stderr(m + "\n") }
             return 1
@@ -299,6 +310,14 @@ struct TraceCLI {
         if stringLength > 200 {
             stderr("ERROR: BPFTRACE_STRLEN too large (max 200 bytes on the BPF stack)\n")
             return 1
+        }
+
+        // BPFTRACE_BTF: the types to check the script against; a file that is not BTF is an error now.
+        if let path = getenv("BPFTRACE_BTF").map({ String(cString: $0) }), !path.isEmpty {
+            do { _ = try ProbeEnvironment.kernelTypes() } catch {
+                stderr("ERROR: BPFTRACE_BTF=\(path): \(error)\n")
+                return 1
+            }
         }
 
         var pids: [Int32] = []
@@ -364,6 +383,7 @@ struct TraceCLI {
         options.flushEachEvent = a.buffering == "none" || a.buffering == "line"
         options.catBytesMax = catBytes
         options.userSymbols = getenv("BPFTRACE_NO_USER_SYMBOLS").map { String(cString: $0) != "1" } ?? true
+        options.demangle = getenv("BPFTRACE_NO_CPP_DEMANGLE").map { String(cString: $0) != "1" } ?? true
         options.notifyAttached = getenv("__BPFTRACE_NOTIFY_PROBES_ATTACHED") != nil
         var outputFD: Int32 = 1
         if let path = a.outputFile {

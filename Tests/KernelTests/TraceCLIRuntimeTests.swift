@@ -2,6 +2,7 @@
 // child: flags, texts and exit codes as bpftrace 0.17 gives them.
 import PlumbBPF
 import PlumbAsm
+import PlumbBTF
 import PlumbSys
 import PlumbLang
 import PlumbTrace
@@ -38,6 +39,13 @@ func withBpftraceLink(_ body: (String) throws -> Void) throws {
         let noCommand = TestEnv.run(bt, ["-c", "/nonexistent/cmd", "-e", "BEGIN { printf(\"b\\n\"); }"])
         #expect(noCommand.status == 255)
         #expect(noCommand.stderr == "ERROR: Failed to fork child: path '/nonexistent/cmd' does not exist or is not executable\n")
+        // bpftrace 0.17's checks of its environment variables: numbers (0 allowed), and 0/1 switches.
+        let logSize = TestEnv.run("/usr/bin/env", ["BPFTRACE_LOG_SIZE=abc", bt, "-e", "BEGIN { exit(); }"])
+        #expect(logSize.status == 1 && logSize.stderr == "ERROR: Env var 'BPFTRACE_LOG_SIZE' did not contain a valid uint64_t, or was zero-valued.\n")
+        let demangle = TestEnv.run("/usr/bin/env", ["BPFTRACE_NO_CPP_DEMANGLE=2", bt, "-e", "BEGIN { exit(); }"])
+        #expect(demangle.status == 1 && demangle.stderr == "ERROR: Env var 'BPFTRACE_NO_CPP_DEMANGLE' did not contain a valid value (0 or 1).\n")
+        let maxProbes = TestEnv.run("/usr/bin/env", ["BPFTRACE_MAX_PROBES=0", bt, "-e", "BEGIN { exit(); }"])
+        #expect(maxProbes.status == 1 && maxProbes.stderr.hasPrefix("ERROR: Can't attach to 1 probes because it exceeds the current limit of 0 probes."), "\(maxProbes.stderr)")
         let usage = TestEnv.run(bt, [])
         #expect(usage.status == 1 && usage.stderr.contains("-l [search]    list probes"))
     } }
@@ -66,6 +74,24 @@ func withBpftraceLink(_ body: (String) throws -> Void) throws {
         // Options plumb has no use for are refused, not ignored.
         let elf = TestEnv.run(TestEnv.plumb, ["--emit-elf", "/tmp/x.o", "-e", body])
         #expect(elf.status == 1 && elf.stderr == "ERROR: --emit-elf is not supported: plumb builds its BPF programs in memory, without an ELF file; -d prints them, with the script line above each group of instructions\n")
+    }
+
+    @Test func bpftraceBTFNamesTheTypesToCheckAgainst() throws {
+        // A raw BTF file of one struct: scripts are checked against it instead of the kernel's.
+        var b = BTFBuilder()
+        let int = b.add(BTFType(kind: .int, name: "int", sizeOrType: 4, payload: .int(BTFInt(encoding: .signed, offset: 0, bits: 32))))
+        _ = b.add(BTFType(kind: .struct, name: "plumb_only", sizeOrType: 8,
+                          payload: .members([BTFMember(name: "a", type: int, bitOffset: 0), BTFMember(name: "b", type: int, bitOffset: 32)])))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("plumb-btf-\(getpid()).btf").path
+        try Data(b.encode()).write(to: URL(fileURLWithPath: path))
+        defer { unlink(path) }
+        let ok = TestEnv.run("/usr/bin/env", ["BPFTRACE_BTF=" + path, TestEnv.plumb, "--check", "-e",
+                                              "BEGIN { printf(\"%d %d\\n\", sizeof(struct plumb_only), offsetof(struct plumb_only, b)); }"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let kernel = TestEnv.run("/usr/bin/env", ["BPFTRACE_BTF=" + path, TestEnv.plumb, "--check", "-e", "BEGIN { printf(\"%d\\n\", sizeof(struct task_struct)); }"])
+        #expect(kernel.status == 1 && kernel.stderr.contains("task_struct"), "\(kernel.stderr)")
+        let missing = TestEnv.run("/usr/bin/env", ["BPFTRACE_BTF=/nonexistent/vmlinux", TestEnv.plumb, "--check", "-e", "BEGIN { exit(); }"])
+        #expect(missing.status == 1 && missing.stderr == "ERROR: BPFTRACE_BTF=/nonexistent/vmlinux: cannot read /nonexistent/vmlinux: No such file or directory\n")
     }
 
     @Test func syntaxErrorsAreDiagnosed() throws {

@@ -27,6 +27,19 @@ import TestSupport
         #expect(all.stdout.contains("@: 6"), "\(all.stdout)")
         let one = plumb(["-e", "uprobe:\(binary):cpp:\"ns::C::m(int)\" { @ = count(); }", "-c", binary])
         #expect(one.stdout.contains("@: 3"), "\(one.stdout)\(one.stderr)")
+        // A quoted demangled name without `cpp:` is taken as one too, as bpftrace 0.17 takes it.
+        let bare = plumb(["-e", "uprobe:\(binary):\"ns::C::m(int)\" { @ = count(); }", "-c", binary])
+        #expect(bare.stdout.contains("@: 3"), "\(bare.stdout)\(bare.stderr)")
+        // usym() demangles, unless BPFTRACE_NO_CPP_DEMANGLE=1. (Built -no-pie: the keys print after
+        // the process has exited, when only a fixed-address file still resolves.)
+        let fixed = binary + "-nopie"
+        let ccFixed = TestEnv.run("/usr/bin/g++", ["-g", "-O2", "-no-pie", "-o", fixed, source.path])
+        try #require(ccFixed.status == 0, "\(ccFixed.stderr)")
+        let script = "uprobe:\(fixed):\"ns::C::m(int)\" { @[usym(reg(\"ip\"))] = count(); }"
+        let shown = plumb(["-e", script, "-c", fixed])
+        #expect(shown.stdout.contains("@[ns::C::m(int)"), "\(shown.stdout)\(shown.stderr)")
+        let raw = TestEnv.run("/usr/bin/env", ["BPFTRACE_NO_CPP_DEMANGLE=1", TestEnv.plumb, "-e", script, "-c", fixed])
+        #expect(raw.stdout.contains("@[_ZN2ns1C1mEi") && !raw.stdout.contains("ns::C"), "\(raw.stdout)\(raw.stderr)")
         let missing = plumb(["-e", "uprobe:\(binary):cpp:\"ns::C::nope\" { @ = count(); }"])
         #expect(missing.status != 0 && missing.stderr.contains("no C++ function named 'ns::C::nope'"), "\(missing.stderr)")
     }
