@@ -30,7 +30,11 @@ extension Compiler {
         var i = l.range.end
         // Between the operands only closing parentheses, blanks and the operator can appear.
         while i + symbol.count <= r.range.start {
-            if Array(bytes[i..<(i + symbol.count)]) == symbol { return SourceRange(i, i + symbol.count) }
+            if Array(bytes[i..<(i + symbol.count)]) == symbol {
+                // A compound assignment (`@x /= 2`): bpftrace underlines the whole `/=`.
+                let compound = i + symbol.count < r.range.start && bytes[i + symbol.count] == UInt8(ascii: "=")
+                return SourceRange(i, i + symbol.count + (compound ? 1 : 0))
+            }
             i += 1
         }
         return e.range

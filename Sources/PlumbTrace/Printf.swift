@@ -140,7 +140,9 @@ public struct PrintfFormat: Sendable, Equatable {
             let v = UInt8(truncatingIfNeeded: integerBits(type, b, offset))
             return pad(String(decoding: [v], as: UTF8.self), spec, zeroable: false)
         case "p":
-            return pad("0x" + String(integerBits(type, b, offset), radix: 16), spec, zeroable: true)
+            // glibc's %p, which bpftrace 0.17 formats with: NULL is "(nil)".
+            let v = integerBits(type, b, offset)
+            return v == 0 ? pad("(nil)", spec, zeroable: false) : pad("0x" + String(v, radix: 16), spec, zeroable: true)
         case "r":
             let body: String
             if case .buffer(let capacity) = type {
