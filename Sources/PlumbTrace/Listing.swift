@@ -35,8 +35,16 @@ public enum ProbeListing {
         return out
     }
 
-    /// Every probe matching `pattern`, one per line (with `verbose`, fields indented below).
-    public static func list(_ pattern: String?, verbose: Bool) -> String {
+    /// Every probe matching `pattern`, one per line (with `verbose`, fields indented below), and
+    /// what could not be listed: `errors` (the pattern's binary does not exist, tracepoints asked
+    /// for but unreadable) and `warnings` (tracepoints left out of a listing of everything).
+    public static func list(_ pattern: String?, verbose: Bool) -> (text: String, errors: [String], warnings: [String]) {
+        var errors: [String] = [], warnings: [String] = []
+        let text = list(pattern, verbose: verbose, errors: &errors, warnings: &warnings)
+        return (text, errors, warnings)
+    }
+
+    static func list(_ pattern: String?, verbose: Bool, errors: inout [String], warnings: inout [String]) -> String {
         var out = ""
         var provider: String? = nil
         var rest = pattern
@@ -53,6 +61,10 @@ public enum ProbeListing {
             let parts = rest.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             let prov: String? = parts.count >= 3 ? parts[1] : nil
             let name = parts.count >= 2 ? (parts.last ?? "*") : "*"
+            guard (try? UprobeResolver.resolveBinary(parts[0])) != nil else {
+                errors.append("usdt target file '\(parts[0])' does not exist or is not executable")
+                return ""
+            }
             guard let listed = try? USDTResolver.list(binary: parts[0], provider: prov, name: name.isEmpty ? "*" : name) else { return "" }
             for l in listed { out += (verbose ? l.verboseDescription : l.description) + "\n" }
             return out
@@ -60,7 +72,14 @@ public enum ProbeListing {
         if provider == "uprobe", let rest, let listed = UserDebugInfo.statementListing(rest, verbose: verbose) { return listed }
         if provider == "uprobe" || provider == "uretprobe", let rest, let colon = rest.lastIndex(of: ":") {
             let binary = String(rest[..<colon])
-            guard let path = try? UprobeResolver.resolveBinary(binary), let elf = try? ELFFile(path: path) else { return "" }
+            guard let path = try? UprobeResolver.resolveBinary(binary) else {
+                errors.append("\(provider ?? "uprobe") target file '\(binary)' does not exist or is not executable")
+                return ""
+            }
+            guard let elf = try? ELFFile(path: path) else {
+                errors.append("\(path) is not an ELF file whose symbols can be listed")
+                return ""
+            }
             var names = Set<String>()
             for dynamic in [false, true] {
                 for s in (try? elf.symbols(dynamic: dynamic)) ?? [] where s.type == ELFSymbol.STT_FUNC && s.sectionIndex != ELFSymbol.SHN_UNDEF {
@@ -76,7 +95,16 @@ public enum ProbeListing {
         }
 
         if provider == nil || provider == "tracepoint" {
-            if let root = try? Tracefs.path(), let events = readTextFile("\(root)/available_events") {
+            let root = try? Tracefs.path()
+            let events = root.flatMap { readTextFile("\($0)/available_events") }
+            if root == nil || events == nil {
+                // Without tracefs there is no list of tracepoints (BTF names events, not their categories).
+                let why = root == nil ? "tracefs (/sys/kernel/tracing) cannot be read by this user, nor mounted: run as root"
+                                      : "\(root!)/available_events is not readable by this user: run as root"
+                if provider == "tracepoint" { errors.append("cannot list tracepoints: " + why) }
+                else { warnings.append("tracepoints are not listed: " + why) }
+            }
+            if let root, let events {
                 for line in events.split(separator: "\n").sorted() {
                     let name = "tracepoint:" + line
                     guard matches(full, name) else { continue }

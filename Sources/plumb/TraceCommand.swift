@@ -257,7 +257,11 @@ struct TraceCLI {
         if a.version { TraceOutput.stdout(bpftraceMode ? "bpftrace v0.17.0\n" : "plumb (bpftrace v0.17.0 compatible)\n"); return 0 }
         if a.info { TraceOutput.stdout(TraceCLI.info()); return 0 }
         if a.list {
-            TraceOutput.stdout(ProbeListing.list(a.listPattern, verbose: a.verbose))
+            let listing = ProbeListing.list(a.listPattern, verbose: a.verbose)
+            TraceOutput.stdout(listing.text)
+            for w in listing.warnings { stderr("WARNING: \(w)\n") }
+            for e in listing.errors { stderr("ERROR: \(e)\n") }
+            if !listing.errors.isEmpty { return 1 }
             return 0
         }
         guard a.format == "text" || a.format == "json" else {

@@ -118,6 +118,11 @@ func withBpftraceLink(_ body: (String) throws -> Void) throws {
         #expect(v.stdout.contains("    const char * filename\n"))
         let glob = TestEnv.run(TestEnv.plumb, ["-l", "sys_enter_getpi*"])
         #expect(glob.stdout == "tracepoint:syscalls:sys_enter_getpid\n")
+        // A binary that is not there is an error, in bpftrace's words, not an empty list.
+        let missing = TestEnv.run(TestEnv.plumb, ["-l", "uprobe:/nonexistent/app:*"])
+        #expect(missing.status == 1 && missing.stderr == "ERROR: uprobe target file '/nonexistent/app' does not exist or is not executable\n")
+        let usdt = TestEnv.run(TestEnv.plumb, ["-l", "usdt:/nonexistent/app:*"])
+        #expect(usdt.status == 1 && usdt.stderr == "ERROR: usdt target file '/nonexistent/app' does not exist or is not executable\n")
     }
 }
 

@@ -54,6 +54,20 @@ import TestSupport
         #expect(missing.stderr.contains("did you mean 'tracepoint:syscalls:sys_enter_openat'?"))
     }
 
+    @Test func listingWithoutTracefsSaysSo() throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
+            #expect(!TestEnv.skipsAreFailures, "needs root and setpriv to list as nobody")
+            return
+        }
+        let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups", TestEnv.plumb]
+        // Tracepoints need tracefs (mode 0700): asked for, an error; within everything, a warning.
+        let tp = TestEnv.run("/usr/bin/setpriv", nobody + ["-l", "tracepoint:sched:*"])
+        #expect(tp.status == 1 && tp.stderr.contains("ERROR: cannot list tracepoints: "), "\(tp.stderr)")
+        let all = TestEnv.run("/usr/bin/setpriv", nobody + ["-l", "*sched_switch*"])
+        #expect(all.status == 0 && all.stdout.contains("rawtracepoint:sched_switch\n"), "\(all.stdout)")
+        #expect(all.stderr.contains("WARNING: tracepoints are not listed: "), "\(all.stderr)")
+    }
+
     @Test func whatBTFCannotTellIsSaid() throws {
         // Not every syscall's prototype survives in BTF (__do_sys_openat is inlined): the args
         // of such an event cannot be typed, and the message says so instead of guessing.
