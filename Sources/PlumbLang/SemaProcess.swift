@@ -60,14 +60,28 @@ extension Compiler {
 
     var isProcessProbe: Bool { probeName == "process:begin" || probeName == "process:end" }
 
+    /// `ppid` (current bpftrace's builtin) outside process probes: the current task's
+    /// real_parent->tgid, read from the kernel with offsets from BTF.
+    func parentPID(_ e: Expr) -> Val {
+        guard let btf, let task = btf.firstID(named: "task_struct", kind: .struct),
+              let parent = try? btf.findMember("real_parent", in: task), let tgid = try? btf.findMember("tgid", in: task) else {
+            error("ppid needs the kernel's BTF (struct task_struct's real_parent and tgid)", e.range)
+            return .poison
+        }
+        b.emit(.call(helper: H.currentTask))
+        let current = result(.u64, from: .r0)
+        let parentTask = readScalar(.u64, base: current.loc, offset: Int(parent.bitOffset / 8), space: .kernel)
+        release(current)
+        let value = readScalar(.u32, base: parentTask.loc, offset: Int(tgid.bitOffset / 8), space: .kernel)
+        release(parentTask)
+        return value
+    }
+
     /// Builtins in process probes read the context (the process concerned, not the tracer);
     /// nil: compile `name` as everywhere else.
     func processBuiltin(_ name: String, _ e: Expr) -> Val? {
         guard isProcessProbe else {
-            if name == "ppid" {
-                error("ppid is only available in process:begin and process:end probes (elsewhere: curtask->real_parent->tgid)", e.range)
-                return .poison
-            }
+            if name == "ppid" { return parentPID(e) }
             return nil
         }
         typealias C = ProcessProbeContext

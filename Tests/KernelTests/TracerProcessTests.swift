@@ -235,8 +235,12 @@ final class HeldWorkload {
         }
         let unknown = TestEnv.run(TestEnv.plumb, ["-e", "process:begn { }"])
         #expect(unknown.status == 1 && unknown.stderr.contains("did you mean 'process:begin'?"), "\(unknown.stderr)")
-        let ppid = TestEnv.run(TestEnv.plumb, ["-e", "tracepoint:sched:sched_process_exit { print(ppid); }"])
-        #expect(ppid.status == 1 && ppid.stderr.contains("ppid is only available in process:begin and process:end probes"), "\(ppid.stderr)")
+        // Outside process probes ppid is the current task's parent: the -c command's is plumb.
+        // (BEGIN runs in plumb's own process, so its pid is plumb's.)
+        let ppid = TestEnv.run(TestEnv.plumb, ["-c", "/bin/true", "-e", "BEGIN { printf(\"tracer %d\\n\", pid); } tracepoint:sched:sched_process_exit /pid == cpid/ { printf(\"parent %d\\n\", ppid); }"])
+        #expect(ppid.status == 0, "\(ppid.stderr)")
+        func number(_ prefix: String) -> Int32? { ppid.stdout.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int32($0.dropFirst(prefix.count)) } }
+        #expect(number("parent ") != nil && number("parent ") == number("tracer "), "\(ppid.stdout)")
         #expect(TestEnv.run(TestEnv.plumb, ["-l", "process:*"]).stdout == "process:begin\nprocess:end\n")
     }
 
