@@ -89,7 +89,10 @@ public enum BPFError: Error, CustomStringConvertible, Sendable {
         case .programMismatch(let prog, let reason):
             return "program '\(prog)': \(reason)"
         case .binaryNotFound(let name, let searched):
-            return "cannot find binary '\(name)'; searched \(searched.isEmpty ? "nothing" : searched.joined(separator: ", ")); pass an absolute path"
+            // PATH often names a folder twice; each is shown once, in search order.
+            var seen = Set<String>()
+            let folders = searched.filter { seen.insert($0).inserted }
+            return "cannot find binary '\(name)'; searched \(folders.isEmpty ? "nothing" : folders.joined(separator: ", ")); pass an absolute path"
         case .symbolNotFound(let binary, let symbol, let reason):
             return "cannot attach to '\(symbol)' in \(binary): \(reason); list its functions with `nm -D \(binary)` (dynamic symbols) or `nm \(binary)` (.symtab)"
         case .detached(let what):

@@ -175,6 +175,12 @@ extension Compiler {
         return out
     }
 
+    /// A uprobe's path as `probe` prints it, as bpftrace does: as written when the script gives
+    /// a path, resolved when it names a library or a program on PATH (`libc`, `bash`).
+    static func shownPath(_ written: String, _ resolved: String) -> String {
+        written.contains("/") ? written : resolved
+    }
+
     func uprobe(_ ap: AttachPoint) -> [Expansion] {
         let isReturn = ap.provider == "uretprobe"
         let f = ap.fields
@@ -194,7 +200,7 @@ extension Compiler {
             do {
                 return try UprobeResolver.resolveCpp(binary: binary, name: name).map { t in
                     (.uprobe(path: t.path, symbol: t.symbol, address: t.address, isReturn: isReturn, pid: nil),
-                     "\(ap.provider):\(t.path):cpp:\(name)", kind(ap.provider), ProbeContext.registers(isReturn: isReturn, user: true))
+                     "\(ap.provider):\(Compiler.shownPath(binary, t.path)):cpp:\(name)", kind(ap.provider), ProbeContext.registers(isReturn: isReturn, user: true))
                 }
             } catch {
                 self.error("cannot attach \(ap.provider) '\(ap.text)': \(error)", ap.range)
@@ -213,7 +219,7 @@ extension Compiler {
         if let address = parseInteger(fn), fn.first?.isNumber == true {
             guard let path = env.resolveBinary(binary) else { error("binary '\(binary)' not found", ap.range); return [] }
             return [(.uprobe(path: path, symbol: nil, address: address &+ extra, isReturn: isReturn, pid: nil),
-                     "\(ap.provider):\(path):\(fn)", kind(ap.provider), ctx)]
+                     "\(ap.provider):\(Compiler.shownPath(binary, path)):\(fn)", kind(ap.provider), ctx)]
         }
         // `uprobe:PATH:wor*`: one probe per function symbol of the binary the pattern matches.
         if fn.contains("*") || fn.contains("?") {
@@ -222,17 +228,18 @@ extension Compiler {
             for name in matches {
                 guard let r = try? env.resolveUprobe(binary, name) else { continue }
                 out.append((.uprobe(path: r.path, symbol: name, address: r.address &+ extra, isReturn: isReturn, pid: nil),
-                            "\(ap.provider):\(r.path):\(name)", kind(ap.provider), ctx))
+                            "\(ap.provider):\(Compiler.shownPath(binary, r.path)):\(name)", kind(ap.provider), ctx))
             }
             if out.isEmpty { error("no function of '\(binary)' matches '\(fn)'", ap.range) }
             return out
         }
         do {
             let r = try env.resolveUprobe(binary, fn)
-            userTypes.probeSites["\(ap.provider):\(r.path):\(f[f.count - 1])"] = (r.path, r.address &+ extra)
-            if extra == 0 { userTypes.functions["\(ap.provider):\(r.path):\(f[f.count - 1])"] = (r.path, fn) }
+            let name = "\(ap.provider):\(Compiler.shownPath(binary, r.path)):\(f[f.count - 1])"
+            userTypes.probeSites[name] = (r.path, r.address &+ extra)
+            if extra == 0 { userTypes.functions[name] = (r.path, fn) }
             return [(.uprobe(path: r.path, symbol: fn, address: r.address &+ extra, isReturn: isReturn, pid: nil),
-                     "\(ap.provider):\(r.path):\(f[f.count - 1])", kind(ap.provider), ctx)]
+                     name, kind(ap.provider), ctx)]
         } catch {
             let near = nearest(fn, in: env.functionNames(binary)).map { [Diagnostic.Note("did you mean '\($0)'?")] } ?? []
             self.error("cannot attach \(ap.provider) '\(ap.text)': \(error)", ap.range, notes: near)

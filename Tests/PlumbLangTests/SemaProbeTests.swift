@@ -46,6 +46,8 @@ struct SemaProbeTests {
             .uprobe(path: "/bin/true", symbol: "main", address: 0x1000, isReturn: false, pid: nil),
             .uprobe(path: "/usr/lib/x86_64-linux-gnu/libc.so.6", symbol: "malloc", address: 0x1000, isReturn: true, pid: nil)])
         #expect(failures("uprobe:/bin/true:nope { }").contains("error: cannot attach uprobe 'uprobe:/bin/true:nope': no function symbol named 'nope'"))
+        // `probe` names a library by its resolved path and a written path as written (bpftrace's rule).
+        #expect(r.plan?.probes.map(\.name) == ["uprobe:/bin/true:main", "uretprobe:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc"])
     }
 
     @Test("tracepoint args are typed from the format file")
