@@ -30,6 +30,9 @@ import TestSupport
         // A quoted demangled name without `cpp:` is taken as one too, as bpftrace 0.17 takes it.
         let bare = plumb(["-e", "uprobe:\(binary):\"ns::C::m(int)\" { @ = count(); }", "-c", binary])
         #expect(bare.stdout.contains("@: 3"), "\(bare.stdout)\(bare.stderr)")
+        // `probe` shows a path as the script wrote it, as bpftrace does.
+        let relative = TestEnv.run("/bin/sh", ["-c", "cd '\(dir.path)' && '\(TestEnv.plumb)' -c ./prog -e 'uprobe:./prog:main { printf(\"%s\\n\", probe); }'"])
+        #expect(relative.stdout.contains("\nuprobe:./prog:main\n"), "\(relative.stdout)\(relative.stderr)")
         // usym() demangles, unless BPFTRACE_NO_CPP_DEMANGLE=1. (Built -no-pie: the keys print after
         // the process has exited, when only a fixed-address file still resolves.)
         let fixed = binary + "-nopie"
