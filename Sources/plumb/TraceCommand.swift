@@ -364,6 +364,8 @@ struct TraceCLI {
         // Quiet on success, like a compiler.
         if a.checkOnly { return 0 }
         if a.debug > 0 {
+            // -dd: the syntax tree and the maps first, as bpftrace's -dd shows its passes.
+            if a.debug > 1 { TraceOutput.stdout(TraceCLI.verboseDebug(script, plan)) }
             TraceOutput.stdout(TraceCLI.disassemble(plan))
             return 0
         }
@@ -457,6 +459,17 @@ struct TraceCLI {
     static func disassemble(_ plan: TracePlan) -> String {
         // The script line above each group of instructions (PlumbLang/CodegenListing.swift).
         plan.listing()
+    }
+
+    /// -dd: the parsed script (one S-expression per probe) and every map the plan creates.
+    static func verboseDebug(_ script: Script, _ plan: TracePlan) -> String {
+        var out = "AST\n---\n" + script.sexpr + "\n\nMaps\n----\n"
+        for m in plan.object.maps {
+            let script = plan.maps.first { $0.mapName == m.name }.map { " (\($0.name))" } ?? ""
+            out += "\(m.name)\(script): \(m.type), key \(m.keySize) bytes, value \(m.valueSize) bytes, max entries \(m.maxEntries)"
+                + (m.flags != 0 ? ", flags 0x\(String(m.flags, radix: 16))" : "") + "\n"
+        }
+        return out + "\nPrograms\n--------\n"
     }
 }
 

@@ -94,6 +94,15 @@ func withBpftraceLink(_ body: (String) throws -> Void) throws {
         #expect(missing.status == 1 && missing.stderr == "ERROR: BPFTRACE_BTF=/nonexistent/vmlinux: cannot read /nonexistent/vmlinux: No such file or directory\n")
     }
 
+    @Test func verboseDebugShowsTreeMapsAndPrograms() throws {
+        let r = TestEnv.run(TestEnv.plumb, ["-dd", "-e", "BEGIN { @n[comm] = count(); exit(); }"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix("AST\n---\nBEGIN { (= (@n comm) (call count)) (call exit) }\n\nMaps\n----\nAT_n (@n): percpu_hash, key 16 bytes, value 8 bytes, max entries 4096"), "\(r.stdout)")
+        #expect(r.stdout.contains("\nPrograms\n--------\nBEGIN (p0_BEGIN):\n"), "\(r.stdout)")
+        // -d alone: the programs only.
+        #expect(TestEnv.run(TestEnv.plumb, ["-d", "-e", "BEGIN { exit(); }"]).stdout.hasPrefix("BEGIN (p0_BEGIN):\n"))
+    }
+
     @Test func syntaxErrorsAreDiagnosed() throws {
         let r = TestEnv.run(TestEnv.plumb, ["-e", "BEGIN { exit( }"])
         #expect(r.status == 1)
