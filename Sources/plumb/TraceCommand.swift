@@ -404,7 +404,11 @@ struct TraceCLI {
             // A verifier rejection is a diagnostic of the script, rendered as the compiler's are.
             if case .rejected(let text) = error { stderr(text); return 1 }
             stderr("ERROR: \(error)\n")
-            return 1
+            // bpftrace 0.17 exits with 255 when a probe fails to attach.
+            switch error {
+            case .attach, .unsupported: return bpftraceMode ? 255 : 1
+            default: return 1
+            }
         }
     }
 

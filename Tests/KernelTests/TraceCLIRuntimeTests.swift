@@ -46,6 +46,12 @@ func withBpftraceLink(_ body: (String) throws -> Void) throws {
         #expect(demangle.status == 1 && demangle.stderr == "ERROR: Env var 'BPFTRACE_NO_CPP_DEMANGLE' did not contain a valid value (0 or 1).\n")
         let maxProbes = TestEnv.run("/usr/bin/env", ["BPFTRACE_MAX_PROBES=0", bt, "-e", "BEGIN { exit(); }"])
         #expect(maxProbes.status == 1 && maxProbes.stderr.hasPrefix("ERROR: Can't attach to 1 probes because it exceeds the current limit of 0 probes."), "\(maxProbes.stderr)")
+        // A probe that fails to attach: 255 under bpftrace's name (its exit code), 1 as plumb.
+        let kprobe = TestEnv.run(bt, ["-e", "kprobe:vfs_read { }"])
+        let plumbKprobe = TestEnv.run(TestEnv.plumb, ["-e", "kprobe:vfs_read { }"])
+        if kprobe.stderr.contains("could not attach") {
+            #expect(kprobe.status == 255 && plumbKprobe.status == 1, "\(kprobe.stderr)")
+        }
         let usage = TestEnv.run(bt, [])
         #expect(usage.status == 1 && usage.stderr.contains("-l [search]    list probes"))
     } }
