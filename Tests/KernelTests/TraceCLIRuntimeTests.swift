@@ -47,8 +47,8 @@ func withBpftraceLink(_ body: (String) throws -> Void) throws {
         let maxProbes = TestEnv.run("/usr/bin/env", ["BPFTRACE_MAX_PROBES=0", bt, "-e", "BEGIN { exit(); }"])
         #expect(maxProbes.status == 1 && maxProbes.stderr.hasPrefix("ERROR: Can't attach to 1 probes because it exceeds the current limit of 0 probes."), "\(maxProbes.stderr)")
         // A probe that fails to attach: 255 under bpftrace's name (its exit code), 1 as plumb.
-        let kprobe = TestEnv.run(bt, ["-e", "kprobe:vfs_read { }"])
-        let plumbKprobe = TestEnv.run(TestEnv.plumb, ["-e", "kprobe:vfs_read { }"])
+        let kprobe = TestEnv.run(bt, ["-e", "kprobe:vfs_read { } interval:ms:50 { exit(); }"])
+        let plumbKprobe = TestEnv.run(TestEnv.plumb, ["-e", "kprobe:vfs_read { } interval:ms:50 { exit(); }"])
         if kprobe.stderr.contains("could not attach") {
             #expect(kprobe.status == 255 && plumbKprobe.status == 1, "\(kprobe.stderr)")
         }
