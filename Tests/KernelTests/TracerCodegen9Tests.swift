@@ -34,7 +34,7 @@ import TestSupport
         #expect(r.stdout == "Attaching 1 probe...\nProgram pinned to \(pin)\n\n\n", "\(r.stdout)")
         // Reading the pin runs the program now, in this process: its own main thread is listed,
         // formatted by the kernel (bpf_seq_printf).
-        let text = try String(contentsOfFile: pin, encoding: .utf8)
+        let text = try readToEnd(pin)
         let comm = try String(contentsOfFile: "/proc/self/comm", encoding: .utf8).trimmingCharacters(in: .newlines)
         #expect(text.split(separator: "\n").contains("\(comm):\(getpid())    42|ff  |A|0x1000"), "\(text.prefix(500))")
         #expect(text.split(separator: "\n").count > 10)
@@ -67,7 +67,7 @@ import TestSupport
         defer { unlink(pin) }
         let p = TestEnv.run(TestEnv.plumb, ["-e", "iter:task_file:\(name) { printf(\"%s:%d %s\\n\", ctx->task->comm, ctx->task->pid, path(ctx->file->f_path)); }"])
         #expect(p.status == 0, "\(p.stderr)")
-        let text = try String(contentsOfFile: pin, encoding: .utf8)
+        let text = try readToEnd(pin)
         let comm = try String(contentsOfFile: "/proc/self/comm", encoding: .utf8).trimmingCharacters(in: .newlines)
         #expect(text.split(separator: "\n").contains("\(comm):\(getpid()) \(pin)"), "\(text.prefix(800))")
     }
@@ -143,4 +143,21 @@ import TestSupport
         #expect(lines.first == "BEGIN (p0_BEGIN):")
         #expect(lines.contains("; @x = 1; @ stdin:2") && lines.contains("; printf(\"%d\\n\", 2); @ stdin:3"), "\(r.stdout)")
     }
+}
+
+/// The whole of a file that reports no size (a pinned BPF iterator: each read(2) returns one
+/// chunk of its output), read until read(2) returns 0.
+func readToEnd(_ path: String) throws -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    try #require(fd >= 0, "open \(path): \(String(cString: strerror(errno)))")
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        try #require(n >= 0, "read \(path): \(String(cString: strerror(errno)))")
+        if n == 0 { break }
+        bytes += chunk[..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }
