@@ -208,9 +208,10 @@ extension Parser {
     /// Headers include headers; deeper than this is a cycle.
     static let maxIncludeDepth = 16
 
-    /// Takes the object-like `#define`s of header `name` (and of the quoted headers it includes)
-    /// as macros of the script. Other lines (declarations, function-like macros, conditionals) are
-    /// skipped: the kernel's types come from BTF.
+    /// Takes the object-like `#define`s of header `name` (and of the headers it includes) as
+    /// macros of the script. Everything else is skipped: declarations (the kernel's types come
+    /// from BTF), function-like macros, and conditionals, which are not evaluated (a `#define`
+    /// under `#if 0` counts too).
     mutating func defineFromHeader(_ name: String, quoted: Bool, at range: SourceRange, depth: Int, includer: String? = nil) {
         guard let headers, depth < Parser.maxIncludeDepth, let (text, path) = headers.read(name, quoted, includer) else { return }
         for line in text.split(separator: "\n") {
