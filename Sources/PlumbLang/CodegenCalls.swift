@@ -64,7 +64,7 @@ extension Compiler {
             guard arity(1...3) else { return .poison }
             if case .map(let m, let keys) = args[0].kind, keys.isEmpty {
                 guard knowledge.maps[m] != nil else {
-                    if isFinalPass { error("Undefined map: @\(m)", args[0].range) }
+                    if isFinalPass { error("Undefined map: @\(m)", SourceRange(e.range.start, args[0].range.end)) }
                     return Val(type: .none, loc: .imm(0))
                 }
                 var nums: [Int] = []
@@ -108,14 +108,14 @@ extension Compiler {
                 return .poison
             }
             guard knowledge.maps[m] != nil else {
-                if isFinalPass { error("Undefined map: @\(m)", args[0].range) }
+                if isFinalPass { error("Undefined map: @\(m)", SourceRange(e.range.start, args[0].range.end)) }
                 return Val(type: .none, loc: .imm(0))
             }
             emitRecord(name == "clear" ? .clear(map: "@" + m) : .zero(map: "@" + m), args: [])
             return Val(type: .none, loc: .imm(0))
         case "delete":
             guard arity(1...1) else { return .poison }
-            mapDelete(args[0])
+            mapDelete(args[0], call: SourceRange(e.range.start, args[0].range.end))
             return Val(type: .none, loc: .imm(0))
         case "has_key":
             guard arity(2...64), case .map(let m, let keys) = args[0].kind, keys.isEmpty else {

@@ -384,13 +384,13 @@ extension Compiler {
     }
 
     /// `delete(@m[k])`.
-    func mapDelete(_ target: Expr) {
+    func mapDelete(_ target: Expr, call: SourceRange? = nil) {
         guard case .map(let name, let keys) = target.kind else {
             error("delete() expects a map element such as @m[key]", target.range)
             return
         }
         guard knowledge.maps[name] != nil else {
-            if isFinalPass { error("Undefined map: @\(name)", target.range) }
+            if isFinalPass { error("Undefined map: @\(name)", call ?? target.range) }
             return
         }
         guard let vals = evaluateKeys(keys) else { return }
