@@ -126,7 +126,7 @@ extension Compiler {
             if let c = constant(named: name) { return Val(type: .i64, loc: .imm(c)) }
             let known = ["pid", "tid", "uid", "gid", "comm", "nsecs", "elapsed", "cpu", "numaid", "curtask", "rand", "cgroup",
                          "func", "probe", "retval", "args", "kstack", "ustack", "username", "cpid", "ctx"]
-            error("unknown builtin '\(name)'", e.range, notes: nearest(name, in: known).map { [.init("did you mean '\($0)'?")] } ?? [])
+            error("Unknown identifier: '\(name)'", e.range, notes: nearest(name, in: known).map { [.init("did you mean '\($0)'?")] } ?? [])
             return .poison
         }
     }

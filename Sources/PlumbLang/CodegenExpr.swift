@@ -443,7 +443,9 @@ extension Compiler {
                 id = scriptStructIDs[name] ?? btf.firstID(named: name, kind: kind) ?? (kind == .enum ? btf.firstID(named: name, kind: .enum64) : nil)
                 if id == nil {
                     let candidates = btf.ids(named: name).isEmpty ? [] : [name]
-                    error("unknown type '\(n)'", tn.range, notes: candidates.map { .init("'\($0)' exists but is not a \(prefix.dropLast())") })
+                    // bpftrace's wording for structs and unions.
+                    let message = kind == .enum ? "unknown type '\(n)'" : "Unknown struct/union: '\(n)'"
+                    error(message, tn.range, notes: candidates.map { .init("'\($0)' exists but is not a \(prefix.dropLast())") })
                     return nil
                 }
             }

@@ -60,7 +60,7 @@ extension Compiler {
                     id = builder.add(BTFType(kind: .forward, name: name))
                     size = 0; align = 1
                 } else {
-                    error("unknown type '\(n)'", tn.range)
+                    error(n.hasPrefix("enum ") ? "unknown type '\(n)'" : "Unknown struct/union: '\(n)'", tn.range)
                     return nil
                 }
             } else if let kernel, let k = kernel.firstID(named: n, kind: .typedef) ?? kernel.firstID(named: n, kind: .int) {

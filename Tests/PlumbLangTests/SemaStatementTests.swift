@@ -28,7 +28,7 @@ struct SemaStatementTests {
 
     @Test("exit() and return end the probe; code after them is checked but not emitted")
     func deadCode() {
-        #expect(failures("BEGIN { exit(); @x = nope; }").contains("error: unknown builtin 'nope'"))
+        #expect(failures("BEGIN { exit(); @x = nope; }").contains("error: Unknown identifier: 'nope'"))
         let r = check("BEGIN { return; @x = 1; }")
         #expect(r.diagnostics == "")
     }

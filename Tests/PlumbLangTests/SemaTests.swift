@@ -22,7 +22,7 @@ struct SemaTests {
         #expect(d.contains("t.bt:1:17: error: Type mismatch for @x: trying to assign value of type 'string[2]' when map already contains a value of type 'int64'"))
         #expect(d.contains("t.bt:1:35: error: Type mismatch for $y: trying to assign value of type 'string[2]' when variable already contains a value of type 'int64'"))
         #expect(d.contains("t.bt:1:45: error: Unknown function: foo"))
-        #expect(d.contains("t.bt:1:59: error: unknown builtin 'bar'"))
+        #expect(d.contains("t.bt:1:59: error: Unknown identifier: 'bar'"))
     }
 
     @Test("printf formats are checked against their arguments")
@@ -132,7 +132,7 @@ struct SemaTests {
         guard kernelHasBTF else { return }
         let r = check("BEGIN { @a = sizeof(struct task_struct) > 0; @b = offsetof(struct task_struct, pid); @c = (uint8)300; @d = sizeof(int32); }")
         #expect(r.diagnostics == "")
-        #expect(failures("BEGIN { @a = sizeof(struct no_such_type); }").contains("error: unknown type 'struct no_such_type'"))
+        #expect(failures("BEGIN { @a = sizeof(struct no_such_type); }").contains("error: Unknown struct/union: 'struct no_such_type'"))
     }
 
     @Test("script structs are laid out as C does and accessed like kernel ones")
@@ -146,7 +146,7 @@ struct SemaTests {
         let r = check(text)
         #expect(r.diagnostics == "")
         #expect(failures("struct S { int a; } BEGIN { @x = ((struct S *)0)->b; }").contains("error: 'struct S' has no member named 'b'"))
-        #expect(failures("struct S { struct Nope n; } BEGIN { }").contains("error: unknown type 'struct Nope'"))
+        #expect(failures("struct S { struct Nope n; } BEGIN { }").contains("error: Unknown struct/union: 'struct Nope'"))
     }
 
     @Test("kernel enumerators and common header macros are constants")
@@ -154,7 +154,7 @@ struct SemaTests {
         guard kernelHasBTF else { return }
         let r = check("BEGIN { @a = TCP_SYN_SENT; @b = AF_INET6; @c = TASK_RUNNING; @d = bswap((uint32)1); }")
         #expect(r.diagnostics == "")
-        #expect(failures("BEGIN { @a = TCP_SYN_SNET; }").contains("error: unknown builtin 'TCP_SYN_SNET'"))
+        #expect(failures("BEGIN { @a = TCP_SYN_SNET; }").contains("error: Unknown identifier: 'TCP_SYN_SNET'"))
     }
 
     @Test("map layouts follow the plan contract")
