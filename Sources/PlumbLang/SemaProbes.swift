@@ -78,7 +78,7 @@ extension Compiler {
                 : ["cpu-cycles", "cycles", "instructions", "cache-references", "cache-misses", "branch-instructions", "branches",
                    "branch-misses", "bus-cycles", "frontend-stalls", "backend-stalls", "ref-cycles"]
             guard known.contains(f[0]) else {
-                error("unknown \(ap.provider) event '\(f[0])'", ap.range,
+                error("\(f[0]) is not a \(ap.provider) probe", ap.range,   // bpftrace's words
                       notes: nearest(f[0], in: known).map { [.init("did you mean '\($0)'?")] } ?? [])
                 return []
             }
@@ -134,6 +134,7 @@ extension Compiler {
                 error("\(ap.provider) probes are written \(ap.provider):ADDRESS:LENGTH:MODE with LENGTH 1, 2, 4 or 8 and MODE of r, w, x", ap.range)
                 return []
             }
+            guard address != 0 else { error("watchpoint must be attached to a non-zero address", ap.range); return [] }
             return [(.watchpoint(address: address, length: length, mode: f[2], isAsync: ap.provider == "asyncwatchpoint"),
                      ap.canonical, kind("perf_event"), .perf)]
         default:
@@ -165,7 +166,7 @@ extension Compiler {
                 else if !all.contains(where: { $0.category == c }), let near = nearest(c, in: Array(Set(all.map(\.category)))) {
                     notes.append(.init("did you mean category '\(near)'?"))
                 }
-                error("tracepoint '\(c):\(n)' not found", ap.range, notes: notes)
+                error("tracepoint not found: \(c):\(n)", ap.range, notes: notes)   // bpftrace's words
                 continue
             }
             let fields = TracefsFormat.parse(text)
@@ -241,6 +242,11 @@ extension Compiler {
             return [(.uprobe(path: r.path, symbol: fn, address: r.address &+ extra, isReturn: isReturn, pid: nil),
                      name, kind(ap.provider), ctx)]
         } catch {
+            // A path that is not there, in bpftrace's words (a bare name keeps the folders searched).
+            if binary.contains("/"), env.resolveBinary(binary) == nil {
+                self.error("\(ap.provider) target file '\(binary)' does not exist or is not executable", ap.range)
+                return []
+            }
             let near = nearest(fn, in: env.functionNames(binary)).map { [Diagnostic.Note("did you mean '\($0)'?")] } ?? []
             self.error("cannot attach \(ap.provider) '\(ap.text)': \(error)", ap.range, notes: near)
             return []

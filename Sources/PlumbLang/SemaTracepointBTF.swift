@@ -33,7 +33,7 @@ extension Compiler {
         for (c, n) in matches {
             guard let args = c == "syscalls" ? source.syscallEvent(n) : source.event(n) else {
                 let near = nearest(n, in: c == "syscalls" ? syscallEvents() : source.eventNames)
-                error("tracepoint '\(c):\(n)' not found", ap.range,
+                error("tracepoint not found: \(c):\(n)", ap.range,
                       notes: (near.map { [Diagnostic.Note("did you mean 'tracepoint:\(c):\($0)'?")] } ?? [])
                         + [.init("tracefs is not readable, so the kernel's BTF was searched")])
                 continue

@@ -7,7 +7,7 @@ struct SemaProbeTests {
     @Test("a tracepoint that does not exist is named, with the nearest one")
     func missingTracepoint() {
         #expect(failures("t:syscalls:sys_enter_opnat { }") == """
-        t.bt:1:1: error: tracepoint 'syscalls:sys_enter_opnat' not found
+        t.bt:1:1: error: tracepoint not found: syscalls:sys_enter_opnat
         t:syscalls:sys_enter_opnat { }
         ^~~~~~~~~~~~~~~~~~~~~~~~~~
         note: did you mean 'tracepoint:syscalls:sys_enter_openat'?
@@ -46,6 +46,10 @@ struct SemaProbeTests {
             .uprobe(path: "/bin/true", symbol: "main", address: 0x1000, isReturn: false, pid: nil),
             .uprobe(path: "/usr/lib/x86_64-linux-gnu/libc.so.6", symbol: "malloc", address: 0x1000, isReturn: true, pid: nil)])
         #expect(failures("uprobe:/bin/true:nope { }").contains("error: cannot attach uprobe 'uprobe:/bin/true:nope': no function symbol named 'nope'"))
+        // bpftrace 0.17's words where it has them.
+        #expect(failures("uprobe:/opt/nowhere/app:main { }").contains("error: uprobe target file '/opt/nowhere/app' does not exist or is not executable"))
+        #expect(failures("software:nosuch:1 { }").contains("error: nosuch is not a software probe"))
+        #expect(failures("watchpoint:0x0:8:rw { }").contains("error: watchpoint must be attached to a non-zero address"))
         // `probe` names a library by its resolved path and a written path as written (bpftrace's rule).
         #expect(r.plan?.probes.map(\.name) == ["uprobe:/bin/true:main", "uretprobe:/usr/lib/x86_64-linux-gnu/libc.so.6:malloc"])
     }
