@@ -9,6 +9,8 @@ import PlumbSys
 import Glibc
 
 public enum ProbeListing {
+    public static let hardwareEvents = ["backend-stalls", "branch-instructions", "branch-misses", "bus-cycles", "cache-misses",
+                                        "cache-references", "cpu-cycles", "frontend-stalls", "instructions", "ref-cycles"]
     public static let softwareEvents = ["alignment-faults", "bpf-output", "context-switches", "cpu-clock", "cpu-migrations",
                                         "dummy", "emulation-faults", "major-faults", "minor-faults", "page-faults", "task-clock"]
 
@@ -52,7 +54,9 @@ public enum ProbeListing {
             provider = String(p[..<colon])
             rest = String(p[p.index(after: colon)...])
         }
-        let aliases = ["t": "tracepoint", "rt": "rawtracepoint", "s": "software", "u": "uprobe", "ur": "uretprobe", "U": "usdt"]
+        let aliases = ["t": "tracepoint", "rt": "rawtracepoint", "s": "software", "h": "hardware", "u": "uprobe", "ur": "uretprobe",
+                       "U": "usdt", "k": "kprobe", "kr": "kretprobe", "f": "kfunc", "fentry": "kfunc", "fr": "kretfunc",
+                       "fexit": "kretfunc", "it": "iter"]
         if let p = provider, let full = aliases[p] { provider = full }
         let full = provider.map { "\($0):\(rest ?? "")" } ?? pattern
 
@@ -141,6 +145,79 @@ public enum ProbeListing {
         }
         if provider == nil || provider == "software" {
             for e in softwareEvents where matches(full, "software:\(e):") || matches(full, "software:\(e)") { out += "software:\(e):\n" }
+        }
+        if provider == nil || provider == "hardware" {
+            for e in hardwareEvents where matches(full, "hardware:\(e):") || matches(full, "hardware:\(e)") { out += "hardware:\(e):\n" }
+        }
+        out += kernelFunctionListing(provider: provider, full: full, verbose: verbose, errors: &errors, warnings: &warnings)
+        return out
+    }
+
+    /// iter:NAME (iterators in BTF, `-v`: the context's fields), kfunc:NAME/kretfunc:NAME (functions
+    /// in BTF, `-v`: their parameters) and kprobe:NAME (tracefs' available_filter_functions). Only
+    /// when asked for by provider: there are tens of thousands of kernel functions.
+    static func kernelFunctionListing(provider: String?, full: String?, verbose: Bool,
+                                      errors: inout [String], warnings: inout [String]) -> String {
+        var out = ""
+        switch provider {
+        case "iter":
+            guard let btf = try? BTF.kernel() else { errors.append("cannot list iterators: no kernel BTF (/sys/kernel/btf/vmlinux)"); return "" }
+            var names: [String] = []
+            for id in btf.ids where btf.kind(of: id) == .function {
+                let n = btf.name(of: id)
+                if n.hasPrefix("bpf_iter_"), btf.firstID(named: "bpf_iter__" + n.dropFirst(9), kind: .struct) != nil { names.append(String(n.dropFirst(9))) }
+            }
+            for n in Set(names).sorted() where matches(full, "iter:" + n) {
+                out += "iter:\(n)\n"
+                guard verbose, let ctx = btf.firstID(named: "bpf_iter__" + n, kind: .struct), let t = try? btf.type(ctx) else { continue }
+                // Pointers sit in anonymous unions (__bpf_md_ptr): their one member is the field.
+                var fields: [BTFMember] = []
+                for m in t.members {
+                    if m.name.isEmpty, let inner = try? btf.resolve(m.type), btf.kind(of: inner).isComposite, let u = try? btf.type(inner) {
+                        fields += u.members
+                    } else {
+                        fields.append(m)
+                    }
+                }
+                for m in fields where m.name != "meta" {
+                    let type = btf.cTypeName(m.type)
+                    out += "    " + type + (type.hasSuffix("*") ? "" : " ") + m.name + ";\n"   // bpftrace's `struct task_struct *task;`
+                }
+            }
+        case "kfunc", "kretfunc":
+            guard let btf = try? BTF.kernel() else { errors.append("cannot list kernel functions: no kernel BTF (/sys/kernel/btf/vmlinux)"); return "" }
+            var names: [String] = []
+            for id in btf.ids where btf.kind(of: id) == .function { names.append(btf.name(of: id)) }
+            for n in Set(names).sorted() where matches(full, "\(provider!):" + n) {
+                out += "\(provider!):\(n)\n"
+                if verbose, let proto = try? btf.functionProto(named: n) {
+                    for p in proto.params { out += "    " + btf.cTypeName(p.type) + (p.name.isEmpty ? "" : " " + p.name) + "\n" }
+                    if provider == "kretfunc" { out += "    " + btf.cTypeName(proto.returnType) + " retval\n" }
+                }
+            }
+        case "kprobe", "kretprobe":
+            if case .unsupported(let why) = Features.kprobes() {
+                errors.append("cannot list kprobes: kprobes are not supported by this kernel (\(why))")
+                return ""
+            }
+            guard let root = try? Tracefs.path() else {
+                errors.append("cannot list kprobes: tracefs cannot be read by this user, nor mounted: run as root")
+                return ""
+            }
+            guard let text = readTextFile("\(root)/available_filter_functions") else {
+                errors.append("cannot list kprobes: cannot read \(root)/available_filter_functions: \(String(cString: strerror(errno)))")
+                return ""
+            }
+            var seen = Set<Substring>()
+            for line in text.split(separator: "\n") {
+                // "name" or "name [module]"
+                let name = line.prefix { $0 != " " && $0 != "\t" }
+                guard !name.isEmpty, seen.insert(name).inserted else { continue }
+                let probe = "\(provider!):\(name)"
+                if matches(full, probe) { out += probe + "\n" }
+            }
+        default:
+            break
         }
         return out
     }

@@ -133,6 +133,14 @@ func withBpftraceLink(_ body: (String) throws -> Void) throws {
         #expect(v.stdout.contains("    const char * filename\n"))
         let glob = TestEnv.run(TestEnv.plumb, ["-l", "sys_enter_getpi*"])
         #expect(glob.stdout == "tracepoint:syscalls:sys_enter_getpid\n")
+        // Iterators and kernel functions from BTF, hardware events, kprobes from tracefs.
+        let iter = TestEnv.run(TestEnv.plumb, ["-lv", "iter:task_file"])
+        #expect(iter.stdout == "iter:task_file\n    struct task_struct *task;\n    u32 fd;\n    struct file *file;\n", "\(iter.stdout)")
+        let kfunc = TestEnv.run(TestEnv.plumb, ["-lv", "kretfunc:vfs_read"])
+        #expect(kfunc.stdout == "kretfunc:vfs_read\n    struct file * file\n    char * buf\n    size_t count\n    loff_t * pos\n    ssize_t retval\n", "\(kfunc.stdout)")
+        #expect(TestEnv.run(TestEnv.plumb, ["-l", "hardware:*"]).stdout.contains("hardware:cpu-cycles:\n"))
+        let kprobes = TestEnv.run(TestEnv.plumb, ["-l", "kprobe:vfs_read"])
+        #expect(kprobes.stdout == "kprobe:vfs_read\n" || kprobes.stderr.contains("ERROR: cannot list kprobes: "), "\(kprobes.stdout)\(kprobes.stderr)")
         // A binary that is not there is an error, in bpftrace's words, not an empty list.
         let missing = TestEnv.run(TestEnv.plumb, ["-l", "uprobe:/nonexistent/app:*"])
         #expect(missing.status == 1 && missing.stderr == "ERROR: uprobe target file '/nonexistent/app' does not exist or is not executable\n")
