@@ -260,11 +260,9 @@ extension Compiler {
                 let compatible = existing.type == t || existing.type.isInteger && t.isInteger || existing.type.isPointer && t.isPointer
                     || existing.type.isString && t.isString && t.size <= existing.type.size
                 if !compatible {
-                    if existing.type.isString, t.isString {
-                        error("Type mismatch for $\(name): trying to assign value of type '\(t)' when variable already contains a value of type '\(existing.type)'", target.range)
-                    } else {
-                        error("Type mismatch for $\(name): trying to assign value of type '\(t)' when variable already contains a value of type '\(existing.type)'", target.range)
-                    }
+                    // bpftrace underlines a variable assignment's `=`.
+                    error("Type mismatch for $\(name): trying to assign value of type '\(t)' when variable already contains a value of type '\(existing.type)'",
+                          assignmentSign(target, value) ?? target.range)
                     release(v)
                     return
                 }

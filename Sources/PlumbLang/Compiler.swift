@@ -275,6 +275,7 @@ final class Compiler {
 
     func compileProgramBody(probe: Probe, attachPoint: AttachPoint, target: ProbeTarget, name: String, kind: ProgramKind,
                             context ctx: ProbeContext) {
+        let diagnosticsAtStart = diagnostics.count
         b = ProgramBuilder()
         references = [:]
         lineInfo = []
@@ -340,7 +341,10 @@ final class Compiler {
         if frame.maxDepth > 512 {
             error("the probe needs \(frame.maxDepth) bytes of BPF stack, more than the 512 the kernel allows; use fewer or shorter strings (BPFTRACE_STRLEN) at once", probe.range)
         }
-        for (n, r) in variableRanges where !usedVariables.contains(n) {
+        // A probe with errors gets no unused-variable warnings: a use that failed to check
+        // would make them wrong (bpftrace, too, warns only once the script checks).
+        let probeHasErrors = diagnostics[diagnosticsAtStart...].contains { $0.severity == .error }
+        for (n, r) in variableRanges where !usedVariables.contains(n) && !probeHasErrors {
             warning("variable '$\(n)' was assigned but never used", r)
         }
 

@@ -39,4 +39,16 @@ extension Compiler {
         }
         return e.range
     }
+
+    /// The `=` between an assignment's target and its value (the last one: `+=` gives its `=`).
+    func assignmentSign(_ target: Expr, _ value: Expr) -> SourceRange? {
+        let bytes = Array(file.text.utf8)
+        guard target.range.end <= value.range.start, value.range.start <= bytes.count else { return nil }
+        var i = value.range.start - 1
+        while i >= target.range.end {
+            if bytes[i] == UInt8(ascii: "=") { return SourceRange(i, i + 1) }
+            i -= 1
+        }
+        return nil
+    }
 }

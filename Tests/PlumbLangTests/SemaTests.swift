@@ -20,7 +20,7 @@ struct SemaTests {
     func allErrors() {
         let d = failures(#"BEGIN { @x = 1; @x = "a"; $y = 1; $y = "s"; foo(1); print(bar); }"#)
         #expect(d.contains("t.bt:1:17: error: Type mismatch for @x: trying to assign value of type 'string[2]' when map already contains a value of type 'int64'"))
-        #expect(d.contains("t.bt:1:35: error: Type mismatch for $y: trying to assign value of type 'string[2]' when variable already contains a value of type 'int64'"))
+        #expect(d.contains("t.bt:1:38: error: Type mismatch for $y: trying to assign value of type 'string[2]' when variable already contains a value of type 'int64'"))
         #expect(d.contains("t.bt:1:45: error: Unknown function: foo"))
         #expect(d.contains("t.bt:1:59: error: Unknown identifier: 'bar'"))
     }
