@@ -44,12 +44,15 @@ enum FormatParser {
 struct FormatError: Error { var message: String; init(_ m: String) { message = m } }
 
 extension Compiler {
+    /// Whether `name` got a number of arguments in `n`; an error in bpftrace's words when not.
+    func checkArity(_ name: String, _ n: ClosedRange<Int>, _ args: [Expr], _ e: Expr) -> Bool {
+        if n.contains(args.count) { return true }
+        error("\(name)() \(arityText(n, provided: args.count)) (\(args.count) provided)", e.range)
+        return false
+    }
+
     func call(_ name: String, _ args: [Expr], _ e: Expr) -> Val {
-        func arity(_ n: ClosedRange<Int>) -> Bool {
-            if n.contains(args.count) { return true }
-            error("\(name)() \(arityText(n, provided: args.count)) (\(args.count) provided)", e.range)
-            return false
-        }
+        func arity(_ n: ClosedRange<Int>) -> Bool { checkArity(name, n, args, e) }
         if name == "var" { return userVar(args, e) }
         switch name {
         case "printf", "system", "cat":
@@ -377,18 +380,46 @@ extension Compiler {
             for a in args.dropFirst() { release(expr(a)) }
             return
         }
+        guard let specs = checkedFormat(name, format, formatRange: args[0].range, vals, e) else { return }
+        if pinnedIterator != nil && name == "printf" {
+            seqPrintf(format, Array(args.dropFirst()), specs: specs, formatRange: args[0].range, at: e)   // CodegenSeqPrintf.swift
+            return
+        }
+        var fields: [(Val, SType)] = []
+        for v in vals { fields.append((v, recordType(v.type))) }
+        let layout = recordLayout(fields.map(\.1))
+        let typed = zip(layout.offsets, fields).map { Field(offset: $0, type: printed($1.1)) }
+        let action: AsyncAction = switch name {
+        case "system": .system(format: format, args: typed)
+        case "cat": .cat(format: format, args: typed)
+        default: .printf(format: format, args: typed)
+        }
+        if options.reportReadErrors {
+            // -kk: the arguments first, so a failing read's report comes before the record it feeds
+            // (records arrive in the order they were reserved), as bpftrace orders them.
+            let real = args.dropFirst().map { expr($0) }
+            if real.contains(where: \.isPoison) { real.forEach(release); return }
+            emitRecord(action, args: Array(zip(real, fields.map(\.1))))
+            return
+        }
+        emitRecordDirect(action, args: Array(args.dropFirst()), types: fields.map(\.1))
+    }
+
+    /// `format`'s conversions, checked against the arguments' values (computed already): their
+    /// number, then each one's type; nil after reporting what does not match.
+    func checkedFormat(_ name: String, _ format: String, formatRange: SourceRange, _ vals: [Val], _ e: Expr) -> [FormatSpecifier]? {
         let specs: [FormatSpecifier]
         switch FormatParser.parse(format) {
         case .success(let s): specs = s
-        case .failure(let f): error(name + f.message.dropFirst("printf".count), args[0].range); return
+        case .failure(let f): error(name + f.message.dropFirst("printf".count), formatRange); return nil
         }
         if specs.count > vals.count {
             error("\(name): Not enough arguments for format string (\(vals.count) supplied, \(specs.count) expected)", e.range)
-            return
+            return nil
         }
         if specs.count < vals.count {
             error("\(name): Too many arguments for format string (\(vals.count) supplied, \(specs.count) expected)", e.range)
-            return
+            return nil
         }
         var ok = true
         for (s, v) in zip(specs, vals) {
@@ -410,29 +441,7 @@ extension Compiler {
                 }
             }
         }
-        guard ok else { return }
-        if pinnedIterator != nil && name == "printf" {
-            seqPrintf(format, Array(args.dropFirst()), types: vals.map(\.type), formatRange: args[0].range, at: e)   // CodegenSeqPrintf.swift
-            return
-        }
-        var fields: [(Val, SType)] = []
-        for v in vals { fields.append((v, recordType(v.type))) }
-        let layout = recordLayout(fields.map(\.1))
-        let typed = zip(layout.offsets, fields).map { Field(offset: $0, type: printed($1.1)) }
-        let action: AsyncAction = switch name {
-        case "system": .system(format: format, args: typed)
-        case "cat": .cat(format: format, args: typed)
-        default: .printf(format: format, args: typed)
-        }
-        if options.reportReadErrors {
-            // -kk: the arguments first, so a failing read's report comes before the record it feeds
-            // (records arrive in the order they were reserved), as bpftrace orders them.
-            let real = args.dropFirst().map { expr($0) }
-            if real.contains(where: \.isPoison) { real.forEach(release); return }
-            emitRecord(action, args: Array(zip(real, fields.map(\.1))))
-            return
-        }
-        emitRecordDirect(action, args: Array(args.dropFirst()), types: fields.map(\.1))
+        return ok ? specs : nil
     }
 
     /// Runs `body` against a builder that is thrown away, keeping only what it returns (types).

@@ -15,11 +15,7 @@ extension Compiler {
 
     /// One of the functions above, or nil when `name` is none of them.
     func moreFunction(_ name: String, _ args: [Expr], _ e: Expr) -> Val? {
-        func arity(_ n: ClosedRange<Int>) -> Bool {
-            if n.contains(args.count) { return true }
-            error("\(name)() \(arityText(n, provided: args.count)) (\(args.count) provided)", e.range)
-            return false
-        }
+        func arity(_ n: ClosedRange<Int>) -> Bool { checkArity(name, n, args, e) }
         switch name {
         case "strerror":
             guard arity(1...1) else { return .poison }
@@ -98,36 +94,17 @@ extension Compiler {
             error("debugf() takes at most 3 arguments after the format (bpf_trace_printk's limit); \(values.count) given", e.range)
             return
         }
-        let specs: [FormatSpecifier]
-        switch FormatParser.parse(format) {
-        case .success(let s): specs = s
-        case .failure(let f): error("debugf" + f.message.dropFirst("printf".count), args[0].range); return
-        }
-        guard specs.count == values.count else {
-            error("debugf: \(specs.count > values.count ? "Not enough" : "Too many") arguments for format string (\(values.count) supplied, \(specs.count) expected)", e.range)
-            return
-        }
+        // Checked as printf's arguments are, from code that is thrown away.
+        let vals = dryRun { values.map { expr($0) } }
+        if vals.contains(where: \.isPoison) { return }
+        guard let specs = checkedFormat("debugf", format, formatRange: args[0].range, vals, e) else { return }
         let kernelFormat: String
         switch SeqFormat.translate(format, helper: "bpf_trace_printk", user: "debugf()") {
         case .success(let f): kernelFormat = f
         case .failure(let f): error("debugf: " + f.message, args[0].range); return
         }
         warning("The debugf() builtin is not recommended for production use. For more information see bpf_trace_printk in bpf-helpers(7).", e.range)
-        // Each argument to a stack word first (computing one may call helpers).
-        let words = values.isEmpty ? 0 : frame.allocate(8 * values.count)
-        for (i, (a, s)) in zip(values, specs).enumerated() {
-            let v = expr(a)
-            if v.isPoison { return }
-            if s.conversion == "s" {
-                guard v.type.isString else { release(v); error("debugf: %s specifier expects a value of type string (\(v.type) supplied)", a.range); return }
-                address(ofSlot: buffer(v, size: v.type.size), into: .r1)
-                b.emit(.store(.r10, offset: Int16(clamping: words + 8 * i), .r1, size: .doubleWord))
-            } else {
-                guard v.type.isScalar else { release(v); error("debugf: %\(s.conversion) specifier expects a value of type integer (\(v.type) supplied)", a.range); return }
-                storeScalar(v, slot: words + 8 * i)
-            }
-            release(v)
-        }
+        guard let words = kernelFormatWords(values, specs: specs, user: "debugf()") else { return }
         references[b.pending.count] = .mapValue(Compiler.rodataMap, offset: constantString(kernelFormat))
         b.emit(.loadMapValue(.r1, fd: 0, offset: 0))
         b.emit(.mov64(.r2, Int32(clamping: kernelFormat.utf8.count + 1)))

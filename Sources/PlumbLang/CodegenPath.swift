@@ -14,10 +14,7 @@ extension Compiler {
     static let dPathHelper: Int32 = 147
 
     func path(_ args: [Expr], _ e: Expr) -> Val {
-        guard args.count == 1 else {
-            error("path() \(arityText(1...1, provided: args.count)) (\(args.count) provided)", e.range)
-            return .poison
-        }
+        guard checkArity("path", 1...1, args, e) else { return .poison }
         guard let kind = programKind, kind.attach == .iterator || kind.attach == .tracing else {
             error("path() is only available in iter and kfunc/kretfunc (fentry/fexit) probes: the kernel allows bpf_d_path only there", e.range)
             return .poison

@@ -88,7 +88,7 @@ extension Compiler {
     }
 
     /// printf in a pinned iterator: bpf_seq_printf with the arguments checked by `formatted`.
-    func seqPrintf(_ format: String, _ args: [Expr], types: [SType], formatRange: SourceRange, at e: Expr) {
+    func seqPrintf(_ format: String, _ args: [Expr], specs: [FormatSpecifier], formatRange: SourceRange, at e: Expr) {
         let kernelFormat: String
         switch SeqFormat.translate(format) {
         case .success(let f): kernelFormat = f
@@ -102,20 +102,7 @@ extension Compiler {
             error("printf: no seq_file in this iterator's context (struct bpf_iter__…'s meta->seq not found in BTF)", e.range)
             return
         }
-        // The argument words, each computed and stored before the next (helpers clobber r0-r5).
-        let data = args.isEmpty ? 0 : frame.allocate(8 * args.count)
-        for (i, (a, t)) in zip(args, types).enumerated() {
-            let v = expr(a)
-            if v.isPoison { return }
-            if t.isString {
-                let o = buffer(v, size: v.type.size)
-                address(ofSlot: o, into: .r1)
-                b.emit(.store(.r10, offset: Int16(clamping: data + 8 * i), .r1, size: .doubleWord))
-            } else {
-                storeScalar(v, slot: data + 8 * i)
-            }
-            release(v)
-        }
+        guard let data = kernelFormatWords(args, specs: specs, user: "a pinned iterator's printf") else { return }
         // r1 = ctx->meta->seq, read through the verifier-typed pointers.
         b.emit(.load(.r1, .r6, offset: Int16(clamping: seqPath.meta), size: .doubleWord))
         b.emit(.load(.r1, .r1, offset: Int16(clamping: seqPath.seq), size: .doubleWord))
@@ -129,6 +116,30 @@ extension Compiler {
         }
         b.emit(.mov64(.r5, Int32(clamping: 8 * args.count)))
         b.emit(.call(helper: Compiler.seqPrintfHelper))
+    }
+
+    /// The arguments of a format the kernel prints (bpf_seq_printf, bpf_trace_printk) as u64 words
+    /// in a stack buffer, each computed and stored before the next (helpers clobber r0-r5):
+    /// integers by value, strings by the address of their buffer. Returns the buffer's slot (0
+    /// when there are no arguments), nil after an error. A `%s` value plumb prints in user space
+    /// (strerror, macaddr, ksym, ...) is no string in the kernel's memory: refused.
+    func kernelFormatWords(_ args: [Expr], specs: [FormatSpecifier], user: String) -> Int? {
+        let words = args.isEmpty ? 0 : frame.allocate(8 * args.count)
+        for (i, (a, s)) in zip(args, specs).enumerated() {
+            let v = expr(a)
+            if v.isPoison { return nil }
+            defer { release(v) }
+            if v.type.isString {
+                address(ofSlot: buffer(v, size: v.type.size), into: .r1)
+                b.emit(.store(.r10, offset: Int16(clamping: words + 8 * i), .r1, size: .doubleWord))
+            } else if s.conversion == "s" || !v.type.isScalar {
+                error("%\(s.conversion) of a '\(v.type)' value is printed by plumb, not by the kernel, which formats \(user): pass a string or an integer", a.range)
+                return nil
+            } else {
+                storeScalar(v, slot: words + 8 * i)
+            }
+        }
+        return words
     }
 
     /// Byte offsets of `meta` in the iterator's context and of `seq` in `struct bpf_iter_meta`.

@@ -160,6 +160,9 @@ struct CodegenCodegen9Tests {
         #expect(failures("iter:task:t { printf(\"%d%d%d%d%d%d%d%d%d%d%d%d%d\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13); }")
             .contains("takes at most 12 arguments (bpf_seq_printf's limit); 13 given"))
         #expect(failures("iter:task:a.b { }").contains("bpffs file names cannot contain '.' ('a.b')"))
+        // Values plumb prints in user space are no strings to the kernel's formatter.
+        #expect(failures("iter:task:t { printf(\"%s\\n\", strerror(1)); }").contains("error: %s of a 'strerror' value is printed by plumb, not by the kernel, which formats a pinned iterator's printf"))
+        #expect(failures("BEGIN { debugf(\"%s\\n\", macaddr(curtask)); }").contains("error: %s of a 'macaddr' value is printed by plumb, not by the kernel, which formats debugf()"))
         #expect(failures("iter:task:dir/ { }").contains("the pin is a file path on bpffs"))
     }
 
