@@ -212,8 +212,10 @@ extension Parser {
     /// macros of the script. Everything else is skipped: declarations (the kernel's types come
     /// from BTF), function-like macros, and conditionals, which are not evaluated (a `#define`
     /// under `#if 0` counts too).
-    mutating func defineFromHeader(_ name: String, quoted: Bool, at range: SourceRange, depth: Int, includer: String? = nil) {
-        guard let headers, depth < Parser.maxIncludeDepth, let (text, path) = headers.read(name, quoted, includer) else { return }
+    /// Whether the header was found.
+    @discardableResult
+    mutating func defineFromHeader(_ name: String, quoted: Bool, at range: SourceRange, depth: Int, includer: String? = nil) -> Bool {
+        guard let headers, depth < Parser.maxIncludeDepth, let (text, path) = headers.read(name, quoted, includer) else { return false }
         for line in text.split(separator: "\n") {
             let trimmed = line.drop { $0 == " " || $0 == "\t" }
             guard trimmed.first == "#" else { continue }
@@ -229,17 +231,16 @@ extension Parser {
             default: continue
             }
         }
+        return true
     }
 
     /// `--include FILE`s, read before the script: their names, and an error for each not found.
     mutating func readPreincluded(_ names: [String]) -> ([String], [Diagnostic]) {
         var problems: [Diagnostic] = []
         for name in names {
-            if headers?.read(name, true, nil) == nil {
+            if !defineFromHeader(name, quoted: true, at: SourceRange(0, 0), depth: 0) {
                 problems.append(.error("--include \(name): file not found (looked in the current directory and the -I directories)", at: SourceRange(0, 0)))
-                continue
             }
-            defineFromHeader(name, quoted: true, at: SourceRange(0, 0), depth: 0)
         }
         return (names, problems)
     }
