@@ -11,21 +11,32 @@ extension Perf {
         case cpuCycles = 0, instructions, cacheReferences, cacheMisses, branchInstructions, branchMisses
         case busCycles, stalledCyclesFrontend, stalledCyclesBackend, refCPUCycles
 
+        /// bpftrace's name for the counter (what `-l` lists).
+        public var name: String {
+            switch self {
+            case .cpuCycles: "cpu-cycles"
+            case .instructions: "instructions"
+            case .cacheReferences: "cache-references"
+            case .cacheMisses: "cache-misses"
+            case .branchInstructions: "branch-instructions"
+            case .branchMisses: "branch-misses"
+            case .busCycles: "bus-cycles"
+            case .stalledCyclesFrontend: "frontend-stalls"
+            case .stalledCyclesBackend: "backend-stalls"
+            case .refCPUCycles: "ref-cycles"
+            }
+        }
+
+        /// Other names bpftrace and perf accept.
+        static let aliases: [String: HardwareEvent] = [
+            "cycles": .cpuCycles, "branches": .branchInstructions, "stalled-cycles-frontend": .stalledCyclesFrontend,
+            "stalled-cycles-backend": .stalledCyclesBackend, "ref-cpu-cycles": .refCPUCycles,
+        ]
+
         /// bpftrace's names (and perf's aliases) for each counter.
         public init?(name: String) {
-            switch name {
-            case "cpu-cycles", "cycles": self = .cpuCycles
-            case "instructions": self = .instructions
-            case "cache-references": self = .cacheReferences
-            case "cache-misses": self = .cacheMisses
-            case "branch-instructions", "branches": self = .branchInstructions
-            case "branch-misses": self = .branchMisses
-            case "bus-cycles": self = .busCycles
-            case "frontend-stalls", "stalled-cycles-frontend": self = .stalledCyclesFrontend
-            case "backend-stalls", "stalled-cycles-backend": self = .stalledCyclesBackend
-            case "ref-cycles", "ref-cpu-cycles": self = .refCPUCycles
-            default: return nil
-            }
+            guard let event = Self.allCases.first(where: { $0.name == name }) ?? Self.aliases[name] else { return nil }
+            self = event
         }
     }
 

@@ -9,8 +9,7 @@ import PlumbSys
 import Glibc
 
 public enum ProbeListing {
-    public static let hardwareEvents = ["backend-stalls", "branch-instructions", "branch-misses", "bus-cycles", "cache-misses",
-                                        "cache-references", "cpu-cycles", "frontend-stalls", "instructions", "ref-cycles"]
+    public static let hardwareEvents = Perf.HardwareEvent.allCases.map(\.name).sorted()
     public static let softwareEvents = ["alignment-faults", "bpf-output", "context-switches", "cpu-clock", "cpu-migrations",
                                         "dummy", "emulation-faults", "major-faults", "minor-faults", "page-faults", "task-clock"]
 
@@ -149,15 +148,14 @@ public enum ProbeListing {
         if provider == nil || provider == "hardware" {
             for e in hardwareEvents where matches(full, "hardware:\(e):") || matches(full, "hardware:\(e)") { out += "hardware:\(e):\n" }
         }
-        out += kernelFunctionListing(provider: provider, full: full, verbose: verbose, errors: &errors, warnings: &warnings)
+        out += kernelFunctionListing(provider: provider, full: full, verbose: verbose, errors: &errors)
         return out
     }
 
     /// iter:NAME (iterators in BTF, `-v`: the context's fields), kfunc:NAME/kretfunc:NAME (functions
     /// in BTF, `-v`: their parameters) and kprobe:NAME (tracefs' available_filter_functions). Only
     /// when asked for by provider: there are tens of thousands of kernel functions.
-    static func kernelFunctionListing(provider: String?, full: String?, verbose: Bool,
-                                      errors: inout [String], warnings: inout [String]) -> String {
+    static func kernelFunctionListing(provider: String?, full: String?, verbose: Bool, errors: inout [String]) -> String {
         var out = ""
         switch provider {
         case "iter":
