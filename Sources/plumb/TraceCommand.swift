@@ -233,6 +233,16 @@ struct TraceCLI {
     func stderr(_ s: String) { TraceOutput.stderr(s) }
 
     /// An environment variable as a positive integer (bpftrace refuses anything else).
+    /// A 0/1 switch from the environment (unset: off), as bpftrace 0.17 checks it.
+    func envSwitch(_ key: String) throws(ParseFailure) -> Bool {
+        guard let raw = getenv(key) else { return false }
+        switch String(cString: raw) {
+        case "0": return false
+        case "1": return true
+        default: throw .message("ERROR: Env var '\(key)' did not contain a valid value (0 or 1).")
+        }
+    }
+
     /// A number from the environment, as bpftrace 0.17 reads it (0 is accepted, except where
     /// plumb cannot work with it: a string of 0 bytes).
     func envNumber(_ key: String, _ fallback: Int, allowZero: Bool = true) throws(ParseFailure) -> Int {
@@ -291,7 +301,7 @@ struct TraceCLI {
             return 1
         }
 
-        let stringLength: Int, mapKeys: Int, maxProbes: Int, catBytes: Int
+        let stringLength: Int, mapKeys: Int, maxProbes: Int, catBytes: Int, noUserSymbols: Bool, noDemangle: Bool
         do throws(ParseFailure) {
             stringLength = try envNumber("BPFTRACE_STRLEN", 64, allowZero: false)
             mapKeys = try envNumber("BPFTRACE_MAP_KEYS_MAX", 4096)
@@ -302,11 +312,9 @@ struct TraceCLI {
             _ = try envNumber("BPFTRACE_LOG_SIZE", 1_000_000)
             _ = try envNumber("BPFTRACE_MAX_BPF_PROGS", 512)
             _ = try envNumber("BPFTRACE_MAX_TYPE_RES_ITERATIONS", 0)
-            for key in ["BPFTRACE_NO_USER_SYMBOLS", "BPFTRACE_CACHE_USER_SYMBOLS", "BPFTRACE_NO_CPP_DEMANGLE"] {
-                if let raw = getenv(key), !["0", "1"].contains(String(cString: raw)) {
-                    throw .message("ERROR: Env var '\(key)' did not contain a valid value (0 or 1).")
-                }
-            }
+            noUserSymbols = try envSwitch("BPFTRACE_NO_USER_SYMBOLS")
+            noDemangle = try envSwitch("BPFTRACE_NO_CPP_DEMANGLE")
+            _ = try envSwitch("BPFTRACE_CACHE_USER_SYMBOLS")
         } catch {
             if case .message(let m) = error { stderr(m + "\n") }
             return 1
@@ -388,8 +396,8 @@ struct TraceCLI {
         options.reportReadErrors = a.helperChecks > 1
         options.flushEachEvent = a.buffering == "none" || a.buffering == "line"
         options.catBytesMax = catBytes
-        options.userSymbols = getenv("BPFTRACE_NO_USER_SYMBOLS").map { String(cString: $0) != "1" } ?? true
-        options.demangle = getenv("BPFTRACE_NO_CPP_DEMANGLE").map { String(cString: $0) != "1" } ?? true
+        options.userSymbols = !noUserSymbols
+        options.demangle = !noDemangle
         options.notifyAttached = getenv("__BPFTRACE_NOTIFY_PROBES_ATTACHED") != nil
         var outputFD: Int32 = 1
         if let path = a.outputFile {
