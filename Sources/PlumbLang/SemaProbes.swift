@@ -194,9 +194,9 @@ extension Compiler {
         // instance whose demangled name matches (bpftrace's C++ form). A quoted demangled name
         // without `cpp:` (`uprobe:PATH:"ns::C::m"`) is one too: no mangled symbol has `::` or `(`.
         let last = f[f.count - 1]
-        let demangledName = f.count >= 2 && (last.contains("::") || last.contains("("))
-        if (f.count >= 3 && f[f.count - 2] == "cpp") || demangledName {
-            let binary = f[0...f.count - (demangledName && f[f.count - 2] != "cpp" ? 2 : 3)].joined(separator: ":")
+        let cppPrefix = f.count >= 3 && f[f.count - 2] == "cpp"
+        if cppPrefix || last.contains("::") || last.contains("(") {
+            let binary = f[0...f.count - (cppPrefix ? 3 : 2)].joined(separator: ":")
             let name = last
             do {
                 return try UprobeResolver.resolveCpp(binary: binary, name: name).map { t in

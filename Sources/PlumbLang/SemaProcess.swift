@@ -68,8 +68,7 @@ extension Compiler {
             error("ppid needs the kernel's BTF (struct task_struct's real_parent and tgid)", e.range)
             return .poison
         }
-        b.emit(.call(helper: H.currentTask))
-        let current = result(.u64, from: .r0)
+        let current = helperResult(H.currentTask, .u64)
         let parentTask = readScalar(.u64, base: current.loc, offset: Int(parent.bitOffset / 8), space: .kernel)
         release(current)
         let value = readScalar(.u32, base: parentTask.loc, offset: Int(tgid.bitOffset / 8), space: .kernel)
